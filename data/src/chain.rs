@@ -1,0 +1,215 @@
+//! The chain's fixed cast: stores, products, promotions, customers, staff.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tillflow_schemas::time::{date_to_day, MILLIS_PER_DAY};
+use tillflow_schemas::{Cents, Event, Id, Product, PromoTarget, Promotion, Store};
+
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    pub stores: u32,
+    pub days: u32,
+    pub seed: u64,
+    /// The first business day (a Monday by default).
+    pub start: NaiveDate,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig { stores: 10, days: 28, seed: 1, start: NaiveDate::from_ymd_opt(2026, 3, 2).expect("a date") }
+    }
+}
+
+/// Regions with the time zone their stores keep.
+const REGIONS: &[(&str, &str)] = &[
+    ("East", "America/New_York"),
+    ("Central", "America/Chicago"),
+    ("Mountain", "America/Denver"),
+    ("West", "America/Los_Angeles"),
+];
+
+const STORES_PER_DISTRICT: u32 = 5;
+
+const TOWNS: &[&str] = &[
+    "Riverside", "Oak Park", "Fairview", "Lakeside", "Hillcrest", "Maple Grove", "Westfield", "Brookside",
+    "Cedar Falls", "Georgetown", "Springdale", "Ashland", "Clinton", "Franklin", "Greenville", "Madison",
+];
+
+/// (department, [(category, typical price in cents, cost ratio)]).
+const DEPARTMENTS: &[(&str, &[(&str, i64, f64)])] = &[
+    ("Grocery", &[("Pantry", 349, 0.68), ("Snacks", 299, 0.62), ("Beverages", 249, 0.60), ("Frozen", 499, 0.70)]),
+    ("Produce", &[("Fruit", 199, 0.55), ("Vegetables", 149, 0.52)]),
+    ("Dairy", &[("Milk & Eggs", 389, 0.74), ("Cheese", 549, 0.66)]),
+    ("Bakery", &[("Bread", 329, 0.45), ("Pastry", 399, 0.40)]),
+    ("Household", &[("Cleaning", 699, 0.63), ("Paper Goods", 1199, 0.70)]),
+    ("Health & Beauty", &[("Personal Care", 599, 0.55), ("Pharmacy OTC", 899, 0.60)]),
+    ("Electronics", &[("Accessories", 1999, 0.58), ("Small Appliances", 4999, 0.72)]),
+    ("Apparel", &[("Basics", 1299, 0.42), ("Seasonal", 2499, 0.45)]),
+];
+
+const SKUS_PER_CATEGORY: u32 = 12;
+
+#[derive(Clone, Debug)]
+pub struct StoreInfo {
+    pub record: Store,
+    /// Traffic relative to an average store.
+    pub size: f64,
+    pub open_hour: u32,
+    pub close_hour: u32,
+    pub cashiers: Vec<Id>,
+    pub customers: Vec<Customer>,
+    /// The weekday (0 = Monday) deliveries arrive.
+    pub delivery_weekday: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Customer {
+    pub loyalty_ref: Id,
+    pub customer_id: Id,
+    pub consent: bool,
+    /// How often they shop, relative to others.
+    pub loyalty: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProductInfo {
+    pub record: Product,
+    /// Relative demand (a long tail: a few SKUs sell most).
+    pub popularity: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub config: ChainConfig,
+    pub stores: Vec<StoreInfo>,
+    pub products: Vec<ProductInfo>,
+    /// Cumulative popularity, for weighted draws.
+    pub popularity_cdf: Vec<f64>,
+    pub promotions: Vec<Promotion>,
+}
+
+impl Chain {
+    pub fn new(config: ChainConfig) -> Chain {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut products = Vec::new();
+        for (department, categories) in DEPARTMENTS {
+            for (category, price, cost_ratio) in *categories {
+                for n in 0..SKUS_PER_CATEGORY {
+                    let index = products.len() + 1;
+                    let list_price = ((*price as f64) * rng.random_range(0.5..2.2)).round() as i64 / 10 * 10 + 9;
+                    let unit_cost = (list_price as f64 * cost_ratio * rng.random_range(0.85..1.15)).round() as i64;
+                    products.push(ProductInfo {
+                        record: Product {
+                            event_id: None,
+                            ts: None,
+                            sku: format!("SKU-{index:04}").into(),
+                            name: format!("{category} item {}", n + 1),
+                            category: (*category).into(),
+                            department: (*department).into(),
+                            unit_cost: Cents(unit_cost),
+                            list_price: Cents(list_price),
+                        },
+                        popularity: 1.0 / (1.0 + (rng.random_range(0.0..1.0f64) * 40.0)),
+                    });
+                }
+            }
+        }
+        let mut total = 0.0;
+        let popularity_cdf = products
+            .iter()
+            .map(|p| {
+                total += p.popularity;
+                total
+            })
+            .collect();
+
+        let stores = (0..config.stores)
+            .map(|i| {
+                let district = i / STORES_PER_DISTRICT;
+                let (region, tz) = REGIONS[(district as usize) % REGIONS.len()];
+                let store_id: Id = format!("S{:03}", i + 1).into();
+                let size = rng.random_range(0.6..1.6);
+                let cashiers = (0..(6.0 + size * 6.0) as u32).map(|c| format!("{store_id}-K{:02}", c + 1).into()).collect();
+                let customers = (0..(250.0 * size) as u32)
+                    .map(|c| Customer {
+                        loyalty_ref: format!("L{}{:05}", &store_id[1..], c + 1).into(),
+                        customer_id: format!("C{}{:05}", &store_id[1..], c + 1).into(),
+                        consent: rng.random_range(0.0..1.0) < 0.9,
+                        loyalty: rng.random_range(0.2..3.0f64).powi(2),
+                    })
+                    .collect();
+                StoreInfo {
+                    record: Store {
+                        event_id: None,
+                        ts: None,
+                        store_id,
+                        name: format!("{} #{}", TOWNS[i as usize % TOWNS.len()], i + 1),
+                        district: format!("D{:02}", district + 1).into(),
+                        region: region.into(),
+                        timezone: tz.parse::<Tz>().expect("a known zone"),
+                    },
+                    size,
+                    open_hour: 8,
+                    close_hour: 22,
+                    cashiers,
+                    customers,
+                    delivery_weekday: rng.random_range(0..5),
+                }
+            })
+            .collect();
+
+        // A promotion a week on a few SKUs and one category, each running the week.
+        let mut promotions = Vec::new();
+        let start_ms = date_to_day(config.start) as i64 * MILLIS_PER_DAY;
+        for week in 0..config.days.div_ceil(7) {
+            let from = start_ms + week as i64 * 7 * MILLIS_PER_DAY;
+            for n in 0..6 {
+                let target = if n == 0 {
+                    let (_, categories) = DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())];
+                    PromoTarget::Category(categories[rng.random_range(0..categories.len())].0.into())
+                } else {
+                    PromoTarget::Sku(products[rng.random_range(0..products.len())].record.sku.clone())
+                };
+                promotions.push(Promotion {
+                    event_id: None,
+                    ts: None,
+                    promo_id: format!("P{:03}-{}", week + 1, n + 1).into(),
+                    target,
+                    start: from,
+                    end: from + 7 * MILLIS_PER_DAY - 1,
+                    discount_bp: [1000, 1500, 2000, 2500, 3000][rng.random_range(0..5)],
+                });
+            }
+        }
+        Chain { config, stores, products, popularity_cdf, promotions }
+    }
+
+    /// Draws a SKU index by popularity.
+    pub fn draw_product(&self, rng: &mut ChaCha8Rng) -> usize {
+        let total = *self.popularity_cdf.last().unwrap_or(&1.0);
+        let x = rng.random_range(0.0..total);
+        self.popularity_cdf.partition_point(|c| *c <= x).min(self.products.len() - 1)
+    }
+
+    /// The promotion applying to a SKU at an instant, if any (the deepest one).
+    pub fn promotion_for(&self, product: &Product, ts: i64) -> Option<&Promotion> {
+        self.promotions
+            .iter()
+            .filter(|p| p.start <= ts && ts <= p.end)
+            .filter(|p| match &p.target {
+                PromoTarget::Sku(s) => *s == product.sku,
+                PromoTarget::Category(c) => *c == product.category,
+            })
+            .max_by_key(|p| p.discount_bp)
+    }
+
+    /// Reference records: stores, products, promotions (in effect from the beginning).
+    pub fn reference_events(&self) -> Vec<Event> {
+        let stores = self.stores.iter().map(|s| Event::Store(s.record.clone()));
+        let products = self.products.iter().map(|p| Event::Product(p.record.clone()));
+        let promotions = self.promotions.iter().map(|p| Event::Promotion(p.clone()));
+        stores.chain(products).chain(promotions).collect()
+    }
+}

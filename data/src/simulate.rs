@@ -1,0 +1,625 @@
+//! Day-by-day simulation of the chain: every event with its event time and its arrival time.
+//!
+//! Traffic follows the hour of day (lunch and after-work peaks), the weekday (busy weekends)
+//! and promotions; staff shifts follow the expected traffic; inventory follows sales and weekly
+//! deliveries whose unit costs drift. About 1% of sales arrive hours late, every event a few
+//! seconds out of order. Anomalies are injected into chosen stores and recorded in [`GroundTruth`].
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use tillflow_schemas::time::MILLIS_PER_DAY;
+use tillflow_schemas::*;
+
+use crate::chain::{Chain, StoreInfo};
+
+const HOUR: i64 = 3_600_000;
+const MINUTE: i64 = 60_000;
+
+/// Transactions a cashier handles in an hour at a comfortable pace.
+pub const TRANSACTIONS_PER_CASHIER_HOUR: f64 = 14.0;
+
+/// What the generator injected, so detectors can be scored (`tillflow eval`).
+#[derive(Clone, Debug, Serialize)]
+pub struct GroundTruth {
+    pub seed: u64,
+    pub stores: u32,
+    pub days: u32,
+    pub start: String,
+    pub anomalies: Vec<Injected>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Injected {
+    /// excess_voids, discount_abuse, refund_without_sale, cash_refund_of_card_sale, understaffed_peak, ghost_inventory.
+    pub kind: &'static str,
+    pub store_id: String,
+    /// The cashier, SKU or store at fault.
+    pub subject: String,
+    pub description: String,
+    /// Ids of the events that show it (refund ids for refund rules), where it is per event.
+    pub evidence: Vec<String>,
+}
+
+/// Which store (and cashier or SKU) carries each anomaly.
+struct Plan {
+    void_cashier: (usize, usize),
+    discount_cashier: (usize, usize),
+    phantom_refund_store: usize,
+    cash_refund_store: usize,
+    understaffed_store: usize,
+    ghost: (usize, usize),
+}
+
+pub struct Simulator<'a> {
+    chain: &'a Chain,
+    plan: Plan,
+    truth: Vec<Injected>,
+    /// Events not yet written, by (arrival, sequence).
+    pending: BTreeMap<(i64, u64), Event>,
+    sequence: u64,
+    /// System on-hand per store and SKU, as the events imply.
+    on_hand: Vec<Vec<i64>>,
+}
+
+impl<'a> Simulator<'a> {
+    pub fn new(chain: &'a Chain) -> Self {
+        let n = chain.stores.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(chain.config.seed ^ 0xA11CE);
+        let first = rng.random_range(0..n);
+        let store = |k: usize| (first + k) % n;
+        let cashier = |s: usize, rng: &mut ChaCha8Rng| rng.random_range(0..chain.stores[s].cashiers.len());
+        let top_seller = (0..chain.products.len())
+            .max_by(|a, b| chain.products[*a].popularity.total_cmp(&chain.products[*b].popularity))
+            .unwrap_or(0);
+        let plan = Plan {
+            void_cashier: (store(0), cashier(store(0), &mut rng)),
+            discount_cashier: (store(1), cashier(store(1), &mut rng)),
+            phantom_refund_store: store(2),
+            cash_refund_store: store(3),
+            understaffed_store: store(4),
+            ghost: (store(5), top_seller),
+        };
+        let mut truth = Vec::new();
+        let id = |s: usize| chain.stores[s].record.store_id.to_string();
+        let (vs, vc) = plan.void_cashier;
+        truth.push(Injected {
+            kind: "excess_voids",
+            store_id: id(vs),
+            subject: chain.stores[vs].cashiers[vc].to_string(),
+            description: "voids lines and whole sales about ten times as often as peers".into(),
+            evidence: Vec::new(),
+        });
+        let (ds, dc) = plan.discount_cashier;
+        truth.push(Injected {
+            kind: "discount_abuse",
+            store_id: id(ds),
+            subject: chain.stores[ds].cashiers[dc].to_string(),
+            description: "gives 30-50% manual discounts on a third of sales".into(),
+            evidence: Vec::new(),
+        });
+        truth.push(Injected {
+            kind: "refund_without_sale",
+            store_id: id(plan.phantom_refund_store),
+            subject: id(plan.phantom_refund_store),
+            description: "refunds citing transactions that never happened".into(),
+            evidence: Vec::new(),
+        });
+        truth.push(Injected {
+            kind: "cash_refund_of_card_sale",
+            store_id: id(plan.cash_refund_store),
+            subject: id(plan.cash_refund_store),
+            description: "card sales refunded in cash".into(),
+            evidence: Vec::new(),
+        });
+        truth.push(Injected {
+            kind: "understaffed_peak",
+            store_id: id(plan.understaffed_store),
+            subject: id(plan.understaffed_store),
+            description: "a single cashier on the floor at every peak hour".into(),
+            evidence: Vec::new(),
+        });
+        let (gs, gk) = plan.ghost;
+        truth.push(Injected {
+            kind: "ghost_inventory",
+            store_id: id(gs),
+            subject: chain.products[gk].record.sku.to_string(),
+            description: "counted as zero on day 2, never restocked, still selling: the system goes negative".into(),
+            evidence: Vec::new(),
+        });
+        let on_hand = vec![vec![0; chain.products.len()]; n];
+        Simulator { chain, plan, truth, pending: BTreeMap::new(), sequence: 0, on_hand }
+    }
+
+    pub fn ground_truth(&self) -> GroundTruth {
+        let c = &self.chain.config;
+        GroundTruth { seed: c.seed, stores: c.stores, days: c.days, start: c.start.to_string(), anomalies: self.truth.clone() }
+    }
+
+    fn emit(&mut self, arrival: i64, event: Event) {
+        self.sequence += 1;
+        self.pending.insert((arrival, self.sequence), event);
+    }
+
+    /// Simulates one business day in every store; returns the events that have arrived by the
+    /// end of it (early next morning UTC), in arrival order.
+    pub fn day(&mut self, day: u32) -> Vec<Event> {
+        if day == 0 {
+            self.opening_stock();
+        }
+        for s in 0..self.chain.stores.len() {
+            let seed = self.chain.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((s as u64) << 20) ^ day as u64;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            self.store_day(s, day, &mut rng);
+        }
+        if day == 10 {
+            self.catalog_update(day);
+        }
+        let date = self.date(day) + chrono::Days::new(1);
+        let cutoff = tillflow_schemas::time::date_to_day(date) as i64 * MILLIS_PER_DAY + 10 * HOUR;
+        let last = day + 1 == self.chain.config.days;
+        let keep = if last { self.pending.split_off(&(i64::MAX, u64::MAX)) } else { self.pending.split_off(&(cutoff, 0)) };
+        std::mem::replace(&mut self.pending, keep).into_values().collect()
+    }
+
+    fn date(&self, day: u32) -> NaiveDate {
+        self.chain.config.start + chrono::Days::new(day as u64)
+    }
+
+    /// The UTC instant of a local wall-clock time in a store's zone (skipping DST gaps forward).
+    fn at(tz: Tz, date: NaiveDate, minutes: i64) -> i64 {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight");
+        let local = midnight + chrono::TimeDelta::minutes(minutes);
+        tz.from_local_datetime(&local)
+            .earliest()
+            .or_else(|| tz.from_local_datetime(&(local + chrono::TimeDelta::hours(1))).earliest())
+            .map_or(0, |t| t.timestamp_millis())
+    }
+
+    fn opening_stock(&mut self) {
+        let date = self.date(0);
+        for s in 0..self.chain.stores.len() {
+            let store = &self.chain.stores[s];
+            let ts = Self::at(store.record.timezone, date, 6 * 60);
+            for (k, product) in self.chain.products.iter().enumerate() {
+                let qty = (400.0 * store.size * product.popularity).round() as i64 + 12;
+                self.on_hand[s][k] = qty;
+                let event = Event::Inventory(Inventory {
+                    event_id: format!("{}-OPEN-{k:04}", store.record.store_id).into(),
+                    ts,
+                    store_id: store.record.store_id.clone(),
+                    sku: product.record.sku.clone(),
+                    kind: InventoryKind::Count,
+                    qty,
+                    unit_cost: None,
+                });
+                self.emit(ts, event);
+            }
+            for customer in &store.customers {
+                let event = Event::LoyaltyLink(LoyaltyLink {
+                    event_id: format!("{}-LINK-{}", store.record.store_id, customer.loyalty_ref).into(),
+                    ts: ts - HOUR,
+                    store_id: Some(store.record.store_id.clone()),
+                    customer_ref: customer.loyalty_ref.clone(),
+                    customer_id: customer.customer_id.clone(),
+                    consent: customer.consent,
+                });
+                self.emit(ts - HOUR, event);
+            }
+        }
+    }
+
+    /// Mid-run the catalog cost of a handful of products rises 6%.
+    fn catalog_update(&mut self, day: u32) {
+        let ts = tillflow_schemas::time::date_to_day(self.date(day)) as i64 * MILLIS_PER_DAY + 6 * HOUR;
+        for (n, k) in (0..self.chain.products.len()).step_by(37).enumerate() {
+            let mut record = self.chain.products[k].record.clone();
+            record.unit_cost = Cents((record.unit_cost.0 as f64 * 1.06).round() as i64);
+            record.event_id = Some(format!("CATALOG-{day}-{n}").into());
+            record.ts = Some(ts);
+            self.emit(ts, Event::Product(record));
+        }
+    }
+
+    fn store_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng) {
+        let chain = self.chain;
+        let store: &StoreInfo = &chain.stores[s];
+        let tz = store.record.timezone;
+        let date = self.date(day);
+        let weekday = date.weekday().num_days_from_monday();
+        let store_id = store.record.store_id.clone();
+        let tag = format!("{store_id}-{}", date.format("%Y%m%d"));
+        let mut counter = 0u32;
+        let mut next_id = |kind: &str| {
+            counter += 1;
+            Id::from(format!("{tag}-{kind}{counter:05}"))
+        };
+
+        let weekday_factor = [0.92, 0.88, 0.95, 1.0, 1.15, 1.4, 1.2][weekday as usize];
+        let hours: Vec<u32> = (store.open_hour..store.close_hour).collect();
+        let expected: Vec<f64> = hours.iter().map(|h| 14.0 * store.size * weekday_factor * hour_curve(*h)).collect();
+
+        // Shifts: a morning and an evening crew, each sized for the busiest hour it covers.
+        let needed = |range: std::ops::Range<u32>| {
+            hours
+                .iter()
+                .zip(&expected)
+                .filter(|(h, _)| range.contains(h))
+                .map(|(_, e)| (e / TRANSACTIONS_PER_CASHIER_HOUR).ceil() as usize)
+                .max()
+                .unwrap_or(1)
+                .max(1)
+        };
+        let understaffed = s == self.plan.understaffed_store;
+        let crews = [(store.open_hour * 60 - 30, 15 * 60, needed(store.open_hour..15)), (14 * 60, store.close_hour * 60 + 20, needed(14..store.close_hour))];
+        let mut on_shift: Vec<Vec<usize>> = Vec::new();
+        let roster = store.cashiers.len();
+        for (c, (start, end, size)) in crews.iter().enumerate() {
+            let size = if understaffed { 1 } else { (*size).min(roster / 2).max(1) };
+            let crew: Vec<usize> = (0..size).map(|i| (day as usize * 3 + c * (roster / 2) + i) % roster).collect();
+            for &k in &crew {
+                let jitter_in = rng.random_range(-10..5);
+                let jitter_out = rng.random_range(-5..15);
+                for (kind, minutes) in [(ShiftKind::ClockIn, *start as i64 + jitter_in), (ShiftKind::ClockOut, *end as i64 + jitter_out)] {
+                    let ts = Self::at(tz, date, minutes);
+                    let event = Event::Shift(Shift {
+                        event_id: next_id("H"),
+                        ts,
+                        store_id: store_id.clone(),
+                        staff_id: store.cashiers[k].clone(),
+                        role: "cashier".into(),
+                        kind,
+                    });
+                    self.emit(ts + rng.random_range(0..3000), event);
+                }
+            }
+            on_shift.push(crew);
+        }
+
+        // Sales.
+        for (h, expected) in hours.iter().zip(&expected) {
+            let crew = if *h < 15 { &on_shift[0] } else { &on_shift[1] };
+            let count = poisson(rng, *expected);
+            for _ in 0..count {
+                let minutes = *h as i64 * 60 + rng.random_range(0..60);
+                let ts = Self::at(tz, date, minutes) + rng.random_range(0..MINUTE);
+                let cashier_index = crew[rng.random_range(0..crew.len())];
+                self.sale(s, cashier_index, ts, &mut next_id, rng);
+            }
+        }
+
+        // Refunds without receipt, and (anomaly) refunds citing sales that never happened.
+        let ordinary = poisson(rng, 0.6);
+        let phantom = if s == self.plan.phantom_refund_store { poisson(rng, 1.2) } else { 0 };
+        for n in 0..ordinary + phantom {
+            let k = chain.draw_product(rng);
+            let product = &chain.products[k].record;
+            let ts = Self::at(tz, date, rng.random_range(9 * 60..20 * 60));
+            let refund_id = next_id("R");
+            let fake = n >= ordinary;
+            let original = fake.then(|| Id::from(format!("T{tag}-X{n}")));
+            if let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "refund_without_sale").filter(|_| fake) {
+                truth.evidence.push(refund_id.to_string());
+            }
+            let event = Event::Refund(Refund {
+                event_id: next_id("E"),
+                ts,
+                store_id: store_id.clone(),
+                refund_id,
+                register_id: format!("{store_id}-R1").into(),
+                cashier_id: store.cashiers[rng.random_range(0..roster)].clone(),
+                original_transaction_id: original,
+                lines: vec![RefundLine { sku: product.sku.clone(), qty: 1, amount: product.list_price }],
+                tender_kind: if fake { TenderKind::Card } else if rng.random_range(0.0..1.0) < 0.6 { TenderKind::Cash } else { TenderKind::StoreCredit },
+                reason: Some(if fake { "defective" } else { "no receipt" }.into()),
+            });
+            self.emit(ts + rng.random_range(0..3000), event);
+            self.on_hand[s][k] += 1;
+        }
+
+        self.inventory_day(s, day, rng, &mut next_id);
+        self.loyalty_day(s, day, rng, &mut next_id);
+    }
+
+    fn sale(&mut self, s: usize, cashier_index: usize, ts: i64, next_id: &mut impl FnMut(&str) -> Id, rng: &mut ChaCha8Rng) {
+        let chain = self.chain;
+        let store = &chain.stores[s];
+        let cashier = store.cashiers[cashier_index].clone();
+        let voider = self.plan.void_cashier == (s, cashier_index);
+        let abuser = self.plan.discount_cashier == (s, cashier_index);
+        let transaction_id = next_id("T");
+        let register_id: Id = format!("{}-R{}", store.record.store_id, 1 + cashier_index % 4).into();
+
+        let basket = 1 + geometric(rng, 0.42).min(11);
+        let mut lines: Vec<SaleLine> = Vec::with_capacity(basket);
+        let mut skus = Vec::with_capacity(basket);
+        for n in 0..basket {
+            let k = chain.draw_product(rng);
+            let product = &chain.products[k].record;
+            let qty = match rng.random_range(0..10) {
+                0..7 => 1,
+                7..9 => 2,
+                _ => rng.random_range(3..5),
+            };
+            let gross = product.list_price.0 * qty;
+            let promo = chain.promotion_for(product, ts);
+            let mut discount = promo.map_or(0, |p| gross * p.discount_bp / 10_000);
+            if promo.is_none() && abuser && rng.random_range(0.0..1.0) < 0.35 {
+                discount = gross * rng.random_range(30..51) / 100;
+            } else if promo.is_none() && rng.random_range(0.0..1.0) < 0.01 {
+                discount = gross * rng.random_range(5..11) / 100;
+            }
+            lines.push(SaleLine {
+                line_no: n as u32 + 1,
+                sku: product.sku.clone(),
+                qty,
+                unit_price: product.list_price,
+                discount: Cents(discount),
+                promo_id: promo.map(|p| p.promo_id.clone()),
+            });
+            skus.push(k);
+        }
+
+        // A line voided before tender: an audit record, not part of the final sale.
+        let line_void_rate = if voider { 0.22 } else { 0.02 };
+        if rng.random_range(0.0..1.0) < line_void_rate {
+            let k = chain.draw_product(rng);
+            let product = &chain.products[k].record;
+            let event = Event::Void(Void {
+                event_id: next_id("V"),
+                ts: ts - rng.random_range(5_000..40_000),
+                store_id: store.record.store_id.clone(),
+                transaction_id: transaction_id.clone(),
+                register_id: register_id.clone(),
+                cashier_id: cashier.clone(),
+                scope: VoidScope::Line,
+                lines: vec![VoidLine { line_no: Some(basket as u32 + 1), sku: product.sku.clone(), qty: 1, unit_price: Some(product.list_price) }],
+            });
+            self.emit(ts + rng.random_range(0..3000), event);
+        }
+
+        let total: i64 = lines.iter().map(|l| l.unit_price.0 * l.qty - l.discount.0).sum();
+        let tender_kind = match rng.random_range(0..100) {
+            0..65 => TenderKind::Card,
+            65..87 => TenderKind::Cash,
+            87..96 => TenderKind::Wallet,
+            96..99 => TenderKind::GiftCard,
+            _ => TenderKind::StoreCredit,
+        };
+        let tenders = if tender_kind == TenderKind::Card && rng.random_range(0..100) < 3 && total > 500 {
+            vec![Tender { kind: TenderKind::GiftCard, amount: Cents(500) }, Tender { kind: TenderKind::Card, amount: Cents(total - 500) }]
+        } else {
+            vec![Tender { kind: tender_kind, amount: Cents(total) }]
+        };
+        let customer_ref = (rng.random_range(0.0..1.0) < 0.55)
+            .then(|| {
+                let c = &store.customers;
+                (0..4).map(|_| &c[rng.random_range(0..c.len())]).max_by(|a, b| a.loyalty.total_cmp(&b.loyalty)).map(|c| c.loyalty_ref.clone())
+            })
+            .flatten();
+
+        let sold_as = transaction_id.clone();
+        let late = rng.random_range(0..100) == 0;
+        let arrival = if late { ts + rng.random_range(HOUR..6 * HOUR) } else { ts + rng.random_range(0..3000) };
+        let sale = Sale {
+            event_id: next_id("E"),
+            ts,
+            store_id: store.record.store_id.clone(),
+            transaction_id: transaction_id.clone(),
+            register_id: register_id.clone(),
+            cashier_id: cashier.clone(),
+            customer_ref,
+            lines: lines.clone(),
+            tenders,
+        };
+        self.emit(arrival, Event::Sale(sale));
+
+        let post_void_rate = if voider { 0.04 } else { 0.003 };
+        if rng.random_range(0.0..1.0) < post_void_rate {
+            let at = ts + rng.random_range(2 * MINUTE..15 * MINUTE);
+            let event = Event::Void(Void {
+                event_id: next_id("V"),
+                ts: at,
+                store_id: store.record.store_id.clone(),
+                transaction_id,
+                register_id,
+                cashier_id: cashier,
+                scope: VoidScope::Post,
+                lines: Vec::new(),
+            });
+            self.emit(at + rng.random_range(0..3000), event);
+            return;
+        }
+        for (line, k) in lines.iter().zip(&skus) {
+            self.on_hand[s][*k] -= line.qty;
+        }
+
+        // Some sales come back within the run.
+        let cash_store = s == self.plan.cash_refund_store;
+        let refund_rate = if cash_store { 0.03 } else { 0.012 };
+        let horizon = self.horizon();
+        if rng.random_range(0.0..1.0) < refund_rate {
+            let at = ts + rng.random_range(2 * HOUR..6 * 24 * HOUR);
+            if at >= horizon {
+                return;
+            }
+            let pick = rng.random_range(0..lines.len());
+            let line = &lines[pick];
+            let qty = rng.random_range(1..=line.qty.max(1));
+            let amount = line.unit_price.0 * qty - line.discount.0 * qty / line.qty.max(1);
+            let refund_id = next_id("R");
+            let mut refund_tender = tender_kind;
+            if cash_store && tender_kind == TenderKind::Card && rng.random_range(0.0..1.0) < 0.6 {
+                refund_tender = TenderKind::Cash;
+                if let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "cash_refund_of_card_sale") {
+                    truth.evidence.push(refund_id.to_string());
+                }
+            }
+            let event = Event::Refund(Refund {
+                event_id: next_id("E"),
+                ts: at,
+                store_id: store.record.store_id.clone(),
+                refund_id,
+                register_id: format!("{}-R1", store.record.store_id).into(),
+                cashier_id: store.cashiers[rng.random_range(0..store.cashiers.len())].clone(),
+                original_transaction_id: (rng.random_range(0..100) < 92).then_some(sold_as),
+                lines: vec![RefundLine { sku: line.sku.clone(), qty, amount: Cents(amount) }],
+                tender_kind: refund_tender,
+                reason: Some(["changed mind", "defective", "wrong size", "duplicate purchase"][rng.random_range(0..4)].into()),
+            });
+            self.emit(at + rng.random_range(0..3000), event);
+            self.on_hand[s][skus[pick]] += qty;
+        }
+    }
+
+    fn horizon(&self) -> i64 {
+        let end = self.chain.config.start + chrono::Days::new(self.chain.config.days as u64);
+        tillflow_schemas::time::date_to_day(end) as i64 * MILLIS_PER_DAY
+    }
+
+    fn inventory_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Id) {
+        let chain = self.chain;
+        let store = &chain.stores[s];
+        let tz = store.record.timezone;
+        let date = self.date(day);
+        let weekday = date.weekday().num_days_from_monday();
+        let week = day / 7;
+        let store_id = store.record.store_id.clone();
+        let inventory = |event_id: Id, ts: i64, k: usize, kind: InventoryKind, qty: i64, unit_cost: Option<Cents>| {
+            Event::Inventory(Inventory { event_id, ts, store_id: store_id.clone(), sku: chain.products[k].record.sku.clone(), kind, qty, unit_cost })
+        };
+        let ghost_pair = self.plan.ghost;
+        let ghost = |k: usize| ghost_pair == (s, k);
+
+        if weekday == store.delivery_weekday {
+            let ts = Self::at(tz, date, 6 * 60 + 15);
+            for k in 0..chain.products.len() {
+                let target = (400.0 * store.size * chain.products[k].popularity).round() as i64 + 12;
+                if ghost(k) || self.on_hand[s][k] >= target * 2 / 3 {
+                    continue;
+                }
+                let qty = target - self.on_hand[s][k].max(0) + rng.random_range(0..6);
+                let base = chain.products[k].record.unit_cost.0 as f64;
+                let drift = 1.0 + 0.04 * ((week as f64) * 0.9 + k as f64).sin() + rng.random_range(-0.02..0.02);
+                let cost = Cents((base * drift).round() as i64);
+                let event = inventory(next_id("I"), ts, k, InventoryKind::Receipt, qty, Some(cost));
+                self.emit(ts + rng.random_range(0..60_000), event);
+                self.on_hand[s][k] += qty;
+            }
+        }
+        // Sunday night cycle count of a quarter of the range, with a little shrink found.
+        if weekday == 6 {
+            let ts = Self::at(tz, date, 23 * 60);
+            for k in (0..chain.products.len()).filter(|k| k % 4 == week as usize % 4 && !ghost(*k)) {
+                let counted = (self.on_hand[s][k] - rng.random_range(0..3)).max(0);
+                let event = inventory(next_id("I"), ts, k, InventoryKind::Count, counted, None);
+                self.emit(ts + rng.random_range(0..60_000), event);
+                self.on_hand[s][k] = counted;
+            }
+        }
+        if day == 1 && self.plan.ghost.0 == s {
+            let k = self.plan.ghost.1;
+            let ts = Self::at(tz, date, 22 * 60 + 30);
+            let event = inventory(next_id("I"), ts, k, InventoryKind::Count, 0, None);
+            self.emit(ts, event);
+            self.on_hand[s][k] = 0;
+        }
+        for _ in 0..poisson(rng, 1.5) {
+            let k = chain.draw_product(rng);
+            let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
+            let qty = -rng.random_range(1..4);
+            let event = inventory(next_id("I"), ts, k, InventoryKind::Adjustment, qty, None);
+            self.emit(ts + rng.random_range(0..3000), event);
+            self.on_hand[s][k] += qty;
+        }
+        if chain.stores.len() > 1 && rng.random_range(0.0..1.0) < 0.3 {
+            let k = chain.draw_product(rng);
+            let qty = rng.random_range(5..21);
+            let ts = Self::at(tz, date, 7 * 60);
+            let event = inventory(next_id("I"), ts, k, InventoryKind::TransferOut, qty, None);
+            self.emit(ts, event);
+            self.on_hand[s][k] -= qty;
+            let to = (s + 1) % chain.stores.len();
+            let dest = &chain.stores[to];
+            let arrives = ts + 20 * HOUR;
+            if arrives < self.horizon() {
+                let event = Event::Inventory(Inventory {
+                    event_id: next_id("I"),
+                    ts: arrives,
+                    store_id: dest.record.store_id.clone(),
+                    sku: chain.products[k].record.sku.clone(),
+                    kind: InventoryKind::TransferIn,
+                    qty,
+                    unit_cost: None,
+                });
+                self.emit(arrives, event);
+                self.on_hand[to][k] += qty;
+            }
+        }
+    }
+
+    fn loyalty_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Id) {
+        let store = &self.chain.stores[s];
+        let date = self.date(day);
+        let tz = store.record.timezone;
+        if day > 0 && rng.random_range(0.0..1.0) < 0.05 {
+            let c = &store.customers[rng.random_range(0..store.customers.len())];
+            let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
+            let event = Event::LoyaltyLink(LoyaltyLink {
+                event_id: next_id("L"),
+                ts,
+                store_id: Some(store.record.store_id.clone()),
+                customer_ref: c.loyalty_ref.clone(),
+                customer_id: c.customer_id.clone(),
+                consent: false,
+            });
+            self.emit(ts + 1000, event);
+        }
+        if day > 0 && rng.random_range(0.0..1.0) < 0.03 {
+            let c = &store.customers[rng.random_range(0..store.customers.len())];
+            let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
+            let event = Event::Erasure(Erasure { event_id: next_id("X"), ts, store_id: None, customer_id: c.customer_id.clone() });
+            self.emit(ts + 1000, event);
+        }
+    }
+}
+
+/// Relative traffic by local hour: a lunch peak and a larger after-work peak.
+fn hour_curve(hour: u32) -> f64 {
+    let h = hour as f64 + 0.5;
+    let bump = |center: f64, width: f64| (-((h - center) / width).powi(2) / 2.0).exp();
+    0.45 + 0.9 * bump(12.5, 1.3) + 1.2 * bump(17.8, 1.5)
+}
+
+/// Poisson draw (Knuth for small means, normal approximation above 30).
+pub fn poisson(rng: &mut ChaCha8Rng, mean: f64) -> u32 {
+    if mean <= 0.0 {
+        return 0;
+    }
+    if mean > 30.0 {
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random_range(0.0..1.0);
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        return (mean + mean.sqrt() * normal).round().max(0.0) as u32;
+    }
+    let limit = (-mean).exp();
+    let mut product: f64 = rng.random_range(0.0..1.0);
+    let mut count = 0;
+    while product > limit {
+        product *= rng.random_range(0.0..1.0f64);
+        count += 1;
+    }
+    count
+}
+
+fn geometric(rng: &mut ChaCha8Rng, p: f64) -> usize {
+    let mut n = 0;
+    while rng.random_range(0.0..1.0) > p && n < 64 {
+        n += 1;
+    }
+    n
+}

@@ -1,0 +1,145 @@
+//! The dataflow: inputs, then one call per view, then the sinks that capture each view's changes.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use differential_dataflow::input::Input;
+use timely::dataflow::operators::probe::Handle;
+use tillflow_operators::{sales, sku_margin};
+use tillflow_schemas::views::{DeadLetter, SkuMargin};
+
+use crate::flatten::Inputs;
+use crate::source::{Counts, Epoch, IngestStream, Ingested};
+
+/// A change to a view: the row, the epoch it took effect, +1 or −1.
+pub type Update<Row> = (Row, Epoch, isize);
+
+/// What a run produced: every view's changes, the dead letters and the counts.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub sku_margin: Vec<Update<SkuMargin>>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub counts: Counts,
+    /// The distinct epochs the input spanned.
+    pub epochs: u64,
+}
+
+/// Produces the ingest stream; called once, on worker 0.
+pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
+
+/// Runs the whole graph over one ingest stream with `workers` threads, to completion.
+/// Every view is exchanged by key, so the result does not depend on `workers`.
+pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
+    let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
+        let sku_margin_changes = Rc::new(RefCell::new(Vec::new()));
+        let probe = Handle::new();
+
+        let mut inputs = worker.dataflow::<Epoch, _, _>(|scope| {
+            let (sale_lines_in, sale_lines) = scope.new_collection();
+            let (refund_lines_in, refund_lines) = scope.new_collection();
+            let (post_voids_in, post_voids) = scope.new_collection();
+            let (receipts_in, receipts) = scope.new_collection();
+            let (catalog_in, catalog) = scope.new_collection();
+
+            let sales = sales::effective_sale_lines(sale_lines, post_voids);
+            let margins = sku_margin::sku_margin(sales, refund_lines, receipts, catalog);
+
+            capture(margins, &sku_margin_changes).probe_with(&probe);
+
+            Inputs {
+                sale_lines: sale_lines_in,
+                refund_lines: refund_lines_in,
+                post_voids: post_voids_in,
+                receipts: receipts_in,
+                catalog: catalog_in,
+            }
+        });
+
+        let mut output = Output::default();
+        if worker.index() == 0 {
+            let mut current: Option<Epoch> = None;
+            let mut stream = ingest();
+            for item in &mut stream {
+                match item {
+                    Ingested::Dead(letter) => output.dead_letters.push(letter),
+                    Ingested::Accepted { epoch, event, business_date } => {
+                        if current.is_none_or(|c| epoch > c) {
+                            // Close the epochs before this one and let them settle, so every
+                            // epoch's state exists and memory stays bounded.
+                            inputs.advance_to(epoch);
+                            inputs.flush();
+                            worker.step_while(|| probe.less_than(&epoch));
+                            current = Some(epoch);
+                            output.epochs += 1;
+                        }
+                        inputs.push(event, business_date);
+                    }
+                }
+            }
+            output.counts = stream.counts();
+        }
+        drop(inputs);
+        while worker.step_or_park(None) {}
+
+        output.sku_margin = sku_margin_changes.take();
+        output
+    })?;
+
+    let mut merged = Output::default();
+    for result in guards.join() {
+        let part = result?;
+        merged.sku_margin.extend(part.sku_margin);
+        merged.dead_letters.extend(part.dead_letters);
+        merged.epochs += part.epochs;
+        let c = part.counts;
+        merged.counts.received += c.received;
+        merged.counts.accepted += c.accepted;
+        merged.counts.duplicates += c.duplicates;
+        merged.counts.dead_lettered += c.dead_lettered;
+    }
+    Ok(merged)
+}
+
+/// Appends every consolidated change of a view to `sink`.
+fn capture<'s, Row>(
+    view: differential_dataflow::VecCollection<'s, Epoch, Row>,
+    sink: &Rc<RefCell<Vec<Update<Row>>>>,
+) -> differential_dataflow::VecCollection<'s, Epoch, Row>
+where
+    Row: differential_dataflow::ExchangeData + std::hash::Hash,
+{
+    let sink = Rc::clone(sink);
+    view.consolidate().inspect_batch(move |_time, changes| sink.borrow_mut().extend(changes.iter().cloned()))
+}
+
+/// The state of a view at the end of each epoch in `epochs`, from its changes.
+pub fn states_at<Row: Ord + Clone>(changes: &[Update<Row>], epochs: &[Epoch]) -> Vec<Vec<Row>> {
+    epochs
+        .iter()
+        .map(|at| {
+            let upto: Vec<(Row, Epoch, isize)> = changes.iter().filter(|(_, t, _)| t <= at).cloned().collect();
+            consolidate(upto)
+        })
+        .collect()
+}
+
+/// The final state of a view: rows whose changes sum to a positive count (each repeated by it).
+pub fn consolidate<Row: Ord + Clone>(mut changes: Vec<Update<Row>>) -> Vec<Row> {
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rows = Vec::new();
+    let mut i = 0;
+    while i < changes.len() {
+        let mut j = i;
+        let mut count = 0;
+        while j < changes.len() && changes[j].0 == changes[i].0 {
+            count += changes[j].2;
+            j += 1;
+        }
+        for _ in 0..count.max(0) {
+            rows.push(changes[i].0.clone());
+        }
+        i = j;
+    }
+    rows
+}

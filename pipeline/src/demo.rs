@@ -1,0 +1,61 @@
+//! `tillflow demo`: a small chain, generated once, through every view, and a few telling answers.
+
+use std::path::Path;
+
+use tillflow_data::ChainConfig;
+use tillflow_schemas::Format;
+
+use crate::run::{run, RunConfig};
+use crate::sql::{self, OutputFormat};
+
+/// The demo chain, the same as the committed `data/sample/`: small enough to run in seconds,
+/// big enough to show every kind of event and anomaly.
+pub fn demo_chain() -> ChainConfig {
+    ChainConfig { stores: 6, days: 7, seed: 1, ..ChainConfig::default() }
+}
+
+/// Where the committed sample sits, relative to a checkout.
+const SAMPLE: &str = "data/sample";
+
+const QUESTIONS: &[(&str, &str)] = &[
+    (
+        "Worst-margin SKUs over the whole period (net sales over $20)",
+        "SELECT store_id, sku, SUM(units_sold) AS units, SUM(net_sales) AS net_sales, SUM(gross_margin) AS margin, \
+         ROUND(CAST(SUM(gross_margin) AS DOUBLE) / CAST(SUM(net_sales) AS DOUBLE), 3) AS margin_pct \
+         FROM sku_margin GROUP BY store_id, sku HAVING SUM(net_sales) > 20 ORDER BY margin_pct LIMIT 5",
+    ),
+    (
+        "Net sales and margin by store",
+        "SELECT store_id, SUM(net_sales) AS net_sales, SUM(refunds) AS refunds, SUM(gross_margin) AS margin, \
+         ROUND(CAST(SUM(gross_margin) AS DOUBLE) / CAST(SUM(net_sales) AS DOUBLE), 3) AS margin_pct \
+         FROM sku_margin GROUP BY store_id ORDER BY store_id",
+    ),
+    (
+        "Busiest business days across the chain",
+        "SELECT business_date, SUM(units_sold) AS units, SUM(net_sales) AS net_sales, SUM(promo_units) AS promo_units \
+         FROM sku_margin GROUP BY business_date ORDER BY net_sales DESC LIMIT 5",
+    ),
+    ("Dead letters by reason", "SELECT reason, COUNT(*) AS records FROM dead_letters GROUP BY reason ORDER BY records DESC LIMIT 5"),
+];
+
+pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let sample = Path::new(SAMPLE);
+    let events = if sample.join("ground_truth.json").exists() { sample.to_path_buf() } else { dir.join("events") };
+    if !events.join("ground_truth.json").exists() {
+        let config = demo_chain();
+        println!("generating a {}-store, {}-day chain into {} ...", config.stores, config.days, events.display());
+        tillflow_data::generate(&events, config, Format::Ndjson, &mut |_, _| {})?;
+    }
+    let out = dir.join("views");
+    let config = RunConfig { inputs: vec![events], out: out.display().to_string(), workers, tick_ms: 3_600_000 };
+    println!("running the pipeline ...");
+    let summary = run(&config, runtime)?;
+    println!("{summary}\n");
+    let ctx = runtime.block_on(sql::open(&summary.out))?;
+    for (title, query) in QUESTIONS {
+        let batches = runtime.block_on(sql::query(&ctx, query))?;
+        println!("{title}\n{}\n", sql::render(&batches, OutputFormat::Table)?);
+    }
+    println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out.display());
+    Ok(())
+}

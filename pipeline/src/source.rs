@@ -1,0 +1,288 @@
+//! Sources: finding input files, reading them in a deterministic order, assigning epochs,
+//! dropping redelivered events and routing bad records to dead letters.
+//!
+//! Each file is read in its own order. Files are interleaved by their *clock* (the latest event
+//! time the file has shown so far), so a file of stores without `ts` is read before the sales that
+//! need it, and a record that arrives late in its file stays late. An event's epoch is its file's
+//! clock rounded up to the tick (DESIGN.md, Time): a late event lands in the current epoch and
+//! updates the rows of its own business day there.
+
+use std::collections::BinaryHeap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHasher};
+use tillflow_schemas::formats::{self, Record, Rejected};
+use tillflow_schemas::views::DeadLetter;
+use tillflow_schemas::{Event, Format, Id, InputError, Millis, Store};
+
+/// Epochs count ticks since the Unix epoch; epoch 0 holds reference data in effect from the start.
+pub type Epoch = u64;
+
+/// Every input file under the given paths (folders are walked), sorted by path.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.exists() {
+            return Err(format!("input `{}` does not exist: pass files or folders of .ndjson, .csv or .parquet", path.display()));
+        }
+        if path.is_file() {
+            // A file named explicitly is read whatever its extension says, NDJSON by default.
+            files.push((path.clone(), Format::of_path(path).unwrap_or(Format::Ndjson)));
+            continue;
+        }
+        walk(path, &mut files).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    }
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        return Err("no .ndjson, .jsonl, .csv or .parquet files in the given input".into());
+    }
+    Ok(files)
+}
+
+fn walk(path: &Path, files: &mut Vec<(PathBuf, Format)>) -> std::io::Result<()> {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?.path();
+            let hidden = entry.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if !hidden {
+                walk(&entry, files)?;
+            }
+        }
+    } else if let Some(format) = Format::of_path(path).filter(|_| !is_plain_json(path)) {
+        files.push((path.to_path_buf(), format));
+    }
+    Ok(())
+}
+
+/// `.json` files in folders are taken for documents (such as `ground_truth.json`), not events;
+/// name one explicitly to read it as NDJSON.
+fn is_plain_json(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// One input item, in ingest order.
+#[derive(Debug)]
+pub enum Ingested {
+    Accepted { epoch: Epoch, event: Event, business_date: Option<tillflow_schemas::Day> },
+    Dead(DeadLetter),
+}
+
+/// Counts that always reconcile: `received = accepted + duplicates + dead_lettered`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub received: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+}
+
+/// A stream of ingested items that keeps its counts.
+pub trait IngestStream: Iterator<Item = Ingested> {
+    fn counts(&self) -> Counts;
+}
+
+impl IngestStream for Ingest {
+    fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+/// Items prepared in memory (tests, replays of a known sequence): each counts as received and accepted or dead.
+pub struct Prepared {
+    items: std::vec::IntoIter<Ingested>,
+    counts: Counts,
+}
+
+impl Prepared {
+    pub fn new(items: Vec<Ingested>) -> Self {
+        Prepared { items: items.into_iter(), counts: Counts::default() }
+    }
+}
+
+impl Iterator for Prepared {
+    type Item = Ingested;
+
+    fn next(&mut self) -> Option<Ingested> {
+        let item = self.items.next()?;
+        self.counts.received += 1;
+        match &item {
+            Ingested::Accepted { .. } => self.counts.accepted += 1,
+            Ingested::Dead(_) => self.counts.dead_lettered += 1,
+        }
+        Some(item)
+    }
+}
+
+impl IngestStream for Prepared {
+    fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+/// The ordered, deduplicated, epoch-stamped stream of every input file.
+pub struct Ingest {
+    files: Vec<FileSource>,
+    heap: BinaryHeap<std::cmp::Reverse<(Millis, usize)>>,
+    tick_ms: i64,
+    seen: FxHashMap<Id, u64>,
+    stores: FxHashMap<Id, Store>,
+    pub counts: Counts,
+}
+
+struct FileSource {
+    name: Arc<str>,
+    records: Box<dyn Iterator<Item = Record>>,
+    next: Option<Record>,
+    clock: Millis,
+}
+
+impl FileSource {
+    /// The clock once the pending record is read.
+    fn clock_after_next(&self) -> Millis {
+        let ts = self.next.as_ref().and_then(|r| r.outcome.as_ref().ok()).and_then(Event::ts);
+        ts.map_or(self.clock, |ts| ts.max(self.clock))
+    }
+}
+
+impl Ingest {
+    pub fn open(files: &[(PathBuf, Format)], tick_ms: i64) -> Ingest {
+        let mut sources = Vec::with_capacity(files.len());
+        let mut early_dead = Vec::new();
+        for (path, format) in files {
+            let name: Arc<str> = path.display().to_string().into();
+            match formats::read_file(path, *format) {
+                Ok(records) => sources.push(FileSource { name, records, next: None, clock: Millis::MIN }),
+                Err(reason) => early_dead.push((name, reason)),
+            }
+        }
+        let mut ingest = Ingest {
+            files: Vec::new(),
+            heap: BinaryHeap::new(),
+            tick_ms: tick_ms.max(1),
+            seen: FxHashMap::default(),
+            stores: FxHashMap::default(),
+            counts: Counts::default(),
+        };
+        // A file that cannot be opened at all is one dead letter, at position 0.
+        for (name, reason) in early_dead {
+            let failed = FileSource {
+                name,
+                records: Box::new(std::iter::once(Record { position: 0, outcome: Err(Rejected::new(b"", reason)) })),
+                next: None,
+                clock: Millis::MIN,
+            };
+            sources.push(failed);
+        }
+        for (index, mut source) in sources.into_iter().enumerate() {
+            source.next = source.records.next();
+            if source.next.is_some() {
+                ingest.heap.push(std::cmp::Reverse((source.clock_after_next(), index)));
+            }
+            ingest.files.push(source);
+        }
+        ingest
+    }
+
+    fn epoch_of(&self, clock: Millis) -> Epoch {
+        if clock <= 0 {
+            return 0;
+        }
+        (clock as u64).div_ceil(self.tick_ms as u64)
+    }
+
+    /// Judges one record: a dead letter, a duplicate (`None`), or an accepted event.
+    fn admit(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
+        self.counts.received += 1;
+        let dead = |reason: InputError, raw: String, event_id: Option<&Id>| DeadLetter {
+            source: source.to_string(),
+            position: record.position,
+            epoch,
+            event_id: event_id.map(|id| id.to_string()),
+            reason: reason.to_string(),
+            raw,
+        };
+        let event = match record.outcome {
+            Ok(event) => event,
+            Err(rejected) => {
+                self.counts.dead_lettered += 1;
+                return Some(Ingested::Dead(dead(rejected.reason, rejected.raw, None)));
+            }
+        };
+        let content = {
+            let mut hasher = FxHasher::default();
+            event.hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(id) = event.event_id() {
+            match self.seen.get(id) {
+                Some(previous) if *previous == content => {
+                    self.counts.duplicates += 1;
+                    return None;
+                }
+                Some(_) => {
+                    self.counts.dead_lettered += 1;
+                    let reason = InputError::ConflictingDuplicate(id.to_string());
+                    return Some(Ingested::Dead(dead(reason, event.to_json(), Some(id))));
+                }
+                None => {}
+            }
+        }
+        let business_date = match (&event, event_store(&event), event.ts()) {
+            (Event::Store(store), _, _) => {
+                self.stores.insert(store.store_id.clone(), store.clone());
+                None
+            }
+            (_, Some(store_id), Some(ts)) => match self.stores.get(store_id) {
+                Some(store) => Some(tillflow_schemas::time::local_day(ts, store.timezone)),
+                None => {
+                    self.counts.dead_lettered += 1;
+                    let reason = InputError::UnknownStore(store_id.to_string());
+                    return Some(Ingested::Dead(dead(reason, event.to_json(), event.event_id())));
+                }
+            },
+            _ => None,
+        };
+        if let Some(id) = event.event_id() {
+            self.seen.insert(id.clone(), content);
+        }
+        self.counts.accepted += 1;
+        Some(Ingested::Accepted { epoch, event, business_date })
+    }
+}
+
+/// The store whose calendar dates an event, if any.
+fn event_store(event: &Event) -> Option<&Id> {
+    match event {
+        Event::Sale(e) => Some(&e.store_id),
+        Event::Refund(e) => Some(&e.store_id),
+        Event::Void(e) => Some(&e.store_id),
+        Event::Inventory(e) => Some(&e.store_id),
+        Event::Shift(e) => Some(&e.store_id),
+        _ => None,
+    }
+}
+
+impl Iterator for Ingest {
+    type Item = Ingested;
+
+    fn next(&mut self) -> Option<Ingested> {
+        while let Some(std::cmp::Reverse((clock, index))) = self.heap.pop() {
+            let file = &mut self.files[index];
+            let record = file.next.take().expect("a queued file has a record");
+            file.clock = clock;
+            file.next = file.records.next();
+            if file.next.is_some() {
+                self.heap.push(std::cmp::Reverse((file.clock_after_next(), index)));
+            }
+            let source = Arc::clone(&self.files[index].name);
+            let epoch = self.epoch_of(clock);
+            if let Some(item) = self.admit(&source, record, epoch) {
+                return Some(item);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,110 @@
+//! `tillflow sql`: SQL over the persisted views, one query or an interactive session.
+
+use std::path::PathBuf;
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use rustyline::error::ReadlineError;
+use url::Url;
+
+use crate::VIEWS;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// A session over every view persisted under `root`.
+pub async fn open(root: &Url) -> anyhow::Result<SessionContext> {
+    Ok(tillflow_queries::persisted::session(root, VIEWS).await?.0)
+}
+
+pub async fn query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<String> {
+    match format {
+        OutputFormat::Table => Ok(arrow::util::pretty::pretty_format_batches(batches)?.to_string()),
+        OutputFormat::Csv => {
+            let mut out = Vec::new();
+            {
+                let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+                for batch in batches {
+                    writer.write(batch)?;
+                }
+            }
+            Ok(String::from_utf8(out)?.trim_end().to_string())
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            Ok(String::from_utf8(writer.into_inner())?.trim_end().to_string())
+        }
+    }
+}
+
+/// The interactive session: statements end with `;`, `\d` lists views, `\q` quits.
+pub fn repl(ctx: &SessionContext, format: OutputFormat, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history: Option<PathBuf> = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tillflow_history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!("tillflow sql — views: {}. End statements with `;`, \\d lists views, \\q quits.", VIEWS.join(", "));
+    let mut statement = String::new();
+    loop {
+        let prompt = if statement.is_empty() { "tillflow> " } else { "     ...> " };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                statement.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let trimmed = line.trim();
+        if statement.is_empty() && trimmed.starts_with('\\') {
+            let _ = editor.add_history_entry(trimmed);
+            match trimmed {
+                "\\q" => break,
+                "\\d" => println!("{}", runtime.block_on(describe(ctx))?),
+                other => println!("unknown command {other}: \\d lists views, \\q quits"),
+            }
+            continue;
+        }
+        statement.push_str(&line);
+        statement.push('\n');
+        if !trimmed.ends_with(';') {
+            continue;
+        }
+        let sql = std::mem::take(&mut statement);
+        let _ = editor.add_history_entry(sql.trim());
+        match runtime.block_on(query(ctx, &sql)).and_then(|b| render(&b, format)) {
+            Ok(text) => println!("{text}"),
+            Err(e) => println!("error: {e:#}"),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+/// The views and their columns.
+pub async fn describe(ctx: &SessionContext) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for view in VIEWS {
+        if let Ok(table) = ctx.table(*view).await {
+            let columns: Vec<String> = table.schema().fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+            out.push_str(&format!("{view}\n  {}\n", columns.join("\n  ")));
+        }
+    }
+    Ok(out.trim_end().to_string())
+}

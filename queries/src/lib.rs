@@ -1,0 +1,30 @@
+//! The DataFusion side of tillflow.
+//!
+//! - [`reference`]: every view's reference definition (`queries/*.sql`) run over raw events;
+//! - [`persisted`]: the persisted Delta tables of the views, registered by view name;
+//! - [`functions`]: the SQL functions both need (`business_date`).
+
+pub mod functions;
+pub mod persisted;
+pub mod reference;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Delta(#[from] deltalake::DeltaTableError),
+    #[error("`{0}` is not a folder or object store URL (e.g. ./tillflow-data, file:///data/tillflow, s3://bucket/tillflow)")]
+    BadUrl(String),
+    #[error("no views are persisted under {0}: run `tillflow run --input DIR --out {0}` first")]
+    NothingPersisted(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The reference SQL of every view that has one, by view name.
+pub const REFERENCE_SQL: &[(&str, &str)] = &[("sku_margin", include_str!("../sku_margin.sql"))];

@@ -1,0 +1,93 @@
+//! Readers for the three input formats. Each yields one [`Record`] per input record, in order,
+//! with its position, so a bad record can be reported precisely and the rest read on.
+
+pub mod flat;
+pub mod ndjson;
+pub mod parquet;
+
+use std::path::Path;
+
+use crate::{Event, InputError};
+
+/// The outcome of reading one input record.
+#[derive(Debug)]
+pub struct Record {
+    /// 1-based line number (NDJSON, CSV: the record's first data line) or row number (Parquet).
+    pub position: u64,
+    pub outcome: Result<Event, Rejected>,
+}
+
+/// A record that was not accepted: its raw text (cut to [`RAW_LIMIT`] bytes) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub raw: String,
+    pub reason: InputError,
+}
+
+/// Dead letters keep at most this much of a record's raw text.
+pub const RAW_LIMIT: usize = 4096;
+
+impl Rejected {
+    pub fn new(raw: &[u8], reason: InputError) -> Self {
+        Rejected { raw: clip(raw), reason }
+    }
+}
+
+/// The raw text as UTF-8 (invalid bytes replaced), cut to [`RAW_LIMIT`] bytes with a note of the full size.
+pub fn clip(raw: &[u8]) -> String {
+    if raw.len() <= RAW_LIMIT {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let mut text = String::from_utf8_lossy(&raw[..RAW_LIMIT]).into_owned();
+    text.push_str(&format!("… ({} bytes in all)", raw.len()));
+    text
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Ndjson,
+    Csv,
+    Parquet,
+}
+
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Ndjson, Format::Csv, Format::Parquet];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// The format of a file, from its extension; `None` for files that are not input.
+    pub fn of_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+            "csv" => Some(Format::Csv),
+            "parquet" | "pq" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a whole file of the given format. Fails only if the file cannot be opened at all (or,
+/// for Parquet, its footer cannot be read); everything else is reported per record.
+pub fn read_file(path: &Path, format: Format) -> Result<Box<dyn Iterator<Item = Record>>, InputError> {
+    let file = std::fs::File::open(path).map_err(|e| InputError::Io(format!("{}: {e}", path.display())))?;
+    Ok(match format {
+        Format::Ndjson => Box::new(ndjson::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))),
+        Format::Csv => Box::new(flat::CsvReader::new(file)),
+        Format::Parquet => Box::new(parquet::read(file)?),
+    })
+}

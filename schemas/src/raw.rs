@@ -1,0 +1,699 @@
+//! The wire shape of a record (every field optional, numbers lenient) and its validation into an [`Event`].
+//!
+//! NDJSON is read straight into [`RawEvent`]; CSV and Parquet rows are grouped into one first
+//! (see [`crate::formats`]). Validation lives here once, whatever the format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::*;
+use crate::time::{format_ts, parse_ts, parse_tz};
+use crate::{Cents, Id, InputError, Millis};
+
+pub const TYPE_NAMES: &str =
+    "sale, refund, void, loyalty_link, erasure, inventory, shift, product, store, promotion";
+
+/// The largest quantity on one line or movement; beyond it a record is taken as a typo.
+pub const MAX_QTY: i64 = 1_000_000;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawEvent {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Id>,
+    #[serde(with = "lenient_ts", skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cashier_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_ref: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_transaction_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tender_kind: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Id>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<RawLine>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenders: Vec<RawTender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<Id>,
+    #[serde(with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    pub consent: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Id>,
+    #[serde(with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    pub qty: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_cost: Option<Cents>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staff_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_price: Option<Cents>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub district: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promo_id: Option<Id>,
+    #[serde(with = "lenient_ts", skip_serializing_if = "Option::is_none")]
+    pub start: Option<Millis>,
+    #[serde(with = "lenient_ts", skip_serializing_if = "Option::is_none")]
+    pub end: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discount_pct: Option<Cents>,
+}
+
+/// A line of a sale, refund or line void.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawLine {
+    #[serde(with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    pub line_no: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Id>,
+    #[serde(with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    pub qty: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Cents>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Cents>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promo_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Cents>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawTender {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Cents>,
+}
+
+impl RawEvent {
+    /// Reads one JSON object, naming the field at fault when a value has the wrong type.
+    pub fn from_json(bytes: &[u8]) -> Result<RawEvent, InputError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let raw: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_data() && path != "." {
+                InputError::invalid(path, strip_position(&inner))
+            } else if inner.is_data() {
+                InputError::NotAnObject(json_kind(bytes))
+            } else {
+                InputError::MalformedJson(inner.to_string())
+            }
+        })?;
+        de.end()
+            .map_err(|e| InputError::MalformedJson(format!("trailing characters: {e}")))?;
+        Ok(raw)
+    }
+
+    /// Reads a JSON value (a CSV or Parquet row regrouped), naming the field at fault.
+    pub fn from_value(value: serde_json::Value) -> Result<RawEvent, InputError> {
+        serde_path_to_error::deserialize(value).map_err(|e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            InputError::invalid(path, strip_position(e.inner()))
+        })
+    }
+
+    /// Checks every rule of the input contract and builds the typed event.
+    pub fn validate(self) -> Result<Event, InputError> {
+        let type_name = self.record_type.as_deref().ok_or(InputError::MissingType)?;
+        let kind = EventType::from_name(type_name)
+            .ok_or_else(|| InputError::UnknownType(type_name.to_string()))?;
+        let v = Validator { kind: kind.name() };
+        let event = match kind {
+            EventType::Sale => Event::Sale(self.sale(&v)?),
+            EventType::Refund => Event::Refund(self.refund(&v)?),
+            EventType::Void => Event::Void(self.void(&v)?),
+            EventType::LoyaltyLink => Event::LoyaltyLink(LoyaltyLink {
+                event_id: v.id("event_id", self.event_id)?,
+                ts: v.req("ts", self.ts)?,
+                store_id: self.store_id,
+                customer_ref: v.id("customer_ref", self.customer_ref)?,
+                customer_id: v.id("customer_id", self.customer_id)?,
+                consent: v.req("consent", self.consent)?,
+            }),
+            EventType::Erasure => Event::Erasure(Erasure {
+                event_id: v.id("event_id", self.event_id)?,
+                ts: v.req("ts", self.ts)?,
+                store_id: self.store_id,
+                customer_id: v.id("customer_id", self.customer_id)?,
+            }),
+            EventType::Inventory => Event::Inventory(self.inventory(&v)?),
+            EventType::Shift => Event::Shift(Shift {
+                event_id: v.id("event_id", self.event_id)?,
+                ts: v.req("ts", self.ts)?,
+                store_id: v.id("store_id", self.store_id)?,
+                staff_id: v.id("staff_id", self.staff_id)?,
+                role: v.id("role", self.role)?,
+                kind: v.choice("kind", self.kind.as_deref(), SHIFT_KINDS)?,
+            }),
+            EventType::Product => Event::Product(Product {
+                event_id: self.event_id,
+                ts: self.ts,
+                sku: v.id("sku", self.sku)?,
+                name: v.req("name", self.name)?,
+                category: v.id("category", self.category)?,
+                department: v.id("department", self.department)?,
+                unit_cost: non_negative("unit_cost", v.req("unit_cost", self.unit_cost)?)?,
+                list_price: non_negative("list_price", v.req("list_price", self.list_price)?)?,
+            }),
+            EventType::Store => {
+                let tz = v.id("timezone", self.timezone)?;
+                Event::Store(Store {
+                    event_id: self.event_id,
+                    ts: self.ts,
+                    store_id: v.id("store_id", self.store_id)?,
+                    name: v.req("name", self.name)?,
+                    district: v.id("district", self.district)?,
+                    region: v.id("region", self.region)?,
+                    timezone: parse_tz(&tz).map_err(|e| InputError::invalid("timezone", e))?,
+                })
+            }
+            EventType::Promotion => Event::Promotion(self.promotion(&v)?),
+        };
+        Ok(event)
+    }
+
+    fn sale(self, v: &Validator) -> Result<Sale, InputError> {
+        if self.lines.is_empty() {
+            return Err(InputError::rule("a sale needs at least one line"));
+        }
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (i, line) in self.lines.into_iter().enumerate() {
+            let at = |f: &str| format!("lines[{i}].{f}");
+            let qty = line_qty(&at("qty"), line.qty)?;
+            let unit_price = non_negative(&at("unit_price"), v.req("unit_price", line.unit_price)?)?;
+            let discount = non_negative(&at("discount"), line.discount.unwrap_or_default())?;
+            let gross = unit_price
+                .times(qty.abs())
+                .ok_or_else(|| InputError::invalid(at("qty"), "line total is too large"))?;
+            if discount > gross {
+                return Err(InputError::rule(format!(
+                    "{}: discount {discount} exceeds the line total {gross}",
+                    at("discount")
+                )));
+            }
+            let line_no = match line.line_no {
+                Some(n) => u32::try_from(n)
+                    .map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer"))?,
+                None => i as u32 + 1,
+            };
+            if lines.iter().any(|l: &SaleLine| l.line_no == line_no) {
+                return Err(InputError::rule(format!("line_no {line_no} appears twice")));
+            }
+            lines.push(SaleLine {
+                line_no,
+                sku: v.id(&at("sku"), line.sku)?,
+                qty,
+                unit_price,
+                discount,
+                promo_id: line.promo_id.filter(|p| !p.is_empty()),
+            });
+        }
+        let mut tenders = Vec::with_capacity(self.tenders.len());
+        for (i, tender) in self.tenders.into_iter().enumerate() {
+            tenders.push(Tender {
+                kind: v.choice(&format!("tenders[{i}].kind"), tender.kind.as_deref(), TENDER_KINDS)?,
+                amount: v.req(&format!("tenders[{i}].amount"), tender.amount)?,
+            });
+        }
+        Ok(Sale {
+            event_id: v.id("event_id", self.event_id)?,
+            ts: v.req("ts", self.ts)?,
+            store_id: v.id("store_id", self.store_id)?,
+            transaction_id: v.id("transaction_id", self.transaction_id)?,
+            register_id: v.id("register_id", self.register_id)?,
+            cashier_id: v.id("cashier_id", self.cashier_id)?,
+            customer_ref: self.customer_ref.filter(|c| !c.is_empty()),
+            lines,
+            tenders,
+        })
+    }
+
+    fn refund(self, v: &Validator) -> Result<Refund, InputError> {
+        if self.lines.is_empty() {
+            return Err(InputError::rule("a refund needs at least one line"));
+        }
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (i, line) in self.lines.into_iter().enumerate() {
+            let at = |f: &str| format!("lines[{i}].{f}");
+            let qty = line_qty(&at("qty"), line.qty)?;
+            if qty < 0 {
+                return Err(InputError::rule(format!("{}: a refunded quantity is positive", at("qty"))));
+            }
+            lines.push(RefundLine {
+                sku: v.id(&at("sku"), line.sku)?,
+                qty,
+                amount: non_negative(&at("amount"), v.req(&at("amount"), line.amount)?)?,
+            });
+        }
+        Ok(Refund {
+            event_id: v.id("event_id", self.event_id)?,
+            ts: v.req("ts", self.ts)?,
+            store_id: v.id("store_id", self.store_id)?,
+            refund_id: v.id("refund_id", self.refund_id)?,
+            register_id: v.id("register_id", self.register_id)?,
+            cashier_id: v.id("cashier_id", self.cashier_id)?,
+            original_transaction_id: self.original_transaction_id.filter(|t| !t.is_empty()),
+            lines,
+            tender_kind: v.choice("tender_kind", self.tender_kind.as_deref(), TENDER_KINDS)?,
+            reason: self.reason.filter(|r| !r.is_empty()),
+        })
+    }
+
+    fn void(self, v: &Validator) -> Result<Void, InputError> {
+        let scope = v.choice("scope", self.scope.as_deref(), VOID_SCOPES)?;
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (i, line) in self.lines.into_iter().enumerate() {
+            let at = |f: &str| format!("lines[{i}].{f}");
+            lines.push(VoidLine {
+                line_no: line
+                    .line_no
+                    .map(|n| u32::try_from(n).map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer")))
+                    .transpose()?,
+                sku: v.id(&at("sku"), line.sku)?,
+                qty: line_qty(&at("qty"), line.qty)?,
+                unit_price: line.unit_price.map(|p| non_negative(&at("unit_price"), p)).transpose()?,
+            });
+        }
+        if scope == VoidScope::Line && lines.is_empty() {
+            return Err(InputError::rule("a line void needs the voided `lines`"));
+        }
+        Ok(Void {
+            event_id: v.id("event_id", self.event_id)?,
+            ts: v.req("ts", self.ts)?,
+            store_id: v.id("store_id", self.store_id)?,
+            transaction_id: v.id("transaction_id", self.transaction_id)?,
+            register_id: v.id("register_id", self.register_id)?,
+            cashier_id: v.id("cashier_id", self.cashier_id)?,
+            scope,
+            lines,
+        })
+    }
+
+    fn inventory(self, v: &Validator) -> Result<Inventory, InputError> {
+        let kind = v.choice("kind", self.kind.as_deref(), INVENTORY_KINDS)?;
+        let qty = v.req("qty", self.qty)?;
+        if qty.abs() > MAX_QTY {
+            return Err(InputError::invalid("qty", format!("{qty} is beyond the largest quantity {MAX_QTY}")));
+        }
+        let positive = matches!(kind, InventoryKind::Receipt | InventoryKind::TransferIn | InventoryKind::TransferOut);
+        if positive && qty <= 0 || kind == InventoryKind::Count && qty < 0 || kind == InventoryKind::Adjustment && qty == 0 {
+            return Err(InputError::rule(format!("an inventory {} cannot have qty {qty}", INVENTORY_KINDS.iter().find(|(_, k)| *k == kind).map_or("", |(n, _)| n))));
+        }
+        let unit_cost = self.unit_cost.map(|c| non_negative("unit_cost", c)).transpose()?;
+        if kind == InventoryKind::Receipt && unit_cost.is_none() {
+            return Err(InputError::MissingField { kind: "inventory receipt", field: "unit_cost" });
+        }
+        Ok(Inventory {
+            event_id: v.id("event_id", self.event_id)?,
+            ts: v.req("ts", self.ts)?,
+            store_id: v.id("store_id", self.store_id)?,
+            sku: v.id("sku", self.sku)?,
+            kind,
+            qty,
+            unit_cost,
+        })
+    }
+
+    fn promotion(self, v: &Validator) -> Result<Promotion, InputError> {
+        let target = match (self.sku, self.category) {
+            (Some(sku), None) if !sku.is_empty() => PromoTarget::Sku(sku),
+            (None, Some(cat)) if !cat.is_empty() => PromoTarget::Category(cat),
+            (Some(_), Some(_)) => return Err(InputError::rule("a promotion names a `sku` or a `category`, not both")),
+            _ => return Err(InputError::MissingField { kind: "promotion", field: "sku` or `category" }),
+        };
+        let start = v.req("start", self.start)?;
+        let end = v.req("end", self.end)?;
+        if end < start {
+            return Err(InputError::rule("a promotion ends before it starts"));
+        }
+        let pct = v.req("discount_pct", self.discount_pct)?;
+        if pct.0 <= 0 || pct.0 > 100_00 {
+            return Err(InputError::invalid("discount_pct", format!("{pct} is not a percentage in (0, 100]")));
+        }
+        Ok(Promotion {
+            event_id: self.event_id,
+            ts: self.ts,
+            promo_id: v.id("promo_id", self.promo_id)?,
+            target,
+            start,
+            end,
+            discount_bp: pct.0,
+        })
+    }
+}
+
+impl Event {
+    /// The wire shape of this event: what the generator writes and the readers read back.
+    pub fn to_raw(&self) -> RawEvent {
+        let mut raw = RawEvent {
+            record_type: Some(self.kind().name().into()),
+            event_id: self.event_id().cloned(),
+            ts: self.ts(),
+            ..RawEvent::default()
+        };
+        match self {
+            Event::Sale(s) => {
+                raw.store_id = Some(s.store_id.clone());
+                raw.transaction_id = Some(s.transaction_id.clone());
+                raw.register_id = Some(s.register_id.clone());
+                raw.cashier_id = Some(s.cashier_id.clone());
+                raw.customer_ref = s.customer_ref.clone();
+                raw.lines = s.lines.iter().map(|l| RawLine {
+                    line_no: Some(l.line_no as i64),
+                    sku: Some(l.sku.clone()),
+                    qty: Some(l.qty),
+                    unit_price: Some(l.unit_price),
+                    discount: Some(l.discount),
+                    promo_id: l.promo_id.clone(),
+                    amount: None,
+                }).collect();
+                raw.tenders = s.tenders.iter().map(|t| RawTender {
+                    kind: Some(name_of(TENDER_KINDS, t.kind).into()),
+                    amount: Some(t.amount),
+                }).collect();
+            }
+            Event::Refund(r) => {
+                raw.store_id = Some(r.store_id.clone());
+                raw.refund_id = Some(r.refund_id.clone());
+                raw.register_id = Some(r.register_id.clone());
+                raw.cashier_id = Some(r.cashier_id.clone());
+                raw.original_transaction_id = r.original_transaction_id.clone();
+                raw.lines = r.lines.iter().map(|l| RawLine {
+                    sku: Some(l.sku.clone()),
+                    qty: Some(l.qty),
+                    amount: Some(l.amount),
+                    ..RawLine::default()
+                }).collect();
+                raw.tender_kind = Some(name_of(TENDER_KINDS, r.tender_kind).into());
+                raw.reason = r.reason.clone();
+            }
+            Event::Void(vd) => {
+                raw.store_id = Some(vd.store_id.clone());
+                raw.transaction_id = Some(vd.transaction_id.clone());
+                raw.register_id = Some(vd.register_id.clone());
+                raw.cashier_id = Some(vd.cashier_id.clone());
+                raw.scope = Some(name_of(VOID_SCOPES, vd.scope).into());
+                raw.lines = vd.lines.iter().map(|l| RawLine {
+                    line_no: l.line_no.map(i64::from),
+                    sku: Some(l.sku.clone()),
+                    qty: Some(l.qty),
+                    unit_price: l.unit_price,
+                    ..RawLine::default()
+                }).collect();
+            }
+            Event::LoyaltyLink(l) => {
+                raw.store_id = l.store_id.clone();
+                raw.customer_ref = Some(l.customer_ref.clone());
+                raw.customer_id = Some(l.customer_id.clone());
+                raw.consent = Some(l.consent);
+            }
+            Event::Erasure(e) => {
+                raw.store_id = e.store_id.clone();
+                raw.customer_id = Some(e.customer_id.clone());
+            }
+            Event::Inventory(i) => {
+                raw.store_id = Some(i.store_id.clone());
+                raw.sku = Some(i.sku.clone());
+                raw.kind = Some(name_of(INVENTORY_KINDS, i.kind).into());
+                raw.qty = Some(i.qty);
+                raw.unit_cost = i.unit_cost;
+            }
+            Event::Shift(s) => {
+                raw.store_id = Some(s.store_id.clone());
+                raw.staff_id = Some(s.staff_id.clone());
+                raw.role = Some(s.role.clone());
+                raw.kind = Some(name_of(SHIFT_KINDS, s.kind).into());
+            }
+            Event::Product(p) => {
+                raw.sku = Some(p.sku.clone());
+                raw.name = Some(p.name.clone());
+                raw.category = Some(p.category.clone());
+                raw.department = Some(p.department.clone());
+                raw.unit_cost = Some(p.unit_cost);
+                raw.list_price = Some(p.list_price);
+            }
+            Event::Store(s) => {
+                raw.store_id = Some(s.store_id.clone());
+                raw.name = Some(s.name.clone());
+                raw.district = Some(s.district.clone());
+                raw.region = Some(s.region.clone());
+                raw.timezone = Some(s.timezone.name().into());
+            }
+            Event::Promotion(p) => {
+                raw.promo_id = Some(p.promo_id.clone());
+                match &p.target {
+                    PromoTarget::Sku(s) => raw.sku = Some(s.clone()),
+                    PromoTarget::Category(c) => raw.category = Some(c.clone()),
+                }
+                raw.start = Some(p.start);
+                raw.end = Some(p.end);
+                raw.discount_pct = Some(Cents(p.discount_bp));
+            }
+        }
+        raw
+    }
+
+    /// One line of canonical NDJSON (no trailing newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_raw()).expect("a raw event always serializes")
+    }
+}
+
+pub const TENDER_KINDS: &[(&str, TenderKind)] = &[
+    ("cash", TenderKind::Cash),
+    ("card", TenderKind::Card),
+    ("gift_card", TenderKind::GiftCard),
+    ("wallet", TenderKind::Wallet),
+    ("store_credit", TenderKind::StoreCredit),
+];
+pub const VOID_SCOPES: &[(&str, VoidScope)] = &[("line", VoidScope::Line), ("post", VoidScope::Post)];
+pub const INVENTORY_KINDS: &[(&str, InventoryKind)] = &[
+    ("count", InventoryKind::Count),
+    ("receipt", InventoryKind::Receipt),
+    ("adjustment", InventoryKind::Adjustment),
+    ("transfer_in", InventoryKind::TransferIn),
+    ("transfer_out", InventoryKind::TransferOut),
+];
+pub const SHIFT_KINDS: &[(&str, ShiftKind)] = &[("clock_in", ShiftKind::ClockIn), ("clock_out", ShiftKind::ClockOut)];
+
+pub fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table.iter().find(|(_, v)| *v == value).map_or("?", |(n, _)| n)
+}
+
+struct Validator {
+    kind: &'static str,
+}
+
+impl Validator {
+    fn req<T>(&self, field: &str, value: Option<T>) -> Result<T, InputError> {
+        value.ok_or_else(|| self.missing(field))
+    }
+
+    fn id(&self, field: &str, value: Option<Id>) -> Result<Id, InputError> {
+        match value {
+            Some(id) if !id.trim().is_empty() => Ok(id),
+            _ => Err(self.missing(field)),
+        }
+    }
+
+    fn choice<T: Copy>(&self, field: &str, value: Option<&str>, table: &[(&'static str, T)]) -> Result<T, InputError> {
+        let value = value.filter(|v| !v.is_empty()).ok_or_else(|| self.missing(field))?;
+        table.iter().find(|(n, _)| *n == value).map(|(_, k)| *k).ok_or_else(|| {
+            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+            InputError::invalid(field, format!("`{value}` is not one of {}", names.join(", ")))
+        })
+    }
+
+    fn missing(&self, field: &str) -> InputError {
+        // Field names are static in the contract; indexed line fields keep their path in the reason.
+        match STATIC_FIELDS.iter().find(|f| **f == field) {
+            Some(f) => InputError::MissingField { kind: self.kind, field: f },
+            None => InputError::invalid(field, format!("is required on a {} record", self.kind)),
+        }
+    }
+}
+
+const STATIC_FIELDS: &[&str] = &[
+    "event_id", "ts", "store_id", "transaction_id", "register_id", "cashier_id", "refund_id",
+    "tender_kind", "scope", "customer_ref", "customer_id", "consent", "sku", "kind", "qty",
+    "unit_cost", "staff_id", "role", "name", "category", "department", "list_price", "district",
+    "region", "timezone", "promo_id", "start", "end", "discount_pct", "unit_price",
+];
+
+fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {
+    let qty = qty.ok_or_else(|| InputError::invalid(field, "is required"))?;
+    if qty == 0 {
+        return Err(InputError::rule(format!("{field}: a line quantity cannot be zero")));
+    }
+    if qty.abs() > MAX_QTY {
+        return Err(InputError::invalid(field, format!("{qty} is beyond the largest quantity {MAX_QTY}")));
+    }
+    Ok(qty)
+}
+
+fn non_negative(field: &str, value: Cents) -> Result<Cents, InputError> {
+    if value.0 < 0 {
+        return Err(InputError::rule(format!("{field}: {value} is negative")));
+    }
+    Ok(value)
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+fn json_kind(bytes: &[u8]) -> &'static str {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// Timestamps: RFC 3339 text or integer milliseconds.
+mod lenient_ts {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(v: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(ts) => s.serialize_str(&format_ts(*ts)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Option<Millis>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 timestamp or integer milliseconds since the Unix epoch")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v).map(Some).map_err(|_| E::custom(format!("{v} is out of range")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_ts(v).map(Some).map_err(E::custom)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Integers: JSON integers, or text holding one (CSV).
+mod lenient_int {
+    pub fn serialize<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(n) => s.serialize_i64(*n),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Option<i64>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v).map(Some).map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(Some(v as i64))
+                } else {
+                    Err(E::custom(format!("{v} is not an integer")))
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.trim().parse().map(Some).map_err(|_| E::custom(format!("`{v}` is not an integer")))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Booleans: JSON booleans, or `true`/`false` text (CSV).
+mod lenient_bool {
+    pub fn serialize<S: serde::Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bool(*b),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Option<bool>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v.trim() {
+                    "true" | "TRUE" | "True" | "1" => Ok(Some(true)),
+                    "false" | "FALSE" | "False" | "0" => Ok(Some(false)),
+                    _ => Err(E::custom(format!("`{v}` is not true or false"))),
+                }
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

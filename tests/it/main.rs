@@ -1,0 +1,7 @@
+//! tillflow's end-to-end tests, in one binary: the views against their references, bad input,
+//! and the command line used as a user would.
+
+mod bad_input;
+mod cli;
+mod sku_margin;
+mod support;

@@ -1,0 +1,96 @@
+//! Shared helpers: running the dataflow over prepared events, and comparing rows.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
+use arrow::util::display::array_value_to_string;
+use tillflow::dataflow::{self, IngestFactory, Output};
+use tillflow::source::{Epoch, Ingested, Prepared};
+use tillflow_schemas::tables::EventTables;
+use tillflow_schemas::time::local_day;
+use tillflow_schemas::Event;
+
+/// Every row of the batches as `a|b|c` text (floats to 12 significant digits), sorted.
+pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = batch
+                .columns()
+                .iter()
+                .map(|column| match column.data_type() {
+                    DataType::Float64 if column.is_valid(row) => {
+                        let v = column.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap().value(row);
+                        format!("{v:.12e}")
+                    }
+                    _ => array_value_to_string(column, row).unwrap(),
+                })
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs a view's reference SQL over the given events.
+pub fn reference(events: &[&Event], view: &str) -> Vec<RecordBatch> {
+    let mut tables = EventTables::new();
+    for event in events {
+        tables.push(event);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(tillflow_queries::reference::view(&tables, view)).unwrap()
+}
+
+/// Runs the dataflow over events already stamped with epochs; stores must precede their events.
+pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
+    let mut zones = std::collections::HashMap::new();
+    let items: Vec<(Epoch, Event, Option<i32>)> = stamped
+        .iter()
+        .map(|(epoch, event)| {
+            if let Event::Store(store) = event {
+                zones.insert(store.store_id.clone(), store.timezone);
+            }
+            let day = store_of(event).and_then(|s| zones.get(s)).zip(event.ts()).map(|(tz, ts)| local_day(ts, *tz));
+            (*epoch, event.clone(), day)
+        })
+        .collect();
+    let items = Arc::new(items);
+    let factory: IngestFactory = Arc::new(move || {
+        let prepared = items
+            .iter()
+            .map(|(epoch, event, day)| Ingested::Accepted { epoch: *epoch, event: event.clone(), business_date: *day })
+            .collect();
+        Box::new(Prepared::new(prepared))
+    });
+    dataflow::run(workers, factory).unwrap()
+}
+
+fn store_of(event: &Event) -> Option<&tillflow_schemas::Id> {
+    match event {
+        Event::Sale(e) => Some(&e.store_id),
+        Event::Refund(e) => Some(&e.store_id),
+        Event::Void(e) => Some(&e.store_id),
+        Event::Inventory(e) => Some(&e.store_id),
+        Event::Shift(e) => Some(&e.store_id),
+        _ => None,
+    }
+}
+
+pub fn tillflow() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tillflow"))
+}
+
+/// Runs the binary; panics with its output unless it succeeds. Returns stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let output = tillflow().args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "tillflow {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
