@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tillflow_schemas::time::{date_to_day, MILLIS_PER_DAY};
+use tillflow_schemas::time::{MILLIS_PER_DAY, date_to_day};
 use tillflow_schemas::{Cents, Event, Id, Product, PromoTarget, Promotion, Store};
 
 #[derive(Clone, Debug)]
@@ -33,12 +33,29 @@ const REGIONS: &[(&str, &str)] = &[
 const STORES_PER_DISTRICT: u32 = 5;
 
 const TOWNS: &[&str] = &[
-    "Riverside", "Oak Park", "Fairview", "Lakeside", "Hillcrest", "Maple Grove", "Westfield", "Brookside",
-    "Cedar Falls", "Georgetown", "Springdale", "Ashland", "Clinton", "Franklin", "Greenville", "Madison",
+    "Riverside",
+    "Oak Park",
+    "Fairview",
+    "Lakeside",
+    "Hillcrest",
+    "Maple Grove",
+    "Westfield",
+    "Brookside",
+    "Cedar Falls",
+    "Georgetown",
+    "Springdale",
+    "Ashland",
+    "Clinton",
+    "Franklin",
+    "Greenville",
+    "Madison",
 ];
 
-/// (department, [(category, typical price in cents, cost ratio)]).
-const DEPARTMENTS: &[(&str, &[(&str, i64, f64)])] = &[
+/// (category, typical price in cents, cost ratio).
+type Category = (&'static str, i64, f64);
+
+/// Departments and their categories.
+const DEPARTMENTS: &[(&str, &[Category])] = &[
     ("Grocery", &[("Pantry", 349, 0.68), ("Snacks", 299, 0.62), ("Beverages", 249, 0.60), ("Frozen", 499, 0.70)]),
     ("Produce", &[("Fruit", 199, 0.55), ("Vegetables", 149, 0.52)]),
     ("Dairy", &[("Milk & Eggs", 389, 0.74), ("Cheese", 549, 0.66)]),
@@ -99,7 +116,9 @@ impl Chain {
                 for n in 0..SKUS_PER_CATEGORY {
                     let index = products.len() + 1;
                     let list_price = ((*price as f64) * rng.random_range(0.5..2.2)).round() as i64 / 10 * 10 + 9;
-                    let unit_cost = (list_price as f64 * cost_ratio * rng.random_range(0.85..1.15)).round() as i64;
+                    // Every 25th product is a loss leader: sold near cost, below it on promotion.
+                    let ratio = if index % 25 == 0 { 0.93 } else { cost_ratio * rng.random_range(0.85..1.15) };
+                    let unit_cost = (list_price as f64 * ratio).round() as i64;
                     products.push(ProductInfo {
                         record: Product {
                             event_id: None,
@@ -131,7 +150,8 @@ impl Chain {
                 let (region, tz) = REGIONS[(district as usize) % REGIONS.len()];
                 let store_id: Id = format!("S{:03}", i + 1).into();
                 let size = rng.random_range(0.6..1.6);
-                let cashiers = (0..(6.0 + size * 6.0) as u32).map(|c| format!("{store_id}-K{:02}", c + 1).into()).collect();
+                let cashiers =
+                    (0..(6.0 + size * 6.0) as u32).map(|c| format!("{store_id}-K{:02}", c + 1).into()).collect();
                 let customers = (0..(250.0 * size) as u32)
                     .map(|c| Customer {
                         loyalty_ref: format!("L{}{:05}", &store_id[1..], c + 1).into(),
@@ -169,6 +189,8 @@ impl Chain {
                 let target = if n == 0 {
                     let (_, categories) = DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())];
                     PromoTarget::Category(categories[rng.random_range(0..categories.len())].0.into())
+                } else if n == 1 {
+                    PromoTarget::Sku(products[25 * rng.random_range(1..=products.len() / 25) - 1].record.sku.clone())
                 } else {
                     PromoTarget::Sku(products[rng.random_range(0..products.len())].record.sku.clone())
                 };

@@ -12,4 +12,4 @@ pub mod write;
 
 pub use chain::{Chain, ChainConfig};
 pub use simulate::{GroundTruth, Injected};
-pub use write::{generate, Generated};
+pub use write::{Generated, generate};

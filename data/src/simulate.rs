@@ -137,7 +137,13 @@ impl<'a> Simulator<'a> {
 
     pub fn ground_truth(&self) -> GroundTruth {
         let c = &self.chain.config;
-        GroundTruth { seed: c.seed, stores: c.stores, days: c.days, start: c.start.to_string(), anomalies: self.truth.clone() }
+        GroundTruth {
+            seed: c.seed,
+            stores: c.stores,
+            days: c.days,
+            start: c.start.to_string(),
+            anomalies: self.truth.clone(),
+        }
     }
 
     fn emit(&mut self, arrival: i64, event: Event) {
@@ -162,7 +168,8 @@ impl<'a> Simulator<'a> {
         let date = self.date(day) + chrono::Days::new(1);
         let cutoff = tillflow_schemas::time::date_to_day(date) as i64 * MILLIS_PER_DAY + 10 * HOUR;
         let last = day + 1 == self.chain.config.days;
-        let keep = if last { self.pending.split_off(&(i64::MAX, u64::MAX)) } else { self.pending.split_off(&(cutoff, 0)) };
+        let keep =
+            if last { self.pending.split_off(&(i64::MAX, u64::MAX)) } else { self.pending.split_off(&(cutoff, 0)) };
         std::mem::replace(&mut self.pending, keep).into_values().collect()
     }
 
@@ -255,7 +262,10 @@ impl<'a> Simulator<'a> {
                 .max(1)
         };
         let understaffed = s == self.plan.understaffed_store;
-        let crews = [(store.open_hour * 60 - 30, 15 * 60, needed(store.open_hour..15)), (14 * 60, store.close_hour * 60 + 20, needed(14..store.close_hour))];
+        let crews = [
+            (store.open_hour * 60 - 30, 15 * 60, needed(store.open_hour..15)),
+            (14 * 60, store.close_hour * 60 + 20, needed(14..store.close_hour)),
+        ];
         let mut on_shift: Vec<Vec<usize>> = Vec::new();
         let roster = store.cashiers.len();
         for (c, (start, end, size)) in crews.iter().enumerate() {
@@ -264,7 +274,9 @@ impl<'a> Simulator<'a> {
             for &k in &crew {
                 let jitter_in = rng.random_range(-10..5);
                 let jitter_out = rng.random_range(-5..15);
-                for (kind, minutes) in [(ShiftKind::ClockIn, *start as i64 + jitter_in), (ShiftKind::ClockOut, *end as i64 + jitter_out)] {
+                for (kind, minutes) in
+                    [(ShiftKind::ClockIn, *start as i64 + jitter_in), (ShiftKind::ClockOut, *end as i64 + jitter_out)]
+                {
                     let ts = Self::at(tz, date, minutes);
                     let event = Event::Shift(Shift {
                         event_id: next_id("H"),
@@ -314,7 +326,13 @@ impl<'a> Simulator<'a> {
                 cashier_id: store.cashiers[rng.random_range(0..roster)].clone(),
                 original_transaction_id: original,
                 lines: vec![RefundLine { sku: product.sku.clone(), qty: 1, amount: product.list_price }],
-                tender_kind: if fake { TenderKind::Card } else if rng.random_range(0.0..1.0) < 0.6 { TenderKind::Cash } else { TenderKind::StoreCredit },
+                tender_kind: if fake {
+                    TenderKind::Card
+                } else if rng.random_range(0.0..1.0) < 0.6 {
+                    TenderKind::Cash
+                } else {
+                    TenderKind::StoreCredit
+                },
                 reason: Some(if fake { "defective" } else { "no receipt" }.into()),
             });
             self.emit(ts + rng.random_range(0..3000), event);
@@ -325,7 +343,14 @@ impl<'a> Simulator<'a> {
         self.loyalty_day(s, day, rng, &mut next_id);
     }
 
-    fn sale(&mut self, s: usize, cashier_index: usize, ts: i64, next_id: &mut impl FnMut(&str) -> Id, rng: &mut ChaCha8Rng) {
+    fn sale(
+        &mut self,
+        s: usize,
+        cashier_index: usize,
+        ts: i64,
+        next_id: &mut impl FnMut(&str) -> Id,
+        rng: &mut ChaCha8Rng,
+    ) {
         let chain = self.chain;
         let store = &chain.stores[s];
         let cashier = store.cashiers[cashier_index].clone();
@@ -377,7 +402,12 @@ impl<'a> Simulator<'a> {
                 register_id: register_id.clone(),
                 cashier_id: cashier.clone(),
                 scope: VoidScope::Line,
-                lines: vec![VoidLine { line_no: Some(basket as u32 + 1), sku: product.sku.clone(), qty: 1, unit_price: Some(product.list_price) }],
+                lines: vec![VoidLine {
+                    line_no: Some(basket as u32 + 1),
+                    sku: product.sku.clone(),
+                    qty: 1,
+                    unit_price: Some(product.list_price),
+                }],
             });
             self.emit(ts + rng.random_range(0..3000), event);
         }
@@ -391,14 +421,20 @@ impl<'a> Simulator<'a> {
             _ => TenderKind::StoreCredit,
         };
         let tenders = if tender_kind == TenderKind::Card && rng.random_range(0..100) < 3 && total > 500 {
-            vec![Tender { kind: TenderKind::GiftCard, amount: Cents(500) }, Tender { kind: TenderKind::Card, amount: Cents(total - 500) }]
+            vec![
+                Tender { kind: TenderKind::GiftCard, amount: Cents(500) },
+                Tender { kind: TenderKind::Card, amount: Cents(total - 500) },
+            ]
         } else {
             vec![Tender { kind: tender_kind, amount: Cents(total) }]
         };
         let customer_ref = (rng.random_range(0.0..1.0) < 0.55)
             .then(|| {
                 let c = &store.customers;
-                (0..4).map(|_| &c[rng.random_range(0..c.len())]).max_by(|a, b| a.loyalty.total_cmp(&b.loyalty)).map(|c| c.loyalty_ref.clone())
+                (0..4)
+                    .map(|_| &c[rng.random_range(0..c.len())])
+                    .max_by(|a, b| a.loyalty.total_cmp(&b.loyalty))
+                    .map(|c| c.loyalty_ref.clone())
             })
             .flatten();
 
@@ -469,7 +505,9 @@ impl<'a> Simulator<'a> {
                 original_transaction_id: (rng.random_range(0..100) < 92).then_some(sold_as),
                 lines: vec![RefundLine { sku: line.sku.clone(), qty, amount: Cents(amount) }],
                 tender_kind: refund_tender,
-                reason: Some(["changed mind", "defective", "wrong size", "duplicate purchase"][rng.random_range(0..4)].into()),
+                reason: Some(
+                    ["changed mind", "defective", "wrong size", "duplicate purchase"][rng.random_range(0..4)].into(),
+                ),
             });
             self.emit(at + rng.random_range(0..3000), event);
             self.on_hand[s][skus[pick]] += qty;
@@ -490,7 +528,15 @@ impl<'a> Simulator<'a> {
         let week = day / 7;
         let store_id = store.record.store_id.clone();
         let inventory = |event_id: Id, ts: i64, k: usize, kind: InventoryKind, qty: i64, unit_cost: Option<Cents>| {
-            Event::Inventory(Inventory { event_id, ts, store_id: store_id.clone(), sku: chain.products[k].record.sku.clone(), kind, qty, unit_cost })
+            Event::Inventory(Inventory {
+                event_id,
+                ts,
+                store_id: store_id.clone(),
+                sku: chain.products[k].record.sku.clone(),
+                kind,
+                qty,
+                unit_cost,
+            })
         };
         let ghost_pair = self.plan.ghost;
         let ghost = |k: usize| ghost_pair == (s, k);
@@ -582,7 +628,12 @@ impl<'a> Simulator<'a> {
         if day > 0 && rng.random_range(0.0..1.0) < 0.03 {
             let c = &store.customers[rng.random_range(0..store.customers.len())];
             let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
-            let event = Event::Erasure(Erasure { event_id: next_id("X"), ts, store_id: None, customer_id: c.customer_id.clone() });
+            let event = Event::Erasure(Erasure {
+                event_id: next_id("X"),
+                ts,
+                store_id: None,
+                customer_id: c.customer_id.clone(),
+            });
             self.emit(ts + 1000, event);
         }
     }

@@ -23,7 +23,12 @@ pub struct Generated {
 
 /// Generates the chain into `out` (created if missing). `progress(done_days, total_days)` is
 /// called after each day.
-pub fn generate(out: &Path, config: ChainConfig, format: Format, progress: &mut dyn FnMut(u32, u32)) -> std::io::Result<Generated> {
+pub fn generate(
+    out: &Path,
+    config: ChainConfig,
+    format: Format,
+    progress: &mut dyn FnMut(u32, u32),
+) -> std::io::Result<Generated> {
     if config.stores == 0 || config.days == 0 {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "--stores and --days must be at least 1"));
     }
@@ -75,7 +80,8 @@ fn write_events(path: &Path, format: Format, events: &[Event]) -> std::io::Resul
             out.flush()?;
         }
         Format::Parquet => {
-            let mut writer = ArrowWriter::try_new(file, flat_parquet::flat_schema(), None).map_err(std::io::Error::other)?;
+            let mut writer =
+                ArrowWriter::try_new(file, flat_parquet::flat_schema(), None).map_err(std::io::Error::other)?;
             for chunk in events.chunks(8192) {
                 let rows: Vec<Vec<String>> = chunk.iter().flat_map(|e| flat::to_rows(&e.to_raw())).collect();
                 writer.write(&flat_parquet::flat_batch(&rows)).map_err(std::io::Error::other)?;

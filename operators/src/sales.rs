@@ -1,7 +1,7 @@
 //! Sale lines that count: a post-voided sale counts nowhere, in any view.
 
-use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
+use differential_dataflow::lattice::Lattice;
 use timely::progress::Timestamp;
 
 use crate::records::{PostVoid, SaleLineRec};

@@ -9,12 +9,12 @@
 //!    and that day's own receipts ([`DayCosts`]);
 //! 2. per (store, sku, day): that day's lines priced against [`DayCosts`] and the catalog cost.
 
-use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
+use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
-use timely::progress::Timestamp;
 use tillflow_schemas::views::SkuMargin;
 use tillflow_schemas::{Cents, Day, Id, Millis};
+use timely::progress::Timestamp;
 
 use crate::records::{CatalogCost, Receipt, RefundLineRec, SaleLineRec};
 
@@ -63,7 +63,13 @@ where
     T: Timestamp + Lattice + Ord,
 {
     let sales = sale_lines.map(|l| {
-        let input = MarginInput::Sale { ts: l.ts, qty: l.qty, unit_price: l.unit_price, discount: l.discount, promo: l.promo_id.is_some() };
+        let input = MarginInput::Sale {
+            ts: l.ts,
+            qty: l.qty,
+            unit_price: l.unit_price,
+            discount: l.discount,
+            promo: l.promo_id.is_some(),
+        };
         ((l.store_id, l.sku, l.business_date), input)
     });
     let refunds = refund_lines.map(|l| {
@@ -78,23 +84,27 @@ where
         .clone()
         .map(|(key, day)| (key, CostInput::LineDay(day)))
         .concat(receipts.map(|r| {
-            let input = CostInput::Receipt { day: r.business_date, ts: r.ts, event_id: r.event_id, unit_cost: r.unit_cost };
+            let input =
+                CostInput::Receipt { day: r.business_date, ts: r.ts, event_id: r.event_id, unit_cost: r.unit_cost };
             ((r.store_id, r.sku), input)
         }))
         .reduce_named("sku_margin: day costs", price_days)
         .map(|((store, sku), (day, costs))| ((store, sku, day), MarginInput::Costs(costs)));
 
-    let current_catalog = catalog
-        .map(|c| (c.sku, (c.ts, c.event_id, c.unit_cost)))
-        .reduce_named("sku_margin: current catalog cost", |_sku, versions, out| {
+    let current_catalog = catalog.map(|c| (c.sku, (c.ts, c.event_id, c.unit_cost))).reduce_named(
+        "sku_margin: current catalog cost",
+        |_sku, versions, out| {
             // Values arrive sorted; the last one present is the greatest.
             if let Some((version, _)) = versions.iter().rev().find(|(_, count)| *count > 0) {
                 out.push((version.2, 1));
             }
-        });
+        },
+    );
     let catalog_days = line_days
         .map(|((store, sku), day)| (sku, (store, day)))
-        .join_map(current_catalog, |sku, (store, day), cost| ((store.clone(), sku.clone(), *day), MarginInput::Catalog(*cost)));
+        .join_map(current_catalog, |sku, (store, day), cost| {
+            ((store.clone(), sku.clone(), *day), MarginInput::Catalog(*cost))
+        });
 
     lines
         .concat(day_costs)
@@ -180,7 +190,10 @@ mod tests {
 
     #[test]
     fn as_of_cost_prefers_the_latest_receipt_at_or_before_the_line() {
-        let costs = DayCosts { opening: Some(Cents(100)), intraday: vec![(10, "a".into(), Cents(120)), (10, "b".into(), Cents(130)), (20, "c".into(), Cents(90))] };
+        let costs = DayCosts {
+            opening: Some(Cents(100)),
+            intraday: vec![(10, "a".into(), Cents(120)), (10, "b".into(), Cents(130)), (20, "c".into(), Cents(90))],
+        };
         assert_eq!(costs.at(5), Some(Cents(100)));
         assert_eq!(costs.at(10), Some(Cents(130)), "greater event_id wins at equal ts");
         assert_eq!(costs.at(19), Some(Cents(130)));

@@ -5,9 +5,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::input::Input;
-use timely::dataflow::operators::probe::Handle;
 use tillflow_operators::{sales, sku_margin};
 use tillflow_schemas::views::{DeadLetter, SkuMargin};
+use timely::dataflow::operators::probe::Handle;
 
 use crate::flatten::Inputs;
 use crate::source::{Counts, Epoch, IngestStream, Ingested};

@@ -5,7 +5,7 @@ use std::path::Path;
 use tillflow_data::ChainConfig;
 use tillflow_schemas::Format;
 
-use crate::run::{run, RunConfig};
+use crate::run::{RunConfig, run};
 use crate::sql::{self, OutputFormat};
 
 /// The demo chain, the same as the committed `data/sample/`: small enough to run in seconds,
@@ -35,7 +35,10 @@ const QUESTIONS: &[(&str, &str)] = &[
         "SELECT business_date, SUM(units_sold) AS units, SUM(net_sales) AS net_sales, SUM(promo_units) AS promo_units \
          FROM sku_margin GROUP BY business_date ORDER BY net_sales DESC LIMIT 5",
     ),
-    ("Dead letters by reason", "SELECT reason, COUNT(*) AS records FROM dead_letters GROUP BY reason ORDER BY records DESC LIMIT 5"),
+    (
+        "Dead letters by reason",
+        "SELECT reason, COUNT(*) AS records FROM dead_letters GROUP BY reason ORDER BY records DESC LIMIT 5",
+    ),
 ];
 
 pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
@@ -54,7 +57,9 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> an
     let ctx = runtime.block_on(sql::open(&summary.out))?;
     for (title, query) in QUESTIONS {
         let batches = runtime.block_on(sql::query(&ctx, query))?;
-        println!("{title}\n{}\n", sql::render(&batches, OutputFormat::Table)?);
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let answer = if rows == 0 { "(none)".to_string() } else { sql::render(&batches, OutputFormat::Table)? };
+        println!("{title}\n{answer}\n");
     }
     println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out.display());
     Ok(())

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tillflow::run::{run, RunConfig};
+use tillflow::run::{RunConfig, run};
 use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
 use tillflow_queries::persisted::root_url;
@@ -46,7 +46,9 @@ enum Command {
         format: InputFormat,
     },
     /// Run the pipeline over files and folders of events, persisting every view.
-    #[command(after_help = "Examples:\n  tillflow run --input chain --out views\n  tillflow run --input day1.ndjson --input day2.csv --workers 2 --tick 15m")]
+    #[command(
+        after_help = "Examples:\n  tillflow run --input chain --out views\n  tillflow run --input day1.ndjson --input day2.csv --workers 2 --tick 15m"
+    )]
     Run {
         /// Files or folders of .ndjson, .csv or .parquet events (repeatable).
         #[arg(long, required = true, num_args = 1..)]
@@ -61,7 +63,9 @@ enum Command {
         tick: i64,
     },
     /// Query the persisted views with SQL; with no query, an interactive session.
-    #[command(after_help = "Examples:\n  tillflow sql \"SELECT store_id, SUM(net_sales) FROM sku_margin GROUP BY 1\"\n  tillflow sql --out views --format csv \"SELECT * FROM dead_letters\"")]
+    #[command(
+        after_help = "Examples:\n  tillflow sql \"SELECT store_id, SUM(net_sales) FROM sku_margin GROUP BY 1\"\n  tillflow sql --out views --format csv \"SELECT * FROM dead_letters\""
+    )]
     Sql {
         #[arg(long, default_value = "tillflow-data")]
         out: String,

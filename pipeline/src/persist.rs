@@ -1,9 +1,9 @@
 //! Views persisted as Delta Lake tables under one root URL: `<root>/<view>/`, partitioned by
 //! `business_date` where the view has one. Each write is one atomic Delta commit.
 
+use deltalake::DeltaTable;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
-use deltalake::DeltaTable;
 use tillflow_queries::persisted::table_url;
 use tillflow_schemas::views::ViewRow;
 use url::Url;
@@ -11,10 +11,8 @@ use url::Url;
 /// Replaces a view's table with `rows` in one commit; earlier versions stay readable.
 pub async fn write_view<R: ViewRow>(root: &Url, rows: &[R]) -> anyhow::Result<()> {
     let url = table_url(root, R::NAME)?;
-    if url.scheme() == "file" {
-        if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-        }
+    if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
+        std::fs::create_dir_all(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     }
     let table = DeltaTable::try_from_url(url.clone()).await?;
     let mut write = table

@@ -50,7 +50,10 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     Ok(Summary {
         counts: output.counts,
         epochs: output.epochs,
-        views: vec![(tillflow_schemas::views::SkuMargin::NAME, margins.len()), (tillflow_schemas::views::DeadLetter::NAME, dead.len())],
+        views: vec![
+            (tillflow_schemas::views::SkuMargin::NAME, margins.len()),
+            (tillflow_schemas::views::DeadLetter::NAME, dead.len()),
+        ],
         out: root,
         wall: started.elapsed(),
     })

@@ -25,7 +25,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, String> {
     let mut files = Vec::new();
     for path in paths {
         if !path.exists() {
-            return Err(format!("input `{}` does not exist: pass files or folders of .ndjson, .csv or .parquet", path.display()));
+            return Err(format!(
+                "input `{}` does not exist: pass files or folders of .ndjson, .csv or .parquet",
+                path.display()
+            ));
         }
         if path.is_file() {
             // A file named explicitly is read whatever its extension says, NDJSON by default.

@@ -102,7 +102,8 @@ pub async fn describe(ctx: &SessionContext) -> anyhow::Result<String> {
     let mut out = String::new();
     for view in VIEWS {
         if let Ok(table) = ctx.table(*view).await {
-            let columns: Vec<String> = table.schema().fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+            let columns: Vec<String> =
+                table.schema().fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
             out.push_str(&format!("{view}\n  {}\n", columns.join("\n  ")));
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{Array, Date32Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 use tillflow_schemas::time::{local_day, parse_tz};
 
@@ -24,10 +24,9 @@ pub fn business_date() -> ScalarUDF {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ts = arrays[0]
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .ok_or_else(|| DataFusionError::Execution("business_date: ts must be a millisecond timestamp".into()))?;
+            let ts = arrays[0].as_any().downcast_ref::<TimestampMillisecondArray>().ok_or_else(|| {
+                DataFusionError::Execution("business_date: ts must be a millisecond timestamp".into())
+            })?;
             let zones = arrays[1]
                 .as_any()
                 .downcast_ref::<StringArray>()

@@ -18,7 +18,9 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error(transparent)]
     Delta(#[from] deltalake::DeltaTableError),
-    #[error("`{0}` is not a folder or object store URL (e.g. ./tillflow-data, file:///data/tillflow, s3://bucket/tillflow)")]
+    #[error(
+        "`{0}` is not a folder or object store URL (e.g. ./tillflow-data, file:///data/tillflow, s3://bucket/tillflow)"
+    )]
     BadUrl(String),
     #[error("no views are persisted under {0}: run `tillflow run --input DIR --out {0}` first")]
     NothingPersisted(String),

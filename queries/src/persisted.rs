@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
-use crate::{functions, Error, Result};
+use crate::{Error, Result, functions};
 
 /// Turns `--out` (a folder, relative or absolute, or any object store URL) into a URL ending in `/`.
 pub fn root_url(out: &str) -> Result<Url> {
@@ -41,7 +41,8 @@ pub async fn session(root: &Url, views: &[&str]) -> Result<(SessionContext, Vec<
         }
         let table = match deltalake::open_table(url).await {
             Ok(table) => table,
-            Err(deltalake::DeltaTableError::NotATable(_)) | Err(deltalake::DeltaTableError::InvalidTableLocation(_)) => continue,
+            Err(deltalake::DeltaTableError::NotATable(_))
+            | Err(deltalake::DeltaTableError::InvalidTableLocation(_)) => continue,
             Err(e) => return Err(e.into()),
         };
         table.update_datafusion_session(&ctx.state())?;

@@ -4,7 +4,7 @@ use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use tillflow_schemas::tables::EventTables;
 
-use crate::{functions, Result, REFERENCE_SQL};
+use crate::{REFERENCE_SQL, Result, functions};
 
 /// A session with the event tables registered (and tillflow's functions), ready for reference SQL.
 pub fn session(events: &EventTables) -> Result<SessionContext> {

@@ -37,10 +37,7 @@ pub enum InputError {
 
 impl InputError {
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        InputError::InvalidField {
-            field: field.into(),
-            detail: detail.into(),
-        }
+        InputError::InvalidField { field: field.into(), detail: detail.into() }
     }
 
     pub fn rule(detail: impl Into<String>) -> Self {

@@ -50,7 +50,6 @@ pub enum Format {
     Parquet,
 }
 
-
 impl Format {
     pub const ALL: [Format; 3] = [Format::Ndjson, Format::Csv, Format::Parquet];
 

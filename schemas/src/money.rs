@@ -26,13 +26,8 @@ impl Cents {
         if frac.len() > 2 {
             return Err(format!("`{text}` has more than two decimal places"));
         }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole
-                .parse()
-                .map_err(|_| format!("`{text}` is too large"))?
-        };
+        let whole: i64 =
+            if whole.is_empty() { 0 } else { whole.parse().map_err(|_| format!("`{text}` is too large"))? };
         let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
         let cents = whole
             .checked_mul(100)
@@ -56,10 +51,7 @@ impl Cents {
 
     /// `self × qty`, or `None` past the range of `DECIMAL(18,2)`.
     pub fn times(self, qty: i64) -> Option<Cents> {
-        self.0
-            .checked_mul(qty)
-            .filter(|c| c.abs() <= MAX_CENTS)
-            .map(Cents)
+        self.0.checked_mul(qty).filter(|c| c.abs() <= MAX_CENTS).map(Cents)
     }
 }
 

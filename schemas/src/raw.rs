@@ -9,8 +9,7 @@ use crate::event::*;
 use crate::time::{format_ts, parse_ts, parse_tz};
 use crate::{Cents, Id, InputError, Millis};
 
-pub const TYPE_NAMES: &str =
-    "sale, refund, void, loyalty_link, erasure, inventory, shift, product, store, promotion";
+pub const TYPE_NAMES: &str = "sale, refund, void, loyalty_link, erasure, inventory, shift, product, store, promotion";
 
 /// The largest quantity on one line or movement; beyond it a record is taken as a typo.
 pub const MAX_QTY: i64 = 1_000_000;
@@ -132,8 +131,7 @@ impl RawEvent {
                 InputError::MalformedJson(inner.to_string())
             }
         })?;
-        de.end()
-            .map_err(|e| InputError::MalformedJson(format!("trailing characters: {e}")))?;
+        de.end().map_err(|e| InputError::MalformedJson(format!("trailing characters: {e}")))?;
         Ok(raw)
     }
 
@@ -148,8 +146,7 @@ impl RawEvent {
     /// Checks every rule of the input contract and builds the typed event.
     pub fn validate(self) -> Result<Event, InputError> {
         let type_name = self.record_type.as_deref().ok_or(InputError::MissingType)?;
-        let kind = EventType::from_name(type_name)
-            .ok_or_else(|| InputError::UnknownType(type_name.to_string()))?;
+        let kind = EventType::from_name(type_name).ok_or_else(|| InputError::UnknownType(type_name.to_string()))?;
         let v = Validator { kind: kind.name() };
         let event = match kind {
             EventType::Sale => Event::Sale(self.sale(&v)?),
@@ -215,18 +212,15 @@ impl RawEvent {
             let qty = line_qty(&at("qty"), line.qty)?;
             let unit_price = non_negative(&at("unit_price"), v.req("unit_price", line.unit_price)?)?;
             let discount = non_negative(&at("discount"), line.discount.unwrap_or_default())?;
-            let gross = unit_price
-                .times(qty.abs())
-                .ok_or_else(|| InputError::invalid(at("qty"), "line total is too large"))?;
+            let gross =
+                unit_price.times(qty.abs()).ok_or_else(|| InputError::invalid(at("qty"), "line total is too large"))?;
             if discount > gross {
-                return Err(InputError::rule(format!(
-                    "{}: discount {discount} exceeds the line total {gross}",
-                    at("discount")
-                )));
+                return Err(InputError::invalid(at("discount"), format!("{discount} exceeds the line total {gross}")));
             }
             let line_no = match line.line_no {
-                Some(n) => u32::try_from(n)
-                    .map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer"))?,
+                Some(n) => {
+                    u32::try_from(n).map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer"))?
+                }
                 None => i as u32 + 1,
             };
             if lines.iter().any(|l: &SaleLine| l.line_no == line_no) {
@@ -270,7 +264,7 @@ impl RawEvent {
             let at = |f: &str| format!("lines[{i}].{f}");
             let qty = line_qty(&at("qty"), line.qty)?;
             if qty < 0 {
-                return Err(InputError::rule(format!("{}: a refunded quantity is positive", at("qty"))));
+                return Err(InputError::invalid(at("qty"), "a refunded quantity is positive"));
             }
             lines.push(RefundLine {
                 sku: v.id(&at("sku"), line.sku)?,
@@ -300,7 +294,9 @@ impl RawEvent {
             lines.push(VoidLine {
                 line_no: line
                     .line_no
-                    .map(|n| u32::try_from(n).map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer")))
+                    .map(|n| {
+                        u32::try_from(n).map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer"))
+                    })
                     .transpose()?,
                 sku: v.id(&at("sku"), line.sku)?,
                 qty: line_qty(&at("qty"), line.qty)?,
@@ -329,8 +325,14 @@ impl RawEvent {
             return Err(InputError::invalid("qty", format!("{qty} is beyond the largest quantity {MAX_QTY}")));
         }
         let positive = matches!(kind, InventoryKind::Receipt | InventoryKind::TransferIn | InventoryKind::TransferOut);
-        if positive && qty <= 0 || kind == InventoryKind::Count && qty < 0 || kind == InventoryKind::Adjustment && qty == 0 {
-            return Err(InputError::rule(format!("an inventory {} cannot have qty {qty}", INVENTORY_KINDS.iter().find(|(_, k)| *k == kind).map_or("", |(n, _)| n))));
+        if positive && qty <= 0
+            || kind == InventoryKind::Count && qty < 0
+            || kind == InventoryKind::Adjustment && qty == 0
+        {
+            return Err(InputError::rule(format!(
+                "an inventory {} cannot have qty {qty}",
+                INVENTORY_KINDS.iter().find(|(_, k)| *k == kind).map_or("", |(n, _)| n)
+            )));
         }
         let unit_cost = self.unit_cost.map(|c| non_negative("unit_cost", c)).transpose()?;
         if kind == InventoryKind::Receipt && unit_cost.is_none() {
@@ -360,7 +362,7 @@ impl RawEvent {
             return Err(InputError::rule("a promotion ends before it starts"));
         }
         let pct = v.req("discount_pct", self.discount_pct)?;
-        if pct.0 <= 0 || pct.0 > 100_00 {
+        if pct.0 <= 0 || pct.0 > 10_000 {
             return Err(InputError::invalid("discount_pct", format!("{pct} is not a percentage in (0, 100]")));
         }
         Ok(Promotion {
@@ -391,19 +393,24 @@ impl Event {
                 raw.register_id = Some(s.register_id.clone());
                 raw.cashier_id = Some(s.cashier_id.clone());
                 raw.customer_ref = s.customer_ref.clone();
-                raw.lines = s.lines.iter().map(|l| RawLine {
-                    line_no: Some(l.line_no as i64),
-                    sku: Some(l.sku.clone()),
-                    qty: Some(l.qty),
-                    unit_price: Some(l.unit_price),
-                    discount: Some(l.discount),
-                    promo_id: l.promo_id.clone(),
-                    amount: None,
-                }).collect();
-                raw.tenders = s.tenders.iter().map(|t| RawTender {
-                    kind: Some(name_of(TENDER_KINDS, t.kind).into()),
-                    amount: Some(t.amount),
-                }).collect();
+                raw.lines = s
+                    .lines
+                    .iter()
+                    .map(|l| RawLine {
+                        line_no: Some(l.line_no as i64),
+                        sku: Some(l.sku.clone()),
+                        qty: Some(l.qty),
+                        unit_price: Some(l.unit_price),
+                        discount: Some(l.discount),
+                        promo_id: l.promo_id.clone(),
+                        amount: None,
+                    })
+                    .collect();
+                raw.tenders = s
+                    .tenders
+                    .iter()
+                    .map(|t| RawTender { kind: Some(name_of(TENDER_KINDS, t.kind).into()), amount: Some(t.amount) })
+                    .collect();
             }
             Event::Refund(r) => {
                 raw.store_id = Some(r.store_id.clone());
@@ -411,12 +418,16 @@ impl Event {
                 raw.register_id = Some(r.register_id.clone());
                 raw.cashier_id = Some(r.cashier_id.clone());
                 raw.original_transaction_id = r.original_transaction_id.clone();
-                raw.lines = r.lines.iter().map(|l| RawLine {
-                    sku: Some(l.sku.clone()),
-                    qty: Some(l.qty),
-                    amount: Some(l.amount),
-                    ..RawLine::default()
-                }).collect();
+                raw.lines = r
+                    .lines
+                    .iter()
+                    .map(|l| RawLine {
+                        sku: Some(l.sku.clone()),
+                        qty: Some(l.qty),
+                        amount: Some(l.amount),
+                        ..RawLine::default()
+                    })
+                    .collect();
                 raw.tender_kind = Some(name_of(TENDER_KINDS, r.tender_kind).into());
                 raw.reason = r.reason.clone();
             }
@@ -426,13 +437,17 @@ impl Event {
                 raw.register_id = Some(vd.register_id.clone());
                 raw.cashier_id = Some(vd.cashier_id.clone());
                 raw.scope = Some(name_of(VOID_SCOPES, vd.scope).into());
-                raw.lines = vd.lines.iter().map(|l| RawLine {
-                    line_no: l.line_no.map(i64::from),
-                    sku: Some(l.sku.clone()),
-                    qty: Some(l.qty),
-                    unit_price: l.unit_price,
-                    ..RawLine::default()
-                }).collect();
+                raw.lines = vd
+                    .lines
+                    .iter()
+                    .map(|l| RawLine {
+                        line_no: l.line_no.map(i64::from),
+                        sku: Some(l.sku.clone()),
+                        qty: Some(l.qty),
+                        unit_price: l.unit_price,
+                        ..RawLine::default()
+                    })
+                    .collect();
             }
             Event::LoyaltyLink(l) => {
                 raw.store_id = l.store_id.clone();
@@ -547,16 +562,42 @@ impl Validator {
 }
 
 const STATIC_FIELDS: &[&str] = &[
-    "event_id", "ts", "store_id", "transaction_id", "register_id", "cashier_id", "refund_id",
-    "tender_kind", "scope", "customer_ref", "customer_id", "consent", "sku", "kind", "qty",
-    "unit_cost", "staff_id", "role", "name", "category", "department", "list_price", "district",
-    "region", "timezone", "promo_id", "start", "end", "discount_pct", "unit_price",
+    "event_id",
+    "ts",
+    "store_id",
+    "transaction_id",
+    "register_id",
+    "cashier_id",
+    "refund_id",
+    "tender_kind",
+    "scope",
+    "customer_ref",
+    "customer_id",
+    "consent",
+    "sku",
+    "kind",
+    "qty",
+    "unit_cost",
+    "staff_id",
+    "role",
+    "name",
+    "category",
+    "department",
+    "list_price",
+    "district",
+    "region",
+    "timezone",
+    "promo_id",
+    "start",
+    "end",
+    "discount_pct",
+    "unit_price",
 ];
 
 fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {
     let qty = qty.ok_or_else(|| InputError::invalid(field, "is required"))?;
     if qty == 0 {
-        return Err(InputError::rule(format!("{field}: a line quantity cannot be zero")));
+        return Err(InputError::invalid(field, "a line quantity cannot be zero"));
     }
     if qty.abs() > MAX_QTY {
         return Err(InputError::invalid(field, format!("{qty} is beyond the largest quantity {MAX_QTY}")));
@@ -566,7 +607,7 @@ fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {
 
 fn non_negative(field: &str, value: Cents) -> Result<Cents, InputError> {
     if value.0 < 0 {
-        return Err(InputError::rule(format!("{field}: {value} is negative")));
+        return Err(InputError::invalid(field, format!("{value} is negative")));
     }
     Ok(value)
 }

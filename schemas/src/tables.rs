@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Serialize;
 
 use crate::event::*;
-use crate::raw::{name_of, INVENTORY_KINDS, SHIFT_KINDS, TENDER_KINDS, VOID_SCOPES};
+use crate::raw::{INVENTORY_KINDS, SHIFT_KINDS, TENDER_KINDS, VOID_SCOPES, name_of};
 use crate::{Cents, Id, Millis};
 
 pub const MONEY: DataType = DataType::Decimal128(18, 2);
@@ -34,18 +34,54 @@ macro_rules! schema {
 }
 
 const TABLES: &[Table] = &[
-    Table { name: "stores", schema: schema!("store_id": DataType::Utf8, false; "name": DataType::Utf8, false; "district": DataType::Utf8, false; "region": DataType::Utf8, false; "timezone": DataType::Utf8, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true) },
-    Table { name: "products", schema: schema!("sku": DataType::Utf8, false; "name": DataType::Utf8, false; "category": DataType::Utf8, false; "department": DataType::Utf8, false; "unit_cost": MONEY, false; "list_price": MONEY, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true) },
-    Table { name: "promotions", schema: schema!("promo_id": DataType::Utf8, false; "sku": DataType::Utf8, true; "category": DataType::Utf8, true; "start": timestamp(), false; "end": timestamp(), false; "discount_pct": DataType::Decimal128(5, 2), false; "event_id": DataType::Utf8, true; "ts": timestamp(), true) },
-    Table { name: "sale_lines", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "register_id": DataType::Utf8, false; "cashier_id": DataType::Utf8, false; "customer_ref": DataType::Utf8, true; "line_no": DataType::Int64, false; "sku": DataType::Utf8, false; "qty": DataType::Int64, false; "unit_price": MONEY, false; "discount": MONEY, false; "promo_id": DataType::Utf8, true) },
-    Table { name: "sale_tenders", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "kind": DataType::Utf8, false; "amount": MONEY, false) },
-    Table { name: "refund_lines", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "refund_id": DataType::Utf8, false; "register_id": DataType::Utf8, false; "cashier_id": DataType::Utf8, false; "original_transaction_id": DataType::Utf8, true; "tender_kind": DataType::Utf8, false; "reason": DataType::Utf8, true; "line_no": DataType::Int64, false; "sku": DataType::Utf8, false; "qty": DataType::Int64, false; "amount": MONEY, false) },
-    Table { name: "voids", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "register_id": DataType::Utf8, false; "cashier_id": DataType::Utf8, false; "scope": DataType::Utf8, false) },
-    Table { name: "void_lines", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "line_no": DataType::Int64, true; "sku": DataType::Utf8, false; "qty": DataType::Int64, false; "unit_price": MONEY, true) },
-    Table { name: "loyalty_links", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, true; "customer_ref": DataType::Utf8, false; "customer_id": DataType::Utf8, false; "consent": DataType::Boolean, false) },
-    Table { name: "erasures", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, true; "customer_id": DataType::Utf8, false) },
-    Table { name: "inventory", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "sku": DataType::Utf8, false; "kind": DataType::Utf8, false; "qty": DataType::Int64, false; "unit_cost": MONEY, true) },
-    Table { name: "shifts", schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "staff_id": DataType::Utf8, false; "role": DataType::Utf8, false; "kind": DataType::Utf8, false) },
+    Table {
+        name: "stores",
+        schema: schema!("store_id": DataType::Utf8, false; "name": DataType::Utf8, false; "district": DataType::Utf8, false; "region": DataType::Utf8, false; "timezone": DataType::Utf8, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
+    },
+    Table {
+        name: "products",
+        schema: schema!("sku": DataType::Utf8, false; "name": DataType::Utf8, false; "category": DataType::Utf8, false; "department": DataType::Utf8, false; "unit_cost": MONEY, false; "list_price": MONEY, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
+    },
+    Table {
+        name: "promotions",
+        schema: schema!("promo_id": DataType::Utf8, false; "sku": DataType::Utf8, true; "category": DataType::Utf8, true; "start": timestamp(), false; "end": timestamp(), false; "discount_pct": DataType::Decimal128(5, 2), false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
+    },
+    Table {
+        name: "sale_lines",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "register_id": DataType::Utf8, false; "cashier_id": DataType::Utf8, false; "customer_ref": DataType::Utf8, true; "line_no": DataType::Int64, false; "sku": DataType::Utf8, false; "qty": DataType::Int64, false; "unit_price": MONEY, false; "discount": MONEY, false; "promo_id": DataType::Utf8, true),
+    },
+    Table {
+        name: "sale_tenders",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "kind": DataType::Utf8, false; "amount": MONEY, false),
+    },
+    Table {
+        name: "refund_lines",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "refund_id": DataType::Utf8, false; "register_id": DataType::Utf8, false; "cashier_id": DataType::Utf8, false; "original_transaction_id": DataType::Utf8, true; "tender_kind": DataType::Utf8, false; "reason": DataType::Utf8, true; "line_no": DataType::Int64, false; "sku": DataType::Utf8, false; "qty": DataType::Int64, false; "amount": MONEY, false),
+    },
+    Table {
+        name: "voids",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "register_id": DataType::Utf8, false; "cashier_id": DataType::Utf8, false; "scope": DataType::Utf8, false),
+    },
+    Table {
+        name: "void_lines",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "transaction_id": DataType::Utf8, false; "line_no": DataType::Int64, true; "sku": DataType::Utf8, false; "qty": DataType::Int64, false; "unit_price": MONEY, true),
+    },
+    Table {
+        name: "loyalty_links",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, true; "customer_ref": DataType::Utf8, false; "customer_id": DataType::Utf8, false; "consent": DataType::Boolean, false),
+    },
+    Table {
+        name: "erasures",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, true; "customer_id": DataType::Utf8, false),
+    },
+    Table {
+        name: "inventory",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "sku": DataType::Utf8, false; "kind": DataType::Utf8, false; "qty": DataType::Int64, false; "unit_cost": MONEY, true),
+    },
+    Table {
+        name: "shifts",
+        schema: schema!("event_id": DataType::Utf8, false; "ts": timestamp(), false; "store_id": DataType::Utf8, false; "staff_id": DataType::Utf8, false; "role": DataType::Utf8, false; "kind": DataType::Utf8, false),
+    },
 ];
 
 /// Money as decimal text, which Arrow's JSON decoder reads exactly into `DECIMAL(18,2)`.
@@ -159,7 +195,9 @@ impl EventTables {
             .zip(&self.rows)
             .map(|(table, rows)| {
                 let schema = (table.schema)();
-                let mut decoder = arrow::json::ReaderBuilder::new(schema.clone()).with_batch_size(rows.len().max(1)).build_decoder()?;
+                let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+                    .with_batch_size(rows.len().max(1))
+                    .build_decoder()?;
                 decoder.serialize(rows)?;
                 let batch = decoder.flush()?.unwrap_or_else(|| RecordBatch::new_empty(schema));
                 Ok((table.name, batch))

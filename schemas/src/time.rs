@@ -15,9 +15,7 @@ pub const MILLIS_PER_DAY: i64 = 86_400_000;
 pub fn parse_ts(text: &str) -> Result<Millis, String> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-        return text
-            .parse::<i64>()
-            .map_err(|_| format!("`{text}` is not a timestamp"));
+        return text.parse::<i64>().map_err(|_| format!("`{text}` is not a timestamp"));
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
@@ -26,8 +24,7 @@ pub fn parse_ts(text: &str) -> Result<Millis, String> {
 
 /// Parses an IANA time zone name such as `America/Chicago`.
 pub fn parse_tz(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>()
-        .map_err(|_| format!("`{name}` is not an IANA time zone name"))
+    name.parse::<Tz>().map_err(|_| format!("`{name}` is not an IANA time zone name"))
 }
 
 /// The store-local calendar day of an instant.
@@ -39,9 +36,7 @@ pub fn local_day(ts: Millis, tz: Tz) -> Day {
 /// The local hour (0..24) of an instant.
 pub fn local_hour(ts: Millis, tz: Tz) -> u8 {
     use chrono::Timelike;
-    tz.timestamp_millis_opt(ts)
-        .single()
-        .map_or(0, |t| t.hour() as u8)
+    tz.timestamp_millis_opt(ts).single().map_or(0, |t| t.hour() as u8)
 }
 
 pub fn utc_day(ts: Millis) -> Day {

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use tillflow::source::{discover, Ingest, Ingested};
-use tillflow::sql::{render, OutputFormat};
+use tillflow::source::{Ingest, Ingested, discover};
+use tillflow::sql::{OutputFormat, render};
 
 use crate::support::{reference, run_ok, tillflow};
 
@@ -64,9 +64,20 @@ fn generate_is_deterministic() {
         run_ok(&["generate", "--out", &out, "--stores", "2", "--days", "2", "--seed", "3"]);
     }
     assert_eq!(read_all(&dir.path().join("a")), read_all(&dir.path().join("b")));
-    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("a/ground_truth.json")).unwrap()).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("a/ground_truth.json")).unwrap()).unwrap();
     let kinds: Vec<&str> = truth["anomalies"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["excess_voids", "discount_abuse", "refund_without_sale", "cash_refund_of_card_sale", "understaffed_peak", "ghost_inventory"]);
+    assert_eq!(
+        kinds,
+        [
+            "excess_voids",
+            "discount_abuse",
+            "refund_without_sale",
+            "cash_refund_of_card_sale",
+            "understaffed_peak",
+            "ghost_inventory"
+        ]
+    );
 }
 
 #[test]

@@ -15,7 +15,15 @@ const DAY: i64 = 86_400_000;
 const BASE: i64 = 1_772_841_600_000; // 2026-03-07T00:00:00Z
 
 fn store(id: &str, tz: &str) -> Event {
-    Event::Store(Store { event_id: None, ts: None, store_id: id.into(), name: id.into(), district: "D1".into(), region: "R".into(), timezone: tz.parse().unwrap() })
+    Event::Store(Store {
+        event_id: None,
+        ts: None,
+        store_id: id.into(),
+        name: id.into(),
+        district: "D1".into(),
+        region: "R".into(),
+        timezone: tz.parse().unwrap(),
+    })
 }
 
 fn product(sku: &str, cost: i64, ts: Option<i64>, event_id: Option<&str>) -> Event {
@@ -46,7 +54,14 @@ fn sale(id: &str, store: &str, ts: i64, lines: Vec<SaleLine>) -> Event {
 }
 
 fn line(no: u32, sku: &str, qty: i64, price: i64, discount: i64, promo: bool) -> SaleLine {
-    SaleLine { line_no: no, sku: sku.into(), qty, unit_price: Cents(price), discount: Cents(discount), promo_id: promo.then(|| "P".into()) }
+    SaleLine {
+        line_no: no,
+        sku: sku.into(),
+        qty,
+        unit_price: Cents(price),
+        discount: Cents(discount),
+        promo_id: promo.then(|| "P".into()),
+    }
 }
 
 fn refund(id: &str, store: &str, ts: i64, original: Option<&str>, sku: &str, qty: i64, amount: i64) -> Event {
@@ -65,12 +80,33 @@ fn refund(id: &str, store: &str, ts: i64, original: Option<&str>, sku: &str, qty
 }
 
 fn void(id: &str, store: &str, ts: i64, transaction: &str, scope: VoidScope) -> Event {
-    let lines = if scope == VoidScope::Line { vec![VoidLine { line_no: Some(9), sku: "K1".into(), qty: 1, unit_price: None }] } else { vec![] };
-    Event::Void(Void { event_id: format!("e-{id}").into(), ts, store_id: store.into(), transaction_id: transaction.into(), register_id: "r".into(), cashier_id: "k".into(), scope, lines })
+    let lines = if scope == VoidScope::Line {
+        vec![VoidLine { line_no: Some(9), sku: "K1".into(), qty: 1, unit_price: None }]
+    } else {
+        vec![]
+    };
+    Event::Void(Void {
+        event_id: format!("e-{id}").into(),
+        ts,
+        store_id: store.into(),
+        transaction_id: transaction.into(),
+        register_id: "r".into(),
+        cashier_id: "k".into(),
+        scope,
+        lines,
+    })
 }
 
 fn receipt(id: &str, store: &str, sku: &str, ts: i64, cost: i64) -> Event {
-    Event::Inventory(Inventory { event_id: id.into(), ts, store_id: store.into(), sku: sku.into(), kind: InventoryKind::Receipt, qty: 10, unit_cost: Some(Cents(cost)) })
+    Event::Inventory(Inventory {
+        event_id: id.into(),
+        ts,
+        store_id: store.into(),
+        sku: sku.into(),
+        kind: InventoryKind::Receipt,
+        qty: 10,
+        unit_cost: Some(Cents(cost)),
+    })
 }
 
 /// A random stream: reference data first (epoch 0), then events in a random arrival order
@@ -91,10 +127,17 @@ fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
         let s = stores[rng.random_range(0..2)].0;
         let sku = skus[rng.random_range(0..4)];
         // Cluster around local midnights so business days split where they should.
-        let ts = BASE + rng.random_range(0..3) * DAY + rng.random_range(3..10) * 3_600_000 + rng.random_range(0..3_600_000);
+        let ts =
+            BASE + rng.random_range(0..3) * DAY + rng.random_range(3..10) * 3_600_000 + rng.random_range(0..3_600_000);
         let event = match rng.random_range(0..100) {
             0..45 => {
                 let id = format!("T{n}");
+                // Sometimes at exactly a receipt's instant: that receipt prices it.
+                let ts = if !receipt_times.is_empty() && rng.random_range(0..4) == 0 {
+                    receipt_times[rng.random_range(0..receipt_times.len())]
+                } else {
+                    ts
+                };
                 let lines = (0..rng.random_range(1..4))
                     .map(|k| {
                         let qty = if rng.random_range(0..12) == 0 { -1 } else { rng.random_range(1..4) };
@@ -107,8 +150,17 @@ fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
                 sale(&id, s, ts, lines)
             }
             45..60 => {
-                let original = (!sales.is_empty() && rng.random_range(0..2) == 0).then(|| sales[rng.random_range(0..sales.len())].0.clone());
-                refund(&format!("R{n}"), s, ts, original.as_deref(), sku, rng.random_range(1..3), rng.random_range(10..1500))
+                let original = (!sales.is_empty() && rng.random_range(0..2) == 0)
+                    .then(|| sales[rng.random_range(0..sales.len())].0.clone());
+                refund(
+                    &format!("R{n}"),
+                    s,
+                    ts,
+                    original.as_deref(),
+                    sku,
+                    rng.random_range(1..3),
+                    rng.random_range(10..1500),
+                )
             }
             60..72 if !sales.is_empty() => {
                 let (tx, tx_store) = sales[rng.random_range(0..sales.len())].clone();
@@ -117,11 +169,17 @@ fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
             72..77 => void(&format!("V{n}"), s, ts, &format!("T{}", n + 1), VoidScope::Post), // a post-void before its sale arrives
             77..92 => {
                 // Sometimes at exactly the time of an earlier receipt: the greater event_id wins.
-                let at = if !receipt_times.is_empty() && rng.random_range(0..3) == 0 { receipt_times[rng.random_range(0..receipt_times.len())] } else { ts };
+                let at = if !receipt_times.is_empty() && rng.random_range(0..3) == 0 {
+                    receipt_times[rng.random_range(0..receipt_times.len())]
+                } else {
+                    ts
+                };
                 receipt_times.push(at);
                 receipt(&format!("I{n:03}"), s, sku, at, rng.random_range(20..1500))
             }
-            92..97 => product(skus[rng.random_range(0..3)], rng.random_range(20..900), Some(ts), Some(&format!("P{n}"))),
+            92..97 => {
+                product(skus[rng.random_range(0..3)], rng.random_range(20..900), Some(ts), Some(&format!("P{n}")))
+            }
             _ => void(&format!("V{n}"), s, ts, "T0", VoidScope::Line),
         };
         events.push(event);
@@ -156,7 +214,10 @@ fn check_every_epoch(stamped: &[(Epoch, Event)]) {
         let output = run_prepared(stamped, workers);
         for (at, (state, expected)) in epochs.iter().zip(states_at(&output.sku_margin, &epochs).iter().zip(&expected)) {
             let actual = rows(&[SkuMargin::to_batch(state)]);
-            assert_eq!(&actual, expected, "sku_margin differs from the reference at epoch {at} with {workers} worker(s)");
+            assert_eq!(
+                &actual, expected,
+                "sku_margin differs from the reference at epoch {at} with {workers} worker(s)"
+            );
         }
     }
 }

@@ -7,9 +7,9 @@ use arrow::datatypes::DataType;
 use arrow::util::display::array_value_to_string;
 use tillflow::dataflow::{self, IngestFactory, Output};
 use tillflow::source::{Epoch, Ingested, Prepared};
+use tillflow_schemas::Event;
 use tillflow_schemas::tables::EventTables;
 use tillflow_schemas::time::local_day;
-use tillflow_schemas::Event;
 
 /// Every row of the batches as `a|b|c` text (floats to 12 significant digits), sorted.
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {

@@ -6,17 +6,51 @@
 use serde_json::{Map, Value};
 
 use super::{Record, Rejected};
-use crate::raw::RawEvent;
 use crate::InputError;
+use crate::raw::RawEvent;
 
 /// Every column of the flat layout, in order. A file may hold any subset, in any order.
 pub const COLUMNS: &[&str] = &[
-    "type", "event_id", "ts", "store_id", "transaction_id", "register_id", "cashier_id",
-    "customer_ref", "refund_id", "original_transaction_id", "tender_kind", "reason", "scope",
-    "customer_id", "consent", "sku", "kind", "qty", "unit_cost", "staff_id", "role", "name",
-    "category", "department", "list_price", "district", "region", "timezone", "promo_id", "start",
-    "end", "discount_pct", "tenders", LINE_NO, "line_sku", "line_qty", "line_unit_price",
-    "line_discount", "line_promo_id", "line_amount",
+    "type",
+    "event_id",
+    "ts",
+    "store_id",
+    "transaction_id",
+    "register_id",
+    "cashier_id",
+    "customer_ref",
+    "refund_id",
+    "original_transaction_id",
+    "tender_kind",
+    "reason",
+    "scope",
+    "customer_id",
+    "consent",
+    "sku",
+    "kind",
+    "qty",
+    "unit_cost",
+    "staff_id",
+    "role",
+    "name",
+    "category",
+    "department",
+    "list_price",
+    "district",
+    "region",
+    "timezone",
+    "promo_id",
+    "start",
+    "end",
+    "discount_pct",
+    "tenders",
+    LINE_NO,
+    "line_sku",
+    "line_qty",
+    "line_unit_price",
+    "line_discount",
+    "line_promo_id",
+    "line_amount",
 ];
 
 const LINE_NO: &str = "line_no";
@@ -36,7 +70,13 @@ pub fn to_rows(raw: &RawEvent) -> Vec<Vec<String>> {
     if let Some(Value::Array(tenders)) = fields.get("tenders") {
         let joined: Vec<String> = tenders
             .iter()
-            .map(|t| format!("{}:{}", t.get("kind").map(cell).unwrap_or_default(), t.get("amount").map(cell).unwrap_or_default()))
+            .map(|t| {
+                format!(
+                    "{}:{}",
+                    t.get("kind").map(cell).unwrap_or_default(),
+                    t.get("amount").map(cell).unwrap_or_default()
+                )
+            })
             .collect();
         head[column("tenders")] = joined.join("|");
     }
@@ -63,11 +103,7 @@ fn column(name: &str) -> usize {
 
 /// The line field a flat column holds, if it is a line column.
 fn line_field(column: &str) -> Option<&str> {
-    if column == LINE_NO {
-        Some(LINE_NO)
-    } else {
-        column.strip_prefix(LINE_PREFIX)
-    }
+    if column == LINE_NO { Some(LINE_NO) } else { column.strip_prefix(LINE_PREFIX) }
 }
 
 /// Groups flat rows into records. Rows come as (position, raw text, cells by header).
@@ -184,6 +220,8 @@ pub struct CsvReader<R: std::io::Read> {
     grouper: Option<Grouper>,
     record: csv::ByteRecord,
     header_error: Option<InputError>,
+    /// A bad row waiting while the record before it is handed out first.
+    queued: Option<Record>,
     done: bool,
 }
 
@@ -200,7 +238,7 @@ impl<R: std::io::Read> CsvReader<R> {
             }
             Err(e) => (None, Some(InputError::MalformedCsv(e.to_string()))),
         };
-        CsvReader { reader, grouper, record: csv::ByteRecord::new(), header_error, done: false }
+        CsvReader { reader, grouper, record: csv::ByteRecord::new(), header_error, queued: None, done: false }
     }
 }
 
@@ -211,10 +249,15 @@ impl<R: std::io::Read> Iterator for CsvReader<R> {
         if let Some(reason) = self.header_error.take() {
             self.done = true;
             // An empty file has no header and nothing to report.
-            if matches!(&reason, InputError::MissingColumn(_)) && self.reader.byte_headers().map(|h| h.is_empty()).unwrap_or(false) {
+            if matches!(&reason, InputError::MissingColumn(_))
+                && self.reader.byte_headers().map(|h| h.is_empty()).unwrap_or(false)
+            {
                 return None;
             }
             return Some(Record { position: 1, outcome: Err(Rejected::new(b"", reason)) });
+        }
+        if let Some(record) = self.queued.take() {
+            return Some(record);
         }
         loop {
             if self.done {
@@ -232,30 +275,47 @@ impl<R: std::io::Read> Iterator for CsvReader<R> {
                     if e.is_io_error() {
                         self.done = true;
                     }
-                    return Some(Record { position, outcome: Err(Rejected::new(b"", InputError::MalformedCsv(e.to_string()))) });
+                    let bad =
+                        Record { position, outcome: Err(Rejected::new(b"", InputError::MalformedCsv(e.to_string()))) };
+                    return Some(in_order(grouper, bad, &mut self.queued));
                 }
             }
             let position = self.record.position().map_or(0, |p| p.line());
             let raw: Vec<u8> = self.record.iter().collect::<Vec<_>>().join(&b","[..]);
             let width = grouper.header.len();
             if self.record.len() != width {
-                let reason = InputError::MalformedCsv(format!("the row has {} fields, the header has {width}", self.record.len()));
-                return Some(Record { position, outcome: Err(Rejected::new(&raw, reason)) });
+                let reason = InputError::MalformedCsv(format!(
+                    "the row has {} fields, the header has {width}",
+                    self.record.len()
+                ));
+                let bad = Record { position, outcome: Err(Rejected::new(&raw, reason)) };
+                return Some(in_order(grouper, bad, &mut self.queued));
             }
-            let cells: Result<Vec<Option<&str>>, usize> = self
-                .record
-                .iter()
-                .map(|c| std::str::from_utf8(c).map(Some).map_err(|e| e.valid_up_to()))
-                .collect();
+            let cells: Result<Vec<Option<&str>>, usize> =
+                self.record.iter().map(|c| std::str::from_utf8(c).map(Some).map_err(|e| e.valid_up_to())).collect();
             let cells = match cells {
                 Ok(cells) => cells,
-                Err(at) => return Some(Record { position, outcome: Err(Rejected::new(&raw, InputError::NotUtf8(at))) }),
+                Err(at) => {
+                    let bad = Record { position, outcome: Err(Rejected::new(&raw, InputError::NotUtf8(at))) };
+                    return Some(in_order(grouper, bad, &mut self.queued));
+                }
             };
             let raw = String::from_utf8_lossy(&raw).into_owned();
             if let Some(record) = grouper.push(position, &raw, &cells) {
                 return Some(record);
             }
         }
+    }
+}
+
+/// Hands out the record still being grouped before a bad row that follows it.
+fn in_order(grouper: &mut Grouper, bad: Record, queued: &mut Option<Record>) -> Record {
+    match grouper.finish() {
+        Some(earlier) => {
+            *queued = Some(bad);
+            earlier
+        }
+        None => bad,
     }
 }
 

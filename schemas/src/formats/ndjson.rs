@@ -3,8 +3,8 @@
 use std::io::BufRead;
 
 use super::{Record, Rejected};
-use crate::raw::RawEvent;
 use crate::InputError;
+use crate::raw::RawEvent;
 
 pub struct Reader<R> {
     input: R,
@@ -59,9 +59,7 @@ pub fn parse_line(bytes: &[u8]) -> Result<crate::Event, Rejected> {
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(Rejected::new(bytes, InputError::NotUtf8(e.valid_up_to())));
     }
-    RawEvent::from_json(bytes)
-        .and_then(RawEvent::validate)
-        .map_err(|reason| Rejected::new(bytes, reason))
+    RawEvent::from_json(bytes).and_then(RawEvent::validate).map_err(|reason| Rejected::new(bytes, reason))
 }
 
 #[cfg(test)]

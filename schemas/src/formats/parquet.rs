@@ -7,12 +7,13 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::flat::{Grouper, COLUMNS};
+use super::flat::{COLUMNS, Grouper};
 use super::{Record, Rejected};
 use crate::InputError;
 
 pub fn read(file: std::fs::File) -> Result<Rows, InputError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| InputError::MalformedParquet(e.to_string()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| InputError::MalformedParquet(e.to_string()))?;
     let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let grouper = Grouper::new(header)?;
     let batches = builder.with_batch_size(8192).build().map_err(|e| InputError::MalformedParquet(e.to_string()))?;
@@ -56,13 +57,17 @@ impl Iterator for Rows {
                         }
                         Err(reason) => {
                             self.done = true;
-                            return Some(Record { position: self.position + 1, outcome: Err(Rejected::new(b"", reason)) });
+                            return Some(Record {
+                                position: self.position + 1,
+                                outcome: Err(Rejected::new(b"", reason)),
+                            });
                         }
                     },
                 }
                 continue;
             }
-            let cells: Vec<Option<&str>> = self.batch.iter().map(|c| c.is_valid(self.row).then(|| c.value(self.row))).collect();
+            let cells: Vec<Option<&str>> =
+                self.batch.iter().map(|c| c.is_valid(self.row).then(|| c.value(self.row))).collect();
             let raw = cells.iter().map(|c| c.unwrap_or("")).collect::<Vec<_>>().join(",");
             self.row += 1;
             self.position += 1;
@@ -79,8 +84,13 @@ fn as_text(batch: &RecordBatch) -> Result<Vec<StringArray>, InputError> {
         .iter()
         .zip(batch.schema().fields())
         .map(|(column, field)| {
-            let text = arrow::compute::cast(column, &DataType::Utf8)
-                .map_err(|e| InputError::MalformedParquet(format!("column `{}` ({}) cannot be read as text: {e}", field.name(), field.data_type())))?;
+            let text = arrow::compute::cast(column, &DataType::Utf8).map_err(|e| {
+                InputError::MalformedParquet(format!(
+                    "column `{}` ({}) cannot be read as text: {e}",
+                    field.name(),
+                    field.data_type()
+                ))
+            })?;
             Ok(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
         })
         .collect()
