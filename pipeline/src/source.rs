@@ -233,7 +233,7 @@ impl Ingest {
                 None => {}
             }
         }
-        let business_date = match (&event, event_store(&event), event.ts()) {
+        let business_date = match (&event, event.dated_by_store(), event.ts()) {
             (Event::Store(store), _, _) => {
                 self.stores.insert(store.store_id.clone(), store.clone());
                 None
@@ -253,18 +253,6 @@ impl Ingest {
         }
         self.counts.accepted += 1;
         Some(Ingested::Accepted { epoch, event, business_date })
-    }
-}
-
-/// The store whose calendar dates an event, if any.
-fn event_store(event: &Event) -> Option<&Id> {
-    match event {
-        Event::Sale(e) => Some(&e.store_id),
-        Event::Refund(e) => Some(&e.store_id),
-        Event::Void(e) => Some(&e.store_id),
-        Event::Inventory(e) => Some(&e.store_id),
-        Event::Shift(e) => Some(&e.store_id),
-        _ => None,
     }
 }
 

@@ -22,6 +22,8 @@ pub enum Error {
         "`{0}` is not a folder or object store URL (e.g. ./tillflow-data, file:///data/tillflow, s3://bucket/tillflow)"
     )]
     BadUrl(String),
+    #[error("this build of tillflow stores views in local folders only, not `{0}://` URLs; pass a folder to --out")]
+    UnsupportedScheme(String),
     #[error("no views are persisted under {0}: run `tillflow run --input DIR --out {0}` first")]
     NothingPersisted(String),
 }

@@ -69,6 +69,18 @@ impl Event {
         }
     }
 
+    /// The store whose calendar dates this event (and so its business day), if any.
+    pub fn dated_by_store(&self) -> Option<&Id> {
+        match self {
+            Event::Sale(e) => Some(&e.store_id),
+            Event::Refund(e) => Some(&e.store_id),
+            Event::Void(e) => Some(&e.store_id),
+            Event::Inventory(e) => Some(&e.store_id),
+            Event::Shift(e) => Some(&e.store_id),
+            _ => None,
+        }
+    }
+
     /// Reference data (products, stores, promotions) rather than an operational event.
     pub fn is_reference(&self) -> bool {
         matches!(self, Event::Product(_) | Event::Store(_) | Event::Promotion(_))

@@ -210,7 +210,7 @@ impl RawEvent {
         for (i, line) in self.lines.into_iter().enumerate() {
             let at = |f: &str| format!("lines[{i}].{f}");
             let qty = line_qty(&at("qty"), line.qty)?;
-            let unit_price = non_negative(&at("unit_price"), v.req("unit_price", line.unit_price)?)?;
+            let unit_price = non_negative(&at("unit_price"), v.req(&at("unit_price"), line.unit_price)?)?;
             let discount = non_negative(&at("discount"), line.discount.unwrap_or_default())?;
             let gross =
                 unit_price.times(qty.abs()).ok_or_else(|| InputError::invalid(at("qty"), "line total is too large"))?;
@@ -554,45 +554,12 @@ impl Validator {
 
     fn missing(&self, field: &str) -> InputError {
         // Field names are static in the contract; indexed line fields keep their path in the reason.
-        match STATIC_FIELDS.iter().find(|f| **f == field) {
+        match crate::formats::flat::COLUMNS.iter().find(|f| **f == field) {
             Some(f) => InputError::MissingField { kind: self.kind, field: f },
             None => InputError::invalid(field, format!("is required on a {} record", self.kind)),
         }
     }
 }
-
-const STATIC_FIELDS: &[&str] = &[
-    "event_id",
-    "ts",
-    "store_id",
-    "transaction_id",
-    "register_id",
-    "cashier_id",
-    "refund_id",
-    "tender_kind",
-    "scope",
-    "customer_ref",
-    "customer_id",
-    "consent",
-    "sku",
-    "kind",
-    "qty",
-    "unit_cost",
-    "staff_id",
-    "role",
-    "name",
-    "category",
-    "department",
-    "list_price",
-    "district",
-    "region",
-    "timezone",
-    "promo_id",
-    "start",
-    "end",
-    "discount_pct",
-    "unit_price",
-];
 
 fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {
     let qty = qty.ok_or_else(|| InputError::invalid(field, "is required"))?;

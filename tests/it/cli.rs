@@ -88,6 +88,7 @@ fn user_mistakes_get_one_clear_line() {
         (vec!["run", "--input", missing.as_str()], "does not exist"),
         (vec!["sql", "--out", missing.as_str(), "SELECT 1"], "run `tillflow run"),
         (vec!["run", "--input", missing.as_str(), "--tick", "soon"], "duration"),
+        (vec!["sql", "--out", "s3://bucket/views", "SELECT 1"], "local folders only"),
     ] {
         let output = tillflow().args(&args).output().unwrap();
         assert!(!output.status.success());
@@ -95,4 +96,22 @@ fn user_mistakes_get_one_clear_line() {
         assert!(stderr.contains(hint), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     }
+}
+
+#[test]
+fn demo_runs_on_a_fresh_directory_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo").display().to_string();
+    let printed = run_ok(&["demo", "--dir", &demo_dir]);
+    for title in
+        ["Worst-margin SKUs", "Net sales and margin by store", "Busiest business days", "Dead letters by reason"]
+    {
+        assert!(printed.contains(title), "{printed}");
+    }
+    // Six stores, each with its net sales line; every event accepted.
+    let store_lines = printed.lines().filter(|l| l.starts_with("| S00")).count();
+    assert!(store_lines >= 6 + 5, "{printed}");
+    let accepted = printed.lines().find(|l| l.trim_start().starts_with("accepted")).unwrap();
+    let read = printed.lines().find(|l| l.starts_with("events read")).unwrap();
+    assert_eq!(accepted.split_whitespace().last(), read.split_whitespace().last());
 }

@@ -53,7 +53,8 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
             if let Event::Store(store) = event {
                 zones.insert(store.store_id.clone(), store.timezone);
             }
-            let day = store_of(event).and_then(|s| zones.get(s)).zip(event.ts()).map(|(tz, ts)| local_day(ts, *tz));
+            let day =
+                event.dated_by_store().and_then(|s| zones.get(s)).zip(event.ts()).map(|(tz, ts)| local_day(ts, *tz));
             (*epoch, event.clone(), day)
         })
         .collect();
@@ -66,17 +67,6 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
         Box::new(Prepared::new(prepared))
     });
     dataflow::run(workers, factory).unwrap()
-}
-
-fn store_of(event: &Event) -> Option<&tillflow_schemas::Id> {
-    match event {
-        Event::Sale(e) => Some(&e.store_id),
-        Event::Refund(e) => Some(&e.store_id),
-        Event::Void(e) => Some(&e.store_id),
-        Event::Inventory(e) => Some(&e.store_id),
-        Event::Shift(e) => Some(&e.store_id),
-        _ => None,
-    }
 }
 
 pub fn tillflow() -> std::process::Command {
