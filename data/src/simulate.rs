@@ -362,7 +362,7 @@ impl<'a> Simulator<'a> {
         let basket = 1 + geometric(rng, 0.42).min(11);
         let mut lines: Vec<SaleLine> = Vec::with_capacity(basket);
         let mut skus = Vec::with_capacity(basket);
-        for n in 0..basket {
+        for _ in 0..basket {
             let k = chain.draw_product(rng);
             let product = &chain.products[k].record;
             let qty = match rng.random_range(0..10) {
@@ -370,6 +370,11 @@ impl<'a> Simulator<'a> {
                 7..9 => 2,
                 _ => rng.random_range(3..5),
             };
+            // An empty shelf sells nothing, except where the system's count is what lies.
+            let in_basket: i64 = lines.iter().zip(&skus).filter(|(_, sku)| **sku == k).map(|(l, _)| l.qty).sum();
+            if self.on_hand[s][k] - in_basket < qty && self.plan.ghost != (s, k) {
+                continue;
+            }
             let gross = product.list_price.0 * qty;
             let promo = chain.promotion_for(product, ts);
             let mut discount = promo.map_or(0, |p| gross * p.discount_bp / 10_000);
@@ -379,7 +384,7 @@ impl<'a> Simulator<'a> {
                 discount = gross * rng.random_range(5..11) / 100;
             }
             lines.push(SaleLine {
-                line_no: n as u32 + 1,
+                line_no: lines.len() as u32 + 1,
                 sku: product.sku.clone(),
                 qty,
                 unit_price: product.list_price,
@@ -387,6 +392,10 @@ impl<'a> Simulator<'a> {
                 promo_id: promo.map(|p| p.promo_id.clone()),
             });
             skus.push(k);
+        }
+
+        if lines.is_empty() {
+            return;
         }
 
         // A line voided before tender: an audit record, not part of the final sale.
@@ -403,7 +412,7 @@ impl<'a> Simulator<'a> {
                 cashier_id: cashier.clone(),
                 scope: VoidScope::Line,
                 lines: vec![VoidLine {
-                    line_no: Some(basket as u32 + 1),
+                    line_no: Some(lines.len() as u32 + 1),
                     sku: product.sku.clone(),
                     qty: 1,
                     unit_price: Some(product.list_price),
@@ -577,21 +586,30 @@ impl<'a> Simulator<'a> {
         for _ in 0..poisson(rng, 1.5) {
             let k = chain.draw_product(rng);
             let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
-            let qty = -rng.random_range(1..4);
+            // Damage found on the shelf: never more than is there.
+            let qty = -rng.random_range(1..4i64).min(self.on_hand[s][k]);
+            if qty == 0 {
+                continue;
+            }
             let event = inventory(next_id("I"), ts, k, InventoryKind::Adjustment, qty, None);
             self.emit(ts + rng.random_range(0..3000), event);
             self.on_hand[s][k] += qty;
         }
-        if chain.stores.len() > 1 && rng.random_range(0.0..1.0) < 0.3 {
+        // Surplus goes to the previous store in the chain, which has already traded today, so
+        // the goods arrive before it opens tomorrow.
+        if s > 0 && rng.random_range(0.0..1.0) < 0.3 {
             let k = chain.draw_product(rng);
-            let qty = rng.random_range(5..21);
+            let qty = rng.random_range(5..21i64).min(self.on_hand[s][k] / 2);
+            if qty <= 0 {
+                return;
+            }
             let ts = Self::at(tz, date, 7 * 60);
             let event = inventory(next_id("I"), ts, k, InventoryKind::TransferOut, qty, None);
             self.emit(ts, event);
             self.on_hand[s][k] -= qty;
-            let to = (s + 1) % chain.stores.len();
+            let to = s - 1;
             let dest = &chain.stores[to];
-            let arrives = ts + 20 * HOUR;
+            let arrives = Self::at(dest.record.timezone, date + chrono::Days::new(1), 7 * 60 + 30);
             if arrives < self.horizon() {
                 let event = Event::Inventory(Inventory {
                     event_id: next_id("I"),

@@ -59,3 +59,16 @@ pub struct CatalogCost {
     pub event_id: Option<Id>,
     pub unit_cost: Cents,
 }
+
+/// An inventory event: a count, or a movement with its signed effect on stock.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InventoryRec {
+    pub store_id: Id,
+    pub sku: Id,
+    pub ts: Millis,
+    pub event_id: Id,
+    /// `true` for a count (`qty` is then the level counted), else a movement.
+    pub is_count: bool,
+    /// The level counted, or the change in stock (transfers out are negative).
+    pub qty: i64,
+}

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::input::Input;
-use tillflow_operators::{sales, sku_margin};
-use tillflow_schemas::views::{DeadLetter, SkuMargin};
+use tillflow_operators::{inventory_position, sales, sku_margin};
+use tillflow_schemas::views::{DeadLetter, InventoryPosition, SkuMargin};
 use timely::dataflow::operators::probe::Handle;
 
 use crate::flatten::Inputs;
@@ -19,6 +19,7 @@ pub type Update<Row> = (Row, Epoch, isize);
 #[derive(Debug, Default)]
 pub struct Output {
     pub sku_margin: Vec<Update<SkuMargin>>,
+    pub inventory_position: Vec<Update<InventoryPosition>>,
     pub dead_letters: Vec<DeadLetter>,
     pub counts: Counts,
     /// The distinct epochs the input spanned.
@@ -33,6 +34,7 @@ pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
     let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
         let sku_margin_changes = Rc::new(RefCell::new(Vec::new()));
+        let inventory_changes = Rc::new(RefCell::new(Vec::new()));
         let probe = Handle::new();
 
         let mut inputs = worker.dataflow::<Epoch, _, _>(|scope| {
@@ -41,11 +43,15 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
             let (post_voids_in, post_voids) = scope.new_collection();
             let (receipts_in, receipts) = scope.new_collection();
             let (catalog_in, catalog) = scope.new_collection();
+            let (inventory_in, inventory) = scope.new_collection();
+            let (watermark_days_in, watermark_days) = scope.new_collection();
 
             let sales = sales::effective_sale_lines(sale_lines, post_voids);
-            let margins = sku_margin::sku_margin(sales, refund_lines, receipts, catalog);
+            let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
+            let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
 
             capture(margins, &sku_margin_changes).probe_with(&probe);
+            capture(stock, &inventory_changes).probe_with(&probe);
 
             Inputs {
                 sale_lines: sale_lines_in,
@@ -53,6 +59,9 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
                 post_voids: post_voids_in,
                 receipts: receipts_in,
                 catalog: catalog_in,
+                inventory: inventory_in,
+                watermark_days: watermark_days_in,
+                watermark: Default::default(),
             }
         });
 
@@ -65,6 +74,7 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
                     Ingested::Dead(letter) => output.dead_letters.push(letter),
                     Ingested::Accepted { epoch, event, business_date } => {
                         if current.is_none_or(|c| epoch > c) {
+                            inputs.publish_watermark();
                             // Close the epochs before this one and let them settle, so every
                             // epoch's state exists and memory stays bounded.
                             inputs.advance_to(epoch);
@@ -77,12 +87,14 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
                     }
                 }
             }
+            inputs.publish_watermark();
             output.counts = stream.counts();
         }
         drop(inputs);
         while worker.step_or_park(None) {}
 
         output.sku_margin = sku_margin_changes.take();
+        output.inventory_position = inventory_changes.take();
         output
     })?;
 
@@ -90,6 +102,7 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
     for result in guards.join() {
         let part = result?;
         merged.sku_margin.extend(part.sku_margin);
+        merged.inventory_position.extend(part.inventory_position);
         merged.dead_letters.extend(part.dead_letters);
         merged.epochs += part.epochs;
         let c = part.counts;

@@ -36,6 +36,11 @@ const QUESTIONS: &[(&str, &str)] = &[
          FROM sku_margin GROUP BY business_date ORDER BY net_sales DESC LIMIT 5",
     ),
     (
+        "Stock that needs a look: negative (ghost inventory) or under five days of cover",
+        "SELECT store_id, sku, on_hand, units_sold_14d, ROUND(days_of_cover, 1) AS days_of_cover, reorder, negative_stock \
+         FROM inventory_position WHERE negative_stock OR reorder ORDER BY negative_stock DESC, days_of_cover LIMIT 6",
+    ),
+    (
         "Dead letters by reason",
         "SELECT reason, COUNT(*) AS records FROM dead_letters GROUP BY reason ORDER BY records DESC LIMIT 5",
     ),

@@ -17,4 +17,4 @@ pub mod source;
 pub mod sql;
 
 /// Every view a run persists, by table name.
-pub const VIEWS: &[&str] = &["sku_margin", "dead_letters"];
+pub const VIEWS: &[&str] = &["sku_margin", "inventory_position", "dead_letters"];

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tillflow_queries::persisted::root_url;
-use tillflow_schemas::views::ViewRow;
+use tillflow_schemas::views::{DeadLetter, InventoryPosition, SkuMargin, ViewRow};
 use url::Url;
 
 use crate::dataflow::{self, IngestFactory};
@@ -41,18 +41,21 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     let output = dataflow::run(config.workers, ingest).map_err(anyhow::Error::msg)?;
 
     let margins = dataflow::consolidate(output.sku_margin);
+    let stock = dataflow::consolidate(output.inventory_position);
     let mut dead = output.dead_letters;
     dead.sort();
     runtime.block_on(async {
         write_view(&root, &margins).await?;
+        write_view(&root, &stock).await?;
         write_view(&root, &dead).await
     })?;
     Ok(Summary {
         counts: output.counts,
         epochs: output.epochs,
         views: vec![
-            (tillflow_schemas::views::SkuMargin::NAME, margins.len()),
-            (tillflow_schemas::views::DeadLetter::NAME, dead.len()),
+            (SkuMargin::NAME, margins.len()),
+            (InventoryPosition::NAME, stock.len()),
+            (DeadLetter::NAME, dead.len()),
         ],
         out: root,
         wall: started.elapsed(),

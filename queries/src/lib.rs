@@ -31,4 +31,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The reference SQL of every view that has one, by view name.
-pub const REFERENCE_SQL: &[(&str, &str)] = &[("sku_margin", include_str!("../sku_margin.sql"))];
+pub const REFERENCE_SQL: &[(&str, &str)] = &[
+    ("sku_margin", include_str!("../sku_margin.sql")),
+    ("inventory_position", include_str!("../inventory_position.sql")),
+];

@@ -3,5 +3,5 @@
 
 mod bad_input;
 mod cli;
-mod sku_margin;
 mod support;
+mod views;

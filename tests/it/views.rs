@@ -1,12 +1,13 @@
-//! `sku_margin` equals its reference SQL at every epoch, for random streams with post-voids,
-//! refunds, cost changes, late events and random epoch splits, on 1 and 2 workers.
+//! Every view equals its reference SQL at every epoch, for random streams with post-voids,
+//! refunds, cost changes, counts and movements, late events and random epoch splits, on 1 and 2
+//! workers; plus hand-computed days.
 
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::states_at;
 use tillflow::source::Epoch;
-use tillflow_schemas::views::{SkuMargin, ViewRow};
+use tillflow_schemas::views::{InventoryPosition, SkuMargin, ViewRow};
 use tillflow_schemas::*;
 
 use crate::support::{reference, rows, run_prepared};
@@ -109,6 +110,18 @@ fn receipt(id: &str, store: &str, sku: &str, ts: i64, cost: i64) -> Event {
     })
 }
 
+fn movement(id: &str, store: &str, sku: &str, ts: i64, kind: InventoryKind, qty: i64) -> Event {
+    Event::Inventory(Inventory {
+        event_id: id.into(),
+        ts,
+        store_id: store.into(),
+        sku: sku.into(),
+        kind,
+        qty,
+        unit_cost: None,
+    })
+}
+
 /// A random stream: reference data first (epoch 0), then events in a random arrival order
 /// (so many arrive late), split into 1..=6 epochs at random.
 fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
@@ -128,7 +141,7 @@ fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
         let sku = skus[rng.random_range(0..4)];
         // Cluster around local midnights so business days split where they should.
         let ts =
-            BASE + rng.random_range(0..3) * DAY + rng.random_range(3..10) * 3_600_000 + rng.random_range(0..3_600_000);
+            BASE + rng.random_range(0..20) * DAY + rng.random_range(3..10) * 3_600_000 + rng.random_range(0..3_600_000);
         let event = match rng.random_range(0..100) {
             0..45 => {
                 let id = format!("T{n}");
@@ -177,7 +190,11 @@ fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
                 receipt_times.push(at);
                 receipt(&format!("I{n:03}"), s, sku, at, rng.random_range(20..1500))
             }
-            92..97 => {
+            92..94 => movement(&format!("C{n:03}"), s, sku, ts, InventoryKind::Count, rng.random_range(0..40)),
+            94..95 => movement(&format!("A{n:03}"), s, sku, ts, InventoryKind::Adjustment, rng.random_range(-5..0)),
+            95..96 => movement(&format!("O{n:03}"), s, sku, ts, InventoryKind::TransferOut, rng.random_range(1..8)),
+            96..97 => movement(&format!("N{n:03}"), s, sku, ts, InventoryKind::TransferIn, rng.random_range(1..8)),
+            97..99 => {
                 product(skus[rng.random_range(0..3)], rng.random_range(20..900), Some(ts), Some(&format!("P{n}")))
             }
             _ => void(&format!("V{n}"), s, ts, "T0", VoidScope::Line),
@@ -203,20 +220,30 @@ fn random_stream(seed: u64) -> Vec<(Epoch, Event)> {
 fn check_every_epoch(stamped: &[(Epoch, Event)]) {
     let mut epochs: Vec<Epoch> = stamped.iter().map(|(e, _)| *e).collect();
     epochs.dedup();
-    let expected: Vec<Vec<String>> = epochs
-        .iter()
-        .map(|at| {
-            let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
-            rows(&reference(&so_far, "sku_margin"))
-        })
-        .collect();
+    let expected = |view: &str| -> Vec<Vec<String>> {
+        epochs
+            .iter()
+            .map(|at| {
+                let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
+                rows(&reference(&so_far, view))
+            })
+            .collect()
+    };
+    let (margins, stock) = (expected("sku_margin"), expected("inventory_position"));
     for workers in [1, 2] {
         let output = run_prepared(stamped, workers);
-        for (at, (state, expected)) in epochs.iter().zip(states_at(&output.sku_margin, &epochs).iter().zip(&expected)) {
-            let actual = rows(&[SkuMargin::to_batch(state)]);
+        let margin_states = states_at(&output.sku_margin, &epochs);
+        let stock_states = states_at(&output.inventory_position, &epochs);
+        for (i, at) in epochs.iter().enumerate() {
+            let actual = rows(&[SkuMargin::to_batch(&margin_states[i])]);
             assert_eq!(
-                &actual, expected,
+                actual, margins[i],
                 "sku_margin differs from the reference at epoch {at} with {workers} worker(s)"
+            );
+            let actual = rows(&[InventoryPosition::to_batch(&stock_states[i])]);
+            assert_eq!(
+                actual, stock[i],
+                "inventory_position differs from the reference at epoch {at} with {workers} worker(s)"
             );
         }
     }
@@ -226,7 +253,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn sku_margin_equals_reference_at_every_epoch(seed in any::<u64>()) {
+    fn views_equal_their_references_at_every_epoch(seed in any::<u64>()) {
         check_every_epoch(&random_stream(seed));
     }
 }
@@ -273,4 +300,36 @@ fn hand_computed_day() {
     assert_eq!(last.net_sales(), Cents(1900));
     assert_eq!(last.gross_margin(), Cents(1300));
     assert_eq!(last.margin_pct(), Some(13.0 / 19.0));
+}
+
+#[test]
+fn hand_computed_stock() {
+    let at = |day: i64, h: i64| BASE + day * DAY + (14 + h) * 3_600_000; // 09:00 New York + h hours
+    let one = |qty| vec![line(1, "K1", qty, 1000, 0, false)];
+    let stamped = vec![
+        (0, store("S1", "America/New_York")),
+        (1, movement("C1", "S1", "K1", at(0, 0), InventoryKind::Count, 20)),
+        (1, sale("T1", "S1", at(0, 1), one(3))),
+        (1, movement("I1", "S1", "K1", at(0, 2), InventoryKind::TransferOut, 4)),
+        (2, sale("T2", "S1", at(1, 1), one(5))),
+        (2, refund("R1", "S1", at(1, 2), Some("T1"), "K1", 1, 1000)),
+        (3, void("V1", "S1", at(1, 3), "T2", VoidScope::Post)),
+        // A count arriving late, before the transfer: only movements after it count.
+        (4, movement("C2", "S1", "K1", at(0, 1) + 1, InventoryKind::Count, 16)),
+        (5, sale("T3", "S1", at(20, 0), one(30))),
+    ];
+    let output = run_prepared(&stamped, 2);
+    let states = states_at(&output.inventory_position, &[1, 2, 3, 4, 5]);
+    let day =
+        |d: i64| tillflow_schemas::time::date_to_day(chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap()) + d as i32;
+    let on = |state: &Vec<InventoryPosition>| (state[0].on_hand, state[0].units_sold_window, state[0].as_of_date);
+    assert_eq!(on(&states[0]), (20 - 3 - 4, 3, Some(day(0))));
+    assert_eq!(on(&states[1]), (13 - 5 + 1, 8, Some(day(1))));
+    assert_eq!(on(&states[2]), (13 + 1, 3, Some(day(1))), "the post-voided sale leaves stock and demand");
+    assert_eq!(on(&states[3]), (16 - 4 + 1, 3, Some(day(1))));
+    // Twenty days on, only the new sale is within the 14-day window; stock is negative.
+    let last = &states[4][0];
+    assert_eq!((last.on_hand, last.units_sold_window, last.as_of_date), (13 - 30, 30, Some(day(20))));
+    assert!(last.negative_stock() && last.reorder());
+    assert_eq!(last.days_of_cover(), Some(-17.0 / (30.0 / 14.0)));
 }
