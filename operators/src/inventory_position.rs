@@ -18,29 +18,25 @@ use crate::records::{InventoryRec, RefundLineRec, SaleLineRec};
 type StoreSku = (Id, Id);
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Stock {
-    Count {
+enum Part {
+    Seen,
+    LastCount {
         ts: Millis,
-        event_id: Id,
         qty: i64,
     },
-    /// A movement at `ts`; its quantity travels as the update's multiplicity, so movements at one
-    /// instant consolidate into one value.
-    Moved {
-        ts: Millis,
-    },
-    /// The pair has some input, even if its movements cancel out.
-    Seen,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Part {
-    OnHand { on_hand: i64, last_count_at: Option<Millis> },
+    /// Σ of every movement.
+    Moved(i64),
+    /// Σ of the movements at or before the last count (already in it).
+    Counted(i64),
     Sold(i64),
     AsOf(Day),
 }
 
 /// Maintains `inventory_position`. `watermark_days` holds each store's local day of the watermark.
+///
+/// On hand is `last count + Σ movements − Σ movements at or before the count`: each sum is kept by
+/// consolidation, so a sale costs O(1) work whatever the history; only a new count rescans its
+/// (store, sku)'s movements.
 pub fn inventory_position<'s, T>(
     sale_lines: VecCollection<'s, T, SaleLineRec>,
     refund_lines: VecCollection<'s, T, RefundLineRec>,
@@ -56,24 +52,33 @@ where
         .concat(sale_lines.clone().map(|l| (l.store_id, l.sku)))
         .concat(refund_lines.clone().map(|l| (l.store_id, l.sku)))
         .distinct()
-        .map(|key| (key, Stock::Seen));
-    let counts = inventory.clone().filter(|i| i.is_count).map(|i| {
-        let count = Stock::Count { ts: i.ts, event_id: i.event_id, qty: i.qty };
-        ((i.store_id, i.sku), count)
-    });
+        .map(|key| (key, Part::Seen));
+
+    let last_count = inventory
+        .clone()
+        .filter(|i| i.is_count)
+        .map(|i| ((i.store_id, i.sku), (i.ts, i.event_id, i.qty)))
+        .reduce_named("inventory_position: last count", |_key: &StoreSku, counts, out| {
+            // Values arrive sorted: the last present one has the greatest (ts, event_id).
+            if let Some(((ts, _, qty), _)) = counts.iter().rev().find(|(_, n)| *n > 0) {
+                out.push(((*ts, *qty), 1));
+            }
+        });
+
+    // Movements at each instant, their quantity carried as the multiplicity.
     let moves = inventory
         .filter(|i| !i.is_count)
-        .explode(|i| Some((((i.store_id, i.sku), Stock::Moved { ts: i.ts }), i.qty as isize)))
-        .concat(
-            sale_lines.clone().explode(|l| Some((((l.store_id, l.sku), Stock::Moved { ts: l.ts }), -l.qty as isize))),
-        )
-        .concat(refund_lines.explode(|l| Some((((l.store_id, l.sku), Stock::Moved { ts: l.ts }), l.qty as isize))));
-    let on_hand = counts.concat(moves).concat(seen).reduce_named(
-        "inventory_position: on hand",
-        |_key: &StoreSku, inputs, out| {
-            out.push((stock_on_hand(inputs), 1));
-        },
-    );
+        .explode(|i| Some((((i.store_id, i.sku), i.ts), i.qty as isize)))
+        .concat(sale_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), -l.qty as isize))))
+        .concat(refund_lines.explode(|l| Some((((l.store_id, l.sku), l.ts), l.qty as isize))));
+    let moved = moves.clone().map(|(key, _)| key).count().map(|(key, n)| (key, Part::Moved(n as i64)));
+    let counted = moves
+        .join_map(last_count.clone(), |key, ts, (counted_at, _)| (key.clone(), *ts <= *counted_at))
+        .filter(|(_, before)| *before)
+        .map(|(key, _)| key)
+        .count()
+        .map(|(key, n)| (key, Part::Counted(n as i64)));
+    let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
 
     let sold = sale_lines
         .explode(|l| Some(((l.store_id, (l.sku, l.business_date)), l.qty as isize)))
@@ -83,52 +88,34 @@ where
         .count()
         .map(|(key, units)| (key, Part::Sold(units as i64)));
 
-    let as_of = on_hand
+    let as_of = seen
         .clone()
         .map(|((store, sku), _)| (store, sku))
         .join_map(watermark_days, |store, sku, day| ((store.clone(), sku.clone()), Part::AsOf(*day)));
 
-    on_hand
-        .map(|(key, (on_hand, last_count_at))| (key, Part::OnHand { on_hand, last_count_at }))
+    seen.concat(last_count)
+        .concat(moved)
+        .concat(counted)
         .concat(sold)
         .concat(as_of)
         .reduce_named("inventory_position", |key: &StoreSku, parts, out| {
             let mut row =
                 InventoryPosition { store_id: key.0.clone(), sku: key.1.clone(), ..InventoryPosition::default() };
-            let mut present = false;
+            let (mut present, mut moved, mut counted, mut base) = (false, 0, 0, 0);
             for (part, _) in parts {
                 match part {
-                    Part::OnHand { on_hand, last_count_at } => {
-                        (row.on_hand, row.last_count_at, present) = (*on_hand, *last_count_at, true);
-                    }
+                    Part::Seen => present = true,
+                    Part::LastCount { ts, qty } => (row.last_count_at, base) = (Some(*ts), *qty),
+                    Part::Moved(n) => moved = *n,
+                    Part::Counted(n) => counted = *n,
                     Part::Sold(units) => row.units_sold_window = *units,
                     Part::AsOf(day) => row.as_of_date = Some(*day),
                 }
             }
+            row.on_hand = base + moved - counted;
             if present {
                 out.push((row, 1));
             }
         })
         .map(|(_, row)| row)
-}
-
-/// The last count plus the movements after it, and when that count was taken.
-fn stock_on_hand(inputs: &[(&Stock, isize)]) -> (i64, Option<Millis>) {
-    // Values arrive sorted: counts first, in (ts, event_id) order, then movements by ts.
-    let mut last_count = inputs.iter().filter(|(_, n)| *n > 0).filter_map(|(s, _)| match s {
-        Stock::Count { ts, qty, .. } => Some((*ts, *qty)),
-        Stock::Moved { .. } | Stock::Seen => None,
-    });
-    let (counted_at, base) = match last_count.next_back() {
-        Some((ts, qty)) => (Some(ts), qty),
-        None => (None, 0),
-    };
-    let moved: i64 = inputs
-        .iter()
-        .filter_map(|(s, n)| match s {
-            Stock::Moved { ts } if counted_at.is_none_or(|c| *ts > c) => Some(*n as i64),
-            _ => None,
-        })
-        .sum();
-    (base + moved, counted_at)
 }
