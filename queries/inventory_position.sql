@@ -1,36 +1,12 @@
 -- inventory_position: the reference definition over the raw event tables (docs/views.md).
--- One row per (store, sku) with an inventory event or a sale or refund line that counts.
+-- Uses the views of shared.sql. One row per (store, sku) with an inventory event or a sale or refund line that counts.
 -- on_hand = the last count (greatest ts, then event_id) + every movement strictly after it.
 -- Demand: units sold over the 14 business days ending on the store-local day of the watermark
 -- (the latest event time seen, less one hour of allowed lateness).
-WITH watermark AS (
-    SELECT MAX(ts) - INTERVAL '1 hour' AS at FROM (
-        SELECT ts FROM sale_lines UNION ALL SELECT ts FROM refund_lines
-        UNION ALL SELECT ts FROM voids UNION ALL SELECT ts FROM loyalty_links
-        UNION ALL SELECT ts FROM erasures UNION ALL SELECT ts FROM inventory
-        UNION ALL SELECT ts FROM shifts UNION ALL SELECT ts FROM products
-        UNION ALL SELECT ts FROM stores UNION ALL SELECT ts FROM promotions) t
-),
-current_stores AS (
-    SELECT store_id, timezone FROM (
-        SELECT store_id, timezone, ROW_NUMBER() OVER (
-            PARTITION BY store_id ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, timezone DESC) AS rn
-        FROM stores) s
-    WHERE rn = 1
-),
-post_voided AS (
-    SELECT DISTINCT store_id, transaction_id FROM voids WHERE scope = 'post'
-),
-sales AS (
-    SELECT l.store_id, l.sku, l.ts, l.qty
-    FROM sale_lines l
-    LEFT JOIN post_voided v ON v.store_id = l.store_id AND v.transaction_id = l.transaction_id
-    WHERE v.transaction_id IS NULL
-),
-moves AS (
+WITH moves AS (
     SELECT store_id, sku, ts, CASE WHEN kind = 'transfer_out' THEN -qty ELSE qty END AS qty
     FROM inventory WHERE kind <> 'count'
-    UNION ALL SELECT store_id, sku, ts, -qty FROM sales
+    UNION ALL SELECT store_id, sku, ts, -qty FROM effective_sale_lines
     UNION ALL SELECT store_id, sku, ts, qty FROM refund_lines
 ),
 last_counts AS (
@@ -57,7 +33,7 @@ as_of AS (
 ),
 demand AS (
     SELECT x.store_id, x.sku, SUM(x.qty) AS units
-    FROM sales x
+    FROM effective_sale_lines x
     JOIN current_stores s ON s.store_id = x.store_id
     JOIN as_of a ON a.store_id = x.store_id
     WHERE business_date(x.ts, s.timezone) <= a.day

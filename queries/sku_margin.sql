@@ -1,32 +1,13 @@
 -- sku_margin: the reference definition over the raw event tables (DESIGN.md, Views).
--- One row per (store, sku, business day) with a sale or refund line. A post-voided sale counts
--- nowhere. cogs prices each line at the latest receipt of its (store, sku) at or before its ts
+-- Uses the views of shared.sql. One row per (store, sku, business day) with a sale or refund
+-- line. A post-voided sale counts nowhere. cogs prices each line at the latest receipt of its (store, sku) at or before its ts
 -- (greater event_id first among equal ts), else the product's current catalog cost, else 0.
-WITH current_stores AS (
-    SELECT store_id, timezone FROM (
-        SELECT store_id, timezone, ROW_NUMBER() OVER (
-            PARTITION BY store_id ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, timezone DESC) AS rn
-        FROM stores) s
-    WHERE rn = 1
-),
-catalog AS (
-    SELECT sku, unit_cost FROM (
-        SELECT sku, unit_cost, ROW_NUMBER() OVER (
-            PARTITION BY sku ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, unit_cost DESC) AS rn
-        FROM products) p
-    WHERE rn = 1
-),
-post_voided AS (
-    SELECT DISTINCT store_id, transaction_id FROM voids WHERE scope = 'post'
-),
-lines AS (
+WITH lines AS (
     SELECT 'sale' AS kind, l.event_id, l.line_no, l.store_id, l.sku, l.ts,
            l.qty AS sold, 0 AS returned, l.qty * l.unit_price AS gross, l.discount,
            CAST(0 AS DECIMAL(18, 2)) AS refund,
            CASE WHEN l.promo_id IS NULL THEN 0 ELSE l.qty END AS promo_units
-    FROM sale_lines l
-    LEFT JOIN post_voided v ON v.store_id = l.store_id AND v.transaction_id = l.transaction_id
-    WHERE v.transaction_id IS NULL
+    FROM effective_sale_lines l
     UNION ALL
     SELECT 'refund', r.event_id, r.line_no, r.store_id, r.sku, r.ts,
            0, r.qty, CAST(0 AS DECIMAL(18, 2)), CAST(0 AS DECIMAL(18, 2)), r.amount, 0
@@ -60,5 +41,5 @@ SELECT
 FROM lines l
 JOIN current_stores s ON s.store_id = l.store_id
 LEFT JOIN receipt_costs c ON c.kind = l.kind AND c.event_id = l.event_id AND c.line_no = l.line_no AND c.rn = 1
-LEFT JOIN catalog p ON p.sku = l.sku
+LEFT JOIN current_products p ON p.sku = l.sku
 GROUP BY l.store_id, l.sku, business_date(l.ts, s.timezone)

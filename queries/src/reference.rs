@@ -6,12 +6,20 @@ use tillflow_schemas::tables::EventTables;
 
 use crate::{REFERENCE_SQL, Result, functions};
 
-/// A session with the event tables registered (and tillflow's functions), ready for reference SQL.
-pub fn session(events: &EventTables) -> Result<SessionContext> {
+/// The views every reference definition may use (`queries/shared.sql`).
+const SHARED_SQL: &str = include_str!("../shared.sql");
+
+/// A session with the event tables, the shared views and tillflow's functions, ready for reference SQL.
+pub async fn session(events: &EventTables) -> Result<SessionContext> {
     let ctx = SessionContext::new();
     functions::register(&ctx);
     for (name, batch) in events.batches()? {
         ctx.register_batch(name, batch)?;
+    }
+    for statement in
+        SHARED_SQL.split(';').filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+    {
+        ctx.sql(statement).await?;
     }
     Ok(ctx)
 }
@@ -23,6 +31,6 @@ pub async fn view(events: &EventTables, view: &str) -> Result<Vec<RecordBatch>> 
         .find(|(name, _)| *name == view)
         .map(|(_, sql)| *sql)
         .ok_or_else(|| datafusion::error::DataFusionError::Plan(format!("no reference SQL for view `{view}`")))?;
-    let ctx = session(events)?;
+    let ctx = session(events).await?;
     Ok(ctx.sql(sql).await?.collect().await?)
 }

@@ -49,13 +49,13 @@ pub struct RawEvent {
     pub tenders: Vec<RawTender>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<Id>,
-    #[serde(with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient_bool::deserialize", skip_serializing_if = "Option::is_none")]
     pub consent: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sku: Option<Id>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<Id>,
-    #[serde(with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub qty: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit_cost: Option<Cents>,
@@ -91,11 +91,11 @@ pub struct RawEvent {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawLine {
-    #[serde(with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub line_no: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sku: Option<Id>,
-    #[serde(with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub qty: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit_price: Option<Cents>,
@@ -634,13 +634,6 @@ mod lenient_ts {
 
 /// Integers: JSON integers, or text holding one (CSV).
 mod lenient_int {
-    pub fn serialize<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(n) => s.serialize_i64(*n),
-            None => s.serialize_none(),
-        }
-    }
-
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         struct V;
         impl serde::de::Visitor<'_> for V {
@@ -674,13 +667,6 @@ mod lenient_int {
 
 /// Booleans: JSON booleans, or `true`/`false` text (CSV).
 mod lenient_bool {
-    pub fn serialize<S: serde::Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_bool(*b),
-            None => s.serialize_none(),
-        }
-    }
-
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         struct V;
         impl serde::de::Visitor<'_> for V {

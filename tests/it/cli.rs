@@ -40,7 +40,7 @@ fn generate_run_sql_equals_reference() {
         for e in &refs {
             tables.push(e);
         }
-        tillflow_queries::reference::session(&tables).unwrap()
+        tillflow_queries::reference::session(&tables).await.unwrap()
     });
     let reference_sql = tillflow_queries::REFERENCE_SQL[0].1;
     let ctx_query = format!("WITH sku_margin AS ({reference_sql}) {QUERY}");
