@@ -30,6 +30,9 @@ pub struct Summary {
     pub views: Vec<(&'static str, usize)>,
     pub out: Url,
     pub wall: Duration,
+    /// Of the wall time: reading and computing, then writing the tables.
+    pub compute: Duration,
+    pub persist: Duration,
 }
 
 pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
@@ -40,6 +43,7 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms)));
     let output = dataflow::run(config.workers, ingest).map_err(anyhow::Error::msg)?;
 
+    let compute = started.elapsed();
     let margins = dataflow::consolidate(output.sku_margin);
     let stock = dataflow::consolidate(output.inventory_position);
     let mut dead = output.dead_letters;
@@ -59,6 +63,8 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
         ],
         out: root,
         wall: started.elapsed(),
+        compute,
+        persist: started.elapsed() - compute,
     })
 }
 
@@ -75,6 +81,12 @@ impl fmt::Display for Summary {
             writeln!(f, "view {view:<14} {rows:>9} rows")?;
         }
         writeln!(f, "written to       {}", self.out)?;
-        write!(f, "wall time        {secs:>11.2}s  ({:.0} events/s)", c.received as f64 / secs.max(1e-9))
+        writeln!(f, "wall time        {secs:>11.2}s  ({:.0} events/s)", c.received as f64 / secs.max(1e-9))?;
+        write!(
+            f,
+            "  read+compute   {:>11.2}s\n  persist        {:>11.2}s",
+            self.compute.as_secs_f64(),
+            self.persist.as_secs_f64()
+        )
     }
 }
