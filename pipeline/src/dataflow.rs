@@ -26,6 +26,9 @@ pub struct Output {
     pub epochs: u64,
 }
 
+/// How many closed epochs may still be in progress while the next is fed.
+const EPOCHS_IN_FLIGHT: usize = 8;
+
 /// Produces the ingest stream; called once, on worker 0.
 pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 
@@ -68,6 +71,7 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
         let mut output = Output::default();
         if worker.index() == 0 {
             let mut current: Option<Epoch> = None;
+            let mut recent = std::collections::VecDeque::with_capacity(EPOCHS_IN_FLIGHT + 1);
             let mut stream = ingest();
             for item in &mut stream {
                 match item {
@@ -75,11 +79,17 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
                     Ingested::Accepted { epoch, event, business_date } => {
                         if current.is_none_or(|c| epoch > c) {
                             inputs.publish_watermark();
-                            // Close the epochs before this one and let them settle, so every
-                            // epoch's state exists and memory stays bounded.
+                            // Close the epochs before this one; let all but the last few settle,
+                            // so the graph works on several epochs at once while memory stays bounded.
                             inputs.advance_to(epoch);
                             inputs.flush();
-                            worker.step_while(|| probe.less_than(&epoch));
+                            recent.push_back(epoch);
+                            if recent.len() > EPOCHS_IN_FLIGHT {
+                                let settled = recent.pop_front().unwrap_or(epoch);
+                                worker.step_while(|| probe.less_than(&settled));
+                            } else {
+                                worker.step();
+                            }
                             current = Some(epoch);
                             output.epochs += 1;
                         }
