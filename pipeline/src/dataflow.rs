@@ -72,8 +72,8 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
         if worker.index() == 0 {
             let mut current: Option<Epoch> = None;
             let mut recent = std::collections::VecDeque::with_capacity(EPOCHS_IN_FLIGHT + 1);
-            let mut stream = ingest();
-            for item in &mut stream {
+            let (items, reader) = read_ahead(Arc::clone(&ingest));
+            for item in items.iter().flatten() {
                 match item {
                     Ingested::Dead(letter) => output.dead_letters.push(letter),
                     Ingested::Accepted { epoch, event, business_date } => {
@@ -98,19 +98,19 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
                 }
             }
             inputs.publish_watermark();
-            output.counts = stream.counts();
+            output.counts = reader.join().map_err(|_| "the input reader failed".to_string())?;
         }
         drop(inputs);
         while worker.step_or_park(None) {}
 
         output.sku_margin = sku_margin_changes.take();
         output.inventory_position = inventory_changes.take();
-        output
+        Ok::<Output, String>(output)
     })?;
 
     let mut merged = Output::default();
     for result in guards.join() {
-        let part = result?;
+        let part = result??;
         merged.sku_margin.extend(part.sku_margin);
         merged.inventory_position.extend(part.inventory_position);
         merged.dead_letters.extend(part.dead_letters);
@@ -122,6 +122,23 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
         merged.counts.dead_lettered += c.dead_lettered;
     }
     Ok(merged)
+}
+
+/// Reads and parses on a thread of its own, in chunks, so parsing overlaps the dataflow's work.
+/// The thread ends with the stream's counts.
+fn read_ahead(ingest: IngestFactory) -> (std::sync::mpsc::Receiver<Vec<Ingested>>, std::thread::JoinHandle<Counts>) {
+    const CHUNK: usize = 4096;
+    let (send, receive) = std::sync::mpsc::sync_channel(16);
+    let reader = std::thread::spawn(move || {
+        let mut stream = ingest();
+        loop {
+            let chunk: Vec<Ingested> = stream.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() || send.send(chunk).is_err() {
+                return stream.counts();
+            }
+        }
+    });
+    (receive, reader)
 }
 
 /// Appends every consolidated change of a view to `sink`.
