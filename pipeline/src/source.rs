@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHasher};
 use tillflow_schemas::formats::{self, Record, Rejected};
 use tillflow_schemas::views::DeadLetter;
-use tillflow_schemas::{Event, Format, Id, InputError, Millis, Store};
+use tillflow_schemas::{Event, Format, Id, InputError, Millis, ShiftKind, Store};
 
 /// Epochs count ticks since the Unix epoch; epoch 0 holds reference data in effect from the start.
 pub type Epoch = u64;
@@ -132,6 +132,8 @@ pub struct Ingest {
     tick_ms: i64,
     seen: FxHashMap<Id, u64>,
     stores: FxHashMap<Id, Store>,
+    /// (store, staff) with a clock_in not yet matched by a clock_out.
+    on_clock: rustc_hash::FxHashSet<(Id, Id)>,
     pub counts: Counts,
 }
 
@@ -167,6 +169,7 @@ impl Ingest {
             tick_ms: tick_ms.max(1),
             seen: FxHashMap::default(),
             stores: FxHashMap::default(),
+            on_clock: Default::default(),
             counts: Counts::default(),
         };
         // A file that cannot be opened at all is one dead letter, at position 0.
@@ -248,6 +251,24 @@ impl Ingest {
             },
             _ => None,
         };
+        if let Event::Shift(shift) = &event {
+            let key = (shift.store_id.clone(), shift.staff_id.clone());
+            let matched = match shift.kind {
+                ShiftKind::ClockIn => {
+                    self.on_clock.insert(key);
+                    true
+                }
+                ShiftKind::ClockOut => self.on_clock.remove(&key),
+            };
+            if !matched {
+                self.counts.dead_lettered += 1;
+                let reason = InputError::ClockOutWithoutClockIn {
+                    staff: shift.staff_id.to_string(),
+                    store: shift.store_id.to_string(),
+                };
+                return Some(Ingested::Dead(dead(reason, event.to_json(), event.event_id())));
+            }
+        }
         if let Some(id) = event.event_id() {
             self.seen.insert(id.clone(), content);
         }

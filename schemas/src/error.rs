@@ -27,6 +27,8 @@ pub enum InputError {
     RuleBroken(String),
     #[error("event_id `{0}` was already accepted with different content")]
     ConflictingDuplicate(String),
+    #[error("clock_out of staff `{staff}` at store `{store}` without an open clock_in")]
+    ClockOutWithoutClockIn { staff: String, store: String },
     #[error("unknown store `{0}`: send its `store` record before its events")]
     UnknownStore(String),
     #[error("the file has no column `{0}`; see docs/formats.md for the flat layout")]

@@ -24,6 +24,9 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
         &GOOD_SALE.replace(r#""qty":2"#, r#""qty":3"#),
         "",
         r#"{"type":"inventory","event_id":"e8","ts":"2026-03-07T12:00:00Z","store_id":"S1","sku":"A","kind":"receipt","qty":10}"#,
+        r#"{"type":"shift","event_id":"e9","ts":"2026-03-07T13:00:00Z","store_id":"S1","staff_id":"K1","role":"cashier","kind":"clock_in"}"#,
+        r#"{"type":"shift","event_id":"e10","ts":"2026-03-07T21:00:00Z","store_id":"S1","staff_id":"K1","role":"cashier","kind":"clock_out"}"#,
+        r#"{"type":"shift","event_id":"e11","ts":"2026-03-07T21:05:00Z","store_id":"S1","staff_id":"K2","role":"cashier","kind":"clock_out"}"#,
     ];
     let input = dir.path().join("mixed.ndjson");
     std::fs::write(&input, lines.join("\n")).unwrap();
@@ -34,8 +37,8 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
     let summary = run(&config, &runtime).unwrap();
 
     let c = summary.counts;
-    assert_eq!(c.received, 12, "blank lines are not records");
-    assert_eq!((c.accepted, c.duplicates, c.dead_lettered), (3, 1, 8));
+    assert_eq!(c.received, 15, "blank lines are not records");
+    assert_eq!((c.accepted, c.duplicates, c.dead_lettered), (5, 1, 9));
     assert_eq!(c.received, c.accepted + c.duplicates + c.dead_lettered);
 
     let ctx = runtime.block_on(tillflow::sql::open(&summary.out)).unwrap();
@@ -51,6 +54,7 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
         (9, "unknown store `S9`", ""),
         (11, "event_id `e1` was already accepted with different content", ""),
         (13, "`unit_cost` is required on a inventory receipt record", lines[12]),
+        (16, "clock_out of staff `K2` at store `S1` without an open clock_in", ""),
     ];
     assert_eq!(dead.len(), expect.len(), "{dead:#?}");
     let mut by_position: Vec<(u64, String)> = dead
