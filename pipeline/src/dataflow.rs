@@ -1,12 +1,14 @@
 //! The dataflow: inputs, then one call per view, then the sinks that capture each view's changes.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use differential_dataflow::input::Input;
 use tillflow_operators::{inventory_position, sales, sku_margin};
-use tillflow_schemas::views::{DeadLetter, InventoryPosition, SkuMargin};
+use tillflow_schemas::views::{DeadLetter, ViewRow};
 use timely::dataflow::operators::probe::Handle;
 
 use crate::flatten::Inputs;
@@ -15,16 +17,68 @@ use crate::source::{Counts, Epoch, IngestStream, Ingested};
 /// A change to a view: the row, the epoch it took effect, +1 or −1.
 pub type Update<Row> = (Row, Epoch, isize);
 
-/// What a run produced: every view's changes, the dead letters and the counts.
-#[derive(Debug, Default)]
+/// What a run produced: every view's changes (in graph order), the dead letters and the counts.
+#[derive(Default)]
 pub struct Output {
-    pub sku_margin: Vec<Update<SkuMargin>>,
-    pub inventory_position: Vec<Update<InventoryPosition>>,
+    pub views: Vec<Box<dyn ViewChanges>>,
     pub dead_letters: Vec<DeadLetter>,
     pub counts: Counts,
     /// The distinct epochs the input spanned.
     pub epochs: u64,
 }
+
+impl Output {
+    /// The changes of the view whose rows are `R`.
+    pub fn changes<R: ViewRow + 'static>(&self) -> &[Update<R>] {
+        self.views.iter().find_map(|v| v.as_any().downcast_ref::<Changes<R>>()).map_or(&[], |c| &c.0)
+    }
+}
+
+/// One view's captured changes, whatever its row type.
+pub trait ViewChanges: Send {
+    fn name(&self) -> &'static str;
+    fn partition(&self) -> Option<&'static str>;
+    /// The view after every change, as Arrow.
+    fn final_batch(&self) -> RecordBatch;
+    /// Adds the changes another worker captured for the same view.
+    fn absorb(&mut self, other: Box<dyn ViewChanges>);
+    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// The changes of a view with rows `R`.
+pub struct Changes<R>(pub Vec<Update<R>>);
+
+impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn partition(&self) -> Option<&'static str> {
+        R::PARTITION
+    }
+
+    fn final_batch(&self) -> RecordBatch {
+        R::to_batch(&consolidate(self.0.clone()))
+    }
+
+    fn absorb(&mut self, other: Box<dyn ViewChanges>) {
+        if let Ok(other) = other.into_any().downcast::<Changes<R>>() {
+            self.0.extend(other.0);
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// Hands a worker's captured changes over when the run ends.
+type Sink = Box<dyn FnOnce() -> Box<dyn ViewChanges>>;
 
 /// How many closed epochs may still be in progress while the next is fed.
 const EPOCHS_IN_FLIGHT: usize = 8;
@@ -36,9 +90,8 @@ pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 /// Every view is exchanged by key, so the result does not depend on `workers`.
 pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
     let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
-        let sku_margin_changes = Rc::new(RefCell::new(Vec::new()));
-        let inventory_changes = Rc::new(RefCell::new(Vec::new()));
         let probe = Handle::new();
+        let mut sinks: Vec<Sink> = Vec::new();
 
         let mut inputs = worker.dataflow::<Epoch, _, _>(|scope| {
             let (sale_lines_in, sale_lines) = scope.new_collection();
@@ -53,8 +106,8 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
             let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
             let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
 
-            capture(margins, &sku_margin_changes).probe_with(&probe);
-            capture(stock, &inventory_changes).probe_with(&probe);
+            capture(margins, &probe, &mut sinks);
+            capture(stock, &probe, &mut sinks);
 
             Inputs {
                 sale_lines: sale_lines_in,
@@ -103,16 +156,20 @@ pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
         drop(inputs);
         while worker.step_or_park(None) {}
 
-        output.sku_margin = sku_margin_changes.take();
-        output.inventory_position = inventory_changes.take();
+        output.views = sinks.into_iter().map(|sink| sink()).collect();
         Ok::<Output, String>(output)
     })?;
 
     let mut merged = Output::default();
     for result in guards.join() {
         let part = result??;
-        merged.sku_margin.extend(part.sku_margin);
-        merged.inventory_position.extend(part.inventory_position);
+        if merged.views.is_empty() {
+            merged.views = part.views;
+        } else {
+            for (view, other) in merged.views.iter_mut().zip(part.views) {
+                view.absorb(other);
+            }
+        }
         merged.dead_letters.extend(part.dead_letters);
         merged.epochs += part.epochs;
         let c = part.counts;
@@ -141,16 +198,20 @@ fn read_ahead(ingest: IngestFactory) -> (std::sync::mpsc::Receiver<Vec<Ingested>
     (receive, reader)
 }
 
-/// Appends every consolidated change of a view to `sink`.
+/// Captures every consolidated change of a view, to be handed over when the run ends.
 fn capture<'s, Row>(
     view: differential_dataflow::VecCollection<'s, Epoch, Row>,
-    sink: &Rc<RefCell<Vec<Update<Row>>>>,
-) -> differential_dataflow::VecCollection<'s, Epoch, Row>
-where
-    Row: differential_dataflow::ExchangeData + std::hash::Hash,
+    probe: &Handle<Epoch>,
+    sinks: &mut Vec<Sink>,
+) where
+    Row: ViewRow + differential_dataflow::ExchangeData + std::hash::Hash + Send,
 {
-    let sink = Rc::clone(sink);
-    view.consolidate().inspect_batch(move |_time, changes| sink.borrow_mut().extend(changes.iter().cloned()))
+    let changes = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&changes);
+    view.consolidate()
+        .inspect_batch(move |_time, batch| sink.borrow_mut().extend(batch.iter().cloned()))
+        .probe_with(probe);
+    sinks.push(Box::new(move || Box::new(Changes::<Row>(changes.take()))));
 }
 
 /// The state of a view at the end of each epoch in `epochs`, from its changes.

@@ -1,6 +1,7 @@
 //! Views persisted as Delta Lake tables under one root URL: `<root>/<view>/`, partitioned by
 //! `business_date` where the view has one. Each write is one atomic Delta commit.
 
+use arrow::array::RecordBatch;
 use deltalake::DeltaTable;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
@@ -10,18 +11,21 @@ use url::Url;
 
 /// Replaces a view's table with `rows` in one commit; earlier versions stay readable.
 pub async fn write_view<R: ViewRow>(root: &Url, rows: &[R]) -> anyhow::Result<()> {
-    let url = table_url(root, R::NAME)?;
+    write_table(root, R::NAME, R::PARTITION, R::to_batch(rows)).await
+}
+
+/// Replaces the table `name` with `batch` in one commit, partitioned by `partition` if given.
+pub async fn write_table(root: &Url, name: &str, partition: Option<&str>, batch: RecordBatch) -> anyhow::Result<()> {
+    let url = table_url(root, name)?;
     if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
         std::fs::create_dir_all(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     }
     let table = DeltaTable::try_from_url(url.clone()).await?;
-    let mut write = table
-        .write(vec![R::to_batch(rows)])
-        .with_save_mode(SaveMode::Overwrite)
-        .with_schema_mode(SchemaMode::Overwrite);
-    if let Some(column) = R::PARTITION {
+    let mut write =
+        table.write(vec![batch]).with_save_mode(SaveMode::Overwrite).with_schema_mode(SchemaMode::Overwrite);
+    if let Some(column) = partition {
         write = write.with_partition_columns([column]);
     }
-    write.await.map_err(|e| anyhow::anyhow!("writing view {} to {url}: {e}", R::NAME))?;
+    write.await.map_err(|e| anyhow::anyhow!("writing view {name} to {url}: {e}"))?;
     Ok(())
 }

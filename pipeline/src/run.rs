@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tillflow_queries::persisted::root_url;
-use tillflow_schemas::views::{DeadLetter, InventoryPosition, SkuMargin, ViewRow};
+use tillflow_schemas::views::{DeadLetter, ViewRow};
 use url::Url;
 
 use crate::dataflow::{self, IngestFactory};
-use crate::persist::write_view;
+use crate::persist::{write_table, write_view};
 use crate::source::{self, Counts, Ingest};
 
 #[derive(Clone, Debug)]
@@ -44,23 +44,22 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     let output = dataflow::run(config.workers, ingest).map_err(anyhow::Error::msg)?;
 
     let compute = started.elapsed();
-    let margins = dataflow::consolidate(output.sku_margin);
-    let stock = dataflow::consolidate(output.inventory_position);
     let mut dead = output.dead_letters;
     dead.sort();
+    let mut views = Vec::new();
     runtime.block_on(async {
-        write_view(&root, &margins).await?;
-        write_view(&root, &stock).await?;
+        for view in &output.views {
+            let batch = view.final_batch();
+            views.push((view.name(), batch.num_rows()));
+            write_table(&root, view.name(), view.partition(), batch).await?;
+        }
+        views.push((DeadLetter::NAME, dead.len()));
         write_view(&root, &dead).await
     })?;
     Ok(Summary {
         counts: output.counts,
         epochs: output.epochs,
-        views: vec![
-            (SkuMargin::NAME, margins.len()),
-            (InventoryPosition::NAME, stock.len()),
-            (DeadLetter::NAME, dead.len()),
-        ],
+        views,
         out: root,
         wall: started.elapsed(),
         compute,

@@ -232,8 +232,8 @@ fn check_every_epoch(stamped: &[(Epoch, Event)]) {
     let (margins, stock) = (expected("sku_margin"), expected("inventory_position"));
     for workers in [1, 2] {
         let output = run_prepared(stamped, workers);
-        let margin_states = states_at(&output.sku_margin, &epochs);
-        let stock_states = states_at(&output.inventory_position, &epochs);
+        let margin_states = states_at(output.changes::<SkuMargin>(), &epochs);
+        let stock_states = states_at(output.changes::<InventoryPosition>(), &epochs);
         for (i, at) in epochs.iter().enumerate() {
             let actual = rows(&[SkuMargin::to_batch(&margin_states[i])]);
             assert_eq!(
@@ -274,7 +274,7 @@ fn hand_computed_day() {
         (4, receipt("I2", "S1", "K1", at(60), 450)),
     ];
     let output = run_prepared(&stamped, 2);
-    let states = states_at(&output.sku_margin, &[1, 2, 3, 4]);
+    let states = states_at(output.changes::<SkuMargin>(), &[1, 2, 3, 4]);
     let day = tillflow_schemas::time::date_to_day(chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap());
     let row = |units_sold, units_returned, gross, discounts, refunds, cogs, promo_units| SkuMargin {
         store_id: "S1".into(),
@@ -319,7 +319,7 @@ fn hand_computed_stock() {
         (5, sale("T3", "S1", at(20, 0), one(30))),
     ];
     let output = run_prepared(&stamped, 2);
-    let states = states_at(&output.inventory_position, &[1, 2, 3, 4, 5]);
+    let states = states_at(output.changes::<InventoryPosition>(), &[1, 2, 3, 4, 5]);
     let day =
         |d: i64| tillflow_schemas::time::date_to_day(chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap()) + d as i32;
     let on = |state: &Vec<InventoryPosition>| (state[0].on_hand, state[0].units_sold_window, state[0].as_of_date);
