@@ -7,9 +7,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Serialize;
 
+use crate::Cents;
 use crate::event::*;
 use crate::raw::{INVENTORY_KINDS, SHIFT_KINDS, TENDER_KINDS, VOID_SCOPES, name_of};
-use crate::{Cents, Id, Millis};
 
 pub const MONEY: DataType = DataType::Decimal128(18, 2);
 
@@ -106,12 +106,6 @@ impl EventTables {
     }
 
     pub fn push(&mut self, event: &Event) {
-        #[derive(Serialize)]
-        struct Common<'a> {
-            event_id: &'a Id,
-            ts: Millis,
-            store_id: &'a Id,
-        }
         match event {
             Event::Store(s) => self.add("stores", serde_json::json!({
                 "store_id": s.store_id, "name": s.name, "district": s.district, "region": s.region,
@@ -132,10 +126,9 @@ impl EventTables {
                 }));
             }
             Event::Sale(s) => {
-                let common = Common { event_id: &s.event_id, ts: s.ts, store_id: &s.store_id };
                 for l in &s.lines {
                     self.add("sale_lines", serde_json::json!({
-                        "event_id": common.event_id, "ts": common.ts, "store_id": common.store_id,
+                        "event_id": s.event_id, "ts": s.ts, "store_id": s.store_id,
                         "transaction_id": s.transaction_id, "register_id": s.register_id, "cashier_id": s.cashier_id,
                         "customer_ref": s.customer_ref, "line_no": l.line_no, "sku": l.sku, "qty": l.qty,
                         "unit_price": money(l.unit_price), "discount": money(l.discount), "promo_id": l.promo_id,

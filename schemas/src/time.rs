@@ -48,7 +48,7 @@ pub fn date_to_day(date: NaiveDate) -> Day {
 }
 
 pub fn day_to_date(day: Day) -> NaiveDate {
-    NaiveDate::default() + chrono::Days::new(0) + chrono::TimeDelta::days(day as i64)
+    NaiveDate::default() + chrono::TimeDelta::days(day as i64)
 }
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-03-01T09:30:00.000Z`.
