@@ -39,7 +39,7 @@ pub trait ViewChanges: Send {
     fn name(&self) -> &'static str;
     fn partition(&self) -> Option<&'static str>;
     /// The view after every change, as Arrow.
-    fn final_batch(&self) -> RecordBatch;
+    fn into_batch(self: Box<Self>) -> RecordBatch;
     /// Adds the changes another worker captured for the same view.
     fn absorb(&mut self, other: Box<dyn ViewChanges>);
     fn as_any(&self) -> &dyn Any;
@@ -58,8 +58,8 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
         R::PARTITION
     }
 
-    fn final_batch(&self) -> RecordBatch {
-        R::to_batch(&consolidate(self.0.clone()))
+    fn into_batch(self: Box<Self>) -> RecordBatch {
+        R::to_batch(&consolidate(self.0))
     }
 
     fn absorb(&mut self, other: Box<dyn ViewChanges>) {

@@ -16,5 +16,7 @@ pub mod run;
 pub mod source;
 pub mod sql;
 
+use tillflow_schemas::views::{DeadLetter, InventoryPosition, SkuMargin, ViewRow};
+
 /// Every view a run persists, by table name.
-pub const VIEWS: &[&str] = &["sku_margin", "inventory_position", "dead_letters"];
+pub const VIEWS: &[&str] = &[SkuMargin::NAME, InventoryPosition::NAME, DeadLetter::NAME];

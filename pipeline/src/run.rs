@@ -48,10 +48,11 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     dead.sort();
     let mut views = Vec::new();
     runtime.block_on(async {
-        for view in &output.views {
-            let batch = view.final_batch();
-            views.push((view.name(), batch.num_rows()));
-            write_table(&root, view.name(), view.partition(), batch).await?;
+        for view in output.views {
+            let (name, partition) = (view.name(), view.partition());
+            let batch = view.into_batch();
+            views.push((name, batch.num_rows()));
+            write_table(&root, name, partition, batch).await?;
         }
         views.push((DeadLetter::NAME, dead.len()));
         write_view(&root, &dead).await

@@ -80,11 +80,6 @@ impl Event {
             _ => None,
         }
     }
-
-    /// Reference data (products, stores, promotions) rather than an operational event.
-    pub fn is_reference(&self) -> bool {
-        matches!(self, Event::Product(_) | Event::Store(_) | Event::Promotion(_))
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -51,16 +51,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Ndjson, Format::Csv, Format::Parquet];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-            Format::Parquet => "parquet",
-        }
-    }
-
     pub fn extension(self) -> &'static str {
         match self {
             Format::Ndjson => "ndjson",

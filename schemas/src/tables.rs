@@ -17,11 +17,6 @@ pub fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-/// The name and schema of every event table.
-pub fn all_schemas() -> Vec<(&'static str, SchemaRef)> {
-    TABLES.iter().map(|t| (t.name, (t.schema)())).collect()
-}
-
 struct Table {
     name: &'static str,
     schema: fn() -> SchemaRef,

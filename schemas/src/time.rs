@@ -33,12 +33,6 @@ pub fn local_day(ts: Millis, tz: Tz) -> Day {
     local.map_or_else(|| utc_day(ts), date_to_day)
 }
 
-/// The local hour (0..24) of an instant.
-pub fn local_hour(ts: Millis, tz: Tz) -> u8 {
-    use chrono::Timelike;
-    tz.timestamp_millis_opt(ts).single().map_or(0, |t| t.hour() as u8)
-}
-
 pub fn utc_day(ts: Millis) -> Day {
     ts.div_euclid(MILLIS_PER_DAY) as Day
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use tillflow::source::{Ingest, Ingested, discover};
 use tillflow::sql::{OutputFormat, render};
 
-use crate::support::{reference, run_ok, tillflow};
+use crate::support::{run_ok, tillflow};
 
 const QUERY: &str = "SELECT store_id, sku, business_date, net_sales, cogs, gross_margin FROM sku_margin ORDER BY 1,2,3";
 
@@ -48,7 +48,6 @@ fn generate_run_sql_equals_reference() {
     let expected = render(&expected, OutputFormat::Csv).unwrap();
     assert!(csv.lines().count() > 100, "a 3-store, 4-day chain has hundreds of rows:\n{csv}");
     assert_eq!(csv.trim_end(), expected);
-    assert_eq!(reference(&refs, "sku_margin").iter().map(|b| b.num_rows()).sum::<usize>(), csv.lines().count() - 1);
 }
 
 #[test]
