@@ -33,9 +33,9 @@ enum Command {
     Generate {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = ChainConfig::default().stores)]
+        #[arg(long, default_value_t = ChainConfig::default().stores, value_parser = clap::value_parser!(u32).range(1..))]
         stores: u32,
-        #[arg(long, default_value_t = ChainConfig::default().days)]
+        #[arg(long, default_value_t = ChainConfig::default().days, value_parser = clap::value_parser!(u32).range(1..))]
         days: u32,
         #[arg(long, default_value_t = ChainConfig::default().seed)]
         seed: u64,
