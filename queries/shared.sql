@@ -2,9 +2,9 @@
 
 -- The current record of each store: the greatest (ts, event_id), missing values first.
 CREATE VIEW current_stores AS
-SELECT store_id, timezone FROM (
-    SELECT store_id, timezone, ROW_NUMBER() OVER (
-        PARTITION BY store_id ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, timezone DESC) AS rn
+SELECT store_id, district, timezone FROM (
+    SELECT store_id, district, timezone, ROW_NUMBER() OVER (
+        PARTITION BY store_id ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, district DESC, timezone DESC) AS rn
     FROM stores) s
 WHERE rn = 1;
 
@@ -30,4 +30,45 @@ SELECT MAX(ts) - INTERVAL '1 hour' AS at FROM (
     UNION ALL SELECT ts FROM voids UNION ALL SELECT ts FROM loyalty_links
     UNION ALL SELECT ts FROM erasures UNION ALL SELECT ts FROM inventory
     UNION ALL SELECT ts FROM shifts UNION ALL SELECT ts FROM products
-    UNION ALL SELECT ts FROM stores UNION ALL SELECT ts FROM promotions) t
+    UNION ALL SELECT ts FROM stores UNION ALL SELECT ts FROM promotions) t;
+
+-- One row per sale: its totals, how it was paid, and its store-local day and hour.
+CREATE VIEW transactions AS
+WITH lines AS (
+    SELECT event_id, store_id, transaction_id, ts, cashier_id, customer_ref,
+           SUM(qty) AS items, SUM(qty * unit_price) AS gross, SUM(discount) AS discount
+    FROM sale_lines
+    GROUP BY event_id, store_id, transaction_id, ts, cashier_id, customer_ref
+),
+paid AS (
+    SELECT event_id, SUM(amount) AS tendered,
+           BOOL_OR(kind = 'card' AND amount <> 0) AS by_card,
+           BOOL_OR(kind = 'cash' AND amount <> 0) AS in_cash
+    FROM sale_tenders GROUP BY event_id
+)
+SELECT l.*, l.gross - l.discount AS net,
+       COALESCE(p.tendered, 0) AS tendered,
+       COALESCE(p.by_card, false) AS paid_by_card,
+       COALESCE(p.in_cash, false) AS paid_in_cash,
+       business_date(l.ts, s.timezone) AS business_date,
+       local_hour(l.ts, s.timezone) AS hour
+FROM lines l
+JOIN current_stores s ON s.store_id = l.store_id
+LEFT JOIN paid p ON p.event_id = l.event_id;
+
+-- Sales that count.
+CREATE VIEW effective_transactions AS
+SELECT t.* FROM transactions t
+WHERE NOT EXISTS (
+    SELECT 1 FROM voids v
+    WHERE v.scope = 'post' AND v.store_id = t.store_id AND v.transaction_id = t.transaction_id);
+
+-- One row per refund, with its store-local day and hour.
+CREATE VIEW refunds AS
+SELECT r.event_id, r.store_id, r.refund_id, r.ts, r.cashier_id, r.original_transaction_id, r.tender_kind,
+       SUM(r.amount) AS amount,
+       business_date(r.ts, s.timezone) AS business_date,
+       local_hour(r.ts, s.timezone) AS hour
+FROM refund_lines r
+JOIN current_stores s ON s.store_id = r.store_id
+GROUP BY r.event_id, r.store_id, r.refund_id, r.ts, r.cashier_id, r.original_transaction_id, r.tender_kind, s.timezone

@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::MILLIS_PER_DAY;
 use tillflow_schemas::*;
 
@@ -24,7 +24,7 @@ const MINUTE: i64 = 60_000;
 pub const TRANSACTIONS_PER_CASHIER_HOUR: f64 = 14.0;
 
 /// What the generator injected, so detectors can be scored (`tillflow eval`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GroundTruth {
     pub seed: u64,
     pub stores: u32,
@@ -33,10 +33,10 @@ pub struct GroundTruth {
     pub anomalies: Vec<Injected>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Injected {
     /// excess_voids, discount_abuse, refund_without_sale, cash_refund_of_card_sale, understaffed_peak, ghost_inventory.
-    pub kind: &'static str,
+    pub kind: String,
     pub store_id: String,
     /// The cashier, SKU or store at fault.
     pub subject: String,
@@ -88,7 +88,7 @@ impl<'a> Simulator<'a> {
         let id = |s: usize| chain.stores[s].record.store_id.to_string();
         let (vs, vc) = plan.void_cashier;
         truth.push(Injected {
-            kind: "excess_voids",
+            kind: "excess_voids".into(),
             store_id: id(vs),
             subject: chain.stores[vs].cashiers[vc].to_string(),
             description: "voids lines and whole sales about ten times as often as peers".into(),
@@ -96,28 +96,28 @@ impl<'a> Simulator<'a> {
         });
         let (ds, dc) = plan.discount_cashier;
         truth.push(Injected {
-            kind: "discount_abuse",
+            kind: "discount_abuse".into(),
             store_id: id(ds),
             subject: chain.stores[ds].cashiers[dc].to_string(),
             description: "gives 30-50% manual discounts on a third of sales".into(),
             evidence: Vec::new(),
         });
         truth.push(Injected {
-            kind: "refund_without_sale",
+            kind: "refund_without_sale".into(),
             store_id: id(plan.phantom_refund_store),
             subject: id(plan.phantom_refund_store),
             description: "refunds citing transactions that never happened".into(),
             evidence: Vec::new(),
         });
         truth.push(Injected {
-            kind: "cash_refund_of_card_sale",
+            kind: "cash_refund_of_card_sale".into(),
             store_id: id(plan.cash_refund_store),
             subject: id(plan.cash_refund_store),
             description: "card sales refunded in cash".into(),
             evidence: Vec::new(),
         });
         truth.push(Injected {
-            kind: "understaffed_peak",
+            kind: "understaffed_peak".into(),
             store_id: id(plan.understaffed_store),
             subject: id(plan.understaffed_store),
             description: "a single cashier on the floor at every peak hour".into(),
@@ -125,7 +125,7 @@ impl<'a> Simulator<'a> {
         });
         let (gs, gk) = plan.ghost;
         truth.push(Injected {
-            kind: "ghost_inventory",
+            kind: "ghost_inventory".into(),
             store_id: id(gs),
             subject: chain.products[gk].record.sku.to_string(),
             description: "counted as zero on day 2, never restocked, still selling: the system goes negative".into(),
@@ -497,12 +497,16 @@ impl<'a> Simulator<'a> {
             let qty = rng.random_range(1..=line.qty.max(1));
             let amount = line.unit_price.0 * qty - line.discount.0 * qty / line.qty.max(1);
             let refund_id = next_id("R");
-            let mut refund_tender = tender_kind;
-            if cash_store && tender_kind == TenderKind::Card && rng.random_range(0.0..1.0) < 0.6 {
-                refund_tender = TenderKind::Cash;
-                if let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "cash_refund_of_card_sale") {
-                    truth.evidence.push(refund_id.to_string());
-                }
+            let cash_for_card = cash_store && tender_kind == TenderKind::Card && rng.random_range(0.0..1.0) < 0.6;
+            let refund_tender = if cash_for_card { TenderKind::Cash } else { tender_kind };
+            let cashier_id = store.cashiers[rng.random_range(0..store.cashiers.len())].clone();
+            let original_transaction_id = (rng.random_range(0..100) < 92).then_some(sold_as);
+            // Without a receipt the refund cannot be tied to the card sale: an ordinary cash refund.
+            if cash_for_card
+                && original_transaction_id.is_some()
+                && let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "cash_refund_of_card_sale")
+            {
+                truth.evidence.push(refund_id.to_string());
             }
             let event = Event::Refund(Refund {
                 event_id: next_id("E"),
@@ -510,8 +514,8 @@ impl<'a> Simulator<'a> {
                 store_id: store.record.store_id.clone(),
                 refund_id,
                 register_id: format!("{}-R1", store.record.store_id).into(),
-                cashier_id: store.cashiers[rng.random_range(0..store.cashiers.len())].clone(),
-                original_transaction_id: (rng.random_range(0..100) < 92).then_some(sold_as),
+                cashier_id,
+                original_transaction_id,
                 lines: vec![RefundLine { sku: line.sku.clone(), qty, amount: Cents(amount) }],
                 tender_kind: refund_tender,
                 reason: Some(

@@ -2,15 +2,27 @@
 //! input collections to the view's collection. No I/O here; `pipeline` feeds and drains them.
 //!
 //! - [`records`]: the flattened, business-dated records the pipeline feeds in;
-//! - [`sales`]: sale lines that still count (post-voided sales removed), shared by every view;
+//! - [`sales`]: sales that still count (post-voided sales removed), shared by every view;
+//! - [`stores`]: each store's current record (district, time zone);
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;
-//! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags.
+//! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags;
+//! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
+//! - [`refund_void_anomalies`]: per (store, cashier, day) rates against district peers, flags;
+//! - [`labor_demand`]: per (store, day, hour) traffic, staff on clock, forecast and gap;
+//! - [`customer_segments`]: features per loyalty customer, k-means segments and their profiles;
+//! - [`exceptions`]: the district manager's table, mapped from the views above.
 //!
 //! Timestamps are epochs (any lattice `T`); event time is data.
 
+pub mod customer_segments;
+pub mod exceptions;
 pub mod inventory_position;
+pub mod labor_demand;
 pub mod records;
+pub mod refund_void_anomalies;
+pub mod rule_breaks;
 pub mod sales;
 pub mod sku_margin;
+pub mod stores;
 
 pub use records::*;

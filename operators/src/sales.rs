@@ -1,21 +1,21 @@
-//! Sale lines that count: a post-voided sale counts nowhere, in any view.
+//! Sales that count: a post-voided sale counts nowhere, in any view.
 
-use differential_dataflow::VecCollection;
 use differential_dataflow::lattice::Lattice;
+use differential_dataflow::{ExchangeData, VecCollection};
 use timely::progress::Timestamp;
 
-use crate::records::{PostVoid, SaleLineRec};
+use crate::records::PostVoid;
 
-/// The lines of every sale that has not been post-voided (a late post-void retracts them).
-pub fn effective_sale_lines<'s, T>(
-    lines: VecCollection<'s, T, SaleLineRec>,
+/// The records (sale lines or sale headers) of every sale that has not been post-voided; a late
+/// post-void retracts them. `post_voids` must be distinct; `sale` names a record's sale.
+pub fn not_post_voided<'s, T, D>(
+    records: VecCollection<'s, T, D>,
     post_voids: VecCollection<'s, T, PostVoid>,
-) -> VecCollection<'s, T, SaleLineRec>
+    sale: fn(&D) -> PostVoid,
+) -> VecCollection<'s, T, D>
 where
     T: Timestamp + Lattice + Ord,
+    D: ExchangeData + std::hash::Hash,
 {
-    lines
-        .map(|line| ((line.store_id.clone(), line.transaction_id.clone()), line))
-        .antijoin(post_voids.distinct())
-        .map(|(_, line)| line)
+    records.map(move |record| (sale(&record), record)).antijoin(post_voids).map(|(_, record)| record)
 }

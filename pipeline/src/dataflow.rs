@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use differential_dataflow::input::Input;
-use tillflow_operators::{inventory_position, sales, sku_margin};
+use tillflow_operators::{
+    customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies, rule_breaks, sales,
+    sku_margin, stores,
+};
 use tillflow_schemas::views::{DeadLetter, ViewRow};
 use timely::dataflow::operators::probe::Handle;
 
@@ -86,37 +89,95 @@ const EPOCHS_IN_FLIGHT: usize = 8;
 /// Produces the ingest stream; called once, on worker 0.
 pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 
-/// Runs the whole graph over one ingest stream with `workers` threads, to completion.
-/// Every view is exchanged by key, so the result does not depend on `workers`.
-pub fn run(workers: usize, ingest: IngestFactory) -> Result<Output, String> {
+/// Runs the whole graph over one ingest stream with `workers` threads, to completion; `labor_target`
+/// is the transactions per labor hour stores aim for. Every view is exchanged by key, so the result
+/// does not depend on `workers`.
+pub fn run(workers: usize, labor_target: i64, ingest: IngestFactory) -> Result<Output, String> {
     let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
         let probe = Handle::new();
         let mut sinks: Vec<Sink> = Vec::new();
 
         let mut inputs = worker.dataflow::<Epoch, _, _>(|scope| {
             let (sale_lines_in, sale_lines) = scope.new_collection();
+            let (transactions_in, transactions) = scope.new_collection();
             let (refund_lines_in, refund_lines) = scope.new_collection();
-            let (post_voids_in, post_voids) = scope.new_collection();
+            let (refunds_in, refunds) = scope.new_collection();
+            let (voids_in, voids) = scope.new_collection::<tillflow_operators::VoidRec, isize>();
+            let (shifts_in, shifts) = scope.new_collection();
+            let (stores_in, stores) = scope.new_collection();
             let (receipts_in, receipts) = scope.new_collection();
             let (catalog_in, catalog) = scope.new_collection();
             let (inventory_in, inventory) = scope.new_collection();
+            let (links_in, links) = scope.new_collection();
+            let (erasures_in, erasures) = scope.new_collection();
             let (watermark_days_in, watermark_days) = scope.new_collection();
+            let (watermark_at_in, watermark_at) = scope.new_collection();
 
-            let sales = sales::effective_sale_lines(sale_lines, post_voids);
+            let stores = stores::current_stores(stores);
+            let post_voids = voids.clone().filter(|v| v.post).map(|v| (v.store_id, v.transaction_id)).distinct();
+            let sale_key = |l: &tillflow_operators::SaleLineRec| (l.store_id.clone(), l.transaction_id.clone());
+            let sales = sales::not_post_voided(sale_lines, post_voids.clone(), sale_key);
+            let transaction_key =
+                |t: &tillflow_operators::TransactionRec| (t.store_id.clone(), t.transaction_id.clone());
+            let effective = sales::not_post_voided(transactions.clone(), post_voids, transaction_key);
+
+            let (segments, profiles) = customer_segments::customer_segments(
+                effective.clone(),
+                sales.clone(),
+                catalog.clone(),
+                links,
+                erasures,
+                watermark_at.clone(),
+            );
+            capture(segments, &probe, &mut sinks);
+            capture(profiles, &probe, &mut sinks);
             let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
             let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
+            let breaks = rule_breaks::rule_breaks(
+                transactions,
+                effective.clone(),
+                refunds.clone(),
+                voids.clone().filter(|v| v.post),
+            );
+            let anomalies = refund_void_anomalies::refund_void_anomalies(
+                effective.clone(),
+                voids,
+                refunds.clone(),
+                breaks.clone(),
+                stores.clone(),
+            );
+            let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, labor_target);
+            let exceptions = exceptions::exceptions(
+                anomalies.clone(),
+                breaks.clone(),
+                labor.clone(),
+                margins.clone(),
+                stock.clone(),
+                stores,
+            );
 
             capture(margins, &probe, &mut sinks);
             capture(stock, &probe, &mut sinks);
+            capture(breaks, &probe, &mut sinks);
+            capture(anomalies, &probe, &mut sinks);
+            capture(labor, &probe, &mut sinks);
+            capture(exceptions, &probe, &mut sinks);
 
             Inputs {
                 sale_lines: sale_lines_in,
+                transactions: transactions_in,
                 refund_lines: refund_lines_in,
-                post_voids: post_voids_in,
+                refunds: refunds_in,
+                voids: voids_in,
+                shifts: shifts_in,
+                stores: stores_in,
                 receipts: receipts_in,
                 catalog: catalog_in,
                 inventory: inventory_in,
+                links: links_in,
+                erasures: erasures_in,
                 watermark_days: watermark_days_in,
+                watermark_at: watermark_at_in,
                 watermark: Default::default(),
             }
         });

@@ -7,12 +7,16 @@ use tillflow_schemas::Format;
 
 use crate::run::{RunConfig, run};
 use crate::sql::{self, OutputFormat};
+use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 /// The demo chain, the same as the committed `data/sample/`: small enough to run in seconds,
 /// big enough to show every kind of event and anomaly.
 pub fn demo_chain() -> ChainConfig {
     ChainConfig { stores: 6, days: 7, seed: 1, ..ChainConfig::default() }
 }
+
+/// The district whose report the demo writes.
+const DEMO_DISTRICT: &str = "D01";
 
 /// Where the committed sample sits, relative to a checkout.
 const SAMPLE: &str = "data/sample";
@@ -41,6 +45,32 @@ const QUESTIONS: &[(&str, &str)] = &[
          FROM inventory_position WHERE negative_stock OR reorder ORDER BY negative_stock DESC, days_of_cover LIMIT 6",
     ),
     (
+        "Cashiers flagged against their district's peers (7-day rates)",
+        "SELECT store_id, cashier_id, business_date, transactions_7d, ROUND(line_void_rate, 3) AS line_void_rate, \
+         ROUND(discount_rate, 3) AS discount_rate, flags FROM refund_void_anomalies WHERE flagged \
+         ORDER BY business_date DESC, store_id, cashier_id LIMIT 6",
+    ),
+    (
+        "Refunds and voids that break a rule",
+        "SELECT rule, COUNT(*) AS breaks, SUM(amount) AS amount FROM rule_breaks GROUP BY rule ORDER BY breaks DESC",
+    ),
+    (
+        "Understaffed hours: staff on the clock against staff required",
+        "SELECT store_id, business_date, hour, transactions, ROUND(staff_on_clock, 2) AS staff_on_clock, required_staff, \
+         ROUND(forecast_transactions, 1) AS forecast FROM labor_demand WHERE status = 'understaffed' \
+         ORDER BY gap LIMIT 6",
+    ),
+    (
+        "Customer segments (k-means over recency, frequency, spend, basket and weekend share)",
+        "SELECT segment_id, size, label, ROUND(avg_recency_days, 1) AS recency_days, ROUND(avg_frequency, 1) AS frequency, \
+         ROUND(avg_monetary, 2) AS monetary, ROUND(weekend_share, 2) AS weekend_share FROM segment_profiles ORDER BY segment_id",
+    ),
+    (
+        "The district manager's exceptions, by kind and severity",
+        "SELECT kind, severity, COUNT(*) AS exceptions FROM exceptions GROUP BY kind, severity \
+         ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, exceptions DESC",
+    ),
+    (
         "Dead letters by reason",
         "SELECT reason, COUNT(*) AS records FROM dead_letters GROUP BY reason ORDER BY records DESC LIMIT 5",
     ),
@@ -55,7 +85,13 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> an
         tillflow_data::generate(&events, config, Format::Ndjson, &mut |_, _| {})?;
     }
     let out = dir.join("views");
-    let config = RunConfig { inputs: vec![events], out: out.display().to_string(), workers, tick_ms: 3_600_000 };
+    let config = RunConfig {
+        inputs: vec![events],
+        out: out.display().to_string(),
+        workers,
+        tick_ms: 3_600_000,
+        labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+    };
     println!("running the pipeline ...");
     let summary = run(&config, runtime)?;
     println!("{summary}\n");
@@ -66,6 +102,10 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> an
         let answer = if rows == 0 { "(none)".to_string() } else { sql::render(&batches, OutputFormat::Table)? };
         println!("{title}\n{answer}\n");
     }
+    let report = dir.join("report.html");
+    let html = runtime.block_on(crate::report::report(&ctx, DEMO_DISTRICT, None, crate::report::ReportFormat::Html))?;
+    std::fs::write(&report, html)?;
+    println!("District {DEMO_DISTRICT}'s morning report: {}", report.display());
     println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out.display());
     Ok(())
 }

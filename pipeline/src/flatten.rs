@@ -3,22 +3,34 @@
 use chrono_tz::Tz;
 use differential_dataflow::input::InputSession;
 use rustc_hash::FxHashMap;
-use tillflow_operators::{CatalogCost, InventoryRec, PostVoid, Receipt, RefundLineRec, SaleLineRec};
-use tillflow_schemas::time::local_day;
-use tillflow_schemas::{Day, Event, Id, InventoryKind, Millis, VoidScope};
+use tillflow_operators::{
+    CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, ShiftRec, StoreRec,
+    TransactionRec, VoidRec,
+};
+use tillflow_schemas::time::{local_day, local_hour};
+use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Millis, ShiftKind, TenderKind, VoidScope};
 
 use crate::source::Epoch;
 
 /// The input handles of the dataflow, one per input collection.
 pub struct Inputs {
     pub sale_lines: InputSession<Epoch, SaleLineRec, isize>,
+    pub transactions: InputSession<Epoch, TransactionRec, isize>,
     pub refund_lines: InputSession<Epoch, RefundLineRec, isize>,
-    pub post_voids: InputSession<Epoch, PostVoid, isize>,
+    pub refunds: InputSession<Epoch, RefundRec, isize>,
+    pub voids: InputSession<Epoch, VoidRec, isize>,
+    pub shifts: InputSession<Epoch, ShiftRec, isize>,
+    pub stores: InputSession<Epoch, StoreRec, isize>,
     pub receipts: InputSession<Epoch, Receipt, isize>,
     pub catalog: InputSession<Epoch, CatalogCost, isize>,
     pub inventory: InputSession<Epoch, InventoryRec, isize>,
+    pub links: InputSession<Epoch, LinkRec, isize>,
+    /// The customers who asked to be erased.
+    pub erasures: InputSession<Epoch, Id, isize>,
     /// Each store's local day of the watermark.
     pub watermark_days: InputSession<Epoch, (Id, Day), isize>,
+    /// The watermark instant: one record.
+    pub watermark_at: InputSession<Epoch, ((), Millis), isize>,
     pub watermark: Watermark,
 }
 
@@ -31,6 +43,7 @@ pub struct Watermark {
     latest: Option<Millis>,
     zones: FxHashMap<Id, Tz>,
     published: FxHashMap<Id, Day>,
+    published_at: Option<Millis>,
 }
 
 impl Watermark {
@@ -41,6 +54,15 @@ impl Watermark {
         if let Event::Store(store) = event {
             self.zones.insert(store.store_id.clone(), store.timezone);
         }
+    }
+
+    /// The store-local hour of an instant (UTC for a store not yet seen).
+    fn local_hour(&self, store: &Id, ts: Millis) -> u8 {
+        local_hour(ts, self.zones.get(store).copied().unwrap_or(Tz::UTC))
+    }
+
+    fn zone_name(&self, store: &Id) -> Id {
+        self.zones.get(store).map_or("UTC", |tz| tz.name()).into()
     }
 
     /// The changes that bring each store's published watermark day up to date.
@@ -62,6 +84,26 @@ impl Watermark {
     }
 }
 
+/// Calls a method on every input session.
+macro_rules! every_session {
+    ($inputs:ident, $($call:tt)*) => {
+        $inputs.sale_lines.$($call)*;
+        $inputs.transactions.$($call)*;
+        $inputs.refund_lines.$($call)*;
+        $inputs.refunds.$($call)*;
+        $inputs.voids.$($call)*;
+        $inputs.shifts.$($call)*;
+        $inputs.stores.$($call)*;
+        $inputs.receipts.$($call)*;
+        $inputs.catalog.$($call)*;
+        $inputs.inventory.$($call)*;
+        $inputs.links.$($call)*;
+        $inputs.erasures.$($call)*;
+        $inputs.watermark_days.$($call)*;
+        $inputs.watermark_at.$($call)*;
+    };
+}
+
 impl Inputs {
     /// Feeds one accepted event; `business_date` is its store-local day where it has one.
     pub fn push(&mut self, event: Event, business_date: Option<Day>) {
@@ -69,6 +111,23 @@ impl Inputs {
         let day = business_date.unwrap_or_default();
         match event {
             Event::Sale(sale) => {
+                let hour = self.watermark.local_hour(&sale.store_id, sale.ts);
+                let tendered = |kind: TenderKind| sale.tenders.iter().any(|t| t.kind == kind && t.amount.0 != 0);
+                self.transactions.insert(TransactionRec {
+                    store_id: sale.store_id.clone(),
+                    transaction_id: sale.transaction_id.clone(),
+                    business_date: day,
+                    hour,
+                    ts: sale.ts,
+                    cashier_id: sale.cashier_id.clone(),
+                    customer_ref: sale.customer_ref.clone(),
+                    items: sale.lines.iter().map(|l| l.qty).sum(),
+                    gross: Cents(sale.lines.iter().map(|l| l.qty * l.unit_price.0).sum()),
+                    discount: Cents(sale.lines.iter().map(|l| l.discount.0).sum()),
+                    tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
+                    paid_by_card: tendered(TenderKind::Card),
+                    paid_in_cash: tendered(TenderKind::Cash),
+                });
                 for line in sale.lines {
                     self.sale_lines.insert(SaleLineRec {
                         store_id: sale.store_id.clone(),
@@ -87,6 +146,17 @@ impl Inputs {
                 }
             }
             Event::Refund(refund) => {
+                self.refunds.insert(RefundRec {
+                    store_id: refund.store_id.clone(),
+                    refund_id: refund.refund_id.clone(),
+                    business_date: day,
+                    hour: self.watermark.local_hour(&refund.store_id, refund.ts),
+                    ts: refund.ts,
+                    cashier_id: refund.cashier_id.clone(),
+                    original_transaction_id: refund.original_transaction_id.clone(),
+                    in_cash: refund.tender_kind == TenderKind::Cash,
+                    amount: Cents(refund.lines.iter().map(|l| l.amount.0).sum()),
+                });
                 for (index, line) in refund.lines.into_iter().enumerate() {
                     self.refund_lines.insert(RefundLineRec {
                         store_id: refund.store_id.clone(),
@@ -102,8 +172,37 @@ impl Inputs {
                     });
                 }
             }
-            Event::Void(void) if void.scope == VoidScope::Post => {
-                self.post_voids.insert((void.store_id, void.transaction_id));
+            Event::Void(void) => {
+                self.voids.insert(VoidRec {
+                    store_id: void.store_id,
+                    transaction_id: void.transaction_id,
+                    event_id: void.event_id,
+                    business_date: day,
+                    ts: void.ts,
+                    cashier_id: void.cashier_id,
+                    post: void.scope == VoidScope::Post,
+                    lines: void.lines.len() as i64,
+                });
+            }
+            Event::Shift(shift) => {
+                let timezone = self.watermark.zone_name(&shift.store_id);
+                self.shifts.insert(ShiftRec {
+                    store_id: shift.store_id,
+                    staff_id: shift.staff_id,
+                    ts: shift.ts,
+                    event_id: shift.event_id,
+                    clock_in: shift.kind == ShiftKind::ClockIn,
+                    timezone,
+                });
+            }
+            Event::Store(store) => {
+                self.stores.insert(StoreRec {
+                    store_id: store.store_id,
+                    ts: store.ts,
+                    event_id: store.event_id,
+                    district: store.district,
+                    timezone: store.timezone.name().into(),
+                });
             }
             Event::Inventory(inv) => {
                 if let (InventoryKind::Receipt, Some(unit_cost)) = (inv.kind, inv.unit_cost) {
@@ -132,11 +231,21 @@ impl Inputs {
                     ts: product.ts,
                     event_id: product.event_id,
                     unit_cost: product.unit_cost,
+                    department: product.department,
                 });
             }
-            // Line voids, loyalty, erasures, shifts, stores and promotions feed the views that
-            // use them; none of the views built so far does.
-            _ => {}
+            Event::LoyaltyLink(link) => {
+                self.links.insert(LinkRec {
+                    customer_ref: link.customer_ref,
+                    ts: link.ts,
+                    event_id: link.event_id,
+                    consent: link.consent,
+                    customer_id: link.customer_id,
+                });
+            }
+            Event::Erasure(erasure) => self.erasures.insert(erasure.customer_id),
+            // Promotions feed no view: a sale line carries its own promo_id and discount.
+            Event::Promotion(_) => {}
         }
     }
 
@@ -145,25 +254,23 @@ impl Inputs {
         for (change, diff) in self.watermark.changes() {
             self.watermark_days.update(change, diff);
         }
+        if let Some(at) = self.watermark.latest.map(|l| l - ALLOWED_LATENESS_MS) {
+            match self.watermark.published_at.replace(at) {
+                Some(old) if old == at => {}
+                Some(old) => {
+                    self.watermark_at.update(((), old), -1);
+                    self.watermark_at.insert(((), at));
+                }
+                None => self.watermark_at.insert(((), at)),
+            }
+        }
     }
 
     pub fn advance_to(&mut self, epoch: Epoch) {
-        self.sale_lines.advance_to(epoch);
-        self.refund_lines.advance_to(epoch);
-        self.post_voids.advance_to(epoch);
-        self.receipts.advance_to(epoch);
-        self.catalog.advance_to(epoch);
-        self.inventory.advance_to(epoch);
-        self.watermark_days.advance_to(epoch);
+        every_session!(self, advance_to(epoch));
     }
 
     pub fn flush(&mut self) {
-        self.sale_lines.flush();
-        self.refund_lines.flush();
-        self.post_voids.flush();
-        self.receipts.flush();
-        self.catalog.flush();
-        self.inventory.flush();
-        self.watermark_days.flush();
+        every_session!(self, flush());
     }
 }

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
 use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Format;
+use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 /// Live retail analytics: POS, loyalty, inventory and time-clock events into SQL-queryable views.
 #[derive(Parser)]
@@ -56,11 +58,39 @@ enum Command {
         /// Where views are persisted: a folder or an object store URL.
         #[arg(long, default_value = "tillflow-data")]
         out: String,
-        #[arg(long, default_value_t = default_workers())]
-        workers: usize,
-        /// Epoch width in event time, e.g. 1h, 15m, 30s, 500ms.
-        #[arg(long, default_value = "1h", value_parser = parse_duration_ms)]
-        tick: i64,
+        #[command(flatten)]
+        compute: ComputeArgs,
+    },
+    /// Score the exceptions of a generated chain against its ground_truth.json.
+    #[command(after_help = "Example:\n  tillflow generate --out chain && tillflow eval --input chain")]
+    Eval {
+        /// A folder written by `tillflow generate`.
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        compute: ComputeArgs,
+        /// Exit with an error when a kind misses the target.
+        #[arg(long)]
+        check: bool,
+    },
+    /// The district manager's morning report: exceptions by store, with charts.
+    #[command(
+        after_help = "Examples:\n  tillflow report --out views --district D01 --to report.html\n  tillflow report --out views --district D01 --date 2026-03-08 --format md"
+    )]
+    Report {
+        /// Where the views are persisted.
+        #[arg(long, default_value = "tillflow-data")]
+        out: String,
+        #[arg(long)]
+        district: String,
+        /// The business day (YYYY-MM-DD); by default the district's latest day with sales.
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        to: Option<PathBuf>,
     },
     /// Query the persisted views with SQL; with no query, an interactive session.
     #[command(
@@ -73,6 +103,25 @@ enum Command {
         format: OutputFormat,
         query: Option<String>,
     },
+}
+
+/// How the views are computed.
+#[derive(clap::Args)]
+struct ComputeArgs {
+    #[arg(long, default_value_t = default_workers())]
+    workers: usize,
+    /// Epoch width in event time, e.g. 1h, 15m, 30s, 500ms.
+    #[arg(long, default_value = "1h", value_parser = parse_duration_ms)]
+    tick: i64,
+    /// Transactions one person on the clock should handle in an hour (labor_demand).
+    #[arg(long, default_value_t = TARGET_TRANSACTIONS_PER_LABOR_HOUR, value_parser = clap::value_parser!(i64).range(1..))]
+    labor_target: i64,
+}
+
+impl ComputeArgs {
+    fn config(self, inputs: Vec<PathBuf>, out: String) -> RunConfig {
+        RunConfig { inputs, out, workers: self.workers, tick_ms: self.tick, labor_target: self.labor_target }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -150,9 +199,30 @@ fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { input, out, workers, tick } => {
-            let summary = run(&RunConfig { inputs: input, out, workers, tick_ms: tick }, &runtime)?;
+        Command::Run { input, out, compute } => {
+            let summary = run(&compute.config(input, out), &runtime)?;
             println!("{summary}");
+            Ok(())
+        }
+        Command::Eval { input, compute, check } => {
+            let scores = tillflow::eval::evaluate(&input, compute.config(Vec::new(), String::new()))?;
+            println!("{}", tillflow::eval::Table(&scores));
+            if check && !scores.iter().all(|s| s.meets_target()) {
+                anyhow::bail!("some kinds miss the target");
+            }
+            Ok(())
+        }
+        Command::Report { out, district, date, format, to } => {
+            let root = root_url(&out)?;
+            let ctx = runtime.block_on(sql::open(&root))?;
+            let text = runtime.block_on(tillflow::report::report(&ctx, &district, date.as_deref(), format))?;
+            match to {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
+            }
             Ok(())
         }
         Command::Sql { out, format, query } => {

@@ -20,6 +20,8 @@ pub struct RunConfig {
     pub workers: usize,
     /// The width of an epoch in event time, in milliseconds.
     pub tick_ms: i64,
+    /// Transactions per labor hour the stores aim for (`labor_demand`).
+    pub labor_target: i64,
 }
 
 /// What `tillflow run` reports when it ends.
@@ -37,11 +39,8 @@ pub struct Summary {
 
 pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let files = Arc::new(source::discover(&config.inputs).map_err(anyhow::Error::msg)?);
     let root = root_url(&config.out)?;
-    let tick_ms = config.tick_ms;
-    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms)));
-    let output = dataflow::run(config.workers, ingest).map_err(anyhow::Error::msg)?;
+    let output = compute(config)?;
 
     let compute = started.elapsed();
     let mut dead = output.dead_letters;
@@ -66,6 +65,14 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
         compute,
         persist: started.elapsed() - compute,
     })
+}
+
+/// Reads the inputs and computes every view, without persisting anything.
+pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
+    let files = Arc::new(source::discover(&config.inputs).map_err(anyhow::Error::msg)?);
+    let tick_ms = config.tick_ms;
+    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms)));
+    dataflow::run(config.workers, config.labor_target, ingest).map_err(anyhow::Error::msg)
 }
 
 impl fmt::Display for Summary {

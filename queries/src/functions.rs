@@ -1,46 +1,130 @@
-//! SQL functions that plain SQL lacks.
+//! SQL functions that plain SQL lacks: store-local days and hours.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, Date32Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::array::{
+    Array, ArrayRef, Date32Builder, Int64Array, Int64Builder, ListBuilder, StringArray, StructBuilder,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use chrono_tz::Tz;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
-use tillflow_schemas::time::{local_day, parse_tz};
+use tillflow_schemas::time::{hour_slices, local_day, local_hour, parse_tz};
 
 /// Registers every tillflow function with a session.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(business_date());
+    ctx.register_udf(local_hour_udf());
+    ctx.register_udf(hour_slices_udf());
+}
+
+fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn instants<'a>(array: &'a ArrayRef, function: &str) -> datafusion::error::Result<&'a TimestampMillisecondArray> {
+    array
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .ok_or_else(|| DataFusionError::Execution(format!("{function}: expects a millisecond timestamp")))
+}
+
+/// Applies `f` to each row's instants and zone; a null anywhere gives a null.
+fn per_row<const N: usize>(
+    args: &[ColumnarValue],
+    function: &str,
+    mut f: impl FnMut(Option<([i64; N], Tz)>) -> datafusion::error::Result<()>,
+) -> datafusion::error::Result<()> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let times = (0..N).map(|i| instants(&arrays[i], function)).collect::<datafusion::error::Result<Vec<_>>>()?;
+    let zones = arrays[N]
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| DataFusionError::Execution(format!("{function}: the time zone must be text")))?;
+    for row in 0..zones.len() {
+        if zones.is_null(row) || times.iter().any(|t| t.is_null(row)) {
+            f(None)?;
+            continue;
+        }
+        let tz = parse_tz(zones.value(row)).map_err(DataFusionError::Execution)?;
+        f(Some((std::array::from_fn(|i| times[i].value(row)), tz)))?;
+    }
+    Ok(())
 }
 
 /// `business_date(ts TIMESTAMP, timezone VARCHAR) -> DATE`: the local calendar day of an instant in an IANA zone.
 pub fn business_date() -> ScalarUDF {
-    let ts_type = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     create_udf(
         "business_date",
-        vec![ts_type, DataType::Utf8],
+        vec![timestamp(), DataType::Utf8],
         DataType::Date32,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ts = arrays[0].as_any().downcast_ref::<TimestampMillisecondArray>().ok_or_else(|| {
-                DataFusionError::Execution("business_date: ts must be a millisecond timestamp".into())
+            let mut days = Date32Builder::new();
+            per_row::<1>(args, "business_date", |row| {
+                days.append_option(row.map(|([ts], tz)| local_day(ts, tz)));
+                Ok(())
             })?;
-            let zones = arrays[1]
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| DataFusionError::Execution("business_date: timezone must be text".into()))?;
-            let mut days = Vec::with_capacity(ts.len());
-            for i in 0..ts.len() {
-                if ts.is_null(i) || zones.is_null(i) {
-                    days.push(None);
-                    continue;
+            Ok(ColumnarValue::Array(Arc::new(days.finish())))
+        }),
+    )
+}
+
+/// `local_hour(ts TIMESTAMP, timezone VARCHAR) -> BIGINT`: the local hour of day (0–23).
+pub fn local_hour_udf() -> ScalarUDF {
+    create_udf(
+        "local_hour",
+        vec![timestamp(), DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let mut hours = Vec::new();
+            per_row::<1>(args, "local_hour", |row| {
+                hours.push(row.map(|([ts], tz)| local_hour(ts, tz) as i64));
+                Ok(())
+            })?;
+            Ok(ColumnarValue::Array(Arc::new(Int64Array::from(hours))))
+        }),
+    )
+}
+
+fn slice_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("day", DataType::Date32, true),
+        Field::new("hour", DataType::Int64, true),
+        Field::new("ms", DataType::Int64, true),
+    ])
+}
+
+/// `hour_slices(start TIMESTAMP, end TIMESTAMP, timezone VARCHAR) -> LIST<STRUCT<day, hour, ms>>`:
+/// the interval split at local hour boundaries, with the milliseconds within each hour.
+pub fn hour_slices_udf() -> ScalarUDF {
+    let item = DataType::Struct(slice_fields());
+    create_udf(
+        "hour_slices",
+        vec![timestamp(), timestamp(), DataType::Utf8],
+        DataType::List(Arc::new(Field::new("item", item, true))),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let mut lists = ListBuilder::new(StructBuilder::from_fields(slice_fields(), 0));
+            per_row::<2>(args, "hour_slices", |row| {
+                if let Some(([start, end], tz)) = row {
+                    let slices = lists.values();
+                    for (day, hour, ms) in hour_slices(start, end, tz) {
+                        slices.field_builder::<Date32Builder>(0).expect("day").append_value(day);
+                        slices.field_builder::<Int64Builder>(1).expect("hour").append_value(hour as i64);
+                        slices.field_builder::<Int64Builder>(2).expect("ms").append_value(ms);
+                        slices.append(true);
+                    }
+                    lists.append(true);
+                } else {
+                    lists.append(false);
                 }
-                let tz = parse_tz(zones.value(i)).map_err(DataFusionError::Execution)?;
-                days.push(Some(local_day(ts.value(i), tz)));
-            }
-            Ok(ColumnarValue::Array(Arc::new(Date32Array::from(days))))
+                Ok(())
+            })?;
+            Ok(ColumnarValue::Array(Arc::new(lists.finish())))
         }),
     )
 }

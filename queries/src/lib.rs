@@ -2,8 +2,10 @@
 //!
 //! - [`reference`]: every view's reference definition (`queries/*.sql`) run over raw events;
 //! - [`persisted`]: the persisted Delta tables of the views, registered by view name;
+//! - [`customer_segments`]: the batch reference of the two views SQL cannot say (k-means);
 //! - [`functions`]: the SQL functions both need (`business_date`).
 
+pub mod customer_segments;
 pub mod functions;
 pub mod persisted;
 pub mod reference;
@@ -30,8 +32,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The reference SQL of every view that has one, by view name.
+/// The reference SQL of every view that has one, by view name; a view may use those before it.
 pub const REFERENCE_SQL: &[(&str, &str)] = &[
     ("sku_margin", include_str!("../sku_margin.sql")),
     ("inventory_position", include_str!("../inventory_position.sql")),
+    ("rule_breaks", include_str!("../rule_breaks.sql")),
+    ("refund_void_anomalies", include_str!("../refund_void_anomalies.sql")),
+    ("labor_demand", include_str!("../labor_demand.sql")),
 ];

@@ -9,7 +9,8 @@ use crate::{REFERENCE_SQL, Result, functions};
 /// The views every reference definition may use (`queries/shared.sql`).
 const SHARED_SQL: &str = include_str!("../shared.sql");
 
-/// A session with the event tables, the shared views and tillflow's functions, ready for reference SQL.
+/// A session with the event tables, tillflow's functions, and every shared view and reference view
+/// computed into a table of its name, in order (each may use those before it).
 pub async fn session(events: &EventTables) -> Result<SessionContext> {
     let ctx = SessionContext::new();
     functions::register(&ctx);
@@ -19,18 +20,19 @@ pub async fn session(events: &EventTables) -> Result<SessionContext> {
     for statement in
         SHARED_SQL.split(';').filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
     {
-        ctx.sql(statement).await?;
+        ctx.sql(&statement.replacen("CREATE VIEW", "CREATE TABLE", 1)).await?;
+    }
+    for (name, sql) in REFERENCE_SQL {
+        ctx.sql(&format!("CREATE TABLE {name} AS {sql}")).await?;
     }
     Ok(ctx)
 }
 
 /// Runs a view's reference SQL over the given events.
 pub async fn view(events: &EventTables, view: &str) -> Result<Vec<RecordBatch>> {
-    let sql = REFERENCE_SQL
-        .iter()
-        .find(|(name, _)| *name == view)
-        .map(|(_, sql)| *sql)
-        .ok_or_else(|| datafusion::error::DataFusionError::Plan(format!("no reference SQL for view `{view}`")))?;
+    if !REFERENCE_SQL.iter().any(|(name, _)| *name == view) {
+        return Err(datafusion::error::DataFusionError::Plan(format!("no reference SQL for view `{view}`")).into());
+    }
     let ctx = session(events).await?;
-    Ok(ctx.sql(sql).await?.collect().await?)
+    Ok(ctx.sql(&format!("SELECT * FROM {view}")).await?.collect().await?)
 }

@@ -10,6 +10,7 @@ pub type Millis = i64;
 pub type Day = i32;
 
 pub const MILLIS_PER_DAY: i64 = 86_400_000;
+pub const MILLIS_PER_HOUR: i64 = 3_600_000;
 
 /// Parses RFC 3339 (with offset, or `Z`) or integer milliseconds since the Unix epoch.
 pub fn parse_ts(text: &str) -> Result<Millis, String> {
@@ -31,6 +32,31 @@ pub fn parse_tz(name: &str) -> Result<Tz, String> {
 pub fn local_day(ts: Millis, tz: Tz) -> Day {
     let local = tz.timestamp_millis_opt(ts).single().map(|t| t.date_naive());
     local.map_or_else(|| utc_day(ts), date_to_day)
+}
+
+/// The store-local hour of day (0..=23) of an instant.
+pub fn local_hour(ts: Millis, tz: Tz) -> u8 {
+    let offset = local_offset(ts, tz);
+    ((ts + offset).rem_euclid(MILLIS_PER_DAY) / MILLIS_PER_HOUR) as u8
+}
+
+fn local_offset(ts: Millis, tz: Tz) -> Millis {
+    use chrono::Offset;
+    tz.timestamp_millis_opt(ts).single().map_or(0, |t| t.offset().fix().local_minus_utc() as Millis * 1000)
+}
+
+/// Splits `[start, end)` at the store's local hour boundaries: (local day, local hour, milliseconds)
+/// for every local hour it touches. Used to turn shifts into staff hours.
+pub fn hour_slices(start: Millis, end: Millis, tz: Tz) -> Vec<(Day, u8, Millis)> {
+    let mut slices = Vec::new();
+    let mut at = start;
+    while at < end {
+        let local = at + local_offset(at, tz);
+        let next = (at + MILLIS_PER_HOUR - local.rem_euclid(MILLIS_PER_HOUR)).min(end);
+        slices.push((local.div_euclid(MILLIS_PER_DAY) as Day, local_hour(at, tz), next - at));
+        at = next;
+    }
+    slices
 }
 
 pub fn utc_day(ts: Millis) -> Day {
@@ -65,5 +91,25 @@ mod tests {
         assert_eq!(parse_ts("1700000000000"), Ok(1_700_000_000_000));
         assert!(parse_ts("2026-03-02 03:30").is_err());
         assert!(parse_tz("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn shifts_split_at_local_hours() {
+        let kolkata = parse_tz("Asia/Kolkata").unwrap();
+        let start = parse_ts("2026-03-02T17:45:00+05:30").unwrap();
+        let end = parse_ts("2026-03-02T19:10:00+05:30").unwrap();
+        let day = date_to_day(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap());
+        let minutes = |m: i64| m * 60_000;
+        assert_eq!(
+            hour_slices(start, end, kolkata),
+            vec![(day, 17, minutes(15)), (day, 18, minutes(60)), (day, 19, minutes(10))]
+        );
+        let late = parse_ts("2026-03-02T23:30:00-05:00").unwrap();
+        let new_york = parse_tz("America/New_York").unwrap();
+        assert_eq!(local_hour(late, new_york), 23);
+        assert_eq!(
+            hour_slices(late, late + minutes(60), new_york),
+            vec![(day, 23, minutes(30)), (day + 1, 0, minutes(30))]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! source, line number, raw text and reason; the run succeeds; the counts reconcile.
 
 use tillflow::run::{RunConfig, run};
+use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 use crate::support::rows;
 
@@ -32,8 +33,13 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
     std::fs::write(&input, lines.join("\n")).unwrap();
     let out = dir.path().join("views");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config =
-        RunConfig { inputs: vec![input.clone()], out: out.display().to_string(), workers: 2, tick_ms: 3_600_000 };
+    let config = RunConfig {
+        inputs: vec![input.clone()],
+        out: out.display().to_string(),
+        workers: 2,
+        tick_ms: 3_600_000,
+        labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+    };
     let summary = run(&config, &runtime).unwrap();
 
     let c = summary.counts;

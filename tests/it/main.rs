@@ -3,5 +3,8 @@
 
 mod bad_input;
 mod cli;
+mod events;
+mod hand_computed;
+mod segments;
 mod support;
 mod views;

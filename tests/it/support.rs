@@ -10,6 +10,7 @@ use tillflow::source::{Epoch, Ingested, Prepared};
 use tillflow_schemas::Event;
 use tillflow_schemas::tables::EventTables;
 use tillflow_schemas::time::local_day;
+use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 /// Every row of the batches as `a|b|c` text (floats to 12 significant digits), sorted.
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
@@ -34,14 +35,21 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
     out
 }
 
-/// Runs a view's reference SQL over the given events.
-pub fn reference(events: &[&Event], view: &str) -> Vec<RecordBatch> {
+/// Runs the reference SQL of each of `views` over the given events, in one session.
+pub fn references(events: &[&Event], views: &[&str]) -> Vec<Vec<RecordBatch>> {
     let mut tables = EventTables::new();
     for event in events {
         tables.push(event);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    runtime.block_on(tillflow_queries::reference::view(&tables, view)).unwrap()
+    runtime.block_on(async {
+        let ctx = tillflow_queries::reference::session(&tables).await.unwrap();
+        let mut out = Vec::new();
+        for view in views {
+            out.push(ctx.sql(&format!("SELECT * FROM {view}")).await.unwrap().collect().await.unwrap());
+        }
+        out
+    })
 }
 
 /// Runs the dataflow over events already stamped with epochs; stores must precede their events.
@@ -66,7 +74,7 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
             .collect();
         Box::new(Prepared::new(prepared))
     });
-    dataflow::run(workers, factory).unwrap()
+    dataflow::run(workers, TARGET_TRANSACTIONS_PER_LABOR_HOUR, factory).unwrap()
 }
 
 pub fn tillflow() -> std::process::Command {

@@ -1,0 +1,165 @@
+//! The rows of every view and their Arrow form (see DESIGN.md, Views), one view per file.
+//!
+//! Row types hold exact integers (cents, units); ratios such as `margin_pct` are derived when a
+//! row becomes Arrow, so the rows stay totally ordered and hashable for the dataflow.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use crate::{Cents, Day, Millis};
+
+mod customer_segments;
+mod dead_letters;
+mod exceptions;
+mod inventory_position;
+mod labor_demand;
+mod refund_void_anomalies;
+mod rule_breaks;
+mod sku_margin;
+
+pub use customer_segments::*;
+pub use dead_letters::DeadLetter;
+pub use exceptions::{Exception, Severity, UNDERSTAFFED_HOURS};
+pub use inventory_position::{DEMAND_WINDOW_DAYS, InventoryPosition, REORDER_COVER_DAYS};
+pub use labor_demand::{LaborDemand, StaffingStatus, TARGET_TRANSACTIONS_PER_LABOR_HOUR};
+pub use refund_void_anomalies::{CashierFigures, MIN_SUPPORT, RATES, RefundVoidAnomaly, Z_THRESHOLD};
+pub use rule_breaks::{Rule, RuleBreak};
+pub use sku_margin::SkuMargin;
+
+/// A view's name and how its rows become Arrow.
+pub trait ViewRow: Sized {
+    const NAME: &'static str;
+    /// The partition column, if the view is partitioned by business day.
+    const PARTITION: Option<&'static str>;
+
+    /// The columns of `rows`, in order.
+    fn columns(columns: &mut Columns<'_, Self>);
+
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let mut columns = Columns { rows, fields: Vec::new(), arrays: Vec::new() };
+        Self::columns(&mut columns);
+        RecordBatch::try_new(Arc::new(Schema::new(columns.fields)), columns.arrays).expect("columns match the schema")
+    }
+
+    fn schema() -> SchemaRef {
+        Self::to_batch(&[]).schema()
+    }
+}
+
+/// Builds a view's Arrow columns from its rows, one typed column at a time.
+pub struct Columns<'r, R> {
+    rows: &'r [R],
+    fields: Vec<Field>,
+    arrays: Vec<ArrayRef>,
+}
+
+impl<R> Columns<'_, R> {
+    fn push(&mut self, name: &str, nullable: bool, array: ArrayRef) -> &mut Self {
+        self.fields.push(Field::new(name, array.data_type().clone(), nullable));
+        self.arrays.push(array);
+        self
+    }
+
+    pub fn text(&mut self, name: &str, f: impl Fn(&R) -> &str) -> &mut Self {
+        let array = StringArray::from_iter_values(self.rows.iter().map(f));
+        self.push(name, false, Arc::new(array))
+    }
+
+    pub fn text_owned(&mut self, name: &str, f: impl Fn(&R) -> String) -> &mut Self {
+        let array = StringArray::from_iter_values(self.rows.iter().map(f));
+        self.push(name, false, Arc::new(array))
+    }
+
+    pub fn opt_text(&mut self, name: &str, f: impl Fn(&R) -> Option<&str>) -> &mut Self {
+        let array: StringArray = self.rows.iter().map(f).collect();
+        self.push(name, true, Arc::new(array))
+    }
+
+    pub fn int(&mut self, name: &str, f: impl Fn(&R) -> i64) -> &mut Self {
+        let array = Int64Array::from_iter_values(self.rows.iter().map(f));
+        self.push(name, false, Arc::new(array))
+    }
+
+    pub fn money(&mut self, name: &str, f: impl Fn(&R) -> Cents) -> &mut Self {
+        let array = Decimal128Array::from_iter_values(self.rows.iter().map(|r| f(r).0 as i128));
+        self.push(name, false, Arc::new(array.with_precision_and_scale(18, 2).expect("valid decimal")))
+    }
+
+    pub fn opt_money(&mut self, name: &str, f: impl Fn(&R) -> Option<Cents>) -> &mut Self {
+        let array: Decimal128Array = self.rows.iter().map(|r| f(r).map(|c| c.0 as i128)).collect();
+        self.push(name, true, Arc::new(array.with_precision_and_scale(18, 2).expect("valid decimal")))
+    }
+
+    pub fn real(&mut self, name: &str, f: impl Fn(&R) -> f64) -> &mut Self {
+        let array = Float64Array::from_iter_values(self.rows.iter().map(f));
+        self.push(name, false, Arc::new(array))
+    }
+
+    pub fn opt_real(&mut self, name: &str, f: impl Fn(&R) -> Option<f64>) -> &mut Self {
+        let array: Float64Array = self.rows.iter().map(f).collect();
+        self.push(name, true, Arc::new(array))
+    }
+
+    pub fn flag(&mut self, name: &str, f: impl Fn(&R) -> bool) -> &mut Self {
+        let array: BooleanArray = self.rows.iter().map(|r| Some(f(r))).collect();
+        self.push(name, false, Arc::new(array))
+    }
+
+    pub fn date(&mut self, name: &str, f: impl Fn(&R) -> Day) -> &mut Self {
+        let array = Date32Array::from_iter_values(self.rows.iter().map(f));
+        self.push(name, false, Arc::new(array))
+    }
+
+    pub fn opt_date(&mut self, name: &str, f: impl Fn(&R) -> Option<Day>) -> &mut Self {
+        let array: Date32Array = self.rows.iter().map(f).collect();
+        self.push(name, true, Arc::new(array))
+    }
+
+    pub fn opt_timestamp(&mut self, name: &str, f: impl Fn(&R) -> Option<Millis>) -> &mut Self {
+        let array: TimestampMillisecondArray = self.rows.iter().map(f).collect();
+        let array = array.with_timezone("UTC");
+        self.push(name, true, Arc::new(array))
+    }
+}
+
+/// A ratio kept in a row: ordered and hashed by its bits, so rows holding one stay `Ord + Hash`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ratio(pub f64);
+
+impl PartialEq for Ratio {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Ratio {}
+
+impl PartialOrd for Ratio {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ratio {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl std::hash::Hash for Ratio {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+/// `numerator / denominator`, `None` when the denominator is zero.
+pub fn ratio(numerator: i64, denominator: i64) -> Option<f64> {
+    (denominator != 0).then(|| numerator as f64 / denominator as f64)
+}

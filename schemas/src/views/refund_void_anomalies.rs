@@ -1,0 +1,129 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Columns, Ratio, ViewRow, ratio};
+use crate::{Cents, Day, Id};
+
+/// The rates compared with district peers, over the trailing 7 days.
+pub const RATES: [&str; 5] =
+    ["line_void_rate", "post_void_rate", "refund_rate", "no_receipt_refund_rate", "discount_rate"];
+
+/// Transactions over the trailing 7 days a cashier needs before being compared or flagged.
+pub const MIN_SUPPORT: i64 = 30;
+
+/// Voids or refunds over the trailing 7 days a count rate needs before it is flagged.
+pub const MIN_EVENTS: i64 = 3;
+
+/// The robust z-score from which a rate is flagged (Iglewicz and Hoaglin's 3.5).
+pub const Z_THRESHOLD: f64 = 3.5;
+
+/// Scales the median absolute deviation to a standard deviation under normality.
+const MAD_TO_SD: f64 = 1.4826;
+
+/// What one cashier did over some business days.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CashierFigures {
+    /// Sales rung that count (not post-voided).
+    pub transactions: i64,
+    pub gross_sales: Cents,
+    pub discount_amount: Cents,
+    /// Lines removed by line voids.
+    pub line_voids: i64,
+    pub post_voids: i64,
+    pub refunds: i64,
+    pub no_receipt_refunds: i64,
+    pub refund_amount: Cents,
+    /// Rows of `rule_breaks`.
+    pub rule_breaks: i64,
+}
+
+impl CashierFigures {
+    /// The numerator and denominator of each of [`RATES`].
+    fn rate_terms(&self) -> [(i64, i64); 5] {
+        let n = self.transactions;
+        [
+            (self.line_voids, n),
+            (self.post_voids, n),
+            (self.refunds, n),
+            (self.no_receipt_refunds, n),
+            (self.discount_amount.0, self.gross_sales.0),
+        ]
+    }
+
+    pub fn rates(&self) -> [Option<f64>; 5] {
+        self.rate_terms().map(|(num, den)| ratio(num, den))
+    }
+}
+
+/// `refund_void_anomalies`: one row per (store, cashier, business day) with activity: the day's and
+/// the trailing 7 days' figures, each 7-day rate against the district's peers that day, and flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RefundVoidAnomaly {
+    pub store_id: Id,
+    pub cashier_id: Id,
+    pub business_date: Day,
+    pub district: Id,
+    pub day: CashierFigures,
+    /// The 7 business days ending on `business_date`.
+    pub week: CashierFigures,
+    /// Per rate, the median over the district's cashiers that day with [`MIN_SUPPORT`].
+    pub median: [Option<Ratio>; 5],
+    /// Per rate, the median absolute deviation from `median` over the same peers.
+    pub mad: [Option<Ratio>; 5],
+}
+
+impl RefundVoidAnomaly {
+    /// The robust z-score of rate `i`: its distance from the peer median over the larger of the
+    /// peers' spread (1.4826 × MAD) and the cashier's own sampling noise (√(p / n)), so a quiet
+    /// district or a short week cannot make one event look extreme.
+    pub fn z(&self, i: usize) -> Option<f64> {
+        let n = self.week.transactions;
+        let (rate, median, mad) = (self.week.rates()[i]?, self.median[i]?.0, self.mad[i]?.0);
+        if n == 0 {
+            return None;
+        }
+        let noise = (median.max(1.0 / n as f64) / n as f64).sqrt();
+        Some((rate - median) / (MAD_TO_SD * mad).max(noise))
+    }
+
+    /// The rates flagged: enough transactions, enough events, and a z-score of [`Z_THRESHOLD`] or more.
+    pub fn flags(&self) -> Vec<&'static str> {
+        let terms = self.week.rate_terms();
+        (0..RATES.len())
+            .filter(|&i| {
+                let events_enough = i == 4 || terms[i].0 >= MIN_EVENTS;
+                self.week.transactions >= MIN_SUPPORT && events_enough && self.z(i).is_some_and(|z| z >= Z_THRESHOLD)
+            })
+            .map(|i| RATES[i])
+            .collect()
+    }
+}
+
+impl ViewRow for RefundVoidAnomaly {
+    const NAME: &'static str = "refund_void_anomalies";
+    const PARTITION: Option<&'static str> = Some("business_date");
+
+    fn columns(c: &mut Columns<'_, Self>) {
+        c.text("store_id", |r| &r.store_id)
+            .text("cashier_id", |r| &r.cashier_id)
+            .date("business_date", |r| r.business_date)
+            .text("district", |r| &r.district);
+        for (suffix, figures) in [("", (|r| &r.day) as fn(&Self) -> &CashierFigures), ("_7d", |r| &r.week)] {
+            c.int(&format!("transactions{suffix}"), |r| figures(r).transactions)
+                .int(&format!("line_voids{suffix}"), |r| figures(r).line_voids)
+                .int(&format!("post_voids{suffix}"), |r| figures(r).post_voids)
+                .int(&format!("refunds{suffix}"), |r| figures(r).refunds)
+                .int(&format!("no_receipt_refunds{suffix}"), |r| figures(r).no_receipt_refunds)
+                .money(&format!("refund_amount{suffix}"), |r| figures(r).refund_amount)
+                .money(&format!("discount_amount{suffix}"), |r| figures(r).discount_amount)
+                .money(&format!("gross_sales{suffix}"), |r| figures(r).gross_sales)
+                .int(&format!("rule_breaks{suffix}"), |r| figures(r).rule_breaks);
+        }
+        for (i, rate) in RATES.iter().enumerate() {
+            c.opt_real(rate, |r| r.week.rates()[i])
+                .opt_real(&format!("{rate}_median"), |r| r.median[i].map(|m| m.0))
+                .opt_real(&format!("{rate}_mad"), |r| r.mad[i].map(|m| m.0))
+                .opt_real(&format!("{rate}_z"), |r| r.z(i));
+        }
+        c.flag("flagged", |r| !r.flags().is_empty()).text_owned("flags", |r| r.flags().join(","));
+    }
+}

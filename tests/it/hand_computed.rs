@@ -1,0 +1,243 @@
+//! Hand-computed expectations for each view's rules and flags.
+
+use chrono::TimeZone;
+use tillflow::dataflow::states_at;
+use tillflow_schemas::views::{
+    Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, Rule, RuleBreak, Severity, SkuMargin, StaffingStatus,
+};
+use tillflow_schemas::*;
+
+use crate::events::*;
+use crate::support::run_prepared;
+
+/// An instant at New York local time on `BASE`'s day plus `d` days.
+fn new_york(d: i64, hour: u32, minute: u32) -> i64 {
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap() + chrono::Days::new(d as u64);
+    let local = date.and_hms_opt(hour, minute, 0).unwrap();
+    chrono_tz::America::New_York.from_local_datetime(&local).single().unwrap().timestamp_millis()
+}
+
+#[test]
+fn hand_computed_day() {
+    let at = |h: i64| BASE + 14 * 3_600_000 + h * 60_000; // 09:00 New York, plus minutes
+    let stamped = vec![
+        (0, store("S1", "America/New_York")),
+        (0, product("K1", 300, None, None)),
+        (1, sale("T1", "S1", at(0), vec![line(1, "K1", 2, 1000, 100, true)])),
+        (1, receipt("I1", "S1", "K1", at(60), 400)),
+        (2, sale("T2", "S1", at(120), vec![line(1, "K1", 1, 1000, 0, false)])),
+        (2, sale("T3", "S1", at(130), vec![line(1, "K1", 5, 1000, 0, false)])),
+        (3, refund("R1", "S1", at(180), Some("T1"), "K1", 1, 1000)),
+        (3, void("V1", "S1", at(140), "T3", VoidScope::Post)),
+        // Late: a receipt at the same instant as I1 with a greater event_id reprices T2, not T1.
+        (4, receipt("I2", "S1", "K1", at(60), 450)),
+    ];
+    let output = run_prepared(&stamped, 2);
+    let states = states_at(output.changes::<SkuMargin>(), &[1, 2, 3, 4]);
+    let day = tillflow_schemas::time::date_to_day(chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap());
+    let row = |units_sold, units_returned, gross, discounts, refunds, cogs, promo_units| SkuMargin {
+        store_id: "S1".into(),
+        sku: "K1".into(),
+        business_date: day,
+        units_sold,
+        units_returned,
+        gross_sales: Cents(gross),
+        discounts: Cents(discounts),
+        refunds: Cents(refunds),
+        cogs: Cents(cogs),
+        promo_units,
+    };
+    // T1 before any receipt: catalog cost 3.00 × 2.
+    assert_eq!(states[0], vec![row(2, 0, 2000, 100, 0, 600, 2)]);
+    // T2 at 4.00, T3 at 4.00.
+    assert_eq!(states[1], vec![row(8, 0, 8000, 100, 0, 600 + 400 + 2000, 2)]);
+    // T3 post-voided; refund of one unit at 11:00, priced at the receipt in force (4.00).
+    assert_eq!(states[2], vec![row(3, 1, 3000, 100, 1000, 600 + 400 - 400, 2)]);
+    // The late receipt wins the tie at 10:00: T2 and the refund now cost 4.50.
+    let last = &states[3][0];
+    assert_eq!(last, &row(3, 1, 3000, 100, 1000, 600 + 450 - 450, 2));
+    assert_eq!(last.net_sales(), Cents(1900));
+    assert_eq!(last.gross_margin(), Cents(1300));
+    assert_eq!(last.margin_pct(), Some(13.0 / 19.0));
+}
+
+#[test]
+fn hand_computed_stock() {
+    let at = |day: i64, h: i64| BASE + day * DAY + (14 + h) * 3_600_000; // 09:00 New York + h hours
+    let one = |qty| vec![line(1, "K1", qty, 1000, 0, false)];
+    let stamped = vec![
+        (0, store("S1", "America/New_York")),
+        (1, movement("C1", "S1", "K1", at(0, 0), InventoryKind::Count, 20)),
+        (1, sale("T1", "S1", at(0, 1), one(3))),
+        (1, movement("I1", "S1", "K1", at(0, 2), InventoryKind::TransferOut, 4)),
+        (2, sale("T2", "S1", at(1, 1), one(5))),
+        (2, refund("R1", "S1", at(1, 2), Some("T1"), "K1", 1, 1000)),
+        (3, void("V1", "S1", at(1, 3), "T2", VoidScope::Post)),
+        // A count arriving late, before the transfer: only movements after it count.
+        (4, movement("C2", "S1", "K1", at(0, 1) + 1, InventoryKind::Count, 16)),
+        (5, sale("T3", "S1", at(20, 0), one(30))),
+    ];
+    let output = run_prepared(&stamped, 2);
+    let states = states_at(output.changes::<InventoryPosition>(), &[1, 2, 3, 4, 5]);
+    let day =
+        |d: i64| tillflow_schemas::time::date_to_day(chrono::NaiveDate::from_ymd_opt(2026, 3, 7).unwrap()) + d as i32;
+    let on = |state: &Vec<InventoryPosition>| (state[0].on_hand, state[0].units_sold_window, state[0].as_of_date);
+    assert_eq!(on(&states[0]), (20 - 3 - 4, 3, Some(day(0))));
+    assert_eq!(on(&states[1]), (13 - 5 + 1, 8, Some(day(1))));
+    assert_eq!(on(&states[2]), (13 + 1, 3, Some(day(1))), "the post-voided sale leaves stock and demand");
+    assert_eq!(on(&states[3]), (16 - 4 + 1, 3, Some(day(1))));
+    // Twenty days on, only the new sale is within the 14-day window; stock is negative.
+    let last = &states[4][0];
+    assert_eq!((last.on_hand, last.units_sold_window, last.as_of_date), (13 - 30, 30, Some(day(20))));
+    assert!(last.negative_stock() && last.reorder());
+    assert_eq!(last.days_of_cover(), Some(-17.0 / (30.0 / 14.0)));
+}
+
+#[test]
+fn each_rule_with_its_evidence_and_retraction() {
+    let at = |h| new_york(0, h, 0);
+    let one = |qty, price| vec![line(1, "K1", qty, price, 0, false)];
+    let stamped = vec![
+        (0, store("S1", "America/New_York")),
+        (1, sale_by("T1", "S1", at(9), "k", Some(TenderKind::Card), one(2, 1000))),
+        (1, refund_by("R1", "S1", at(10), "k", TenderKind::Cash, Some("T1"), ("K1", 2, 2500))),
+        (1, refund_by("R2", "S1", at(10), "j", TenderKind::Card, Some("T9"), ("K1", 1, 100))),
+        (1, sale_by("T2", "S1", at(11), "j", Some(TenderKind::Cash), one(1, 500))),
+        (1, void_by("V2", "S1", at(11) + 60_000, "m", "T2", VoidScope::Post)),
+        (1, sale_by("T3", "S1", at(12), "j", None, one(1, 700))),
+        (1, void_by("V3", "S1", at(12) + 60_000, "m", "T3", VoidScope::Post)),
+        // The cited sale arrives late: R2 no longer breaks a rule ...
+        (2, sale_by("T9", "S1", at(8), "m", Some(TenderKind::Card), one(1, 100))),
+        // ... until that sale is post-voided.
+        (3, void_by("V9", "S1", at(13), "m", "T9", VoidScope::Post)),
+    ];
+    let output = run_prepared(&stamped, 2);
+    let states = states_at(output.changes::<RuleBreak>(), &[1, 2, 3]);
+    let rules = |state: &Vec<RuleBreak>| -> Vec<(Rule, Option<String>, String, i64)> {
+        state
+            .iter()
+            .map(|r| (r.rule, r.refund_id.as_ref().map(|i| i.to_string()), r.transaction_id.to_string(), r.amount.0))
+            .collect()
+    };
+    let r1 = |rule| (rule, Some("R1".to_string()), "T1".to_string(), 2500);
+    let r2 = (Rule::RefundWithoutSale, Some("R2".to_string()), "T9".to_string(), 100);
+    let v2 = (Rule::PostVoidAfterTender, None, "T2".to_string(), 500);
+    let v9 = (Rule::PostVoidAfterTender, None, "T9".to_string(), 100);
+    let mut first = vec![
+        r1(Rule::RefundAboveOriginal),
+        r1(Rule::CashRefundOfCardSale),
+        r1(Rule::RefundBySameCashier),
+        r2.clone(),
+        v2.clone(),
+    ];
+    first.sort();
+    let sorted = |mut v: Vec<(Rule, Option<String>, String, i64)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(rules(&states[0])), first, "the untendered T3 breaks nothing");
+    assert_eq!(sorted(rules(&states[1])), sorted(first.iter().filter(|r| **r != r2).cloned().collect()));
+    assert_eq!(sorted(rules(&states[2])), sorted([first.clone(), vec![v9]].concat()));
+    let cashier = |state: &Vec<RuleBreak>, refund: &str| {
+        state.iter().find(|r| r.refund_id.as_deref() == Some(refund)).map(|r| r.cashier_id.to_string())
+    };
+    assert_eq!(cashier(&states[0], "R2").as_deref(), Some("j"), "a refund's break belongs to the refunding cashier");
+
+    let exceptions = states_at(output.changes::<Exception>(), &[3]).remove(0);
+    let phantom = exceptions.iter().find(|e| e.kind == "refund_without_sale").unwrap();
+    assert_eq!((phantom.subject.as_str(), phantom.severity, phantom.district.as_str()), ("R2", Severity::High, "D1"));
+    assert_eq!(phantom.evidence, "refund R2 by j cites sale T9");
+}
+
+#[test]
+fn a_cashier_far_above_the_district_median_is_flagged() {
+    // Five cashiers, 40 sales each on one day; line voids 1, 1, 2, 2 and 12.
+    let mut stamped = vec![(0, store("S1", "America/New_York"))];
+    for (c, (cashier, voids)) in [("a", 1), ("b", 1), ("c", 2), ("d", 2), ("e", 12)].into_iter().enumerate() {
+        for n in 0..40 {
+            let id = format!("T{c}-{n}");
+            let ts = new_york(0, 9, 0) + (c as i64 * 40 + n) * 60_000;
+            stamped.push((
+                1,
+                sale_by(&id, "S1", ts, cashier, Some(TenderKind::Card), vec![line(1, "K1", 1, 1000, 0, false)]),
+            ));
+            if n < voids {
+                stamped.push((1, void_by(&format!("V{c}-{n}"), "S1", ts - 1000, cashier, &id, VoidScope::Line)));
+            }
+        }
+    }
+    let output = run_prepared(&stamped, 2);
+    let state = states_at(output.changes::<RefundVoidAnomaly>(), &[1]).remove(0);
+    let e = state.iter().find(|r| r.cashier_id == "e").unwrap();
+    assert_eq!((e.week.transactions, e.week.line_voids), (40, 12));
+    assert_eq!(e.median[0].map(|m| m.0), Some(0.05));
+    assert_eq!(e.mad[0].map(|m| m.0), Some(0.025));
+    // (0.30 − 0.05) / max(1.4826 × 0.025, √(0.05 / 40)) = 0.25 / 0.037065
+    let z = e.z(0).unwrap();
+    assert!((z - 0.25 / 0.037065).abs() < 1e-9, "z = {z}");
+    assert_eq!(e.flags(), vec!["line_void_rate"]);
+    assert!(state.iter().filter(|r| r.cashier_id != "e").all(|r| r.flags().is_empty()));
+
+    let exceptions = states_at(output.changes::<Exception>(), &[1]).remove(0);
+    let voids: Vec<&Exception> = exceptions.iter().filter(|x| x.kind == "excess_voids").collect();
+    assert_eq!(voids.len(), 1);
+    assert_eq!((voids[0].subject.as_str(), voids[0].severity), ("e", Severity::Medium), "z below 7 is medium");
+    assert!(
+        voids[0].evidence.starts_with("line_void_rate 30.0% over 7 days (40 transactions), district median 5.0%"),
+        "{}",
+        voids[0].evidence
+    );
+}
+
+#[test]
+fn staff_on_clock_from_shifts_and_the_hours_they_leave_short() {
+    let at = new_york;
+    let one = || vec![line(1, "K1", 1, 1000, 0, false)];
+    let mut stamped = vec![
+        (0, store("S1", "America/New_York")),
+        (1, shift("H1", "S1", "a", at(0, 9, 0), true)),
+        (1, shift("H2", "S1", "a", at(0, 11, 30), false)),
+        (1, shift("H3", "S1", "b", at(0, 10, 15), true)),
+        (1, refund("R1", "S1", at(0, 10, 50), None, "K1", 1, 500)),
+        (1, sale("T13", "S1", at(0, 13, 5), one())),
+        (1, sale("T14", "S1", at(0, 14, 0), one())),
+    ];
+    for n in 0..40 {
+        stamped.push((1, sale(&format!("T{n}"), "S1", at(0, 10, n), one())));
+    }
+    // b clocks out; a week later, the same hour is forecast from this one.
+    stamped.push((2, shift("H4", "S1", "b", at(0, 12, 30), false)));
+    for n in 0..14 {
+        stamped.push((3, sale(&format!("W{n}"), "S1", at(7, 10, n), one())));
+    }
+    let output = run_prepared(&stamped, 2);
+    let states = states_at(output.changes::<LaborDemand>(), &[1, 2, 3]);
+    let hour = |state: &Vec<LaborDemand>, d: i64, h: u8| {
+        state.iter().find(|r| r.business_date == day(d) && r.hour == h).cloned()
+    };
+
+    let ten = hour(&states[0], 0, 10).unwrap();
+    assert_eq!((ten.transactions, ten.items, ten.net_sales), (40, 40, Cents(39_500)));
+    assert_eq!(ten.staff_on_clock(), 1.75, "a all hour, b from 10:15");
+    assert_eq!((ten.required_staff(), ten.status()), (3, StaffingStatus::Understaffed));
+    assert_eq!(ten.transactions_per_labor_hour(), Some(40.0 / 1.75));
+    assert_eq!(hour(&states[0], 0, 9).unwrap().staff_on_clock(), 1.0);
+    assert_eq!(hour(&states[0], 0, 11).unwrap().staff_on_clock(), 1.5);
+    // b's open shift runs to the watermark, 13:00 (the latest event, 14:00, less an hour).
+    assert_eq!(hour(&states[0], 0, 12).unwrap().staff_on_clock(), 1.0);
+    assert_eq!(hour(&states[0], 0, 13).unwrap().status(), StaffingStatus::Understaffed);
+
+    let exceptions = states_at(output.changes::<Exception>(), &[1, 2]);
+    let short = exceptions[0].iter().find(|e| e.kind == "understaffed_peak").expect("3 understaffed hours");
+    assert_eq!((short.subject.as_str(), short.business_date, short.severity), ("S1", day(0), Severity::Medium));
+    assert!(short.evidence.starts_with("10:00 40 transactions, 1.8 staff on clock, 3 required"), "{}", short.evidence);
+
+    assert_eq!(hour(&states[1], 0, 12).unwrap().staff_on_clock(), 0.5, "b clocked out at 12:30");
+    let later = exceptions[1].iter().find(|e| e.kind == "understaffed_peak").unwrap();
+    assert_eq!(later.exception_id, short.exception_id, "the same exception keeps its id");
+
+    let week_on = hour(&states[2], 7, 10).unwrap();
+    assert_eq!((week_on.history_transactions, week_on.history_weeks), (40, 1));
+    assert_eq!(week_on.forecast_transactions(), Some(40.0));
+    assert_eq!(week_on.required_staff(), 3, "the forecast of 40 outweighs the 14 seen so far");
+}
