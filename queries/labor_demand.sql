@@ -71,10 +71,10 @@ figures AS (
     JOIN history h ON h.store_id = x.store_id AND h.business_date = x.business_date AND h.hour = x.hour
     JOIN weeks k ON k.store_id = x.store_id AND k.business_date = x.business_date AND k.hour = x.hour
 ),
-required AS (
+demand AS (
     SELECT f.*,
-           (GREATEST(transactions * GREATEST(history_weeks, 1), history_transactions)
-               + GREATEST(history_weeks, 1) * target - 1) / (GREATEST(history_weeks, 1) * target) AS required_staff
+           GREATEST(transactions * GREATEST(history_weeks, 1), history_transactions) AS basis,
+           GREATEST(history_weeks, 1) * target AS per_person
     FROM figures f
 )
 SELECT store_id, business_date, hour, transactions, items, net_sales,
@@ -82,9 +82,9 @@ SELECT store_id, business_date, hour, transactions, items, net_sales,
        CAST(transactions * 3600000 AS DOUBLE) / NULLIF(CAST(staff_ms AS DOUBLE), 0) AS transactions_per_labor_hour,
        CAST(history_transactions AS DOUBLE) / NULLIF(CAST(history_weeks AS DOUBLE), 0) AS forecast_transactions,
        target AS target_per_labor_hour,
-       required_staff,
-       CAST(staff_ms AS DOUBLE) / 3600000.0 - CAST(required_staff AS DOUBLE) AS gap,
-       CASE WHEN 2 * staff_ms < 2 * required_staff * 3600000 - 3600000 THEN 'understaffed'
-            WHEN 2 * staff_ms > 2 * required_staff * 3600000 + 3 * 3600000 THEN 'overstaffed'
+       CAST(basis AS DOUBLE) / CAST(per_person AS DOUBLE) AS required_staff,
+       CAST(staff_ms AS DOUBLE) / 3600000.0 - CAST(basis AS DOUBLE) / CAST(per_person AS DOUBLE) AS gap,
+       CASE WHEN 2 * staff_ms * per_person - 2 * basis * 3600000 < -per_person * 3600000 THEN 'understaffed'
+            WHEN 2 * staff_ms * per_person - 2 * basis * 3600000 > 3 * per_person * 3600000 THEN 'overstaffed'
             ELSE 'ok' END AS status
-FROM required
+FROM demand

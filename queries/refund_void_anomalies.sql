@@ -2,30 +2,32 @@
 -- Uses the views of shared.sql and rule_breaks. One row per (store, cashier, business day) with a
 -- sale that counts, a void, a refund or a rule break; 7-day figures cover that day and the 6 before.
 -- Peers: the district's cashiers that day with 30 or more transactions over their 7 days.
--- z = (rate - median) / GREATEST(1.4826 * MAD, SQRT(GREATEST(median, 1/n) / n)), n = 7-day transactions.
--- A rate is flagged with n >= 30, 3 or more events behind a count rate, and z >= 3.5.
+-- Expected rate p = GREATEST(median, the peers' pooled rate); n = the cashier's 7-day transactions.
+-- z = (rate - median) / GREATEST(1.4826 * MAD, SQRT(GREATEST(p, 1/n) / n)); for count rates also
+-- count_z = 2 * (SQRT(events) - SQRT(n * p)). Flagged: n >= 30, z >= 3.5 and (count rates) count_z >= 3.5.
 WITH void_sizes AS (
     SELECT event_id, COUNT(*) AS lines FROM void_lines GROUP BY event_id
 ),
 measures AS (
     SELECT store_id, cashier_id, business_date, 1 AS transactions, 0 AS line_voids, 0 AS post_voids,
            0 AS refunds, 0 AS no_receipt_refunds, CAST(0 AS DECIMAL(18,2)) AS refund_amount,
-           discount AS discount_amount, gross AS gross_sales, 0 AS rule_breaks
+           discount AS discount_amount, manual_discount AS manual_discount_amount, gross AS gross_sales,
+           0 AS rule_breaks
     FROM effective_transactions
     UNION ALL
     SELECT v.store_id, v.cashier_id, business_date(v.ts, s.timezone), 0,
            CASE WHEN v.scope = 'line' THEN COALESCE(z.lines, 0) ELSE 0 END,
-           CASE WHEN v.scope = 'post' THEN 1 ELSE 0 END, 0, 0, 0, 0, 0, 0
+           CASE WHEN v.scope = 'post' THEN 1 ELSE 0 END, 0, 0, 0, 0, 0, 0, 0
     FROM voids v
     JOIN current_stores s ON s.store_id = v.store_id
     LEFT JOIN void_sizes z ON z.event_id = v.event_id
     WHERE v.scope = 'post' OR COALESCE(z.lines, 0) > 0
     UNION ALL
     SELECT store_id, cashier_id, business_date, 0, 0, 0, 1,
-           CASE WHEN original_transaction_id IS NULL THEN 1 ELSE 0 END, amount, 0, 0, 0
+           CASE WHEN original_transaction_id IS NULL THEN 1 ELSE 0 END, amount, 0, 0, 0, 0
     FROM refunds
     UNION ALL
-    SELECT store_id, cashier_id, business_date, 0, 0, 0, 0, 0, 0, 0, 0, 1 FROM rule_breaks
+    SELECT store_id, cashier_id, business_date, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 FROM rule_breaks
 ),
 daily AS (
     SELECT store_id, cashier_id, business_date,
@@ -36,6 +38,7 @@ daily AS (
            SUM(no_receipt_refunds) AS no_receipt_refunds,
            SUM(refund_amount) AS refund_amount,
            SUM(discount_amount) AS discount_amount,
+           SUM(manual_discount_amount) AS manual_discount_amount,
            SUM(gross_sales) AS gross_sales,
            SUM(rule_breaks) AS rule_breaks
     FROM measures GROUP BY store_id, cashier_id, business_date
@@ -49,6 +52,7 @@ weekly AS (
            MAX(d.no_receipt_refunds) AS no_receipt_refunds,
            MAX(d.refund_amount) AS refund_amount,
            MAX(d.discount_amount) AS discount_amount,
+           MAX(d.manual_discount_amount) AS manual_discount_amount,
            MAX(d.gross_sales) AS gross_sales,
            MAX(d.rule_breaks) AS rule_breaks,
            SUM(w.transactions) AS transactions_7d,
@@ -58,6 +62,7 @@ weekly AS (
            SUM(w.no_receipt_refunds) AS no_receipt_refunds_7d,
            SUM(w.refund_amount) AS refund_amount_7d,
            SUM(w.discount_amount) AS discount_amount_7d,
+           SUM(w.manual_discount_amount) AS manual_discount_amount_7d,
            SUM(w.gross_sales) AS gross_sales_7d,
            SUM(w.rule_breaks) AS rule_breaks_7d
     FROM daily d
@@ -72,16 +77,26 @@ rated AS (
            CAST(post_voids_7d AS DOUBLE) / NULLIF(CAST(transactions_7d AS DOUBLE), 0) AS post_void_rate,
            CAST(refunds_7d AS DOUBLE) / NULLIF(CAST(transactions_7d AS DOUBLE), 0) AS refund_rate,
            CAST(no_receipt_refunds_7d AS DOUBLE) / NULLIF(CAST(transactions_7d AS DOUBLE), 0) AS no_receipt_refund_rate,
-           CAST(CAST(discount_amount_7d * 100 AS BIGINT) AS DOUBLE) / NULLIF(CAST(CAST(gross_sales_7d * 100 AS BIGINT) AS DOUBLE), 0) AS discount_rate
+           CAST(CAST(manual_discount_amount_7d * 100 AS BIGINT) AS DOUBLE) / NULLIF(CAST(CAST(gross_sales_7d * 100 AS BIGINT) AS DOUBLE), 0) AS manual_discount_rate
     FROM weekly w
 ),
 medians AS (
     SELECT district, business_date,
            median(CASE WHEN transactions_7d >= 30 THEN line_void_rate END) AS line_void_rate_median,
+           CAST(SUM(CASE WHEN transactions_7d >= 30 THEN line_voids_7d END) AS DOUBLE)
+               / NULLIF(CAST(SUM(CASE WHEN transactions_7d >= 30 THEN transactions_7d END) AS DOUBLE), 0) AS line_void_rate_district,
            median(CASE WHEN transactions_7d >= 30 THEN post_void_rate END) AS post_void_rate_median,
+           CAST(SUM(CASE WHEN transactions_7d >= 30 THEN post_voids_7d END) AS DOUBLE)
+               / NULLIF(CAST(SUM(CASE WHEN transactions_7d >= 30 THEN transactions_7d END) AS DOUBLE), 0) AS post_void_rate_district,
            median(CASE WHEN transactions_7d >= 30 THEN refund_rate END) AS refund_rate_median,
+           CAST(SUM(CASE WHEN transactions_7d >= 30 THEN refunds_7d END) AS DOUBLE)
+               / NULLIF(CAST(SUM(CASE WHEN transactions_7d >= 30 THEN transactions_7d END) AS DOUBLE), 0) AS refund_rate_district,
            median(CASE WHEN transactions_7d >= 30 THEN no_receipt_refund_rate END) AS no_receipt_refund_rate_median,
-           median(CASE WHEN transactions_7d >= 30 THEN discount_rate END) AS discount_rate_median
+           CAST(SUM(CASE WHEN transactions_7d >= 30 THEN no_receipt_refunds_7d END) AS DOUBLE)
+               / NULLIF(CAST(SUM(CASE WHEN transactions_7d >= 30 THEN transactions_7d END) AS DOUBLE), 0) AS no_receipt_refund_rate_district,
+           median(CASE WHEN transactions_7d >= 30 THEN manual_discount_rate END) AS manual_discount_rate_median,
+           CAST(SUM(CASE WHEN transactions_7d >= 30 THEN CAST(manual_discount_amount_7d * 100 AS BIGINT) END) AS DOUBLE)
+               / NULLIF(CAST(SUM(CASE WHEN transactions_7d >= 30 THEN CAST(gross_sales_7d * 100 AS BIGINT) END) AS DOUBLE), 0) AS manual_discount_rate_district
     FROM rated GROUP BY district, business_date
 ),
 mads AS (
@@ -90,37 +105,41 @@ mads AS (
            median(CASE WHEN r.transactions_7d >= 30 THEN abs(r.post_void_rate - m.post_void_rate_median) END) AS post_void_rate_mad,
            median(CASE WHEN r.transactions_7d >= 30 THEN abs(r.refund_rate - m.refund_rate_median) END) AS refund_rate_mad,
            median(CASE WHEN r.transactions_7d >= 30 THEN abs(r.no_receipt_refund_rate - m.no_receipt_refund_rate_median) END) AS no_receipt_refund_rate_mad,
-           median(CASE WHEN r.transactions_7d >= 30 THEN abs(r.discount_rate - m.discount_rate_median) END) AS discount_rate_mad
+           median(CASE WHEN r.transactions_7d >= 30 THEN abs(r.manual_discount_rate - m.manual_discount_rate_median) END) AS manual_discount_rate_mad
     FROM rated r JOIN medians m ON m.district = r.district AND m.business_date = r.business_date
     GROUP BY r.district, r.business_date
 ),
 spread AS (
     SELECT r.*,
-           m.line_void_rate_median, d.line_void_rate_mad,
-           m.post_void_rate_median, d.post_void_rate_mad,
-           m.refund_rate_median, d.refund_rate_mad,
-           m.no_receipt_refund_rate_median, d.no_receipt_refund_rate_mad,
-           m.discount_rate_median, d.discount_rate_mad
+           m.line_void_rate_median, d.line_void_rate_mad, m.line_void_rate_district,
+           m.post_void_rate_median, d.post_void_rate_mad, m.post_void_rate_district,
+           m.refund_rate_median, d.refund_rate_mad, m.refund_rate_district,
+           m.no_receipt_refund_rate_median, d.no_receipt_refund_rate_mad, m.no_receipt_refund_rate_district,
+           m.manual_discount_rate_median, d.manual_discount_rate_mad, m.manual_discount_rate_district
     FROM rated r
     JOIN medians m ON m.district = r.district AND m.business_date = r.business_date
     JOIN mads d ON d.district = r.district AND d.business_date = r.business_date
 ),
 scored AS (
     SELECT s.*,
-           (line_void_rate - line_void_rate_median) / GREATEST(1.4826 * line_void_rate_mad, SQRT(GREATEST(line_void_rate_median, 1.0 / transactions_7d) / transactions_7d)) AS line_void_rate_z,
-           (post_void_rate - post_void_rate_median) / GREATEST(1.4826 * post_void_rate_mad, SQRT(GREATEST(post_void_rate_median, 1.0 / transactions_7d) / transactions_7d)) AS post_void_rate_z,
-           (refund_rate - refund_rate_median) / GREATEST(1.4826 * refund_rate_mad, SQRT(GREATEST(refund_rate_median, 1.0 / transactions_7d) / transactions_7d)) AS refund_rate_z,
-           (no_receipt_refund_rate - no_receipt_refund_rate_median) / GREATEST(1.4826 * no_receipt_refund_rate_mad, SQRT(GREATEST(no_receipt_refund_rate_median, 1.0 / transactions_7d) / transactions_7d)) AS no_receipt_refund_rate_z,
-           (discount_rate - discount_rate_median) / GREATEST(1.4826 * discount_rate_mad, SQRT(GREATEST(discount_rate_median, 1.0 / transactions_7d) / transactions_7d)) AS discount_rate_z
+           (line_void_rate - line_void_rate_median) / GREATEST(1.4826 * line_void_rate_mad, SQRT(GREATEST(GREATEST(line_void_rate_median, line_void_rate_district), 1.0 / transactions_7d) / transactions_7d)) AS line_void_rate_z,
+           2.0 * (SQRT(CAST(line_voids_7d AS DOUBLE)) - SQRT(CAST(transactions_7d AS DOUBLE) * GREATEST(line_void_rate_median, line_void_rate_district))) AS line_void_rate_count_z,
+           (post_void_rate - post_void_rate_median) / GREATEST(1.4826 * post_void_rate_mad, SQRT(GREATEST(GREATEST(post_void_rate_median, post_void_rate_district), 1.0 / transactions_7d) / transactions_7d)) AS post_void_rate_z,
+           2.0 * (SQRT(CAST(post_voids_7d AS DOUBLE)) - SQRT(CAST(transactions_7d AS DOUBLE) * GREATEST(post_void_rate_median, post_void_rate_district))) AS post_void_rate_count_z,
+           (refund_rate - refund_rate_median) / GREATEST(1.4826 * refund_rate_mad, SQRT(GREATEST(GREATEST(refund_rate_median, refund_rate_district), 1.0 / transactions_7d) / transactions_7d)) AS refund_rate_z,
+           2.0 * (SQRT(CAST(refunds_7d AS DOUBLE)) - SQRT(CAST(transactions_7d AS DOUBLE) * GREATEST(refund_rate_median, refund_rate_district))) AS refund_rate_count_z,
+           (no_receipt_refund_rate - no_receipt_refund_rate_median) / GREATEST(1.4826 * no_receipt_refund_rate_mad, SQRT(GREATEST(GREATEST(no_receipt_refund_rate_median, no_receipt_refund_rate_district), 1.0 / transactions_7d) / transactions_7d)) AS no_receipt_refund_rate_z,
+           2.0 * (SQRT(CAST(no_receipt_refunds_7d AS DOUBLE)) - SQRT(CAST(transactions_7d AS DOUBLE) * GREATEST(no_receipt_refund_rate_median, no_receipt_refund_rate_district))) AS no_receipt_refund_rate_count_z,
+           (manual_discount_rate - manual_discount_rate_median) / GREATEST(1.4826 * manual_discount_rate_mad, SQRT(GREATEST(GREATEST(manual_discount_rate_median, manual_discount_rate_district), 1.0 / transactions_7d) / transactions_7d)) AS manual_discount_rate_z
     FROM spread s
 ),
 flagged AS (
     SELECT s.*, CONCAT_WS(',',
-           CASE WHEN transactions_7d >= 30 AND line_voids_7d >= 3 AND line_void_rate_z >= 3.5 THEN 'line_void_rate' END,
-           CASE WHEN transactions_7d >= 30 AND post_voids_7d >= 3 AND post_void_rate_z >= 3.5 THEN 'post_void_rate' END,
-           CASE WHEN transactions_7d >= 30 AND refunds_7d >= 3 AND refund_rate_z >= 3.5 THEN 'refund_rate' END,
-           CASE WHEN transactions_7d >= 30 AND no_receipt_refunds_7d >= 3 AND no_receipt_refund_rate_z >= 3.5 THEN 'no_receipt_refund_rate' END,
-           CASE WHEN transactions_7d >= 30 AND discount_rate_z >= 3.5 THEN 'discount_rate' END
+           CASE WHEN transactions_7d >= 30 AND line_void_rate_z >= 3.5 AND line_void_rate_count_z >= 3.5 THEN 'line_void_rate' END,
+           CASE WHEN transactions_7d >= 30 AND post_void_rate_z >= 3.5 AND post_void_rate_count_z >= 3.5 THEN 'post_void_rate' END,
+           CASE WHEN transactions_7d >= 30 AND refund_rate_z >= 3.5 AND refund_rate_count_z >= 3.5 THEN 'refund_rate' END,
+           CASE WHEN transactions_7d >= 30 AND no_receipt_refund_rate_z >= 3.5 AND no_receipt_refund_rate_count_z >= 3.5 THEN 'no_receipt_refund_rate' END,
+           CASE WHEN transactions_7d >= 30 AND manual_discount_rate_z >= 3.5 THEN 'manual_discount_rate' END
        ) AS flags
     FROM scored s
 )
@@ -132,6 +151,7 @@ SELECT store_id, cashier_id, business_date, district,
        no_receipt_refunds,
        refund_amount,
        discount_amount,
+       manual_discount_amount,
        gross_sales,
        rule_breaks,
        transactions_7d,
@@ -141,28 +161,34 @@ SELECT store_id, cashier_id, business_date, district,
        no_receipt_refunds_7d,
        refund_amount_7d,
        discount_amount_7d,
+       manual_discount_amount_7d,
        gross_sales_7d,
        rule_breaks_7d,
        line_void_rate,
        line_void_rate_median,
        line_void_rate_mad,
+       line_void_rate_district,
        line_void_rate_z,
        post_void_rate,
        post_void_rate_median,
        post_void_rate_mad,
+       post_void_rate_district,
        post_void_rate_z,
        refund_rate,
        refund_rate_median,
        refund_rate_mad,
+       refund_rate_district,
        refund_rate_z,
        no_receipt_refund_rate,
        no_receipt_refund_rate_median,
        no_receipt_refund_rate_mad,
+       no_receipt_refund_rate_district,
        no_receipt_refund_rate_z,
-       discount_rate,
-       discount_rate_median,
-       discount_rate_mad,
-       discount_rate_z,
+       manual_discount_rate,
+       manual_discount_rate_median,
+       manual_discount_rate_mad,
+       manual_discount_rate_district,
+       manual_discount_rate_z,
        flags <> '' AS flagged,
        flags
 FROM flagged

@@ -36,7 +36,8 @@ SELECT MAX(ts) - INTERVAL '1 hour' AS at FROM (
 CREATE VIEW transactions AS
 WITH lines AS (
     SELECT event_id, store_id, transaction_id, ts, cashier_id, customer_ref,
-           SUM(qty) AS items, SUM(qty * unit_price) AS gross, SUM(discount) AS discount
+           SUM(qty) AS items, SUM(qty * unit_price) AS gross, SUM(discount) AS discount,
+           SUM(CASE WHEN promo_id IS NULL THEN discount ELSE 0 END) AS manual_discount
     FROM sale_lines
     GROUP BY event_id, store_id, transaction_id, ts, cashier_id, customer_ref
 ),

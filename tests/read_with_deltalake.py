@@ -1,5 +1,6 @@
 """A reader that is not tillflow: the Python `deltalake` package reads the persisted sku_margin
-table, and its rows must equal what `tillflow sql` prints for the same table.
+table, and its rows must equal what `tillflow sql` prints for the same table; every other view
+must open with as many rows as tillflow counts.
 
 Usage: python3 tests/read_with_deltalake.py PATH_TO_TILLFLOW_BINARY
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
+VIEWS = ["inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "exceptions",
+         "customer_segments", "segment_profiles", "dead_letters"]
 COLUMNS = ["store_id", "sku", "business_date", "units_sold", "net_sales", "cogs", "gross_margin"]
 
 
@@ -35,7 +38,13 @@ def main() -> None:
         assert len(actual) > 50, f"too few rows read: {len(actual)}"
         assert actual == expected, f"deltalake read {len(actual)} rows, tillflow printed {len(expected)}; first difference: " + \
             next((f"{a} != {e}" for a, e in zip(actual, expected) if a != e), "in length")
-        print(f"deltalake (Python) read the same {len(actual)} sku_margin rows tillflow printed: 1 passed, 0 failed")
+        print(f"deltalake (Python) read the same {len(actual)} sku_margin rows tillflow printed")
+
+        for view in VIEWS:
+            counted = int(run("sql", "--out", str(out), "--format", "csv", f"SELECT COUNT(*) AS n FROM {view}").split()[-1])
+            read = DeltaTable(str(out / view)).to_pyarrow_table().num_rows
+            assert read == counted, f"{view}: deltalake read {read} rows, tillflow counts {counted}"
+        print(f"deltalake (Python) read every view with tillflow's row counts: {len(VIEWS) + 1} passed, 0 failed")
 
 
 if __name__ == "__main__":

@@ -591,7 +591,7 @@ impl<'a> Simulator<'a> {
             let k = chain.draw_product(rng);
             let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
             // Damage found on the shelf: never more than is there.
-            let qty = -rng.random_range(1..4i64).min(self.on_hand[s][k]);
+            let qty = -rng.random_range(1..4i64).min(self.on_hand[s][k].max(0));
             if qty == 0 {
                 continue;
             }

@@ -91,6 +91,8 @@ pub struct TransactionRec {
     pub gross: Cents,
     /// Σ discount over the lines.
     pub discount: Cents,
+    /// Σ discount over the lines without a promotion.
+    pub manual_discount: Cents,
     /// Σ of the tenders.
     pub tendered: Cents,
     pub paid_by_card: bool,

@@ -8,7 +8,7 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
-use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak};
+use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
 use tillflow_schemas::{Day, Id};
 use timely::progress::Timestamp;
 
@@ -21,6 +21,7 @@ enum Measure {
     Transactions,
     Gross,
     Discount,
+    ManualDiscount,
     LineVoids,
     PostVoids,
     Refunds,
@@ -35,6 +36,7 @@ impl Measure {
             Measure::Transactions => figures.transactions += n,
             Measure::Gross => figures.gross_sales.0 += n,
             Measure::Discount => figures.discount_amount.0 += n,
+            Measure::ManualDiscount => figures.manual_discount_amount.0 += n,
             Measure::LineVoids => figures.line_voids += n,
             Measure::PostVoids => figures.post_voids += n,
             Measure::Refunds => figures.refunds += n,
@@ -67,7 +69,8 @@ where
             [
                 measure(key.clone(), Measure::Transactions, 1),
                 measure(key.clone(), Measure::Gross, t.gross.0),
-                measure(key, Measure::Discount, t.discount.0),
+                measure(key.clone(), Measure::Discount, t.discount.0),
+                measure(key, Measure::ManualDiscount, t.manual_discount.0),
             ]
             .into_iter()
             .flatten()
@@ -123,7 +126,7 @@ where
         })
         .reduce_named("refund_void_anomalies: peers", |(district, business_date): &(Id, Day), members, out| {
             let weeks: Vec<&CashierFigures> = members.iter().map(|((_, _, (_, week)), _)| week).collect();
-            let (median, mad) = peer_spread(&weeks);
+            let (median, mad, pooled) = peer_spread(&weeks);
             for ((store_id, cashier_id, (day, week)), _) in members {
                 let row = RefundVoidAnomaly {
                     store_id: store_id.clone(),
@@ -134,6 +137,7 @@ where
                     week: week.clone(),
                     median,
                     mad,
+                    pooled,
                 };
                 out.push((row, 1));
             }
@@ -141,19 +145,23 @@ where
         .map(|(_, row)| row)
 }
 
-/// Per rate, the median and the median absolute deviation over the cashiers with [`MIN_SUPPORT`].
-pub fn peer_spread(weeks: &[&CashierFigures]) -> ([Option<Ratio>; 5], [Option<Ratio>; 5]) {
-    let mut median = [None; 5];
-    let mut mad = [None; 5];
+type PerRate = [Option<Ratio>; 5];
+
+/// Per rate, over the cashiers with [`MIN_SUPPORT`]: the median, the median absolute deviation,
+/// and the pooled rate (Σ numerators / Σ denominators).
+pub fn peer_spread(weeks: &[&CashierFigures]) -> (PerRate, PerRate, PerRate) {
+    let peers: Vec<&&CashierFigures> = weeks.iter().filter(|w| w.transactions >= MIN_SUPPORT).collect();
+    let (mut median, mut mad, mut pooled) = ([None; 5], [None; 5], [None; 5]);
     for i in 0..RATES.len() {
-        let rates: Vec<f64> =
-            weeks.iter().filter(|w| w.transactions >= MIN_SUPPORT).filter_map(|w| w.rates()[i]).collect();
+        let rates: Vec<f64> = peers.iter().filter_map(|w| w.rates()[i]).collect();
         if let Some(m) = median_of(rates.clone()) {
             median[i] = Some(Ratio(m));
             mad[i] = median_of(rates.iter().map(|r| (r - m).abs()).collect()).map(Ratio);
         }
+        let (num, den) = peers.iter().map(|w| w.rate_terms()[i]).fold((0, 0), |(a, b), (n, d)| (a + n, b + d));
+        pooled[i] = ratio(num, den).map(Ratio);
     }
-    (median, mad)
+    (median, mad, pooled)
 }
 
 fn median_of(mut values: Vec<f64>) -> Option<f64> {

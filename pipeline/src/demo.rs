@@ -47,7 +47,7 @@ const QUESTIONS: &[(&str, &str)] = &[
     (
         "Cashiers flagged against their district's peers (7-day rates)",
         "SELECT store_id, cashier_id, business_date, transactions_7d, ROUND(line_void_rate, 3) AS line_void_rate, \
-         ROUND(discount_rate, 3) AS discount_rate, flags FROM refund_void_anomalies WHERE flagged \
+         ROUND(manual_discount_rate, 3) AS manual_discount_rate, flags FROM refund_void_anomalies WHERE flagged \
          ORDER BY business_date DESC, store_id, cashier_id LIMIT 6",
     ),
     (

@@ -124,6 +124,9 @@ impl Inputs {
                     items: sale.lines.iter().map(|l| l.qty).sum(),
                     gross: Cents(sale.lines.iter().map(|l| l.qty * l.unit_price.0).sum()),
                     discount: Cents(sale.lines.iter().map(|l| l.discount.0).sum()),
+                    manual_discount: Cents(
+                        sale.lines.iter().filter(|l| l.promo_id.is_none()).map(|l| l.discount.0).sum(),
+                    ),
                     tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
                     paid_by_card: tendered(TenderKind::Card),
                     paid_in_cash: tendered(TenderKind::Cash),

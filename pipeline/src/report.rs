@@ -112,7 +112,7 @@ pub async fn report(
              ORDER BY store_id, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, kind, amount, subject"
         )).await?,
         cashiers: rows(ctx, &format!(
-            "SELECT store_id, cashier_id, line_void_rate, line_void_rate_median, flagged FROM refund_void_anomalies \
+            "SELECT store_id, cashier_id, line_void_rate, line_void_rate_median, flags FROM refund_void_anomalies \
              WHERE district = '{quoted}' AND {on_date} AND line_void_rate IS NOT NULL ORDER BY line_void_rate DESC, store_id, cashier_id"
         )).await?,
         staffing: rows(ctx, &format!(
@@ -226,7 +226,7 @@ impl Report {
                 (
                     format!("{} {}", c.get(r, "store_id"), c.get(r, "cashier_id")),
                     c.number(r, "line_void_rate"),
-                    c.get(r, "flagged") == "true",
+                    c.get(r, "flags").contains("line_void_rate"),
                 )
             })
             .collect();
@@ -288,9 +288,9 @@ impl Report {
             y(0.0),
             y(0.0)
         );
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            "</svg><figcaption>{}: bars staff required (red: understaffed), line staff on clock</figcaption></figure>\n",
+            "</svg><figcaption>{}: bars staff required (red: understaffed), line staff on clock</figcaption></figure>",
             escape(store)
         );
         svg
@@ -306,7 +306,7 @@ impl Report {
                 (format!("{} {}", m.get(r, "store_id"), m.get(r, "sku")), margin, margin < 0.0)
             })
             .collect();
-        horizontal_bars(&bars, None, |v| format!("${v:.2}"))
+        horizontal_bars(&bars, None, |v| if v < 0.0 { format!("-${:.2}", -v) } else { format!("${v:.2}") })
     }
 
     fn markdown(&self) -> String {
@@ -337,7 +337,7 @@ impl Report {
                 let _ = writeln!(out, "\nand {hidden} more low-severity exceptions");
             }
         }
-        out.push_str("\n## Line-void rate by cashier (7 days)\n\n| store | cashier | rate | district median | flagged |\n| --- | --- | ---: | ---: | --- |\n");
+        out.push_str("\n## Line-void rate by cashier (7 days)\n\n| store | cashier | rate | district median | flags |\n| --- | --- | ---: | ---: | --- |\n");
         let c = &self.cashiers;
         for r in c.rows.iter().take(24) {
             let _ = writeln!(
@@ -347,7 +347,7 @@ impl Report {
                 c.get(r, "cashier_id"),
                 100.0 * c.number(r, "line_void_rate"),
                 100.0 * c.number(r, "line_void_rate_median"),
-                c.get(r, "flagged")
+                c.get(r, "flags")
             );
         }
         out.push_str(
@@ -357,11 +357,11 @@ impl Report {
         for r in s.rows.iter().filter(|r| s.get(r, "status") == "understaffed") {
             let _ = writeln!(
                 out,
-                "| {} | {:02}:00 | {:.1} | {} |",
+                "| {} | {:02}:00 | {:.1} | {:.1} |",
                 s.get(r, "store_id"),
                 s.number(r, "hour") as i64,
                 s.number(r, "staff_on_clock"),
-                s.get(r, "required_staff")
+                s.number(r, "required_staff")
             );
         }
         out.push_str("\n## Worst margins\n\n| store | sku | gross margin | net sales |\n| --- | --- | ---: | ---: |\n");

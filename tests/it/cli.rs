@@ -5,7 +5,9 @@ use std::path::Path;
 use tillflow::source::{Ingest, Ingested, discover};
 use tillflow::sql::{OutputFormat, render};
 
-use crate::support::{run_ok, tillflow};
+use tillflow_schemas::views::{CustomerSegment, SegmentProfile, ViewRow};
+
+use crate::support::{rows, run_ok, tillflow};
 
 const QUERY: &str = "SELECT store_id, sku, business_date, net_sales, cogs, gross_margin FROM sku_margin ORDER BY 1,2,3";
 
@@ -48,6 +50,70 @@ fn generate_run_sql_equals_reference() {
     let expected = render(&expected, OutputFormat::Csv).unwrap();
     assert!(csv.lines().count() > 100, "a 3-store, 4-day chain has hundreds of rows:\n{csv}");
     assert_eq!(csv.trim_end(), expected);
+
+    // Every view, read back from its Delta table, equals its reference over the same events.
+    let persisted =
+        runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(&out_s).unwrap())).unwrap();
+    let select = |ctx: &datafusion::prelude::SessionContext, view: &str, columns: &[String]| {
+        let sql = format!("SELECT {} FROM {view}", columns.join(", "));
+        runtime.block_on(async { ctx.sql(&sql).await.unwrap().collect().await.unwrap() })
+    };
+    for view in ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand"] {
+        let expected = select(&ctx, view, &["*".to_string()]);
+        let columns: Vec<String> = expected[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+        let got = select(&persisted, view, &columns);
+        assert_eq!(rows(&got), rows(&expected), "{view}");
+        assert!(!rows(&got).is_empty(), "{view} has rows");
+    }
+    let (segments, profiles) = tillflow_queries::customer_segments::customer_segments(&refs);
+    for (view, expected) in [
+        (CustomerSegment::NAME, CustomerSegment::to_batch(&segments)),
+        (SegmentProfile::NAME, SegmentProfile::to_batch(&profiles)),
+    ] {
+        let columns: Vec<String> = expected.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let got = select(&persisted, view, &columns);
+        assert_eq!(rows(&got), rows(&[expected]), "{view}");
+    }
+}
+
+#[test]
+fn eval_meets_the_target_on_the_default_chain_and_two_other_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in ["1", "2", "3"] {
+        let chain = dir.path().join(seed).display().to_string();
+        run_ok(&["generate", "--out", &chain, "--seed", seed]);
+        let table = run_ok(&["eval", "--input", &chain, "--check"]);
+        let met = table.lines().filter(|l| l.ends_with(" met")).count();
+        assert_eq!(met, 6, "seed {seed}:\n{table}");
+    }
+}
+
+#[test]
+fn the_district_report_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, out) = (dir.path().join("g").display().to_string(), dir.path().join("o").display().to_string());
+    run_ok(&["generate", "--out", &chain, "--stores", "5", "--days", "10", "--seed", "1"]);
+    run_ok(&["run", "--input", &chain, "--out", &out]);
+    let html_path = dir.path().join("report.html");
+    run_ok(&["report", "--out", &out, "--district", "D01", "--to", &html_path.display().to_string()]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("District D01 — morning report for 2026-03-11"), "the latest day by default");
+    assert_eq!(html.matches("<svg").count(), 2 + 5, "void rates, margins, and one staffing chart per store");
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"), "self-contained");
+
+    let markdown = run_ok(&["report", "--out", &out, "--district", "D01", "--date", "2026-03-09", "--format", "md"]);
+    assert!(markdown.starts_with("# District D01 — morning report for 2026-03-09"), "{markdown}");
+    assert!(markdown.contains("## Exceptions by store") && markdown.contains("| high |"), "{markdown}");
+
+    let csv = run_ok(&["report", "--out", &out, "--district", "D01", "--date", "2026-03-09", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("exception_id,business_date,store_id,severity,kind,subject,amount,evidence"));
+    assert!(lines.all(|l| l.contains(",2026-03-09,")), "{csv}");
+
+    let output = tillflow().args(["report", "--out", &out, "--district", "D99"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("no district `D99`") && stderr.contains("D01"), "{stderr}");
 }
 
 #[test]
@@ -107,7 +173,13 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
         "Net sales and margin by store",
         "Busiest business days",
         "Stock that needs a look",
+        "Cashiers flagged against their district's peers",
+        "Refunds and voids that break a rule",
+        "Understaffed hours",
+        "Customer segments",
+        "The district manager's exceptions",
         "Dead letters by reason",
+        "District D01's morning report",
     ] {
         assert!(printed.contains(title), "{printed}");
     }

@@ -151,9 +151,9 @@ fn each_rule_with_its_evidence_and_retraction() {
 
 #[test]
 fn a_cashier_far_above_the_district_median_is_flagged() {
-    // Five cashiers, 40 sales each on one day; line voids 1, 1, 2, 2 and 12.
+    // Five cashiers, 40 sales each on one day; line voids 1, 1, 2, 2 and 16.
     let mut stamped = vec![(0, store("S1", "America/New_York"))];
-    for (c, (cashier, voids)) in [("a", 1), ("b", 1), ("c", 2), ("d", 2), ("e", 12)].into_iter().enumerate() {
+    for (c, (cashier, voids)) in [("a", 1), ("b", 1), ("c", 2), ("d", 2), ("e", 16)].into_iter().enumerate() {
         for n in 0..40 {
             let id = format!("T{c}-{n}");
             let ts = new_york(0, 9, 0) + (c as i64 * 40 + n) * 60_000;
@@ -169,12 +169,16 @@ fn a_cashier_far_above_the_district_median_is_flagged() {
     let output = run_prepared(&stamped, 2);
     let state = states_at(output.changes::<RefundVoidAnomaly>(), &[1]).remove(0);
     let e = state.iter().find(|r| r.cashier_id == "e").unwrap();
-    assert_eq!((e.week.transactions, e.week.line_voids), (40, 12));
+    assert_eq!((e.week.transactions, e.week.line_voids), (40, 16));
     assert_eq!(e.median[0].map(|m| m.0), Some(0.05));
     assert_eq!(e.mad[0].map(|m| m.0), Some(0.025));
-    // (0.30 − 0.05) / max(1.4826 × 0.025, √(0.05 / 40)) = 0.25 / 0.037065
+    assert_eq!(e.pooled[0].map(|m| m.0), Some(22.0 / 200.0));
+    // The expected rate is the pooled 0.11 (above the median): (0.40 − 0.05) / max(1.4826 × 0.025, √(0.11 / 40))
     let z = e.z(0).unwrap();
-    assert!((z - 0.25 / 0.037065).abs() < 1e-9, "z = {z}");
+    assert!((z - 0.35 / (0.11f64 / 40.0).sqrt()).abs() < 1e-9, "z = {z}");
+    // 16 voids where 4.4 were expected: 2 (√16 − √4.4)
+    let count_z = e.count_z(0).unwrap();
+    assert!((count_z - 2.0 * (4.0 - 4.4f64.sqrt())).abs() < 1e-9, "count z = {count_z}");
     assert_eq!(e.flags(), vec!["line_void_rate"]);
     assert!(state.iter().filter(|r| r.cashier_id != "e").all(|r| r.flags().is_empty()));
 
@@ -183,7 +187,7 @@ fn a_cashier_far_above_the_district_median_is_flagged() {
     assert_eq!(voids.len(), 1);
     assert_eq!((voids[0].subject.as_str(), voids[0].severity), ("e", Severity::Medium), "z below 7 is medium");
     assert!(
-        voids[0].evidence.starts_with("line_void_rate 30.0% over 7 days (40 transactions), district median 5.0%"),
+        voids[0].evidence.starts_with("line_void_rate 40.0% over 7 days (40 transactions), district median 5.0%"),
         "{}",
         voids[0].evidence
     );
@@ -199,11 +203,14 @@ fn staff_on_clock_from_shifts_and_the_hours_they_leave_short() {
         (1, shift("H2", "S1", "a", at(0, 11, 30), false)),
         (1, shift("H3", "S1", "b", at(0, 10, 15), true)),
         (1, refund("R1", "S1", at(0, 10, 50), None, "K1", 1, 500)),
-        (1, sale("T13", "S1", at(0, 13, 5), one())),
-        (1, sale("T14", "S1", at(0, 14, 0), one())),
     ];
     for n in 0..40 {
         stamped.push((1, sale(&format!("T{n}"), "S1", at(0, 10, n), one())));
+    }
+    // After 13:00 nobody is on the clock (b's open shift runs to the watermark).
+    for n in 0..20 {
+        stamped.push((1, sale(&format!("U{n}"), "S1", at(0, 13, n), one())));
+        stamped.push((1, sale(&format!("V{n}"), "S1", at(0, 14, n), one())));
     }
     // b clocks out; a week later, the same hour is forecast from this one.
     stamped.push((2, shift("H4", "S1", "b", at(0, 12, 30), false)));
@@ -219,18 +226,30 @@ fn staff_on_clock_from_shifts_and_the_hours_they_leave_short() {
     let ten = hour(&states[0], 0, 10).unwrap();
     assert_eq!((ten.transactions, ten.items, ten.net_sales), (40, 40, Cents(39_500)));
     assert_eq!(ten.staff_on_clock(), 1.75, "a all hour, b from 10:15");
-    assert_eq!((ten.required_staff(), ten.status()), (3, StaffingStatus::Understaffed));
+    assert_eq!((ten.required_staff(), ten.status()), (40.0 / 14.0, StaffingStatus::Understaffed));
+    assert_eq!(ten.gap(), 1.75 - 40.0 / 14.0);
     assert_eq!(ten.transactions_per_labor_hour(), Some(40.0 / 1.75));
     assert_eq!(hour(&states[0], 0, 9).unwrap().staff_on_clock(), 1.0);
     assert_eq!(hour(&states[0], 0, 11).unwrap().staff_on_clock(), 1.5);
-    // b's open shift runs to the watermark, 13:00 (the latest event, 14:00, less an hour).
+    // b's open shift runs to the watermark, 13:19 (the latest event, 14:19, less an hour).
     assert_eq!(hour(&states[0], 0, 12).unwrap().staff_on_clock(), 1.0);
-    assert_eq!(hour(&states[0], 0, 13).unwrap().status(), StaffingStatus::Understaffed);
+    let one_pm = hour(&states[0], 0, 13).unwrap();
+    assert_eq!((one_pm.staff_on_clock(), one_pm.status()), (19.0 / 60.0, StaffingStatus::Understaffed));
+    let nine = hour(&states[0], 0, 9).unwrap();
+    assert_eq!(
+        (nine.required_staff(), nine.status()),
+        (0.0, StaffingStatus::Ok),
+        "one person before opening is not overstaffing"
+    );
 
     let exceptions = states_at(output.changes::<Exception>(), &[1, 2]);
     let short = exceptions[0].iter().find(|e| e.kind == "understaffed_peak").expect("3 understaffed hours");
     assert_eq!((short.subject.as_str(), short.business_date, short.severity), ("S1", day(0), Severity::Medium));
-    assert!(short.evidence.starts_with("10:00 40 transactions, 1.8 staff on clock, 3 required"), "{}", short.evidence);
+    assert!(
+        short.evidence.starts_with("10:00 40 transactions, 1.8 staff on clock, 2.9 required"),
+        "{}",
+        short.evidence
+    );
 
     assert_eq!(hour(&states[1], 0, 12).unwrap().staff_on_clock(), 0.5, "b clocked out at 12:30");
     let later = exceptions[1].iter().find(|e| e.kind == "understaffed_peak").unwrap();
@@ -239,5 +258,5 @@ fn staff_on_clock_from_shifts_and_the_hours_they_leave_short() {
     let week_on = hour(&states[2], 7, 10).unwrap();
     assert_eq!((week_on.history_transactions, week_on.history_weeks), (40, 1));
     assert_eq!(week_on.forecast_transactions(), Some(40.0));
-    assert_eq!(week_on.required_staff(), 3, "the forecast of 40 outweighs the 14 seen so far");
+    assert_eq!(week_on.required_staff(), 40.0 / 14.0, "the forecast of 40 outweighs the 14 seen so far");
 }

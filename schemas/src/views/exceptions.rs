@@ -81,7 +81,7 @@ impl Exception {
                     let severity = if worst >= 2.0 * Z_THRESHOLD { Severity::High } else { Severity::Medium };
                     let amount = match *kind {
                         "excess_refunds" => Some(row.week.refund_amount),
-                        "discount_abuse" => Some(row.week.discount_amount),
+                        "discount_abuse" => Some(row.week.manual_discount_amount),
                         _ => None,
                     };
                     let evidence = flagged.iter().map(|i| rate_evidence(row, *i)).collect::<Vec<_>>().join("; ");
@@ -123,7 +123,7 @@ impl Exception {
             .iter()
             .map(|h| {
                 format!(
-                    "{:02}:00 {} transactions, {:.1} staff on clock, {} required",
+                    "{:02}:00 {} transactions, {:.1} staff on clock, {:.1} required",
                     h.hour,
                     h.transactions,
                     h.staff_on_clock(),

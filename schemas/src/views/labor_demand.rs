@@ -62,23 +62,31 @@ impl LaborDemand {
         ratio(self.history_transactions, self.history_weeks)
     }
 
-    /// ⌈max(transactions, forecast) / target⌉, exactly.
-    pub fn required_staff(&self) -> i64 {
+    /// max(transactions × weeks, history): the hour's demand, scaled by the weeks of history.
+    fn basis(&self) -> (i64, i64) {
         let weeks = self.history_weeks.max(1);
-        let basis = (self.transactions * weeks).max(self.history_transactions);
-        let per_person = weeks * self.target.max(1);
-        (basis + per_person - 1).div_euclid(per_person)
+        ((self.transactions * weeks).max(self.history_transactions), weeks * self.target.max(1))
     }
 
+    /// People the hour required: max(transactions, forecast) / target.
+    pub fn required_staff(&self) -> f64 {
+        let (demand, per_person) = self.basis();
+        demand as f64 / per_person as f64
+    }
+
+    /// staff_on_clock − required_staff: negative when short.
     pub fn gap(&self) -> f64 {
-        self.staff_on_clock() - self.required_staff() as f64
+        self.staff_on_clock() - self.required_staff()
     }
 
+    /// Understaffed when the gap is below −½ person, overstaffed above +1½ (compared exactly).
     pub fn status(&self) -> StaffingStatus {
-        let (staff, required) = (2 * self.staff_ms, self.required_staff() * MILLIS_PER_HOUR);
-        if staff < 2 * required - MILLIS_PER_HOUR {
+        let (demand, per_person) = self.basis();
+        // 2 × gap × per_person × hour, in integers.
+        let twice_gap = 2 * self.staff_ms * per_person - 2 * demand * MILLIS_PER_HOUR;
+        if twice_gap < -per_person * MILLIS_PER_HOUR {
             StaffingStatus::Understaffed
-        } else if staff > 2 * required + 3 * MILLIS_PER_HOUR {
+        } else if twice_gap > 3 * per_person * MILLIS_PER_HOUR {
             StaffingStatus::Overstaffed
         } else {
             StaffingStatus::Ok
@@ -101,7 +109,7 @@ impl ViewRow for LaborDemand {
             .opt_real("transactions_per_labor_hour", Self::transactions_per_labor_hour)
             .opt_real("forecast_transactions", Self::forecast_transactions)
             .int("target_per_labor_hour", |r| r.target)
-            .int("required_staff", Self::required_staff)
+            .real("required_staff", Self::required_staff)
             .real("gap", Self::gap)
             .text("status", |r| r.status().name());
     }

@@ -5,15 +5,13 @@ use crate::{Cents, Day, Id};
 
 /// The rates compared with district peers, over the trailing 7 days.
 pub const RATES: [&str; 5] =
-    ["line_void_rate", "post_void_rate", "refund_rate", "no_receipt_refund_rate", "discount_rate"];
+    ["line_void_rate", "post_void_rate", "refund_rate", "no_receipt_refund_rate", "manual_discount_rate"];
 
 /// Transactions over the trailing 7 days a cashier needs before being compared or flagged.
 pub const MIN_SUPPORT: i64 = 30;
 
-/// Voids or refunds over the trailing 7 days a count rate needs before it is flagged.
-pub const MIN_EVENTS: i64 = 3;
-
-/// The robust z-score from which a rate is flagged (Iglewicz and Hoaglin's 3.5).
+/// The robust z-score from which a rate is flagged (Iglewicz and Hoaglin's 3.5); count rates
+/// must also clear it on the Poisson scale.
 pub const Z_THRESHOLD: f64 = 3.5;
 
 /// Scales the median absolute deviation to a standard deviation under normality.
@@ -26,6 +24,8 @@ pub struct CashierFigures {
     pub transactions: i64,
     pub gross_sales: Cents,
     pub discount_amount: Cents,
+    /// Discounts on lines without a promotion: the cashier's own.
+    pub manual_discount_amount: Cents,
     /// Lines removed by line voids.
     pub line_voids: i64,
     pub post_voids: i64,
@@ -38,14 +38,14 @@ pub struct CashierFigures {
 
 impl CashierFigures {
     /// The numerator and denominator of each of [`RATES`].
-    fn rate_terms(&self) -> [(i64, i64); 5] {
+    pub fn rate_terms(&self) -> [(i64, i64); 5] {
         let n = self.transactions;
         [
             (self.line_voids, n),
             (self.post_voids, n),
             (self.refunds, n),
             (self.no_receipt_refunds, n),
-            (self.discount_amount.0, self.gross_sales.0),
+            (self.manual_discount_amount.0, self.gross_sales.0),
         ]
     }
 
@@ -69,29 +69,47 @@ pub struct RefundVoidAnomaly {
     pub median: [Option<Ratio>; 5],
     /// Per rate, the median absolute deviation from `median` over the same peers.
     pub mad: [Option<Ratio>; 5],
+    /// Per rate, the same peers' pooled rate: Σ numerators / Σ denominators.
+    pub pooled: [Option<Ratio>; 5],
 }
 
 impl RefundVoidAnomaly {
+    /// The rate expected of a cashier of this district: the larger of the peers' median and
+    /// their pooled rate (the median of a rare event is often 0).
+    fn expected(&self, i: usize) -> Option<f64> {
+        Some(self.median[i]?.0.max(self.pooled[i]?.0))
+    }
+
     /// The robust z-score of rate `i`: its distance from the peer median over the larger of the
-    /// peers' spread (1.4826 × MAD) and the cashier's own sampling noise (√(p / n)), so a quiet
-    /// district or a short week cannot make one event look extreme.
+    /// peers' spread (1.4826 × MAD) and the cashier's own sampling noise (√(p / n), p the
+    /// expected rate), so a quiet district or a short week cannot make one event look extreme.
     pub fn z(&self, i: usize) -> Option<f64> {
         let n = self.week.transactions;
-        let (rate, median, mad) = (self.week.rates()[i]?, self.median[i]?.0, self.mad[i]?.0);
+        let (rate, median, mad, expected) =
+            (self.week.rates()[i]?, self.median[i]?.0, self.mad[i]?.0, self.expected(i)?);
         if n == 0 {
             return None;
         }
-        let noise = (median.max(1.0 / n as f64) / n as f64).sqrt();
+        let noise = (expected.max(1.0 / n as f64) / n as f64).sqrt();
         Some((rate - median) / (MAD_TO_SD * mad).max(noise))
     }
 
-    /// The rates flagged: enough transactions, enough events, and a z-score of [`Z_THRESHOLD`] or more.
+    /// For the count rates, the events against those expected on the Poisson square-root scale,
+    /// 2 (√k − √(n p)), roughly standard normal for counts: a handful of rare events stays below
+    /// the threshold where a normal approximation would not.
+    pub fn count_z(&self, i: usize) -> Option<f64> {
+        let (events, n) = self.week.rate_terms()[i];
+        (i < 4).then_some(())?;
+        Some(2.0 * ((events as f64).sqrt() - (n as f64 * self.expected(i)?).sqrt()))
+    }
+
+    /// The rates flagged: [`MIN_SUPPORT`] transactions, a z-score of [`Z_THRESHOLD`] or more, and
+    /// for the count rates a Poisson z-score of as much.
     pub fn flags(&self) -> Vec<&'static str> {
-        let terms = self.week.rate_terms();
         (0..RATES.len())
             .filter(|&i| {
-                let events_enough = i == 4 || terms[i].0 >= MIN_EVENTS;
-                self.week.transactions >= MIN_SUPPORT && events_enough && self.z(i).is_some_and(|z| z >= Z_THRESHOLD)
+                let unusual = |z: Option<f64>| z.is_some_and(|z| z >= Z_THRESHOLD);
+                self.week.transactions >= MIN_SUPPORT && unusual(self.z(i)) && (i == 4 || unusual(self.count_z(i)))
             })
             .map(|i| RATES[i])
             .collect()
@@ -115,6 +133,7 @@ impl ViewRow for RefundVoidAnomaly {
                 .int(&format!("no_receipt_refunds{suffix}"), |r| figures(r).no_receipt_refunds)
                 .money(&format!("refund_amount{suffix}"), |r| figures(r).refund_amount)
                 .money(&format!("discount_amount{suffix}"), |r| figures(r).discount_amount)
+                .money(&format!("manual_discount_amount{suffix}"), |r| figures(r).manual_discount_amount)
                 .money(&format!("gross_sales{suffix}"), |r| figures(r).gross_sales)
                 .int(&format!("rule_breaks{suffix}"), |r| figures(r).rule_breaks);
         }
@@ -122,6 +141,7 @@ impl ViewRow for RefundVoidAnomaly {
             c.opt_real(rate, |r| r.week.rates()[i])
                 .opt_real(&format!("{rate}_median"), |r| r.median[i].map(|m| m.0))
                 .opt_real(&format!("{rate}_mad"), |r| r.mad[i].map(|m| m.0))
+                .opt_real(&format!("{rate}_district"), |r| r.pooled[i].map(|m| m.0))
                 .opt_real(&format!("{rate}_z"), |r| r.z(i));
         }
         c.flag("flagged", |r| !r.flags().is_empty()).text_owned("flags", |r| r.flags().join(","));
