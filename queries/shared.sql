@@ -1,7 +1,7 @@
--- Views the reference definitions share, created in every reference session.
+-- Tables the reference definitions share, computed in every reference session.
 
 -- The current record of each store: the greatest (ts, event_id), missing values first.
-CREATE VIEW current_stores AS
+CREATE TABLE current_stores AS
 SELECT store_id, district, timezone FROM (
     SELECT store_id, district, timezone, ROW_NUMBER() OVER (
         PARTITION BY store_id ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, district DESC, timezone DESC) AS rn
@@ -9,7 +9,7 @@ SELECT store_id, district, timezone FROM (
 WHERE rn = 1;
 
 -- The current catalog cost of each product, chosen the same way (then the greater cost).
-CREATE VIEW current_products AS
+CREATE TABLE current_products AS
 SELECT sku, unit_cost FROM (
     SELECT sku, unit_cost, ROW_NUMBER() OVER (
         PARTITION BY sku ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, unit_cost DESC) AS rn
@@ -17,14 +17,14 @@ SELECT sku, unit_cost FROM (
 WHERE rn = 1;
 
 -- Sale lines that count: a post-voided sale counts nowhere.
-CREATE VIEW effective_sale_lines AS
+CREATE TABLE effective_sale_lines AS
 SELECT l.* FROM sale_lines l
 WHERE NOT EXISTS (
     SELECT 1 FROM voids v
     WHERE v.scope = 'post' AND v.store_id = l.store_id AND v.transaction_id = l.transaction_id);
 
 -- The latest event time seen, less the allowed lateness of one hour.
-CREATE VIEW watermark AS
+CREATE TABLE watermark AS
 SELECT MAX(ts) - INTERVAL '1 hour' AS at FROM (
     SELECT ts FROM sale_lines UNION ALL SELECT ts FROM refund_lines
     UNION ALL SELECT ts FROM voids UNION ALL SELECT ts FROM loyalty_links
@@ -33,7 +33,7 @@ SELECT MAX(ts) - INTERVAL '1 hour' AS at FROM (
     UNION ALL SELECT ts FROM stores UNION ALL SELECT ts FROM promotions) t;
 
 -- One row per sale: its totals, how it was paid, and its store-local day and hour.
-CREATE VIEW transactions AS
+CREATE TABLE transactions AS
 WITH lines AS (
     SELECT event_id, store_id, transaction_id, ts, cashier_id, customer_ref,
            SUM(qty) AS items, SUM(qty * unit_price) AS gross, SUM(discount) AS discount,
@@ -58,14 +58,14 @@ JOIN current_stores s ON s.store_id = l.store_id
 LEFT JOIN paid p ON p.event_id = l.event_id;
 
 -- Sales that count.
-CREATE VIEW effective_transactions AS
+CREATE TABLE effective_transactions AS
 SELECT t.* FROM transactions t
 WHERE NOT EXISTS (
     SELECT 1 FROM voids v
     WHERE v.scope = 'post' AND v.store_id = t.store_id AND v.transaction_id = t.transaction_id);
 
 -- One row per refund, with its store-local day and hour.
-CREATE VIEW refunds AS
+CREATE TABLE refunds AS
 SELECT r.event_id, r.store_id, r.refund_id, r.ts, r.cashier_id, r.original_transaction_id, r.tender_kind,
        SUM(r.amount) AS amount,
        business_date(r.ts, s.timezone) AS business_date,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::utc_day;
 use tillflow_schemas::views::{
     CustomerFeatures, CustomerSegment, Features, KMEANS_ROUNDS, Purchase, STARTS, Scale, SegmentProfile, centroid_of,
-    customer_as_of, distance, initial_centroids, nearest,
+    customer_as_of, initial_centroids, nearest,
 };
 use tillflow_schemas::{Day, Id, Millis};
 use timely::progress::Timestamp;
@@ -31,13 +31,16 @@ enum Part {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Update {
-    Previous(Features),
+    /// The segment's centroid (in a round: the one the round starts from).
+    Centroid(Features),
     Member(Features),
 }
 
 /// Per start, its centroids, (segment, centroid) in segment order, as one record.
 type Centroids<'s, T> = VecCollection<'s, T, (u8, Vec<(u8, Features)>)>;
 type Points<'s, T> = VecCollection<'s, T, (Id, Features)>;
+/// `((start, customer, point), (segment, squared distance))`.
+type Assignments<'s, T> = VecCollection<'s, T, ((u8, Id, Features), (u8, i64))>;
 
 /// Maintains both views from the sales that count, the catalog, loyalty links, erasures and the
 /// watermark instant.
@@ -136,21 +139,21 @@ where
     for _ in 0..KMEANS_ROUNDS {
         let assigned = assign(points.clone(), centroids.clone());
         centroids = assigned
-            .map(|((start, _, point), segment)| ((start, segment), Update::Member(point)))
+            .map(|((start, _, point), (segment, _))| ((start, segment), Update::Member(point)))
             .concat(centroids.flat_map(|(start, all)| {
-                all.into_iter().map(move |(segment, c)| ((start, segment), Update::Previous(c)))
+                all.into_iter().map(move |(segment, c)| ((start, segment), Update::Centroid(c)))
             }))
             .reduce_named("customer_segments: update", |_segment, updates, out| {
                 let members: Vec<&Features> = updates
                     .iter()
                     .filter_map(|(u, n)| match u {
                         Update::Member(p) => Some(std::iter::repeat_n(p, (*n).max(0) as usize)),
-                        Update::Previous(_) => None,
+                        Update::Centroid(_) => None,
                     })
                     .flatten()
                     .collect();
                 let previous = updates.iter().find_map(|(u, _)| match u {
-                    Update::Previous(c) => Some(*c),
+                    Update::Centroid(c) => Some(*c),
                     Update::Member(_) => None,
                 });
                 if let Some(centroid) = centroid_of(&members).or(previous) {
@@ -165,15 +168,7 @@ where
 
     // The start whose final centroids leave the smaller within-cluster sum of squares.
     let assigned = assign(points, centroids.clone());
-    let objectives = assigned
-        .clone()
-        .map(|((start, customer, point), segment)| (start, (customer, point, segment)))
-        .join_map(centroids.clone(), |start, (_, point, segment), all| {
-            let centroid = all.iter().find(|(s, _)| s == segment).map_or([0; 5], |(_, c)| *c);
-            (*start, distance(point, &centroid))
-        })
-        .explode(|(start, d)| Some((start, d as isize)))
-        .count();
+    let objectives = assigned.clone().explode(|((start, _, _), (_, d))| Some((start, d as isize))).count();
     let best = centroids
         .clone()
         .map(|(start, _)| ((), (start, 0)))
@@ -189,7 +184,7 @@ where
         .map(|((), start)| (start, ()));
     let centroids = centroids.join_map(best.clone(), |_, all, ()| ((), all.clone()));
     let assigned = assigned
-        .map(|((start, customer, point), segment)| (start, (customer, point, segment)))
+        .map(|((start, customer, point), (segment, _))| (start, (customer, point, segment)))
         .join_map(best, |_, (customer, point, segment), ()| ((customer.clone(), *point), *segment));
 
     let by_customer = assigned.map(|((customer, _), segment)| (customer, segment));
@@ -198,14 +193,14 @@ where
         .join_map(by_customer.clone(), |_, f, segment| CustomerSegment { features: f.clone(), segment_id: *segment });
     let profiles = features
         .join_map(by_customer, |_, f, segment| (*segment, Update::Member(f.raw())))
-        .concat(centroids.flat_map(|((), all)| all.into_iter().map(|(segment, c)| (segment, Update::Previous(c)))))
+        .concat(centroids.flat_map(|((), all)| all.into_iter().map(|(segment, c)| (segment, Update::Centroid(c)))))
         .reduce_named("segment_profiles", |segment: &u8, parts, out| {
             let mut members = Vec::new();
             let mut centroid = None;
             for (part, n) in parts {
                 match part {
                     Update::Member(raw) => members.extend(std::iter::repeat_n(raw, (*n).max(0) as usize)),
-                    Update::Previous(c) => centroid = Some(*c),
+                    Update::Centroid(c) => centroid = Some(*c),
                 }
             }
             if let (Some(centroid), false) = (centroid, members.is_empty()) {
@@ -216,16 +211,17 @@ where
     (segments, profiles)
 }
 
-/// Each point, for each start, with the segment of its nearest centroid (the lowest segment among
-/// equals). A start's centroids travel as one record, so a point is matched once per start, and a
-/// centroid that moves re-assigns only the points whose nearest segment changes.
-fn assign<'s, T>(points: Points<'s, T>, centroids: Centroids<'s, T>) -> VecCollection<'s, T, ((u8, Id, Features), u8)>
+/// Each point, for each start, with its nearest centroid's segment (the lowest among equals) and
+/// squared distance. A start's centroids travel as one record, so a point is matched once per
+/// start, not once per centroid.
+fn assign<'s, T>(points: Points<'s, T>, centroids: Centroids<'s, T>) -> Assignments<'s, T>
 where
     T: Timestamp + Lattice + Ord,
 {
-    points
-        .map(|point| ((), point))
-        .join_map(centroids.map(|start| ((), start)), |_, (customer, point), (start, all)| {
-            ((*start, customer.clone(), *point), nearest(point, all).unwrap_or(0))
-        })
+    points.map(|point| ((), point)).join_map(
+        centroids.map(|start| ((), start)),
+        |_, (customer, point), (start, all)| {
+            ((*start, customer.clone(), *point), nearest(point, all).unwrap_or((0, 0)))
+        },
+    )
 }

@@ -2,8 +2,10 @@
 //! functions of [`tillflow_schemas::views::Exception`]; its reference is the same mapping over
 //! those views' states (`tests/it/views.rs`).
 
-use differential_dataflow::VecCollection;
+use std::hash::Hash;
+
 use differential_dataflow::lattice::Lattice;
+use differential_dataflow::{ExchangeData, VecCollection};
 use tillflow_schemas::views::{Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SkuMargin};
 use tillflow_schemas::{Day, Id};
 use timely::progress::Timestamp;
@@ -22,33 +24,44 @@ where
     T: Timestamp + Lattice + Ord,
 {
     let districts = stores.map(|(store, record)| (store, record.district));
-    let breaks = rule_breaks
-        .map(|r| (r.store_id.clone(), r))
-        .join_map(districts.clone(), |_, row, district| Exception::from_rule_break(row, district));
-    let margins = margins
-        .map(|r| (r.store_id.clone(), r))
-        .join_map(districts.clone(), |_, row, district| Exception::from_margin(row, district))
-        .flat_map(|e| e);
-    let stock = stock
-        .map(|r| (r.store_id.clone(), r))
-        .join_map(districts.clone(), |_, row, district| Exception::from_inventory(row, district))
-        .flat_map(|e| e);
-    let staffing = labor
-        .map(|r| (r.store_id.clone(), r))
-        .join_map(districts, |_, row, district| {
-            ((row.store_id.clone(), row.business_date), (district.clone(), row.clone()))
-        })
-        .reduce_named("exceptions: staffing", |_key: &(Id, Day), hours, out| {
-            let district = &(hours[0].0).0;
-            if let Some(exception) = Exception::from_staffing(hours.iter().map(|((_, h), _)| h), district) {
-                out.push((exception, 1));
-            }
-        })
-        .map(|(_, e)| e);
+    let breaks = in_district(rule_breaks, &districts, |r| &r.store_id, |r, d| Some(Exception::from_rule_break(r, d)));
+    let margins = in_district(margins, &districts, |r| &r.store_id, Exception::from_margin);
+    let stock = in_district(stock, &districts, |r| &r.store_id, Exception::from_inventory);
+    let staffing = in_district(
+        labor,
+        &districts,
+        |r| &r.store_id,
+        |row, district| Some(((row.store_id.clone(), row.business_date), (district.clone(), row.clone()))),
+    )
+    .reduce_named("exceptions: staffing", |_key: &(Id, Day), hours, out| {
+        let district = &(hours[0].0).0;
+        if let Some(exception) = Exception::from_staffing(hours.iter().map(|((_, h), _)| h), district) {
+            out.push((exception, 1));
+        }
+    })
+    .map(|(_, e)| e);
     anomalies
         .flat_map(|row| Exception::from_anomaly(&row))
         .concat(breaks)
         .concat(margins)
         .concat(stock)
         .concat(staffing)
+}
+
+/// `f` of each row with its store's district (rows of a store without a record wait for it).
+fn in_district<'s, T, R, O, I>(
+    rows: VecCollection<'s, T, R>,
+    districts: &VecCollection<'s, T, (Id, Id)>,
+    store: fn(&R) -> &Id,
+    f: fn(&R, &Id) -> I,
+) -> VecCollection<'s, T, O>
+where
+    T: Timestamp + Lattice + Ord,
+    R: ExchangeData + Hash,
+    O: ExchangeData + Hash,
+    I: IntoIterator<Item = O> + differential_dataflow::Data,
+{
+    rows.map(move |r| (store(&r).clone(), r))
+        .join_map(districts.clone(), move |_, row, district| f(row, district))
+        .flat_map(|o| o)
 }

@@ -7,7 +7,7 @@ use tillflow_operators::{
     CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, ShiftRec, StoreRec,
     TransactionRec, VoidRec,
 };
-use tillflow_schemas::time::{local_day, local_hour};
+use tillflow_schemas::time::{ALLOWED_LATENESS_MS, local_day, local_hour};
 use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Millis, ShiftKind, TenderKind, VoidScope};
 
 use crate::source::Epoch;
@@ -33,9 +33,6 @@ pub struct Inputs {
     pub watermark_at: InputSession<Epoch, ((), Millis), isize>,
     pub watermark: Watermark,
 }
-
-/// Allowed lateness: the watermark trails the latest event time by this much (DESIGN.md, Time).
-pub const ALLOWED_LATENESS_MS: Millis = 3_600_000;
 
 /// The latest event time seen, the stores' zones, and the watermark days last published.
 #[derive(Default)]

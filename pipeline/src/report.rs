@@ -20,6 +20,9 @@ pub enum ReportFormat {
     Csv,
 }
 
+/// The severities, most severe first.
+const SEVERITIES: [&str; 3] = ["high", "medium", "low"];
+
 /// Low-severity exceptions listed per store before the rest are only counted.
 const LOW_SHOWN: usize = 8;
 
@@ -134,34 +137,39 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// One store's part of the report: the rows shown, the low ones only counted, counts by severity.
+struct StoreExceptions<'a> {
+    store: &'a str,
+    shown: Vec<&'a Vec<String>>,
+    hidden: usize,
+    counts: [usize; 3],
+}
+
 impl Report {
     /// Exceptions per store, most severe first; low ones beyond [`LOW_SHOWN`] only counted.
-    fn by_store(&self) -> Vec<(&str, Vec<&Vec<String>>, usize)> {
-        let mut stores: Vec<(&str, Vec<&Vec<String>>, usize)> = Vec::new();
+    fn by_store(&self) -> Vec<StoreExceptions<'_>> {
+        // Rows come ordered by store, then severity.
+        let mut stores: Vec<StoreExceptions<'_>> = Vec::new();
         for row in &self.exceptions.rows {
             let store = self.exceptions.get(row, "store_id");
-            if stores.last().is_none_or(|(s, _, _)| *s != store) {
-                stores.push((store, Vec::new(), 0));
+            if stores.last().is_none_or(|s| s.store != store) {
+                stores.push(StoreExceptions { store, shown: Vec::new(), hidden: 0, counts: [0; 3] });
             }
-            let (_, shown, hidden) = stores.last_mut().expect("just pushed");
-            let lows = shown.iter().filter(|r| self.exceptions.get(r, "severity") == "low").count();
-            if self.exceptions.get(row, "severity") == "low" && lows >= LOW_SHOWN {
-                *hidden += 1;
+            let section = stores.last_mut().expect("just pushed");
+            let severity = SEVERITIES.iter().position(|s| *s == self.exceptions.get(row, "severity")).unwrap_or(2);
+            section.counts[severity] += 1;
+            if severity == 2 && section.counts[2] > LOW_SHOWN {
+                section.hidden += 1;
             } else {
-                shown.push(row);
+                section.shown.push(row);
             }
         }
-        let rank = |rows: &Vec<&Vec<String>>| {
-            let count = |s: &str| rows.iter().filter(|r| self.exceptions.get(r, "severity") == s).count();
-            (std::cmp::Reverse(count("high")), std::cmp::Reverse(count("medium")))
-        };
-        stores.sort_by_key(|(store, rows, _)| (rank(rows), store.to_string()));
+        stores.sort_by_key(|s| (std::cmp::Reverse(s.counts[0]), std::cmp::Reverse(s.counts[1]), s.store));
         stores
     }
 
     fn severity_counts(&self) -> [usize; 3] {
-        let count = |s: &str| self.exceptions.rows.iter().filter(|r| self.exceptions.get(r, "severity") == s).count();
-        [count("high"), count("medium"), count("low")]
+        SEVERITIES.map(|s| self.exceptions.rows.iter().filter(|r| self.exceptions.get(r, "severity") == s).count())
     }
 
     fn html(&self) -> String {
@@ -179,7 +187,7 @@ impl Report {
         if self.exceptions.rows.is_empty() {
             out.push_str("<p>No exceptions on this day.</p>\n");
         }
-        for (store, rows, hidden) in self.by_store() {
+        for StoreExceptions { store, shown: rows, hidden, .. } in self.by_store() {
             let _ = write!(
                 out,
                 "<h3>{}</h3>\n<table><tr><th>severity</th><th>kind</th><th>subject</th><th>amount</th><th>evidence</th></tr>\n",
@@ -315,7 +323,7 @@ impl Report {
             "# District {} — morning report for {}\n\n{high} high · {medium} medium · {low} low exceptions\n\n## Exceptions by store\n",
             self.district, self.date
         );
-        for (store, rows, hidden) in self.by_store() {
+        for StoreExceptions { store, shown: rows, hidden, .. } in self.by_store() {
             let _ = write!(
                 out,
                 "\n### {store}\n\n| severity | kind | subject | amount | evidence |\n| --- | --- | --- | ---: | --- |\n"

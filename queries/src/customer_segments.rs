@@ -3,15 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tillflow_schemas::time::{local_day, local_hour, utc_day};
+use tillflow_schemas::time::{ALLOWED_LATENESS_MS, local_day, local_hour, utc_day};
 use tillflow_schemas::views::{
     CustomerFeatures, CustomerSegment, Features, KMEANS_ROUNDS, Purchase, Scale, SegmentProfile, centroid_of,
     customer_as_of, initial_centroids, nearest, objective,
 };
 use tillflow_schemas::{Cents, Day, Event, Id, Millis, VoidScope};
-
-/// Allowed lateness behind the watermark (DESIGN.md, Time).
-const LATENESS_MS: Millis = 3_600_000;
 
 /// Both views over `events` (stores before the events that use them).
 pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<SegmentProfile>) {
@@ -54,7 +51,7 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
         }
     }
     let Some(latest) = latest else { return (Vec::new(), Vec::new()) };
-    let as_of = customer_as_of(latest - LATENESS_MS);
+    let as_of = customer_as_of(latest - ALLOWED_LATENESS_MS);
     let customer_of = |card: &Option<Id>| -> Option<&Id> {
         let (_, _, consent, customer) = cards.get(card.as_ref()?)?;
         (*consent && !erased.contains(customer)).then_some(*customer)
@@ -104,13 +101,16 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
     let starts = initial_centroids(&points.iter().map(|(id, p)| (*id, p)).collect::<Vec<_>>());
     let finals = starts.map(|mut centroids| {
         for _ in 0..KMEANS_ROUNDS {
+            let segments: Vec<Option<u8>> =
+                points.iter().map(|(_, p)| nearest(p, &centroids).map(|(s, _)| s)).collect();
             centroids = centroids
                 .iter()
                 .map(|(segment, previous)| {
                     let members: Vec<&Features> = points
                         .iter()
-                        .filter(|(_, p)| nearest(p, &centroids) == Some(*segment))
-                        .map(|(_, p)| p)
+                        .zip(&segments)
+                        .filter(|(_, s)| **s == Some(*segment))
+                        .map(|((_, p), _)| p)
                         .collect();
                     (*segment, centroid_of(&members).unwrap_or(*previous))
                 })
@@ -126,7 +126,10 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
     let segments: Vec<CustomerSegment> = features
         .iter()
         .zip(&points)
-        .map(|(f, (_, p))| CustomerSegment { features: f.clone(), segment_id: nearest(p, &centroids).unwrap_or(0) })
+        .map(|(f, (_, p))| CustomerSegment {
+            features: f.clone(),
+            segment_id: nearest(p, &centroids).map_or(0, |(s, _)| s),
+        })
         .collect();
     let profiles = centroids
         .iter()

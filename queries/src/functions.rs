@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Date32Builder, Int64Array, Int64Builder, ListBuilder, StringArray, StructBuilder,
+    Array, ArrayRef, Date32Array, Date32Builder, Int64Array, Int64Builder, ListBuilder, StringArray, StructBuilder,
     TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
@@ -56,36 +56,44 @@ fn per_row<const N: usize>(
 
 /// `business_date(ts TIMESTAMP, timezone VARCHAR) -> DATE`: the local calendar day of an instant in an IANA zone.
 pub fn business_date() -> ScalarUDF {
-    create_udf(
+    of_instant_in_zone(
         "business_date",
-        vec![timestamp(), DataType::Utf8],
         DataType::Date32,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let mut days = Date32Builder::new();
-            per_row::<1>(args, "business_date", |row| {
-                days.append_option(row.map(|([ts], tz)| local_day(ts, tz)));
-                Ok(())
-            })?;
-            Ok(ColumnarValue::Array(Arc::new(days.finish())))
-        }),
+        |ts, tz| local_day(ts, tz) as i64,
+        |values| Arc::new(values.into_iter().map(|v| v.map(|day| day as i32)).collect::<Date32Array>()),
     )
 }
 
 /// `local_hour(ts TIMESTAMP, timezone VARCHAR) -> BIGINT`: the local hour of day (0–23).
 pub fn local_hour_udf() -> ScalarUDF {
-    create_udf(
+    of_instant_in_zone(
         "local_hour",
-        vec![timestamp(), DataType::Utf8],
         DataType::Int64,
+        |ts, tz| local_hour(ts, tz) as i64,
+        |values| Arc::new(Int64Array::from(values)),
+    )
+}
+
+/// A function of one instant and one zone, row by row (null in, null out); `build` makes the
+/// result column of type `output` from its values.
+fn of_instant_in_zone(
+    name: &'static str,
+    output: DataType,
+    f: fn(i64, Tz) -> i64,
+    build: fn(Vec<Option<i64>>) -> ArrayRef,
+) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![timestamp(), DataType::Utf8],
+        output,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let mut hours = Vec::new();
-            per_row::<1>(args, "local_hour", |row| {
-                hours.push(row.map(|([ts], tz)| local_hour(ts, tz) as i64));
+        Arc::new(move |args: &[ColumnarValue]| {
+            let mut values = Vec::new();
+            per_row::<1>(args, name, |row| {
+                values.push(row.map(|([ts], tz)| f(ts, tz)));
                 Ok(())
             })?;
-            Ok(ColumnarValue::Array(Arc::new(Int64Array::from(hours))))
+            Ok(ColumnarValue::Array(build(values)))
         }),
     )
 }

@@ -1,6 +1,5 @@
 //! Reference definitions: each view computed from scratch over the accepted events, by DataFusion.
 
-use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use tillflow_schemas::tables::EventTables;
 
@@ -20,19 +19,10 @@ pub async fn session(events: &EventTables) -> Result<SessionContext> {
     for statement in
         SHARED_SQL.split(';').filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
     {
-        ctx.sql(&statement.replacen("CREATE VIEW", "CREATE TABLE", 1)).await?;
+        ctx.sql(statement).await?;
     }
     for (name, sql) in REFERENCE_SQL {
         ctx.sql(&format!("CREATE TABLE {name} AS {sql}")).await?;
     }
     Ok(ctx)
-}
-
-/// Runs a view's reference SQL over the given events.
-pub async fn view(events: &EventTables, view: &str) -> Result<Vec<RecordBatch>> {
-    if !REFERENCE_SQL.iter().any(|(name, _)| *name == view) {
-        return Err(datafusion::error::DataFusionError::Plan(format!("no reference SQL for view `{view}`")).into());
-    }
-    let ctx = session(events).await?;
-    Ok(ctx.sql(&format!("SELECT * FROM {view}")).await?.collect().await?)
 }

@@ -12,6 +12,9 @@ pub type Day = i32;
 pub const MILLIS_PER_DAY: i64 = 86_400_000;
 pub const MILLIS_PER_HOUR: i64 = 3_600_000;
 
+/// Allowed lateness: the watermark trails the latest event time by this much (DESIGN.md, Time).
+pub const ALLOWED_LATENESS_MS: Millis = MILLIS_PER_HOUR;
+
 /// Parses RFC 3339 (with offset, or `Z`) or integer milliseconds since the Unix epoch.
 pub fn parse_ts(text: &str) -> Result<Millis, String> {
     let text = text.trim();

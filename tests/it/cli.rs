@@ -44,9 +44,7 @@ fn generate_run_sql_equals_reference() {
         }
         tillflow_queries::reference::session(&tables).await.unwrap()
     });
-    let reference_sql = tillflow_queries::REFERENCE_SQL[0].1;
-    let ctx_query = format!("WITH sku_margin AS ({reference_sql}) {QUERY}");
-    let expected = runtime.block_on(async { ctx.sql(&ctx_query).await.unwrap().collect().await.unwrap() });
+    let expected = runtime.block_on(async { ctx.sql(QUERY).await.unwrap().collect().await.unwrap() });
     let expected = render(&expected, OutputFormat::Csv).unwrap();
     assert!(csv.lines().count() > 100, "a 3-store, 4-day chain has hundreds of rows:\n{csv}");
     assert_eq!(csv.trim_end(), expected);

@@ -53,16 +53,30 @@ fn check<R: ViewRow + Ord + Clone + 'static>(output: &Output, expected: &Expecte
     }
 }
 
-fn check_segments(output: &Output, stamped: &[(Epoch, Event)], epochs: &[Epoch], workers: usize) {
+/// The batch reference of `customer_segments` and `segment_profiles` at each epoch.
+fn expected_segments(stamped: &[(Epoch, Event)], epochs: &[Epoch]) -> Vec<(Vec<CustomerSegment>, Vec<SegmentProfile>)> {
+    epochs
+        .iter()
+        .map(|at| {
+            let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
+            let (mut segments, mut profiles) = tillflow_queries::customer_segments::customer_segments(&so_far);
+            segments.sort();
+            profiles.sort();
+            (segments, profiles)
+        })
+        .collect()
+}
+
+fn check_segments(
+    output: &Output,
+    expected: &[(Vec<CustomerSegment>, Vec<SegmentProfile>)],
+    epochs: &[Epoch],
+    workers: usize,
+) {
     let (segments, profiles) = (actual::<CustomerSegment>(output, epochs), actual::<SegmentProfile>(output, epochs));
     for (i, at) in epochs.iter().enumerate() {
-        let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
-        let (mut expected_segments, mut expected_profiles) =
-            tillflow_queries::customer_segments::customer_segments(&so_far);
-        expected_segments.sort();
-        expected_profiles.sort();
-        assert_eq!(segments[i], expected_segments, "customer_segments at epoch {at} with {workers} worker(s)");
-        assert_eq!(profiles[i], expected_profiles, "segment_profiles at epoch {at} with {workers} worker(s)");
+        assert_eq!(segments[i], expected[i].0, "customer_segments at epoch {at} with {workers} worker(s)");
+        assert_eq!(profiles[i], expected[i].1, "segment_profiles at epoch {at} with {workers} worker(s)");
     }
 }
 
@@ -104,6 +118,7 @@ fn check_every_epoch(stamped: &[(Epoch, Event)]) {
         })
         .collect();
     let expected = expected(stamped, &epochs);
+    let segments = expected_segments(stamped, &epochs);
     for workers in [1, 2] {
         let output = run_prepared(stamped, workers);
         check::<SkuMargin>(&output, &expected, &epochs, workers);
@@ -111,7 +126,7 @@ fn check_every_epoch(stamped: &[(Epoch, Event)]) {
         check::<RuleBreak>(&output, &expected, &epochs, workers);
         check::<RefundVoidAnomaly>(&output, &expected, &epochs, workers);
         check::<LaborDemand>(&output, &expected, &epochs, workers);
-        check_segments(&output, stamped, &epochs, workers);
+        check_segments(&output, &segments, &epochs, workers);
         let exceptions = actual::<Exception>(&output, &epochs);
         assert_eq!(exceptions, implied_exceptions(&output, &epochs, &districts), "exceptions, {workers} worker(s)");
     }

@@ -226,9 +226,9 @@ pub fn distance(a: &Features, b: &Features) -> i64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// The nearest centroid's segment; the lowest segment among equals.
-pub fn nearest(point: &Features, centroids: &[(u8, Features)]) -> Option<u8> {
-    centroids.iter().min_by_key(|(segment, c)| (distance(point, c), *segment)).map(|(segment, _)| *segment)
+/// The nearest centroid's segment (the lowest segment among equals) and its squared distance.
+pub fn nearest(point: &Features, centroids: &[(u8, Features)]) -> Option<(u8, i64)> {
+    centroids.iter().map(|(segment, c)| (distance(point, c), *segment)).min().map(|(d, segment)| (segment, d))
 }
 
 /// The integer mean of some vectors (rounded towards negative infinity).
@@ -312,7 +312,7 @@ fn spread(points: &[&Features]) -> (f64, [f64; FEATURE_COUNT], [f64; FEATURE_COU
 /// The within-cluster sum of squares of `points` against `centroids`, each point counted at its
 /// nearest centroid.
 pub fn objective<'a>(points: impl Iterator<Item = &'a Features>, centroids: &[(u8, Features)]) -> i64 {
-    points.map(|p| centroids.iter().map(|(_, c)| distance(p, c)).min().unwrap_or(0)).sum()
+    points.filter_map(|p| nearest(p, centroids)).map(|(_, d)| d).sum()
 }
 
 /// A readable name for a standardized centroid, e.g. "high-value frequent weekend shoppers".
@@ -415,4 +415,17 @@ impl ViewRow for SegmentProfile {
 /// The as-of day of the customer views: the day before the UTC day of the watermark.
 pub fn customer_as_of(watermark: crate::Millis) -> Day {
     crate::time::utc_day(watermark) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn labels_name_the_standout_features() {
+        // recency, frequency, monetary, basket, weekend share; 1000 = one standard deviation.
+        assert_eq!(label(&[0, 900, 800, 0, 700]), "high-value frequent weekend shoppers");
+        assert_eq!(label(&[1200, 900, -800, 0, -700]), "low-value lapsing weekday shoppers");
+        assert_eq!(label(&[0, 0, 0, 0, 0]), "mid-value shoppers");
+    }
 }
