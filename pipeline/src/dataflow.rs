@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -47,6 +48,50 @@ pub trait ViewChanges: Send {
     fn absorb(&mut self, other: Box<dyn ViewChanges>);
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    /// An empty state of the same view, to apply changes to.
+    fn new_state(&self) -> Box<dyn ViewState>;
+}
+
+/// A view's current rows, kept up to date by applying its changes epoch by epoch (live mode).
+pub trait ViewState: Send {
+    fn name(&self) -> &'static str;
+    /// Applies the changes; false if they cancel out or there are none.
+    fn apply(&mut self, changes: Box<dyn ViewChanges>) -> bool;
+    fn rows(&self) -> usize;
+    fn batch(&self) -> RecordBatch;
+}
+
+/// The rows of a view with their multiplicities.
+pub struct State<R>(BTreeMap<R, isize>);
+
+impl<R: ViewRow + Ord + Clone + Send + 'static> ViewState for State<R> {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn apply(&mut self, changes: Box<dyn ViewChanges>) -> bool {
+        let Ok(changes) = changes.into_any().downcast::<Changes<R>>() else { return false };
+        let mut changed = false;
+        for (row, _, diff) in changes.0 {
+            let count = self.0.entry(row.clone()).or_default();
+            *count += diff;
+            changed |= diff != 0;
+            if *count == 0 {
+                self.0.remove(&row);
+            }
+        }
+        changed
+    }
+
+    fn rows(&self) -> usize {
+        self.0.values().map(|n| (*n).max(0) as usize).sum()
+    }
+
+    fn batch(&self) -> RecordBatch {
+        let rows: Vec<R> =
+            self.0.iter().flat_map(|(row, n)| std::iter::repeat_n(row.clone(), (*n).max(0) as usize)).collect();
+        R::to_batch(&rows)
+    }
 }
 
 /// The changes of a view with rows `R`.
@@ -78,10 +123,14 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }
+
+    fn new_state(&self) -> Box<dyn ViewState> {
+        Box::new(State::<R>(BTreeMap::new()))
+    }
 }
 
-/// Hands a worker's captured changes over when the run ends.
-type Sink = Box<dyn FnOnce() -> Box<dyn ViewChanges>>;
+/// Drains the changes a view's sink captured since the last call (on worker 0; empty elsewhere).
+pub type Capture = Box<dyn Fn() -> Box<dyn ViewChanges>>;
 
 /// How many closed epochs may still be in progress while the next is fed.
 const EPOCHS_IN_FLIGHT: usize = 8;
@@ -89,98 +138,103 @@ const EPOCHS_IN_FLIGHT: usize = 8;
 /// Produces the ingest stream; called once, on worker 0.
 pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 
+/// Builds the whole graph on this worker: its input handles and one capture per view. Every view
+/// is exchanged by key inside, so results do not depend on the worker count; each view's output
+/// changes are gathered on worker 0, which `probe` follows.
+pub fn build(worker: &mut timely::worker::Worker, labor_target: i64, probe: &Handle<Epoch>) -> (Inputs, Vec<Capture>) {
+    let mut captures: Vec<Capture> = Vec::new();
+    let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
+        let (sale_lines_in, sale_lines) = scope.new_collection();
+        let (transactions_in, transactions) = scope.new_collection();
+        let (refund_lines_in, refund_lines) = scope.new_collection();
+        let (refunds_in, refunds) = scope.new_collection();
+        let (voids_in, voids) = scope.new_collection::<tillflow_operators::VoidRec, isize>();
+        let (shifts_in, shifts) = scope.new_collection();
+        let (stores_in, stores) = scope.new_collection();
+        let (receipts_in, receipts) = scope.new_collection();
+        let (catalog_in, catalog) = scope.new_collection();
+        let (inventory_in, inventory) = scope.new_collection();
+        let (links_in, links) = scope.new_collection();
+        let (erasures_in, erasures) = scope.new_collection();
+        let (watermark_days_in, watermark_days) = scope.new_collection();
+        let (watermark_at_in, watermark_at) = scope.new_collection();
+
+        let stores = stores::current_stores(stores);
+        let post_voids = voids.clone().filter(|v| v.post).map(|v| (v.store_id, v.transaction_id)).distinct();
+        let sale_key = |l: &tillflow_operators::SaleLineRec| (l.store_id.clone(), l.transaction_id.clone());
+        let sales = sales::not_post_voided(sale_lines, post_voids.clone(), sale_key);
+        let transaction_key = |t: &tillflow_operators::TransactionRec| (t.store_id.clone(), t.transaction_id.clone());
+        let effective = sales::not_post_voided(transactions.clone(), post_voids, transaction_key);
+
+        let (segments, profiles) = customer_segments::customer_segments(
+            effective.clone(),
+            sales.clone(),
+            catalog.clone(),
+            links,
+            erasures,
+            watermark_at.clone(),
+        );
+        capture(segments, probe, &mut captures);
+        capture(profiles, probe, &mut captures);
+        let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
+        let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
+        let breaks = rule_breaks::rule_breaks(
+            transactions,
+            effective.clone(),
+            refunds.clone(),
+            voids.clone().filter(|v| v.post),
+        );
+        let anomalies = refund_void_anomalies::refund_void_anomalies(
+            effective.clone(),
+            voids,
+            refunds.clone(),
+            breaks.clone(),
+            stores.clone(),
+        );
+        let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, labor_target);
+        let exceptions = exceptions::exceptions(
+            anomalies.clone(),
+            breaks.clone(),
+            labor.clone(),
+            margins.clone(),
+            stock.clone(),
+            stores,
+        );
+
+        capture(margins, probe, &mut captures);
+        capture(stock, probe, &mut captures);
+        capture(breaks, probe, &mut captures);
+        capture(anomalies, probe, &mut captures);
+        capture(labor, probe, &mut captures);
+        capture(exceptions, probe, &mut captures);
+
+        Inputs {
+            sale_lines: sale_lines_in,
+            transactions: transactions_in,
+            refund_lines: refund_lines_in,
+            refunds: refunds_in,
+            voids: voids_in,
+            shifts: shifts_in,
+            stores: stores_in,
+            receipts: receipts_in,
+            catalog: catalog_in,
+            inventory: inventory_in,
+            links: links_in,
+            erasures: erasures_in,
+            watermark_days: watermark_days_in,
+            watermark_at: watermark_at_in,
+            watermark: Default::default(),
+        }
+    });
+    (inputs, captures)
+}
+
 /// Runs the whole graph over one ingest stream with `workers` threads, to completion; `labor_target`
-/// is the transactions per labor hour stores aim for. Every view is exchanged by key, so the result
-/// does not depend on `workers`.
+/// is the transactions per labor hour stores aim for.
 pub fn run(workers: usize, labor_target: i64, ingest: IngestFactory) -> Result<Output, String> {
     let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
         let probe = Handle::new();
-        let mut sinks: Vec<Sink> = Vec::new();
-
-        let mut inputs = worker.dataflow::<Epoch, _, _>(|scope| {
-            let (sale_lines_in, sale_lines) = scope.new_collection();
-            let (transactions_in, transactions) = scope.new_collection();
-            let (refund_lines_in, refund_lines) = scope.new_collection();
-            let (refunds_in, refunds) = scope.new_collection();
-            let (voids_in, voids) = scope.new_collection::<tillflow_operators::VoidRec, isize>();
-            let (shifts_in, shifts) = scope.new_collection();
-            let (stores_in, stores) = scope.new_collection();
-            let (receipts_in, receipts) = scope.new_collection();
-            let (catalog_in, catalog) = scope.new_collection();
-            let (inventory_in, inventory) = scope.new_collection();
-            let (links_in, links) = scope.new_collection();
-            let (erasures_in, erasures) = scope.new_collection();
-            let (watermark_days_in, watermark_days) = scope.new_collection();
-            let (watermark_at_in, watermark_at) = scope.new_collection();
-
-            let stores = stores::current_stores(stores);
-            let post_voids = voids.clone().filter(|v| v.post).map(|v| (v.store_id, v.transaction_id)).distinct();
-            let sale_key = |l: &tillflow_operators::SaleLineRec| (l.store_id.clone(), l.transaction_id.clone());
-            let sales = sales::not_post_voided(sale_lines, post_voids.clone(), sale_key);
-            let transaction_key =
-                |t: &tillflow_operators::TransactionRec| (t.store_id.clone(), t.transaction_id.clone());
-            let effective = sales::not_post_voided(transactions.clone(), post_voids, transaction_key);
-
-            let (segments, profiles) = customer_segments::customer_segments(
-                effective.clone(),
-                sales.clone(),
-                catalog.clone(),
-                links,
-                erasures,
-                watermark_at.clone(),
-            );
-            capture(segments, &probe, &mut sinks);
-            capture(profiles, &probe, &mut sinks);
-            let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
-            let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
-            let breaks = rule_breaks::rule_breaks(
-                transactions,
-                effective.clone(),
-                refunds.clone(),
-                voids.clone().filter(|v| v.post),
-            );
-            let anomalies = refund_void_anomalies::refund_void_anomalies(
-                effective.clone(),
-                voids,
-                refunds.clone(),
-                breaks.clone(),
-                stores.clone(),
-            );
-            let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, labor_target);
-            let exceptions = exceptions::exceptions(
-                anomalies.clone(),
-                breaks.clone(),
-                labor.clone(),
-                margins.clone(),
-                stock.clone(),
-                stores,
-            );
-
-            capture(margins, &probe, &mut sinks);
-            capture(stock, &probe, &mut sinks);
-            capture(breaks, &probe, &mut sinks);
-            capture(anomalies, &probe, &mut sinks);
-            capture(labor, &probe, &mut sinks);
-            capture(exceptions, &probe, &mut sinks);
-
-            Inputs {
-                sale_lines: sale_lines_in,
-                transactions: transactions_in,
-                refund_lines: refund_lines_in,
-                refunds: refunds_in,
-                voids: voids_in,
-                shifts: shifts_in,
-                stores: stores_in,
-                receipts: receipts_in,
-                catalog: catalog_in,
-                inventory: inventory_in,
-                links: links_in,
-                erasures: erasures_in,
-                watermark_days: watermark_days_in,
-                watermark_at: watermark_at_in,
-                watermark: Default::default(),
-            }
-        });
+        let (mut inputs, captures) = build(worker, labor_target, &probe);
 
         let mut output = Output::default();
         if worker.index() == 0 {
@@ -217,7 +271,7 @@ pub fn run(workers: usize, labor_target: i64, ingest: IngestFactory) -> Result<O
         drop(inputs);
         while worker.step_or_park(None) {}
 
-        output.views = sinks.into_iter().map(|sink| sink()).collect();
+        output.views = captures.iter().map(|capture| capture()).collect();
         Ok::<Output, String>(output)
     })?;
 
@@ -259,20 +313,27 @@ fn read_ahead(ingest: IngestFactory) -> (std::sync::mpsc::Receiver<Vec<Ingested>
     (receive, reader)
 }
 
-/// Captures every consolidated change of a view, to be handed over when the run ends.
+/// Captures every consolidated change of a view on worker 0, to be drained by the driver.
 fn capture<'s, Row>(
     view: differential_dataflow::VecCollection<'s, Epoch, Row>,
     probe: &Handle<Epoch>,
-    sinks: &mut Vec<Sink>,
+    captures: &mut Vec<Capture>,
 ) where
     Row: ViewRow + differential_dataflow::ExchangeData + std::hash::Hash + Send,
 {
+    use timely::dataflow::operators::{Exchange, Inspect, Probe};
     let changes = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&changes);
     view.consolidate()
-        .inspect_batch(move |_time, batch| sink.borrow_mut().extend(batch.iter().cloned()))
+        .inner
+        .exchange(|_| 0)
+        .inspect_core(move |event| {
+            if let Ok((_, batch)) = event {
+                sink.borrow_mut().extend(batch.iter().cloned());
+            }
+        })
         .probe_with(probe);
-    sinks.push(Box::new(move || Box::new(Changes::<Row>(changes.take()))));
+    captures.push(Box::new(move || Box::new(Changes::<Row>(changes.take()))));
 }
 
 /// The state of a view at the end of each epoch in `epochs`, from its changes.

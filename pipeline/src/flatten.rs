@@ -37,7 +37,7 @@ pub struct Inputs {
 /// The latest event time seen, the stores' zones, and the watermark days last published.
 #[derive(Default)]
 pub struct Watermark {
-    latest: Option<Millis>,
+    pub latest: Option<Millis>,
     zones: FxHashMap<Id, Tz>,
     published: FxHashMap<Id, Day>,
     published_at: Option<Millis>,

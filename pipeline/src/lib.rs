@@ -7,6 +7,9 @@
 //! - [`run`]: `tillflow run` end to end, with its summary;
 //! - [`eval`]: `tillflow eval`, exceptions scored against a generated chain's ground truth;
 //! - [`report`]: `tillflow report`, the district manager's morning report;
+//! - [`live`]: live mode: continuous input, one published snapshot per epoch;
+//! - [`follow`], [`http`]: live inputs: followed files and stdin, HTTP ingest and metrics;
+//! - [`serve`]: `tillflow run --follow`, the live pipeline with its servers;
 //! - [`sql`]: `tillflow sql`, one query or a REPL;
 //! - [`demo`]: `tillflow demo`.
 
@@ -14,26 +17,53 @@ pub mod dataflow;
 pub mod demo;
 pub mod eval;
 pub mod flatten;
+pub mod follow;
+pub mod http;
+pub mod live;
 pub mod persist;
 pub mod report;
 pub mod run;
+pub mod serve;
+pub mod settings;
 pub mod source;
 pub mod sql;
 
+use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
-    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak,
+    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat, RefundVoidAnomaly, RuleBreak,
     SegmentProfile, SkuMargin, ViewRow,
 };
 
-/// Every view a run persists, by table name.
-pub const VIEWS: &[&str] = &[
-    SkuMargin::NAME,
-    InventoryPosition::NAME,
-    RuleBreak::NAME,
-    RefundVoidAnomaly::NAME,
-    LaborDemand::NAME,
-    Exception::NAME,
-    CustomerSegment::NAME,
-    SegmentProfile::NAME,
-    DeadLetter::NAME,
-];
+/// A table tillflow serves and persists.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub name: &'static str,
+    /// The column it is partitioned by on disk, if any.
+    pub partition: Option<&'static str>,
+    pub schema: SchemaRef,
+}
+
+fn table<R: ViewRow>() -> Table {
+    Table { name: R::NAME, partition: R::PARTITION, schema: R::schema() }
+}
+
+/// Every table, in the order SQL lists them: the views, then `dead_letters` and `pipeline_stats`.
+pub fn tables() -> Vec<Table> {
+    vec![
+        table::<SkuMargin>(),
+        table::<InventoryPosition>(),
+        table::<RuleBreak>(),
+        table::<RefundVoidAnomaly>(),
+        table::<LaborDemand>(),
+        table::<Exception>(),
+        table::<CustomerSegment>(),
+        table::<SegmentProfile>(),
+        table::<DeadLetter>(),
+        table::<PipelineStat>(),
+    ]
+}
+
+/// The names of [`tables`].
+pub fn table_names() -> Vec<&'static str> {
+    tables().iter().map(|t| t.name).collect()
+}

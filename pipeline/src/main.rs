@@ -1,11 +1,16 @@
 //! The `tillflow` command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tillflow::live::LiveConfig;
 use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
+use tillflow::serve::{ServeConfig, serve};
+use tillflow::settings;
 use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
 use tillflow_queries::persisted::root_url;
@@ -47,19 +52,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = InputFormat::Ndjson)]
         format: InputFormat,
     },
-    /// Run the pipeline over files and folders of events, persisting every view.
-    #[command(
-        after_help = "Examples:\n  tillflow run --input chain --out views\n  tillflow run --input day1.ndjson --input day2.csv --workers 2 --tick 15m"
-    )]
+    /// Run the pipeline: over finished files to completion, or live (--follow, --listen, --pg, --flight).
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
-        /// Files or folders of .ndjson, .csv or .parquet events (repeatable).
-        #[arg(long, required = true, num_args = 1..)]
+        /// Files or folders of .ndjson, .csv or .parquet events (repeatable); `-` reads stdin.
+        #[arg(long, num_args = 1..)]
         input: Vec<PathBuf>,
-        /// Where views are persisted: a folder or an object store URL.
-        #[arg(long, default_value = "tillflow-data")]
-        out: String,
+        /// Where views are persisted: a folder or an object store URL [default: tillflow-data].
+        #[arg(long)]
+        out: Option<String>,
         #[command(flatten)]
         compute: ComputeArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+        /// A TOML file setting any of these flags (flags given here win); see docs/live.md.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Score the exceptions of a generated chain against its ground_truth.json.
     #[command(after_help = "Example:\n  tillflow generate --out chain && tillflow eval --input chain")]
@@ -99,29 +107,68 @@ enum Command {
     Sql {
         #[arg(long, default_value = "tillflow-data")]
         out: String,
+        /// Query a running tillflow's Flight SQL server (`tillflow run --flight ADDR`) instead.
+        #[arg(long, value_name = "ADDR", conflicts_with = "out")]
+        connect: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
         query: Option<String>,
     },
 }
 
+const RUN_EXAMPLES: &str = "Examples:
+  tillflow run --input chain --out views
+  tillflow run --input day1.ndjson --input day2.csv --workers 2 --tick 15m
+  tillflow run --follow --listen 127.0.0.1:8080 --pg 127.0.0.1:6875
+  tail -f pos.ndjson | tillflow run --follow --input - --flight 127.0.0.1:50051
+  tillflow run --config tillflow.toml --workers 4
+
+Over files, an epoch is --tick of event time (default 1h); live, it is --tick of wall time (default 1s).";
+
 /// How the views are computed.
 #[derive(clap::Args)]
 struct ComputeArgs {
-    #[arg(long, default_value_t = default_workers())]
-    workers: usize,
-    /// Epoch width in event time, e.g. 1h, 15m, 30s, 500ms.
-    #[arg(long, default_value = "1h", value_parser = parse_duration_ms)]
-    tick: i64,
-    /// Transactions one person on the clock should handle in an hour (labor_demand).
-    #[arg(long, default_value_t = TARGET_TRANSACTIONS_PER_LABOR_HOUR, value_parser = clap::value_parser!(i64).range(1..))]
-    labor_target: i64,
+    /// Worker threads [default: the machine's cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Epoch width, e.g. 1h, 15m, 30s, 500ms [default: 1h over files, 1s live].
+    #[arg(long, value_parser = settings::parse_duration_ms)]
+    tick: Option<i64>,
+    /// Transactions one person on the clock should handle in an hour (labor_demand) [default: 14].
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    labor_target: Option<i64>,
 }
 
 impl ComputeArgs {
     fn config(self, inputs: Vec<PathBuf>, out: String) -> RunConfig {
-        RunConfig { inputs, out, workers: self.workers, tick_ms: self.tick, labor_target: self.labor_target }
+        RunConfig {
+            inputs,
+            out,
+            workers: self.workers.unwrap_or_else(default_workers),
+            tick_ms: self.tick.unwrap_or(3_600_000),
+            labor_target: self.labor_target.unwrap_or(TARGET_TRANSACTIONS_PER_LABOR_HOUR),
+        }
     }
+}
+
+/// Live mode.
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Keep running: pick up new files and appended lines, and serve SQL while views change.
+    #[arg(long)]
+    follow: bool,
+    /// HTTP ingest (POST /v1/events) and Prometheus metrics (GET /metrics) on this address.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Postgres wire protocol on this address (loopback only).
+    #[arg(long, value_name = "ADDR")]
+    pg: Option<SocketAddr>,
+    /// Arrow Flight SQL on this address (loopback only).
+    #[arg(long, value_name = "ADDR")]
+    flight: Option<SocketAddr>,
+    /// How often views are written to their Delta tables, e.g. 10s [default: 10s].
+    #[arg(long, value_parser = settings::parse_duration_ms)]
+    persist_every: Option<i64>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -133,24 +180,6 @@ enum InputFormat {
 
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn parse_duration_ms(text: &str) -> Result<i64, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 1h, 15m, 30s or 500ms"))?;
-    let unit_ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m, h or d")),
-    };
-    if n <= 0 {
-        return Err("the duration must be positive".into());
-    }
-    Ok(n * unit_ms)
 }
 
 /// Warnings, less the Delta kernel's report of each table it creates (an empty log is expected then).
@@ -199,9 +228,52 @@ fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { input, out, compute } => {
-            let summary = run(&compute.config(input, out), &runtime)?;
-            println!("{summary}");
+        Command::Run { input, out, compute, live, config } => {
+            let file = match config {
+                Some(path) => settings::load(&path)?,
+                None => settings::Settings::default(),
+            };
+            let input = if input.is_empty() { file.input.clone().unwrap_or_default() } else { input };
+            let out = out.or(file.out.clone()).unwrap_or_else(|| "tillflow-data".into());
+            let compute = ComputeArgs {
+                workers: compute.workers.or(file.workers),
+                tick: compute.tick.or(file.tick_ms()?),
+                labor_target: compute.labor_target.or(file.labor_target),
+            };
+            let (listen, pg, flight) = (live.listen.or(file.listen), live.pg.or(file.pg), live.flight.or(file.flight));
+            let follow =
+                live.follow || file.follow.unwrap_or(false) || listen.is_some() || pg.is_some() || flight.is_some();
+            if !follow {
+                if input.is_empty() {
+                    anyhow::bail!(
+                        "nothing to read: pass --input FILE_OR_FOLDER, or --follow with --listen ADDR for HTTP ingest"
+                    );
+                }
+                let summary = run(&compute.config(input, out), &runtime)?;
+                println!("{summary}");
+                return Ok(());
+            }
+            let persist_every = live.persist_every.or(file.persist_every_ms()?).unwrap_or(10_000);
+            let tick = compute.tick.unwrap_or(1_000);
+            let config = ServeConfig {
+                inputs: input,
+                out,
+                live: LiveConfig {
+                    workers: compute.workers.unwrap_or_else(default_workers),
+                    labor_target: compute.labor_target.unwrap_or(TARGET_TRANSACTIONS_PER_LABOR_HOUR),
+                    tick: Duration::from_millis(tick as u64),
+                    persist_every: Duration::from_millis(persist_every as u64),
+                    stats_kept: 3_600,
+                },
+                listen,
+                pg,
+                flight,
+            };
+            let counts = serve(config, &runtime)?;
+            eprintln!(
+                "tillflow: stopped; {} received = {} accepted + {} duplicates + {} dead-lettered",
+                counts.received, counts.accepted, counts.duplicates, counts.dead_lettered
+            );
             Ok(())
         }
         Command::Eval { input, compute, check } => {
@@ -225,16 +297,22 @@ fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Sql { out, format, query } => {
-            let root = root_url(&out)?;
-            let ctx = runtime.block_on(sql::open(&root))?;
+        Command::Sql { out, connect, format, query } => {
+            let run: Box<sql::Run<'static>> = match connect {
+                Some(addr) => Box::new(move |q: &str| {
+                    runtime.block_on(tillflow_queries::flight::query(&addr, q)).map_err(anyhow::Error::msg)
+                }),
+                None => {
+                    let ctx = runtime.block_on(sql::open(&root_url(&out)?))?;
+                    Box::new(move |q: &str| runtime.block_on(sql::query(&ctx, q)))
+                }
+            };
             match query {
                 Some(q) => {
-                    let batches = runtime.block_on(sql::query(&ctx, &q))?;
-                    println!("{}", sql::render(&batches, format)?);
+                    println!("{}", sql::render(&run(&q)?, format)?);
                     Ok(())
                 }
-                None => sql::repl(&ctx, format, &runtime),
+                None => sql::repl(&*run, format),
             }
         }
     }

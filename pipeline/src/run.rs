@@ -51,7 +51,7 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
             let (name, partition) = (view.name(), view.partition());
             let batch = view.into_batch();
             views.push((name, batch.num_rows()));
-            write_table(&root, name, partition, batch).await?;
+            write_table(&root, name, partition, batch, None).await?;
         }
         views.push((DeadLetter::NAME, dead.len()));
         write_view(&root, &dead).await

@@ -89,7 +89,7 @@ pub trait IngestStream: Iterator<Item = Ingested> {
 
 impl IngestStream for Ingest {
     fn counts(&self) -> Counts {
-        self.counts
+        self.admission.counts
     }
 }
 
@@ -127,9 +127,15 @@ impl IngestStream for Prepared {
 
 /// The ordered, deduplicated, epoch-stamped stream of every input file.
 pub struct Ingest {
-    files: Vec<FileSource>,
-    heap: BinaryHeap<std::cmp::Reverse<(Millis, usize)>>,
+    records: Interleave,
     tick_ms: i64,
+    admission: Admission,
+}
+
+/// Judges each record in arrival order: dead letter, duplicate, or accepted; and counts them.
+#[derive(Default)]
+pub struct Admission {
+    /// The content hash of every accepted event, by `event_id`.
     seen: FxHashMap<Id, u64>,
     stores: FxHashMap<Id, Store>,
     /// (store, staff) with a clock_in not yet matched by a clock_out.
@@ -137,14 +143,23 @@ pub struct Ingest {
     pub counts: Counts,
 }
 
-struct FileSource {
+/// Records of several sources merged by their clocks (see the module documentation).
+pub struct Interleave {
+    sources: Vec<Source>,
+    heap: BinaryHeap<std::cmp::Reverse<(Millis, usize)>>,
+}
+
+/// Records of one source, in their own order.
+pub type Records = Box<dyn Iterator<Item = Record>>;
+
+struct Source {
     name: Arc<str>,
-    records: Box<dyn Iterator<Item = Record>>,
+    records: Records,
     next: Option<Record>,
     clock: Millis,
 }
 
-impl FileSource {
+impl Source {
     /// The clock once the pending record is read.
     fn clock_after_next(&self) -> Millis {
         let ts = self.next.as_ref().and_then(|r| r.outcome.as_ref().ok()).and_then(Event::ts);
@@ -152,44 +167,55 @@ impl FileSource {
     }
 }
 
+impl Interleave {
+    pub fn new(sources: Vec<(Arc<str>, Records)>) -> Interleave {
+        let mut interleave = Interleave { sources: Vec::with_capacity(sources.len()), heap: BinaryHeap::new() };
+        for (index, (name, mut records)) in sources.into_iter().enumerate() {
+            let next = records.next();
+            let source = Source { name, records, next, clock: Millis::MIN };
+            if source.next.is_some() {
+                interleave.heap.push(std::cmp::Reverse((source.clock_after_next(), index)));
+            }
+            interleave.sources.push(source);
+        }
+        interleave
+    }
+
+    /// Every file's records; a file that cannot be opened at all is one rejected record, at position 0.
+    pub fn files(files: &[(PathBuf, Format)]) -> Interleave {
+        let sources =
+            files.iter().map(|(path, format)| (path.display().to_string().into(), read_file(path, *format))).collect();
+        Interleave::new(sources)
+    }
+}
+
+/// A file's records, or one rejected record saying why it cannot be read.
+pub fn read_file(path: &Path, format: Format) -> Records {
+    formats::read_file(path, format).unwrap_or_else(|reason| {
+        Box::new(std::iter::once(Record { position: 0, outcome: Err(Rejected::new(b"", reason)) }))
+    })
+}
+
+impl Iterator for Interleave {
+    /// The source's name, the record, and the source's clock once it is read.
+    type Item = (Arc<str>, Record, Millis);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let std::cmp::Reverse((clock, index)) = self.heap.pop()?;
+        let source = &mut self.sources[index];
+        let record = source.next.take().expect("a queued source has a record");
+        source.clock = clock;
+        source.next = source.records.next();
+        if source.next.is_some() {
+            self.heap.push(std::cmp::Reverse((source.clock_after_next(), index)));
+        }
+        Some((Arc::clone(&source.name), record, clock))
+    }
+}
+
 impl Ingest {
     pub fn open(files: &[(PathBuf, Format)], tick_ms: i64) -> Ingest {
-        let mut sources = Vec::with_capacity(files.len());
-        let mut early_dead = Vec::new();
-        for (path, format) in files {
-            let name: Arc<str> = path.display().to_string().into();
-            match formats::read_file(path, *format) {
-                Ok(records) => sources.push(FileSource { name, records, next: None, clock: Millis::MIN }),
-                Err(reason) => early_dead.push((name, reason)),
-            }
-        }
-        let mut ingest = Ingest {
-            files: Vec::new(),
-            heap: BinaryHeap::new(),
-            tick_ms: tick_ms.max(1),
-            seen: FxHashMap::default(),
-            stores: FxHashMap::default(),
-            on_clock: Default::default(),
-            counts: Counts::default(),
-        };
-        // A file that cannot be opened at all is one dead letter, at position 0.
-        for (name, reason) in early_dead {
-            let failed = FileSource {
-                name,
-                records: Box::new(std::iter::once(Record { position: 0, outcome: Err(Rejected::new(b"", reason)) })),
-                next: None,
-                clock: Millis::MIN,
-            };
-            sources.push(failed);
-        }
-        for (index, mut source) in sources.into_iter().enumerate() {
-            source.next = source.records.next();
-            if source.next.is_some() {
-                ingest.heap.push(std::cmp::Reverse((source.clock_after_next(), index)));
-            }
-            ingest.files.push(source);
-        }
-        ingest
+        Ingest { records: Interleave::files(files), tick_ms: tick_ms.max(1), admission: Admission::default() }
     }
 
     fn epoch_of(&self, clock: Millis) -> Epoch {
@@ -198,9 +224,11 @@ impl Ingest {
         }
         (clock as u64).div_ceil(self.tick_ms as u64)
     }
+}
 
+impl Admission {
     /// Judges one record: a dead letter, a duplicate (`None`), or an accepted event.
-    fn admit(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
+    pub fn admit(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
         self.counts.received += 1;
         let dead = |reason: InputError, raw: String, event_id: Option<&Id>| DeadLetter {
             source: source.to_string(),
@@ -281,17 +309,9 @@ impl Iterator for Ingest {
     type Item = Ingested;
 
     fn next(&mut self) -> Option<Ingested> {
-        while let Some(std::cmp::Reverse((clock, index))) = self.heap.pop() {
-            let file = &mut self.files[index];
-            let record = file.next.take().expect("a queued file has a record");
-            file.clock = clock;
-            file.next = file.records.next();
-            if file.next.is_some() {
-                self.heap.push(std::cmp::Reverse((file.clock_after_next(), index)));
-            }
-            let source = Arc::clone(&self.files[index].name);
+        while let Some((source, record, clock)) = self.records.next() {
             let epoch = self.epoch_of(clock);
-            if let Some(item) = self.admit(&source, record, epoch) {
+            if let Some(item) = self.admission.admit(&source, record, epoch) {
                 return Some(item);
             }
         }

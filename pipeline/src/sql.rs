@@ -7,7 +7,7 @@ use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 use url::Url;
 
-use crate::VIEWS;
+use crate::table_names;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -16,9 +16,11 @@ pub enum OutputFormat {
     Json,
 }
 
-/// A session over every view persisted under `root`.
+/// A session over every view persisted under `root`, with `as_of` over their earlier versions.
 pub async fn open(root: &Url) -> anyhow::Result<SessionContext> {
-    Ok(tillflow_queries::persisted::session(root, VIEWS).await?.0)
+    let ctx = tillflow_queries::persisted::session(root, &table_names()).await?.0;
+    tillflow_queries::as_of::register(&ctx, root);
+    Ok(ctx)
 }
 
 pub async fn query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
@@ -49,14 +51,24 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<S
     }
 }
 
+/// Runs one statement, wherever the views are.
+pub type Run<'a> = dyn Fn(&str) -> anyhow::Result<Vec<RecordBatch>> + 'a;
+
+/// Lists every view's columns, in SQL any surface answers.
+pub const DESCRIBE: &str = "SELECT table_name, column_name, data_type FROM information_schema.columns \
+                            WHERE table_schema = 'public' ORDER BY table_name, ordinal_position";
+
 /// The interactive session: statements end with `;`, `\d` lists views, `\q` quits.
-pub fn repl(ctx: &SessionContext, format: OutputFormat, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+pub fn repl(run: &Run<'_>, format: OutputFormat) -> anyhow::Result<()> {
     let mut editor = rustyline::DefaultEditor::new()?;
     let history: Option<PathBuf> = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tillflow_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("tillflow sql — views: {}. End statements with `;`, \\d lists views, \\q quits.", VIEWS.join(", "));
+    println!(
+        "tillflow sql — views: {}. End statements with `;`, \\d lists views, \\q quits.",
+        table_names().join(", ")
+    );
     let mut statement = String::new();
     loop {
         let prompt = if statement.is_empty() { "tillflow> " } else { "     ...> " };
@@ -74,7 +86,10 @@ pub fn repl(ctx: &SessionContext, format: OutputFormat, runtime: &tokio::runtime
             let _ = editor.add_history_entry(trimmed);
             match trimmed {
                 "\\q" => break,
-                "\\d" => println!("{}", runtime.block_on(describe(ctx))?),
+                "\\d" => match run(DESCRIBE).and_then(|b| render(&b, format)) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => println!("error: {e:#}"),
+                },
                 other => println!("unknown command {other}: \\d lists views, \\q quits"),
             }
             continue;
@@ -86,7 +101,7 @@ pub fn repl(ctx: &SessionContext, format: OutputFormat, runtime: &tokio::runtime
         }
         let sql = std::mem::take(&mut statement);
         let _ = editor.add_history_entry(sql.trim());
-        match runtime.block_on(query(ctx, &sql)).and_then(|b| render(&b, format)) {
+        match run(&sql).and_then(|b| render(&b, format)) {
             Ok(text) => println!("{text}"),
             Err(e) => println!("error: {e:#}"),
         }
@@ -95,17 +110,4 @@ pub fn repl(ctx: &SessionContext, format: OutputFormat, runtime: &tokio::runtime
         let _ = editor.save_history(h);
     }
     Ok(())
-}
-
-/// The views and their columns.
-pub async fn describe(ctx: &SessionContext) -> anyhow::Result<String> {
-    let mut out = String::new();
-    for view in VIEWS {
-        if let Ok(table) = ctx.table(*view).await {
-            let columns: Vec<String> =
-                table.schema().fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
-            out.push_str(&format!("{view}\n  {}\n", columns.join("\n  ")));
-        }
-    }
-    Ok(out.trim_end().to_string())
 }

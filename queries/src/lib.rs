@@ -3,11 +3,18 @@
 //! - [`reference`]: every view's reference definition (`queries/*.sql`) run over raw events;
 //! - [`persisted`]: the persisted Delta tables of the views, registered by view name;
 //! - [`customer_segments`]: the batch reference of the two views SQL cannot say (k-means);
-//! - [`functions`]: the SQL functions both need (`business_date`).
+//! - [`functions`]: the SQL functions both need (`business_date`);
+//! - [`live`]: the live views, one consistent snapshot per epoch;
+//! - [`as_of`]: earlier persisted states (`as_of('view', 'epoch', N)`);
+//! - [`pg`], [`flight`]: the Postgres wire and Arrow Flight SQL servers.
 
+pub mod as_of;
 pub mod customer_segments;
+pub mod flight;
 pub mod functions;
+pub mod live;
 pub mod persisted;
+pub mod pg;
 pub mod reference;
 
 use thiserror::Error;

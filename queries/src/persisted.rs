@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use url::Url;
 
 use crate::{Error, Result, functions};
@@ -36,7 +36,7 @@ pub fn table_url(root: &Url, view: &str) -> Result<Url> {
 /// A session with every view persisted under `root` registered by its name, plus tillflow's functions.
 /// Returns the session and the names of the views found.
 pub async fn session(root: &Url, views: &[&str]) -> Result<(SessionContext, Vec<String>)> {
-    let ctx = SessionContext::new();
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
     functions::register(&ctx);
     let mut found = Vec::new();
     for view in views {

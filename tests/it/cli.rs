@@ -115,6 +115,24 @@ fn the_district_report_in_every_format() {
 }
 
 #[test]
+fn a_config_file_sets_the_flags_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, other) = (dir.path().join("views"), dir.path().join("other"));
+    let config = dir.path().join("tillflow.toml");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
+    std::fs::write(&config, format!("input = [{sample:?}]\nout = {:?}\nworkers = 1\ntick = \"1d\"\n", out.display()))
+        .unwrap();
+    let summary = run_ok(&["run", "--config", &config.display().to_string()]);
+    assert!(
+        summary.contains("epochs                      9"),
+        "a day per epoch (7 days, reference data and a day boundary):\n{summary}"
+    );
+    assert!(out.join("sku_margin/_delta_log").is_dir());
+    run_ok(&["run", "--config", &config.display().to_string(), "--out", &other.display().to_string()]);
+    assert!(other.join("sku_margin/_delta_log").is_dir(), "--out wins over the file");
+}
+
+#[test]
 fn generate_is_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let read_all = |d: &Path| {
@@ -147,7 +165,15 @@ fn generate_is_deterministic() {
 fn user_mistakes_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere").display().to_string();
+    let config = dir.path().join("tillflow.toml");
+    std::fs::write(&config, "workers = 2\npersist_every = \"10s\"\n").unwrap();
+    let config = config.display().to_string();
     for (args, hint) in [
+        (vec!["run"], "nothing to read"),
+        (vec!["run", "--config", config.as_str()], "unknown field `persist_every`"),
+        (vec!["run", "--follow", "--pg", "0.0.0.0:6875"], "loopback only"),
+        (vec!["run", "--follow", "--input", missing.as_str()], "does not exist"),
+        (vec!["sql", "--connect", "127.0.0.1:1", "SELECT 1"], "no tillflow Flight SQL server answers"),
         (vec!["run", "--input", missing.as_str()], "does not exist"),
         (vec!["sql", "--out", missing.as_str(), "SELECT 1"], "run `tillflow run"),
         (vec!["run", "--input", missing.as_str(), "--tick", "soon"], "duration"),

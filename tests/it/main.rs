@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod events;
 mod hand_computed;
+mod live;
 mod segments;
 mod support;
 mod views;

@@ -19,6 +19,7 @@ mod dead_letters;
 mod exceptions;
 mod inventory_position;
 mod labor_demand;
+mod pipeline_stats;
 mod refund_void_anomalies;
 mod rule_breaks;
 mod sku_margin;
@@ -28,6 +29,7 @@ pub use dead_letters::DeadLetter;
 pub use exceptions::{Exception, Severity, UNDERSTAFFED_HOURS};
 pub use inventory_position::{DEMAND_WINDOW_DAYS, InventoryPosition, REORDER_COVER_DAYS};
 pub use labor_demand::{LaborDemand, StaffingStatus, TARGET_TRANSACTIONS_PER_LABOR_HOUR};
+pub use pipeline_stats::PipelineStat;
 pub use refund_void_anomalies::{CashierFigures, MIN_SUPPORT, RATES, RefundVoidAnomaly, Z_THRESHOLD};
 pub use rule_breaks::{Rule, RuleBreak};
 pub use sku_margin::SkuMargin;
@@ -86,6 +88,11 @@ impl<R> Columns<'_, R> {
         self.push(name, false, Arc::new(array))
     }
 
+    pub fn opt_int(&mut self, name: &str, f: impl Fn(&R) -> Option<i64>) -> &mut Self {
+        let array: Int64Array = self.rows.iter().map(f).collect();
+        self.push(name, true, Arc::new(array))
+    }
+
     pub fn money(&mut self, name: &str, f: impl Fn(&R) -> Cents) -> &mut Self {
         let array = Decimal128Array::from_iter_values(self.rows.iter().map(|r| f(r).0 as i128));
         self.push(name, false, Arc::new(array.with_precision_and_scale(18, 2).expect("valid decimal")))
@@ -119,6 +126,11 @@ impl<R> Columns<'_, R> {
     pub fn opt_date(&mut self, name: &str, f: impl Fn(&R) -> Option<Day>) -> &mut Self {
         let array: Date32Array = self.rows.iter().map(f).collect();
         self.push(name, true, Arc::new(array))
+    }
+
+    pub fn timestamp(&mut self, name: &str, f: impl Fn(&R) -> Millis) -> &mut Self {
+        let array = TimestampMillisecondArray::from_iter_values(self.rows.iter().map(f)).with_timezone("UTC");
+        self.push(name, false, Arc::new(array))
     }
 
     pub fn opt_timestamp(&mut self, name: &str, f: impl Fn(&R) -> Option<Millis>) -> &mut Self {

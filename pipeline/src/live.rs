@@ -1,0 +1,341 @@
+//! Live mode: records arrive continuously (followed files, stdin, HTTP) as [`Delivery`]s; every
+//! tick closes an epoch, publishes one consistent snapshot of every view to the SQL layer, and, every
+//! `persist_every`, hands the snapshot to the persister.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use tillflow_queries::live::Hub;
+use tillflow_schemas::formats::Record;
+use tillflow_schemas::views::{DeadLetter, PipelineStat, ViewRow};
+use timely::dataflow::operators::probe::Handle;
+
+use crate::dataflow::{self, ViewState};
+use crate::source::{Admission, Counts, Epoch, Ingested};
+
+/// Records from one source, handed to the pipeline together.
+pub struct Delivery {
+    /// Where they came from, as dead letters name it (a file path, `stdin`, `http`).
+    pub source: Arc<str>,
+    pub records: Vec<Record>,
+    /// Told what became of each record, once it is admitted.
+    pub reply: Option<tokio::sync::oneshot::Sender<Vec<Verdict>>>,
+}
+
+/// What became of one record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted,
+    Duplicate,
+    DeadLettered { position: u64, reason: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    pub workers: usize,
+    pub labor_target: i64,
+    pub tick: Duration,
+    pub persist_every: Duration,
+    /// `pipeline_stats` keeps this many epochs (with input) before the oldest leave.
+    pub stats_kept: usize,
+}
+
+/// Counters the HTTP `/metrics` endpoint reports; updated by the driver.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub received: AtomicU64,
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub epoch: AtomicU64,
+    pub compute_ms: AtomicU64,
+    pub publish_ms: AtomicU64,
+    pub persist_ms: AtomicU64,
+    pub persists: AtomicU64,
+    pub persist_failures: AtomicU64,
+    pub view_rows: Mutex<Vec<(&'static str, usize)>>,
+}
+
+impl Metrics {
+    fn count(&self, counts: &Counts) {
+        self.received.store(counts.received, Ordering::Relaxed);
+        self.accepted.store(counts.accepted, Ordering::Relaxed);
+        self.duplicates.store(counts.duplicates, Ordering::Relaxed);
+        self.dead_lettered.store(counts.dead_lettered, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            out.push_str(&format!("# HELP tillflow_{name} {help}\n# TYPE tillflow_{name} {kind}\n"));
+            out.push_str(&format!("tillflow_{name} {value}\n"));
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metric("events_received_total", "counter", "Records received from every source.", get(&self.received));
+        metric("events_accepted_total", "counter", "Records accepted into the views.", get(&self.accepted));
+        metric("events_duplicate_total", "counter", "Redelivered records ignored.", get(&self.duplicates));
+        metric("events_dead_lettered_total", "counter", "Records sent to dead_letters.", get(&self.dead_lettered));
+        metric("epoch", "gauge", "The latest published epoch.", get(&self.epoch));
+        metric("epoch_compute_ms", "gauge", "Last epoch: close until every view settled.", get(&self.compute_ms));
+        metric("epoch_publish_ms", "gauge", "Last epoch: building and publishing the snapshot.", get(&self.publish_ms));
+        metric("persist_ms", "gauge", "Duration of the last persist.", get(&self.persist_ms));
+        metric("persists_total", "counter", "Persists completed.", get(&self.persists));
+        metric(
+            "persist_failures_total",
+            "counter",
+            "Persists that failed (retried next time).",
+            get(&self.persist_failures),
+        );
+        out.push_str("# HELP tillflow_view_rows Rows in each live view.\n# TYPE tillflow_view_rows gauge\n");
+        for (view, rows) in self.view_rows.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            out.push_str(&format!("tillflow_view_rows{{view=\"{view}\"}} {rows}\n"));
+        }
+        out
+    }
+}
+
+/// A snapshot handed to the persister: the epoch, then each table's name, rows and whether it
+/// changed since the previous hand-over.
+pub type Persistable = (Epoch, Vec<(&'static str, Vec<RecordBatch>, bool)>);
+
+/// Runs the live pipeline until `stop` is set and the feed is drained. `persist` receives a
+/// snapshot every `persist_every` (it should not block: the driver waits for it).
+pub fn run(
+    config: LiveConfig,
+    feed: Receiver<Delivery>,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    persist: Arc<dyn Fn(Persistable) + Send + Sync>,
+    stop: Arc<AtomicBool>,
+) -> Result<Counts, String> {
+    let feed = Mutex::new(Some(feed));
+    let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
+        let probe = Handle::new();
+        let (mut inputs, captures) = dataflow::build(worker, config.labor_target, &probe);
+        let mut counts = Counts::default();
+        if worker.index() == 0 {
+            let feed = feed.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
+            let mut driver = Driver::new(&config, &captures, &hub, &metrics, &persist);
+            let tick_ms = config.tick.as_millis().max(1) as u64;
+            let mut epoch: Epoch = now_ms() / tick_ms;
+            inputs.advance_to(epoch);
+            loop {
+                let deadline = Instant::now() + config.tick;
+                let mut drained = false;
+                while Instant::now() < deadline {
+                    match feed.recv_timeout(deadline.saturating_duration_since(Instant::now()).min(TICK_SLICE)) {
+                        Ok(delivery) => driver.admit(delivery, epoch, &mut inputs),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => {
+                            drained = true;
+                            break;
+                        }
+                    }
+                    worker.step();
+                }
+                let closed = Instant::now();
+                inputs.publish_watermark();
+                let next = (now_ms() / tick_ms).max(epoch + 1);
+                inputs.advance_to(next);
+                inputs.flush();
+                worker.step_while(|| probe.less_than(&next));
+                driver.publish(epoch, closed, inputs.watermark.latest, &captures);
+                epoch = next;
+                if drained || stop.load(Ordering::Relaxed) && driver.idle {
+                    break;
+                }
+            }
+            driver.persist_now(epoch);
+            counts = driver.admission.counts;
+        }
+        drop(inputs);
+        while worker.step_or_park(None) {}
+        counts
+    })?;
+    let mut total = Counts::default();
+    for counts in guards.join() {
+        let c = counts?;
+        total.received += c.received;
+        total.accepted += c.accepted;
+        total.duplicates += c.duplicates;
+        total.dead_lettered += c.dead_lettered;
+    }
+    Ok(total)
+}
+
+/// How long the driver waits for input before stepping the dataflow again.
+const TICK_SLICE: Duration = Duration::from_millis(2);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Worker 0's state between epochs: admission, the views' current rows, dead letters and stats.
+struct Driver<'a> {
+    config: &'a LiveConfig,
+    hub: &'a Arc<Hub>,
+    metrics: &'a Metrics,
+    persist: &'a Arc<dyn Fn(Persistable) + Send + Sync>,
+    admission: Admission,
+    /// The views' states in the hub's order, and the capture feeding each.
+    states: Vec<Box<dyn ViewState>>,
+    order: Vec<usize>,
+    batches: Vec<Vec<RecordBatch>>,
+    /// Per table (views, dead letters, stats): changed since the last hand-over to the persister.
+    unpersisted: Vec<bool>,
+    dead_letters: Vec<DeadLetter>,
+    stats: std::collections::VecDeque<PipelineStat>,
+    epoch_counts: Counts,
+    last_persist: Instant,
+    /// No input arrived during the last epoch.
+    idle: bool,
+}
+
+impl<'a> Driver<'a> {
+    fn new(
+        config: &'a LiveConfig,
+        captures: &[dataflow::Capture],
+        hub: &'a Arc<Hub>,
+        metrics: &'a Metrics,
+        persist: &'a Arc<dyn Fn(Persistable) + Send + Sync>,
+    ) -> Self {
+        // The hub lists the views first, then dead letters and pipeline stats.
+        let mut captured: Vec<(usize, Box<dyn ViewState>)> =
+            captures.iter().map(|c| c().new_state()).enumerate().collect();
+        let tables = hub.views().len();
+        let mut order = Vec::new();
+        let mut states = Vec::new();
+        for (name, _) in &hub.views()[..tables - 2] {
+            let at = captured.iter().position(|(_, s)| s.name() == *name).expect("every view is captured");
+            let (capture, state) = captured.swap_remove(at);
+            order.push(capture);
+            states.push(state);
+        }
+        Driver {
+            config,
+            hub,
+            metrics,
+            persist,
+            admission: Admission::default(),
+            states,
+            order,
+            batches: vec![Vec::new(); tables],
+            unpersisted: vec![true; tables],
+            dead_letters: Vec::new(),
+            stats: Default::default(),
+            epoch_counts: Counts::default(),
+            last_persist: Instant::now(),
+            idle: true,
+        }
+    }
+
+    fn admit(&mut self, delivery: Delivery, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
+        let before = self.admission.counts;
+        let mut verdicts = Vec::with_capacity(delivery.records.len());
+        for record in delivery.records {
+            let position = record.position;
+            verdicts.push(match self.admission.admit(&delivery.source, record, epoch) {
+                None => Verdict::Duplicate,
+                Some(Ingested::Accepted { event, business_date, .. }) => {
+                    inputs.push(event, business_date);
+                    Verdict::Accepted
+                }
+                Some(Ingested::Dead(letter)) => {
+                    let verdict = Verdict::DeadLettered { position, reason: letter.reason.clone() };
+                    self.dead_letters.push(letter);
+                    verdict
+                }
+            });
+        }
+        let after = self.admission.counts;
+        self.epoch_counts.received += after.received - before.received;
+        self.epoch_counts.accepted += after.accepted - before.accepted;
+        self.epoch_counts.duplicates += after.duplicates - before.duplicates;
+        self.epoch_counts.dead_lettered += after.dead_lettered - before.dead_lettered;
+        self.metrics.count(&after);
+        if let Some(reply) = delivery.reply {
+            let _ = reply.send(verdicts);
+        }
+    }
+
+    /// Applies the epoch's changes and publishes every view as of `epoch`.
+    fn publish(
+        &mut self,
+        epoch: Epoch,
+        closed: Instant,
+        latest_event: Option<tillflow_schemas::Millis>,
+        captures: &[dataflow::Capture],
+    ) {
+        let settled = Instant::now();
+        let views = self.states.len();
+        for (i, (state, capture)) in self.states.iter_mut().zip(&self.order).enumerate() {
+            if state.apply(captures[*capture]()) || self.batches[i].is_empty() {
+                self.batches[i] = vec![state.batch()];
+                self.unpersisted[i] = true;
+            }
+        }
+        let counts = std::mem::take(&mut self.epoch_counts);
+        self.idle = counts.received == 0;
+        if counts.dead_lettered > 0 || self.batches[views].is_empty() {
+            self.batches[views] = vec![DeadLetter::to_batch(&self.dead_letters)];
+            self.unpersisted[views] = true;
+        }
+        let view_rows: Vec<(&'static str, usize)> = self.states.iter().map(|s| (s.name(), s.rows())).collect();
+        let published_at = now_ms() as i64;
+        if !self.idle || self.stats.is_empty() {
+            let stat = PipelineStat {
+                epoch,
+                published_at,
+                events_in: counts.received,
+                accepted: counts.accepted,
+                duplicates: counts.duplicates,
+                dead_lettered: counts.dead_lettered,
+                watermark: latest_event.map(|l| l - tillflow_schemas::time::ALLOWED_LATENESS_MS),
+                lag_ms: latest_event.map(|l| published_at - l),
+                state_rows: view_rows.iter().map(|(_, n)| *n as u64).sum(),
+                view_rows: serde_json::to_string(
+                    &view_rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                )
+                .unwrap_or_default(),
+                compute_ms: (settled - closed).as_millis() as u64,
+                publish_ms: settled.elapsed().as_millis() as u64,
+                persist_ms: None,
+            };
+            self.stats.push_back(stat);
+            while self.stats.len() > self.config.stats_kept {
+                self.stats.pop_front();
+            }
+            let rows: Vec<PipelineStat> = self.stats.iter().cloned().collect();
+            self.batches[views + 1] = vec![PipelineStat::to_batch(&rows)];
+            self.unpersisted[views + 1] = true;
+        }
+        self.hub.publish(epoch, self.batches.clone());
+        let m = self.metrics;
+        m.epoch.store(epoch, Ordering::Relaxed);
+        m.compute_ms.store((settled - closed).as_millis() as u64, Ordering::Relaxed);
+        m.publish_ms.store(settled.elapsed().as_millis() as u64, Ordering::Relaxed);
+        *m.view_rows.lock().unwrap_or_else(|e| e.into_inner()) = view_rows;
+        if self.last_persist.elapsed() >= self.config.persist_every {
+            self.persist_now(epoch);
+        }
+    }
+
+    /// Hands the latest snapshot to the persister.
+    fn persist_now(&mut self, epoch: Epoch) {
+        self.last_persist = Instant::now();
+        let tables = self
+            .hub
+            .views()
+            .iter()
+            .zip(&self.batches)
+            .zip(&mut self.unpersisted)
+            .map(|(((name, _), batches), changed)| (*name, batches.clone(), std::mem::take(changed)))
+            .collect();
+        (self.persist)((epoch, tables));
+    }
+}

@@ -1,0 +1,74 @@
+//! The TOML config file of `tillflow run --config FILE`: every flag of `run`, by the same name.
+//!
+//! ```toml
+//! input = ["events/"]
+//! out = "tillflow-data"
+//! workers = 2
+//! tick = "1s"
+//! labor-target = 14
+//! follow = true
+//! listen = "127.0.0.1:8080"
+//! pg = "127.0.0.1:6875"
+//! flight = "127.0.0.1:50051"
+//! persist-every = "10s"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    pub input: Option<Vec<PathBuf>>,
+    pub out: Option<String>,
+    pub workers: Option<usize>,
+    pub tick: Option<String>,
+    pub labor_target: Option<i64>,
+    pub follow: Option<bool>,
+    pub listen: Option<SocketAddr>,
+    pub pg: Option<SocketAddr>,
+    pub flight: Option<SocketAddr>,
+    pub persist_every: Option<String>,
+}
+
+/// Reads a config file; errors name the file, the line and what is wrong.
+pub fn load(path: &Path) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}
+
+impl Settings {
+    pub fn tick_ms(&self) -> anyhow::Result<Option<i64>> {
+        duration(self.tick.as_deref(), "tick")
+    }
+
+    pub fn persist_every_ms(&self) -> anyhow::Result<Option<i64>> {
+        duration(self.persist_every.as_deref(), "persist-every")
+    }
+}
+
+fn duration(text: Option<&str>, key: &str) -> anyhow::Result<Option<i64>> {
+    text.map(|t| parse_duration_ms(t).map_err(|e| anyhow::anyhow!("config `{key}`: {e}"))).transpose()
+}
+
+/// A duration such as 1h, 15m, 30s or 500ms, in milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 1h, 15m, 30s or 500ms"))?;
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{text}`: the unit must be ms, s, m, h or d")),
+    };
+    if n <= 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(n * unit_ms)
+}

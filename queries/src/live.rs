@@ -1,0 +1,137 @@
+//! The live views: every epoch the pipeline publishes one snapshot of all views to a [`Hub`];
+//! SQL reads them through [`LiveTable`]s.
+//!
+//! A query sees one epoch across all views: DataFusion stamps each query with its start time
+//! (`query_execution_start_time`), and every table of the query reads the newest snapshot
+//! published strictly before that instant. Snapshots are stamped under the hub's write lock, so
+//! a query that started before a publish never sees it, whichever of its tables is planned first.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::functions;
+
+/// All views at the end of one epoch.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub epoch: u64,
+    pub published: DateTime<Utc>,
+    /// Per view, in the order of [`Hub::new`]'s schemas: its rows in batches.
+    pub tables: Vec<Vec<RecordBatch>>,
+}
+
+/// The published snapshots, newest last; older ones are kept a little while for queries in flight.
+#[derive(Debug)]
+pub struct Hub {
+    schemas: Vec<(&'static str, SchemaRef)>,
+    history: RwLock<VecDeque<Arc<Snapshot>>>,
+}
+
+/// Snapshots kept for queries that started before the latest publish.
+const KEPT: usize = 16;
+
+impl Hub {
+    /// A hub for the given views, each starting empty at epoch 0.
+    pub fn new(schemas: Vec<(&'static str, SchemaRef)>) -> Arc<Hub> {
+        let empty = Snapshot {
+            epoch: 0,
+            published: DateTime::<Utc>::MIN_UTC,
+            tables: schemas.iter().map(|_| Vec::new()).collect(),
+        };
+        Arc::new(Hub { schemas, history: RwLock::new(VecDeque::from([Arc::new(empty)])) })
+    }
+
+    pub fn views(&self) -> &[(&'static str, SchemaRef)] {
+        &self.schemas
+    }
+
+    /// Makes `tables` (in the order of the hub's views) the state of `epoch`.
+    pub fn publish(&self, epoch: u64, tables: Vec<Vec<RecordBatch>>) {
+        let mut history = self.history.write().unwrap_or_else(|e| e.into_inner());
+        // Stamped inside the lock: see the module documentation.
+        history.push_back(Arc::new(Snapshot { epoch, published: Utc::now(), tables }));
+        while history.len() > KEPT {
+            history.pop_front();
+        }
+    }
+
+    pub fn latest(&self) -> Arc<Snapshot> {
+        let history = self.history.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(history.back().expect("a hub always holds a snapshot"))
+    }
+
+    /// The newest snapshot published strictly before `instant`.
+    pub fn before(&self, instant: DateTime<Utc>) -> Arc<Snapshot> {
+        let history = self.history.read().unwrap_or_else(|e| e.into_inner());
+        let found = history.iter().rev().find(|s| s.published < instant).or(history.front());
+        Arc::clone(found.expect("a hub always holds a snapshot"))
+    }
+
+    /// A session with every live view registered by name, tillflow's functions, `information_schema`,
+    /// and `as_of` over the views persisted under `root`.
+    pub fn session(self: &Arc<Self>, root: &url::Url) -> datafusion::error::Result<SessionContext> {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        functions::register(&ctx);
+        crate::as_of::register(&ctx, root);
+        for (index, (name, schema)) in self.schemas.iter().enumerate() {
+            let table = LiveTable { hub: Arc::clone(self), index, schema: Arc::clone(schema) };
+            ctx.register_table(*name, Arc::new(table))?;
+        }
+        Ok(ctx)
+    }
+}
+
+/// One live view as a DataFusion table.
+#[derive(Debug)]
+pub struct LiveTable {
+    hub: Arc<Hub>,
+    index: usize,
+    schema: SchemaRef,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for LiveTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let snapshot = match state.execution_props().query_execution_start_time {
+            Some(started) => self.hub.before(started),
+            None => self.hub.latest(),
+        };
+        let batches = snapshot.tables[self.index].clone();
+        let partitions = split(batches, state.config().target_partitions());
+        Ok(MemorySourceConfig::try_new_exec(&partitions, self.schema(), projection.cloned())?)
+    }
+}
+
+/// Deals batches round-robin into at most `n` partitions, so a scan uses every core.
+fn split(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
+    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n.clamp(1, batches.len().max(1))];
+    let count = partitions.len();
+    for (i, batch) in batches.into_iter().enumerate() {
+        partitions[i % count].push(batch);
+    }
+    partitions
+}

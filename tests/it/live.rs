@@ -1,0 +1,277 @@
+//! Live mode as a user runs it: `tillflow run --follow` with HTTP ingest, psql on the Postgres
+//! port, Flight SQL, consistency across views while events stream in, and `as_of`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use tillflow_schemas::Event;
+
+use crate::events::{BASE, HOUR, line, product, refund, sale, store};
+use crate::support::tillflow;
+
+/// Milliseconds per epoch in these tests.
+const TICK_MS: u64 = 100;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `tillflow run --follow`, killed when dropped.
+struct Live {
+    child: Child,
+    http: u16,
+    pg: u16,
+    flight: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Live {
+    fn start() -> Live {
+        Live::start_with(&[])
+    }
+
+    /// Starts with extra arguments; stdin is a pipe the test may write to.
+    fn start_with(extra: &[&str]) -> Live {
+        let dir = tempfile::tempdir().unwrap();
+        let (http, pg, flight) = (free_port(), free_port(), free_port());
+        let child = tillflow()
+            .args(["run", "--follow", "--workers", "2", "--tick", &format!("{TICK_MS}ms"), "--persist-every", "300ms"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .args(["--listen", &format!("127.0.0.1:{http}"), "--pg", &format!("127.0.0.1:{pg}")])
+            .args(["--flight", &format!("127.0.0.1:{flight}"), "--out", &dir.path().display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let live = Live { child, http, pg, flight, _dir: dir };
+        wait_for("the HTTP listener", || live.get("/healthz").is_some_and(|(s, _)| s == 200));
+        wait_for("the Flight SQL server", || live.flight("SELECT 1").is_ok());
+        live
+    }
+
+    fn request(&self, head: &str, body: &[u8]) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.http)).ok()?;
+        let request =
+            format!("{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        stream.write_all(request.as_bytes()).ok()?;
+        stream.write_all(body).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split(' ').nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        Some((status, body))
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.request(&format!("GET {path} HTTP/1.1"), b"")
+    }
+
+    /// Posts events as NDJSON; returns the status and the JSON answer.
+    fn post(&self, events: &[Event]) -> (u16, serde_json::Value) {
+        let body: String = events.iter().map(|e| e.to_json() + "\n").collect();
+        self.post_raw(body.as_bytes())
+    }
+
+    fn post_raw(&self, body: &[u8]) -> (u16, serde_json::Value) {
+        let (status, answer) = self.request("POST /v1/events HTTP/1.1", body).expect("tillflow answers");
+        (status, serde_json::from_str(&answer).unwrap_or_else(|_| panic!("a JSON answer, got {answer:?}")))
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let output = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.pg.to_string(), "-U", "analyst", "-d", "tillflow", "-At", "-c", sql])
+            .env("PGCONNECT_TIMEOUT", "5")
+            .output()
+            .expect("psql is installed (Debian package postgresql-client)");
+        assert!(output.status.success(), "psql -c {sql:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs a statement through Flight SQL; rows as CSV lines.
+    fn flight(&self, sql: &str) -> Result<String, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let batches = runtime.block_on(tillflow_queries::flight::query(&format!("127.0.0.1:{}", self.flight), sql))?;
+        tillflow::sql::render(&batches, tillflow::sql::OutputFormat::Csv).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn reference_data() -> Vec<Event> {
+    vec![
+        store("S1", "America/New_York"),
+        store("S2", "Europe/Berlin"),
+        product("K1", 300, None, None),
+        product("K2", 120, None, None),
+    ]
+}
+
+fn sale_at(i: i64, store_id: &str) -> Event {
+    let ts = BASE + 14 * HOUR + i * 1_000;
+    sale(&format!("t{i}"), store_id, ts, vec![line(1, "K1", 1 + i % 3, 500, 0, false), line(2, "K2", 2, 250, 0, false)])
+}
+
+#[test]
+fn posted_events_reach_psql_and_flight_sql() {
+    let live = Live::start();
+    let (status, answer) = live.post(&reference_data());
+    assert_eq!((status, answer["accepted"].as_u64()), (202, Some(4)), "{answer}");
+
+    let sales: Vec<Event> = (0..6).map(|i| sale_at(i, "S1")).collect();
+    let (status, answer) = live.post(&sales);
+    assert_eq!(status, 202, "{answer}");
+    let units_k1: i64 = (0..6).map(|i| 1 + i % 3).sum();
+    let expected = format!("K1|{units_k1}\nK2|12\n");
+    wait_for("the sales in sku_margin through psql", || {
+        live.psql("SELECT sku, units_sold FROM sku_margin ORDER BY sku") == expected
+    });
+
+    // Redelivery is idempotent; a bad record gets its reason, and a dead letter.
+    let (status, answer) = live.post(&sales[..2]);
+    assert_eq!((status, answer["duplicates"].as_u64(), answer["accepted"].as_u64()), (202, Some(2), Some(0)));
+    let (status, answer) = live.post_raw(b"{\"type\":\"sale\",\"event_id\":\"bad\"}\nnot json\n");
+    assert_eq!((status, answer["dead_lettered"].as_u64()), (400, Some(2)), "{answer}");
+    assert_eq!(answer["errors"][1]["position"], 2);
+    assert!(answer["errors"][1]["reason"].as_str().unwrap().contains("malformed JSON"), "{answer}");
+    wait_for("the dead letters", || live.psql("SELECT COUNT(*) FROM dead_letters") == "2\n");
+
+    // Same answer through Flight SQL, and the catalog psql's \d reads.
+    let csv = live.flight("SELECT sku, units_sold FROM sku_margin ORDER BY sku").unwrap();
+    assert_eq!(csv, format!("sku,units_sold\nK1,{units_k1}\nK2,12"));
+    let tables = live.psql("\\d");
+    for view in ["sku_margin", "labor_demand", "exceptions", "dead_letters", "pipeline_stats"] {
+        assert!(tables.contains(view), "\\d lists {view}:\n{tables}");
+    }
+    let columns = live.psql("\\d sku_margin");
+    assert!(columns.contains("net_sales") && columns.contains("business_date"), "{columns}");
+
+    // The pipeline describes itself: the counts reconcile.
+    let stats =
+        live.psql("SELECT SUM(events_in), SUM(accepted), SUM(duplicates), SUM(dead_lettered) FROM pipeline_stats");
+    assert_eq!(stats, "14|10|2|2\n");
+    let (_, metrics) = live.get("/metrics").unwrap();
+    assert!(metrics.contains("tillflow_events_received_total 14"), "{metrics}");
+    assert!(metrics.contains("tillflow_view_rows{view=\"sku_margin\"} 2"), "{metrics}");
+}
+
+#[test]
+fn a_query_never_sees_two_epochs() {
+    let live = Live::start();
+    live.post(&reference_data());
+    // Net sales per store and day agree between sku_margin and labor_demand at every epoch.
+    let disagreeing = "SELECT COUNT(*) AS n FROM \
+        (SELECT store_id, business_date, SUM(net_sales) AS n FROM sku_margin GROUP BY 1, 2) a \
+        FULL JOIN (SELECT store_id, business_date, SUM(net_sales) AS n FROM labor_demand GROUP BY 1, 2) b \
+        ON a.store_id = b.store_id AND a.business_date = b.business_date \
+        WHERE COALESCE(a.n, 0) <> COALESCE(b.n, 0)";
+    let streamer = std::thread::scope(|scope| {
+        let streaming = scope.spawn(|| {
+            for i in 0..120 {
+                let mut batch = vec![sale_at(i, if i % 2 == 0 { "S1" } else { "S2" })];
+                if i % 7 == 6 {
+                    let original = format!("t{}", i - 1);
+                    let ts = BASE + 15 * HOUR + i * 1_000;
+                    batch.push(refund(&format!("r{i}"), "S2", ts, Some(&original), "K2", 1, 250));
+                }
+                assert_eq!(live.post(&batch).0, 202);
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        });
+        let mut queries = 0;
+        while !streaming.is_finished() {
+            assert_eq!(live.flight(disagreeing).unwrap(), "n\n0", "a query saw two epochs after {queries} queries");
+            queries += 1;
+        }
+        streaming.join().unwrap();
+        queries
+    });
+    assert!(streamer > 10, "only {streamer} queries ran while events streamed in");
+    wait_for("every sale", || {
+        live.flight("SELECT SUM(units_sold) FROM sku_margin WHERE sku = 'K2'").unwrap()
+            == "sum(sku_margin.units_sold)\n240"
+    });
+    assert_eq!(live.flight(disagreeing).unwrap(), "n\n0");
+}
+
+#[test]
+fn as_of_returns_what_a_query_returned_then() {
+    let live = Live::start();
+    live.post(&reference_data());
+    live.post(&(0..3).map(|i| sale_at(i, "S1")).collect::<Vec<_>>());
+    let query = "SELECT sku, units_sold, net_sales FROM sku_margin ORDER BY sku";
+    wait_for("the first sales", || live.flight(query).unwrap().lines().count() == 3);
+    // Let a persist pass with nothing changing, then note what a query returns and when.
+    std::thread::sleep(Duration::from_millis(1_000));
+    let then = live.flight(query).unwrap();
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let at_text = chrono::DateTime::from_timestamp_millis(at as i64).unwrap().to_rfc3339();
+    std::thread::sleep(Duration::from_millis(300));
+
+    live.post(&(3..9).map(|i| sale_at(i, "S1")).collect::<Vec<_>>());
+    wait_for("the later sales", || live.flight(query).unwrap() != then);
+    std::thread::sleep(Duration::from_millis(1_000));
+
+    let by_epoch =
+        format!("SELECT sku, units_sold, net_sales FROM as_of('sku_margin', 'epoch', {}) ORDER BY sku", at / TICK_MS);
+    let by_time =
+        format!("SELECT sku, units_sold, net_sales FROM as_of('sku_margin', 'time', '{at_text}') ORDER BY sku");
+    assert_eq!(live.flight(&by_epoch).unwrap(), then);
+    assert_eq!(live.flight(&by_time).unwrap(), then);
+    assert_eq!(live.psql(&by_epoch.replace("ORDER BY sku", "ORDER BY sku LIMIT 1")).lines().count(), 1);
+    let error = live.flight("SELECT * FROM as_of('sku_margin', 'epoch', 1)").unwrap_err();
+    assert!(error.contains("nothing was persisted at or before epoch 1"), "{error}");
+}
+
+#[test]
+fn followed_folders_and_stdin() {
+    let folder = tempfile::tempdir().unwrap();
+    let write = |name: &str, events: &[Event], tail: &str| {
+        let text: String = events.iter().map(|e| e.to_json() + "\n").collect();
+        std::fs::write(folder.path().join(name), text + tail).unwrap();
+    };
+    // Sales sort before the reference data by name; they are read after it all the same.
+    write("a-sales.ndjson", &[sale_at(0, "S1")], "");
+    write("b-reference.ndjson", &reference_data(), "");
+    let folder_arg = folder.path().display().to_string();
+    let mut live = Live::start_with(&["--input", &folder_arg, "--input", "-"]);
+    let units = "SELECT SUM(units_sold) AS n FROM sku_margin";
+    wait_for("the folder's sale", || live.flight(units).unwrap() == "n\n3");
+
+    // Lines appended to a followed file count once complete; a new file is picked up.
+    let appended = sale_at(1, "S1").to_json();
+    let (first, rest) = appended.split_at(20);
+    let mut file = std::fs::OpenOptions::new().append(true).open(folder.path().join("a-sales.ndjson")).unwrap();
+    file.write_all(first.as_bytes()).unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(4 * TICK_MS));
+    assert_eq!(live.flight(units).unwrap(), "n\n3", "half a line is not read");
+    file.write_all(format!("{rest}\n").as_bytes()).unwrap();
+    wait_for("the appended sale", || live.flight(units).unwrap() == "n\n7");
+    write("c-more.ndjson", &[sale_at(2, "S2")], "");
+    wait_for("the new file", || live.flight(units).unwrap() == "n\n12");
+
+    // stdin, in the same run.
+    let stdin = live.child.stdin.as_mut().unwrap();
+    stdin.write_all((sale_at(3, "S2").to_json() + "\nnot json\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    wait_for("the sale from stdin", || live.flight(units).unwrap() == "n\n15");
+    wait_for("the dead letter from stdin", || {
+        live.flight("SELECT source, position FROM dead_letters").unwrap() == "source,position\nstdin,2"
+    });
+}
