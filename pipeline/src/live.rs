@@ -194,6 +194,8 @@ struct Driver<'a> {
     last_persist: Instant,
     /// No input arrived during the last epoch.
     idle: bool,
+    /// Persists (completed or failed) reported in `pipeline_stats` so far.
+    persists_seen: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -231,6 +233,7 @@ impl<'a> Driver<'a> {
             epoch_counts: Counts::default(),
             last_persist: Instant::now(),
             idle: true,
+            persists_seen: 0,
         }
     }
 
@@ -304,7 +307,7 @@ impl<'a> Driver<'a> {
                 .unwrap_or_default(),
                 compute_ms: (settled - closed).as_millis() as u64,
                 publish_ms: settled.elapsed().as_millis() as u64,
-                persist_ms: None,
+                persist_ms: self.persist_completed(),
             };
             self.stats.push_back(stat);
             while self.stats.len() > self.config.stats_kept {
@@ -323,6 +326,14 @@ impl<'a> Driver<'a> {
         if self.last_persist.elapsed() >= self.config.persist_every {
             self.persist_now(epoch);
         }
+    }
+
+    /// The duration of the persist that completed since the previous stats row, if one did.
+    fn persist_completed(&mut self) -> Option<u64> {
+        let done =
+            self.metrics.persists.load(Ordering::Relaxed) + self.metrics.persist_failures.load(Ordering::Relaxed);
+        (std::mem::replace(&mut self.persists_seen, done) != done)
+            .then(|| self.metrics.persist_ms.load(Ordering::Relaxed))
     }
 
     /// Hands the latest snapshot to the persister.

@@ -280,7 +280,12 @@ pub fn initial_centroids(points: &[(&Id, &Features)]) -> [Vec<(u8, Features)>; S
         let (low, high): (Vec<&Features>, Vec<&Features>) = cluster
             .iter()
             .partition(|p| (0..FEATURE_COUNT).map(|k| (p[k] as f64 - centre[k]) * axis[k]).sum::<f64>() < 0.0);
-        clusters.extend([low, high].into_iter().filter(|c| !c.is_empty()));
+        if low.is_empty() || high.is_empty() {
+            // The widest cluster has no spread along its axis (identical points): nothing splits further.
+            clusters.push(cluster);
+            break;
+        }
+        clusters.extend([low, high]);
     }
     [numbered(runs.collect()), numbered(clusters)]
 }
@@ -427,5 +432,14 @@ mod tests {
         assert_eq!(label(&[0, 900, 800, 0, 700]), "high-value frequent weekend shoppers");
         assert_eq!(label(&[1200, 900, -800, 0, -700]), "low-value lapsing weekday shoppers");
         assert_eq!(label(&[0, 0, 0, 0, 0]), "mid-value shoppers");
+    }
+
+    #[test]
+    fn bisection_stops_on_identical_points() {
+        let (a, b) = (crate::Id::from("a"), crate::Id::from("b"));
+        let same = [0, 0, 0, 0, 0];
+        let [ranked, bisected] = super::initial_centroids(&[(&a, &same), (&b, &same)]);
+        assert_eq!(bisected, vec![(0, same)]);
+        assert!(!ranked.is_empty());
     }
 }

@@ -24,8 +24,7 @@ pub struct PipelineStat {
     pub compute_ms: u64,
     /// Building the Arrow snapshot and handing it to SQL.
     pub publish_ms: u64,
-    /// The persist that started after this epoch, if one did (it runs in the background: this is
-    /// the duration of the previous persist).
+    /// The duration of the persist (it runs in the background) that completed during this epoch, if one did.
     pub persist_ms: Option<u64>,
 }
 

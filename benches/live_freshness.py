@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Live-mode benchmark: freshness (HTTP POST accepted -> visible in a SQL query) under sustained
+load, and point / aggregate query latency on live views, through Arrow Flight SQL.
+
+    python3 benches/live_freshness.py target/debug/tillflow --rates 1000 5000 50000 --seconds 20
+
+Needs `pip install adbc-driver-flightsql adbc-driver-manager pyarrow`. Prints a Markdown table.
+"""
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import adbc_driver_flightsql.dbapi as flightsql
+
+BASE_MS = 1_772_841_600_000 + 14 * 3_600_000  # 2026-03-07 14:00 UTC
+STORES = [f"S{i:02}" for i in range(1, 11)]
+SKUS = [f"K{i:03}" for i in range(1, 201)]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(port, lines):
+    body = ("\n".join(lines) + "\n").encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", data=body, method="POST")
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def reference():
+    events = [json.dumps({"type": "store", "store_id": s, "name": s, "district": "D01", "region": "East",
+                          "timezone": "America/New_York"}) for s in STORES]
+    events += [json.dumps({"type": "product", "sku": k, "name": k, "department": "Grocery",
+                           "category": "Pantry", "unit_cost": 1.0, "list_price": 2.5}) for k in SKUS]
+    return events
+
+
+def sale(n, sku=None):
+    store = STORES[n % len(STORES)]
+    return json.dumps({
+        "type": "sale", "event_id": f"e{n}", "transaction_id": f"t{n}", "store_id": store,
+        "register_id": "r1", "cashier_id": "c1", "ts": BASE_MS + n,
+        "lines": [{"line_no": 1, "sku": sku or SKUS[n % len(SKUS)], "qty": 1, "unit_price": 2.5,
+                   "discount": 0.0}],
+        "tenders": [{"kind": "card", "amount": 2.5}],
+    })
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+
+
+def run_rate(http, flight, rate, seconds, start_n):
+    """Posts `rate` events/s for `seconds`, a marker sale every 100 ms; returns freshness samples."""
+    stop = threading.Event()
+    markers = {}  # marker sku -> time its POST was answered
+    accepted = [0]
+    slice_s = 0.02
+    per_slice = max(1, int(rate * slice_s))
+
+    def poster():
+        n, k = start_n, 0
+        next_at = time.perf_counter()
+        last_marker = 0.0
+        while not stop.is_set():
+            lines = [sale(n + i) for i in range(per_slice)]
+            n += per_slice
+            marker = None
+            if time.perf_counter() - last_marker >= 0.1:
+                k += 1
+                marker = f"M{rate}_{k}"
+                lines.append(sale(n, marker))
+                n += 1
+                last_marker = time.perf_counter()
+            answer = post(http, lines)
+            accepted[0] += answer["accepted"]
+            if marker:
+                markers[marker] = time.perf_counter()
+            next_at += slice_s
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+
+    samples = []
+    conn = flightsql.connect(f"grpc://127.0.0.1:{flight}")
+    cursor = conn.cursor()
+    thread = threading.Thread(target=poster)
+    began = time.perf_counter()
+    thread.start()
+    pending = []
+    while time.perf_counter() - began < seconds:
+        pending += [m for m in list(markers) if m not in pending and m not in dict(samples)]
+        if not pending:
+            time.sleep(0.001)
+            continue
+        marker = pending[0]
+        cursor.execute(f"SELECT COUNT(*) FROM sku_margin WHERE sku = '{marker}'")
+        if cursor.fetchone()[0] > 0:
+            samples.append((marker, (time.perf_counter() - markers[marker]) * 1000))
+            pending.pop(0)
+    stop.set()
+    thread.join()
+    elapsed = time.perf_counter() - began
+    conn.close()
+    return [ms for _, ms in samples], accepted[0] / elapsed, len(markers) - len(samples)
+
+
+def query_latency(flight, sql, runs):
+    conn = flightsql.connect(f"grpc://127.0.0.1:{flight}")
+    cursor = conn.cursor()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        cursor.execute(sql)
+        cursor.fetch_arrow_table()
+        times.append((time.perf_counter() - t) * 1000)
+    conn.close()
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("--rates", type=int, nargs="+", default=[1000, 5000, 50000])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--tick", default="100ms")
+    parser.add_argument("--workers", default="2")
+    args = parser.parse_args()
+    http, flight = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as out:
+        server = subprocess.Popen(
+            [args.binary, "run", "--follow", "--listen", f"127.0.0.1:{http}", "--flight", f"127.0.0.1:{flight}",
+             "--tick", args.tick, "--workers", args.workers, "--out", out],
+            stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                try:
+                    post(http, reference())
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            print(f"tick {args.tick}, {args.workers} workers, {args.seconds:.0f} s per rate\n")
+            print("| offered events/s | accepted events/s | freshness p50 | p99 | markers not seen |")
+            print("| ---: | ---: | ---: | ---: | ---: |")
+            n = 0
+            for rate in args.rates:
+                samples, achieved, missing = run_rate(http, flight, rate, args.seconds, n)
+                n += 10_000_000
+                print(f"| {rate:,} | {achieved:,.0f} | {percentile(samples, 50):.0f} ms | "
+                      f"{percentile(samples, 99):.0f} ms | {missing} |", flush=True)
+                time.sleep(2)
+            conn = flightsql.connect(f"grpc://127.0.0.1:{flight}")
+            cursor = conn.cursor()
+            cursor.execute("SELECT COUNT(*) FROM sku_margin")
+            rows = cursor.fetchone()[0]
+            conn.close()
+            point = query_latency(flight, "SELECT * FROM sku_margin WHERE store_id = 'S01' AND sku = 'K001'", 200)
+            agg = query_latency(flight, "SELECT store_id, SUM(net_sales), SUM(units_sold) FROM sku_margin GROUP BY 1", 50)
+            print(f"\n| query on the live view (sku_margin, {rows:,} rows) | p50 | p99 |")
+            print("| --- | ---: | ---: |")
+            print(f"| point: one (store, sku) | {percentile(point, 50):.1f} ms | {percentile(point, 99):.1f} ms |")
+            print(f"| aggregate: net sales per store | {percentile(agg, 50):.1f} ms | {percentile(agg, 99):.1f} ms |")
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
