@@ -1,8 +1,10 @@
 //! Arrow Flight SQL over a DataFusion session: statements are planned by `GetFlightInfo` and run by
-//! `DoGet`, whose ticket carries the statement text.
+//! `DoGet`, whose ticket names the planned statement.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Mutex;
 
 use arrow::array::RecordBatch;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -12,19 +14,28 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::server::FlightSqlService;
 use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery};
 use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{Stream, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
 /// Serves `ctx` over Flight SQL on `addr` until the task is dropped.
 pub async fn serve(ctx: SessionContext, addr: SocketAddr) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder().add_service(FlightServiceServer::new(FlightSql { ctx })).serve(addr).await
+    tonic::transport::Server::builder()
+        .add_service(FlightServiceServer::new(FlightSql { ctx, planned: Mutex::default() }))
+        .serve(addr)
+        .await
 }
 
 struct FlightSql {
     ctx: SessionContext,
+    /// Statements planned by `GetFlightInfo`, by ticket number, until `DoGet` runs them: planned
+    /// once, and (live) on the snapshot current when the client asked.
+    planned: Mutex<(u64, BTreeMap<u64, DataFrame>)>,
 }
+
+/// Planned statements kept for a `DoGet`; older ones are dropped.
+const PLANNED_KEPT: usize = 1024;
 
 fn failed(e: impl std::fmt::Display) -> Status {
     Status::invalid_argument(e.to_string())
@@ -41,7 +52,17 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let frame = self.ctx.sql(&query.query).await.map_err(failed)?;
         let schema = frame.schema().as_arrow().clone();
-        let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
+        let number = {
+            let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+            let (next, frames) = &mut *planned;
+            *next += 1;
+            frames.insert(*next, frame);
+            while frames.len() > PLANNED_KEPT {
+                frames.pop_first();
+            }
+            *next
+        };
+        let ticket = TicketStatementQuery { statement_handle: number.to_be_bytes().to_vec().into() };
         let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
         let info = FlightInfo::new()
             .try_with_schema(&schema)
@@ -56,8 +77,9 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as arrow_flight::flight_service_server::FlightService>::DoGetStream>, Status> {
-        let sql = String::from_utf8(ticket.statement_handle.to_vec()).map_err(failed)?;
-        let frame = self.ctx.sql(&sql).await.map_err(failed)?;
+        let number = <[u8; 8]>::try_from(ticket.statement_handle.as_ref()).map(u64::from_be_bytes).map_err(failed)?;
+        let frame = self.planned.lock().unwrap_or_else(|e| e.into_inner()).1.remove(&number);
+        let frame = frame.ok_or_else(|| Status::not_found("unknown or expired ticket: ask GetFlightInfo again"))?;
         let schema = frame.schema().as_arrow().clone().into();
         let batches = frame.execute_stream().await.map_err(failed)?.map_err(|e| FlightError::ExternalError(e.into()));
         let stream = FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(Status::from);
