@@ -287,11 +287,7 @@ pub fn run(workers: usize, labor_target: i64, ingest: IngestFactory) -> Result<O
         }
         merged.dead_letters.extend(part.dead_letters);
         merged.epochs += part.epochs;
-        let c = part.counts;
-        merged.counts.received += c.received;
-        merged.counts.accepted += c.accepted;
-        merged.counts.duplicates += c.duplicates;
-        merged.counts.dead_lettered += c.dead_lettered;
+        merged.counts += part.counts;
     }
     Ok(merged)
 }

@@ -26,8 +26,7 @@ pub struct Delivery {
 }
 
 /// What became of one record.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Accepted,
     Duplicate,
@@ -159,11 +158,7 @@ pub fn run(
     })?;
     let mut total = Counts::default();
     for counts in guards.join() {
-        let c = counts?;
-        total.received += c.received;
-        total.accepted += c.accepted;
-        total.duplicates += c.duplicates;
-        total.dead_lettered += c.dead_lettered;
+        total += counts?;
     }
     Ok(total)
 }
@@ -190,7 +185,8 @@ struct Driver<'a> {
     unpersisted: Vec<bool>,
     dead_letters: Vec<DeadLetter>,
     stats: std::collections::VecDeque<PipelineStat>,
-    epoch_counts: Counts,
+    /// The running counts when the current epoch began.
+    epoch_start: Counts,
     last_persist: Instant,
     /// No input arrived during the last epoch.
     idle: bool,
@@ -230,7 +226,7 @@ impl<'a> Driver<'a> {
             unpersisted: vec![true; tables],
             dead_letters: Vec::new(),
             stats: Default::default(),
-            epoch_counts: Counts::default(),
+            epoch_start: Counts::default(),
             last_persist: Instant::now(),
             idle: true,
             persists_seen: 0,
@@ -238,7 +234,6 @@ impl<'a> Driver<'a> {
     }
 
     fn admit(&mut self, delivery: Delivery, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
-        let before = self.admission.counts;
         let mut verdicts = Vec::with_capacity(delivery.records.len());
         for record in delivery.records {
             let position = record.position;
@@ -255,12 +250,7 @@ impl<'a> Driver<'a> {
                 }
             });
         }
-        let after = self.admission.counts;
-        self.epoch_counts.received += after.received - before.received;
-        self.epoch_counts.accepted += after.accepted - before.accepted;
-        self.epoch_counts.duplicates += after.duplicates - before.duplicates;
-        self.epoch_counts.dead_lettered += after.dead_lettered - before.dead_lettered;
-        self.metrics.count(&after);
+        self.metrics.count(&self.admission.counts);
         if let Some(reply) = delivery.reply {
             let _ = reply.send(verdicts);
         }
@@ -282,7 +272,7 @@ impl<'a> Driver<'a> {
                 self.unpersisted[i] = true;
             }
         }
-        let counts = std::mem::take(&mut self.epoch_counts);
+        let counts = self.admission.counts - std::mem::replace(&mut self.epoch_start, self.admission.counts);
         self.idle = counts.received == 0;
         if counts.dead_lettered > 0 || self.batches[views].is_empty() {
             self.batches[views] = vec![DeadLetter::to_batch(&self.dead_letters)];

@@ -8,7 +8,6 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arrow::array::RecordBatch;
 use tillflow_queries::live::Hub;
 use tillflow_queries::persisted::root_url;
 use url::Url;
@@ -56,35 +55,21 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     let mut listening = Vec::new();
 
     if let Some(addr) = config.listen {
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| {
+            format!("cannot listen for HTTP on {addr} (is the port taken? pick another with --listen)")
+        })?;
         let app = http::router(feed.clone(), Arc::clone(&metrics));
         runtime.spawn(async move { axum::serve(listener, app).await });
         listening.push(format!("HTTP ingest on http://{addr}/v1/events (metrics on /metrics)"));
     }
     if let Some(addr) = config.pg {
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen for Postgres clients on {addr}"))?;
         let ctx = hub.session(&root)?;
-        let stop = Arc::clone(&stop);
-        runtime.spawn(async move {
-            if let Err(e) = tillflow_queries::pg::serve(ctx, addr).await {
-                tracing::error!("the Postgres server on {addr} stopped: {e}");
-                stop.store(true, Ordering::Relaxed);
-            }
-        });
+        spawn_sql_server(runtime, "Postgres", addr, &stop, tillflow_queries::pg::serve(ctx, addr))?;
         listening.push(format!("Postgres wire on {addr} (psql -h {} -p {})", addr.ip(), addr.port()));
     }
     if let Some(addr) = config.flight {
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen for Flight SQL on {addr}"))?;
         let ctx = hub.session(&root)?;
-        let stop = Arc::clone(&stop);
-        runtime.spawn(async move {
-            if let Err(e) = tillflow_queries::flight::serve(ctx, addr).await {
-                tracing::error!("the Flight SQL server on {addr} stopped: {e}");
-                stop.store(true, Ordering::Relaxed);
-            }
-        });
+        spawn_sql_server(runtime, "Flight SQL", addr, &stop, tillflow_queries::flight::serve(ctx, addr))?;
         listening.push(format!("Arrow Flight SQL on {addr} (tillflow sql --connect {addr})"));
     }
     let followers = follow::spawn(&config.inputs, config.live.tick / 2, &feed, &stop);
@@ -120,6 +105,27 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     Ok(counts)
 }
 
+/// Checks `addr` is free, then runs `server` in the background; if it stops with an error, so does tillflow.
+fn spawn_sql_server<E: std::fmt::Display>(
+    runtime: &tokio::runtime::Runtime,
+    name: &'static str,
+    addr: SocketAddr,
+    stop: &Arc<AtomicBool>,
+    server: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::net::TcpListener::bind(addr).with_context(|| {
+        format!("cannot listen for {name} clients on {addr} (is the port taken? pick another address)")
+    })?;
+    let stop = Arc::clone(stop);
+    runtime.spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!("the {name} server on {addr} stopped: {e}");
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -145,7 +151,7 @@ fn persist_loop(
     root: &Url,
     metrics: &Metrics,
 ) {
-    let partitions: Vec<(&str, Option<&str>)> = tables().iter().map(|t| (t.name, t.partition)).collect();
+    let tables_known = tables();
     // Tables whose last write failed: written with the next snapshot even if it did not change them.
     let mut overdue: Vec<&'static str> = Vec::new();
     while let Ok(mut next) = receive.recv() {
@@ -158,13 +164,14 @@ fn persist_loop(
         let (epoch, tables) = &next;
         let mut failed = Vec::new();
         for (name, batches, _) in tables.iter().filter(|t| t.2 || overdue.contains(&t.0)) {
-            let partition = partitions.iter().find(|(n, _)| n == name).and_then(|(_, p)| *p);
-            let batch = concat(batches, name);
+            let table = tables_known.iter().find(|t| t.name == *name).expect("a known table");
+            let batch =
+                arrow::compute::concat_batches(&table.schema, batches).expect("batches of one view share its schema");
             let written = (0..ATTEMPTS).any(|attempt| {
                 if attempt > 0 {
                     std::thread::sleep(Duration::from_millis(200 << attempt));
                 }
-                match runtime.block_on(write_table(root, name, partition, batch.clone(), Some(*epoch))) {
+                match runtime.block_on(write_table(root, name, table.partition, batch.clone(), Some(*epoch))) {
                     Ok(()) => true,
                     Err(e) => {
                         tracing::warn!("persisting {name} at epoch {epoch} (attempt {}): {e:#}", attempt + 1);
@@ -185,9 +192,4 @@ fn persist_loop(
         }
         overdue = failed;
     }
-}
-
-fn concat(batches: &[RecordBatch], name: &str) -> RecordBatch {
-    let schema = tables().into_iter().find(|t| t.name == name).map(|t| t.schema).expect("a known table");
-    arrow::compute::concat_batches(&schema, batches).expect("batches of one view share its schema")
 }

@@ -82,6 +82,29 @@ pub struct Counts {
     pub dead_lettered: u64,
 }
 
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.received += other.received;
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
+    }
+}
+
+impl std::ops::Sub for Counts {
+    type Output = Counts;
+
+    /// The counts since `earlier`, a snapshot of the same running counts.
+    fn sub(self, earlier: Counts) -> Counts {
+        Counts {
+            received: self.received - earlier.received,
+            accepted: self.accepted - earlier.accepted,
+            duplicates: self.duplicates - earlier.duplicates,
+            dead_lettered: self.dead_lettered - earlier.dead_lettered,
+        }
+    }
+}
+
 /// A stream of ingested items that keeps its counts.
 pub trait IngestStream: Iterator<Item = Ingested> {
     fn counts(&self) -> Counts;

@@ -99,7 +99,9 @@ impl TableFunctionImpl for AsOf {
 
 /// Opens the table at `url` as it was at `selector`.
 pub async fn open_at(url: Url, selector: Selector) -> Result<DeltaTable, String> {
-    let not_persisted = |e: deltalake::DeltaTableError| format!("no persisted table at {url}: {e}");
+    let not_persisted = |e: deltalake::DeltaTableError| {
+        format!("no persisted table at {url} ({e}): check the view name; live views persist every --persist-every")
+    };
     let mut table = deltalake::open_table(url.clone()).await.map_err(not_persisted)?;
     match selector {
         Selector::Version(version) => table.load_version(version).await.map_err(|e| e.to_string())?,
@@ -113,7 +115,9 @@ pub async fn open_at(url: Url, selector: Selector) -> Result<DeltaTable, String>
                 (persisted <= epoch).then_some(latest.saturating_sub(i as u64))
             });
             let Some(version) = version else {
-                return Err(format!("nothing was persisted at or before epoch {epoch}"));
+                return Err(format!(
+                    "nothing was persisted at or before epoch {epoch}; try a later epoch, or 'version', 0"
+                ));
             };
             table.load_version(version).await.map_err(|e| e.to_string())?;
         }
