@@ -12,11 +12,29 @@ use tillflow_operators::{
     customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies, rule_breaks, sales,
     sku_margin, stores,
 };
-use tillflow_schemas::views::{DeadLetter, ViewRow};
+use tillflow_schemas::Millis;
+use tillflow_schemas::time::ALLOWED_LATENESS_MS;
+use tillflow_schemas::views::{DeadLetter, TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow};
 use timely::dataflow::operators::probe::Handle;
 
-use crate::flatten::Inputs;
+use crate::flatten::{Inputs, Watermark};
+use crate::persist::Dirty;
 use crate::source::{Counts, Epoch, IngestStream, Ingested};
+
+/// The settings of the views' definitions; the defaults are the ones the reference definitions use.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Transactions one person on the clock should handle in an hour (`labor_demand`).
+    pub labor_target: i64,
+    /// How far the watermark trails the latest event time.
+    pub allowed_lateness_ms: Millis,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR, allowed_lateness_ms: ALLOWED_LATENESS_MS }
+    }
+}
 
 /// A change to a view: the row, the epoch it took effect, +1 or −1.
 pub type Update<Row> = (Row, Epoch, isize);
@@ -55,8 +73,8 @@ pub trait ViewChanges: Send {
 /// A view's current rows, kept up to date by applying its changes epoch by epoch (live mode).
 pub trait ViewState: Send {
     fn name(&self) -> &'static str;
-    /// Applies the changes; false if they cancel out or there are none.
-    fn apply(&mut self, changes: Box<dyn ViewChanges>) -> bool;
+    /// Applies the changes and says what they touched (nothing if they cancel out or there are none).
+    fn apply(&mut self, changes: Box<dyn ViewChanges>) -> Dirty;
     fn rows(&self) -> usize;
     fn batch(&self) -> RecordBatch;
 }
@@ -69,18 +87,21 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewState for State<R> {
         R::NAME
     }
 
-    fn apply(&mut self, changes: Box<dyn ViewChanges>) -> bool {
-        let Ok(changes) = changes.into_any().downcast::<Changes<R>>() else { return false };
-        let mut changed = false;
+    fn apply(&mut self, changes: Box<dyn ViewChanges>) -> Dirty {
+        let Ok(changes) = changes.into_any().downcast::<Changes<R>>() else { return Dirty::Clean };
+        let mut dirty = Dirty::Clean;
         for (row, _, diff) in changes.0 {
+            if diff == 0 {
+                continue;
+            }
+            dirty.merge(row.business_date().map_or(Dirty::Whole, |day| Dirty::Days([day].into())));
             let count = self.0.entry(row.clone()).or_default();
             *count += diff;
-            changed |= diff != 0;
             if *count == 0 {
                 self.0.remove(&row);
             }
         }
-        changed
+        dirty
     }
 
     fn rows(&self) -> usize {
@@ -141,7 +162,7 @@ pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 /// Builds the whole graph on this worker: its input handles and one capture per view. Every view
 /// is exchanged by key inside, so results do not depend on the worker count; each view's output
 /// changes are gathered on worker 0, which `probe` follows.
-pub fn build(worker: &mut timely::worker::Worker, labor_target: i64, probe: &Handle<Epoch>) -> (Inputs, Vec<Capture>) {
+pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle<Epoch>) -> (Inputs, Vec<Capture>) {
     let mut captures: Vec<Capture> = Vec::new();
     let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
         let (sale_lines_in, sale_lines) = scope.new_collection();
@@ -191,7 +212,7 @@ pub fn build(worker: &mut timely::worker::Worker, labor_target: i64, probe: &Han
             breaks.clone(),
             stores.clone(),
         );
-        let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, labor_target);
+        let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, tuning.labor_target);
         let exceptions = exceptions::exceptions(
             anomalies.clone(),
             breaks.clone(),
@@ -223,18 +244,17 @@ pub fn build(worker: &mut timely::worker::Worker, labor_target: i64, probe: &Han
             erasures: erasures_in,
             watermark_days: watermark_days_in,
             watermark_at: watermark_at_in,
-            watermark: Default::default(),
+            watermark: Watermark::new(tuning.allowed_lateness_ms),
         }
     });
     (inputs, captures)
 }
 
-/// Runs the whole graph over one ingest stream with `workers` threads, to completion; `labor_target`
-/// is the transactions per labor hour stores aim for.
-pub fn run(workers: usize, labor_target: i64, ingest: IngestFactory) -> Result<Output, String> {
+/// Runs the whole graph over one ingest stream with `workers` threads, to completion.
+pub fn run(workers: usize, tuning: Tuning, ingest: IngestFactory) -> Result<Output, String> {
     let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
         let probe = Handle::new();
-        let (mut inputs, captures) = build(worker, labor_target, &probe);
+        let (mut inputs, captures) = build(worker, tuning, &probe);
 
         let mut output = Output::default();
         if worker.index() == 0 {

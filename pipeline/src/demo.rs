@@ -7,7 +7,6 @@ use tillflow_schemas::Format;
 
 use crate::run::{RunConfig, run};
 use crate::sql::{self, OutputFormat};
-use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 /// The demo chain, the same as the committed `data/sample/`: small enough to run in seconds,
 /// big enough to show every kind of event and anomaly.
@@ -90,7 +89,7 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> an
         out: out.display().to_string(),
         workers,
         tick_ms: 3_600_000,
-        labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+        tuning: Default::default(),
     };
     println!("running the pipeline ...");
     let summary = run(&config, runtime)?;

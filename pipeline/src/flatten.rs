@@ -7,7 +7,7 @@ use tillflow_operators::{
     CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, ShiftRec, StoreRec,
     TransactionRec, VoidRec,
 };
-use tillflow_schemas::time::{ALLOWED_LATENESS_MS, local_day, local_hour};
+use tillflow_schemas::time::{local_day, local_hour};
 use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Millis, ShiftKind, TenderKind, VoidScope};
 
 use crate::source::Epoch;
@@ -38,12 +38,23 @@ pub struct Inputs {
 #[derive(Default)]
 pub struct Watermark {
     pub latest: Option<Millis>,
+    /// How far the watermark trails the latest event time.
+    pub lateness: Millis,
     zones: FxHashMap<Id, Tz>,
     published: FxHashMap<Id, Day>,
     published_at: Option<Millis>,
 }
 
 impl Watermark {
+    pub fn new(lateness: Millis) -> Self {
+        Watermark { lateness, ..Default::default() }
+    }
+
+    /// The watermark: the latest event time seen less the allowed lateness.
+    pub fn at(&self) -> Option<Millis> {
+        self.latest.map(|l| l - self.lateness)
+    }
+
     pub fn observe(&mut self, event: &Event) {
         if let Some(ts) = event.ts() {
             self.latest = Some(self.latest.map_or(ts, |l| l.max(ts)));
@@ -67,7 +78,7 @@ impl Watermark {
         let Some(latest) = self.latest else { return Vec::new() };
         let mut changes = Vec::new();
         for (store, tz) in &self.zones {
-            let day = local_day(latest - ALLOWED_LATENESS_MS, *tz);
+            let day = local_day(latest - self.lateness, *tz);
             match self.published.insert(store.clone(), day) {
                 Some(old) if old == day => {}
                 Some(old) => {
@@ -254,7 +265,7 @@ impl Inputs {
         for (change, diff) in self.watermark.changes() {
             self.watermark_days.update(change, diff);
         }
-        if let Some(at) = self.watermark.latest.map(|l| l - ALLOWED_LATENESS_MS) {
+        if let Some(at) = self.watermark.at() {
             match self.watermark.published_at.replace(at) {
                 Some(old) if old == at => {}
                 Some(old) => {

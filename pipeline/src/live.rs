@@ -13,7 +13,8 @@ use tillflow_schemas::formats::Record;
 use tillflow_schemas::views::{DeadLetter, PipelineStat, ViewRow};
 use timely::dataflow::operators::probe::Handle;
 
-use crate::dataflow::{self, ViewState};
+use crate::dataflow::{self, Tuning, ViewState};
+use crate::persist::Dirty;
 use crate::source::{Admission, Counts, Epoch, Ingested};
 
 /// Records from one source, handed to the pipeline together.
@@ -36,7 +37,7 @@ pub enum Verdict {
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
     pub workers: usize,
-    pub labor_target: i64,
+    pub tuning: Tuning,
     pub tick: Duration,
     pub persist_every: Duration,
     /// `pipeline_stats` keeps this many epochs (with input) before the oldest leave.
@@ -98,9 +99,9 @@ impl Metrics {
     }
 }
 
-/// A snapshot handed to the persister: the epoch, then each table's name, rows and whether it
-/// changed since the previous hand-over.
-pub type Persistable = (Epoch, Vec<(&'static str, Vec<RecordBatch>, bool)>);
+/// A snapshot handed to the persister: the epoch, then each table's name, rows and what changed
+/// since the previous hand-over.
+pub type Persistable = (Epoch, Vec<(&'static str, Vec<RecordBatch>, Dirty)>);
 
 /// Runs the live pipeline until `stop` is set and the feed is drained. `persist` receives a
 /// snapshot every `persist_every` (it should not block: the driver waits for it).
@@ -115,7 +116,7 @@ pub fn run(
     let feed = Mutex::new(Some(feed));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
         let probe = Handle::new();
-        let (mut inputs, captures) = dataflow::build(worker, config.labor_target, &probe);
+        let (mut inputs, captures) = dataflow::build(worker, config.tuning, &probe);
         let mut counts = Counts::default();
         if worker.index() == 0 {
             let feed = feed.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
@@ -143,7 +144,7 @@ pub fn run(
                 inputs.advance_to(next);
                 inputs.flush();
                 worker.step_while(|| probe.less_than(&next));
-                driver.publish(epoch, closed, inputs.watermark.latest, &captures);
+                driver.publish(epoch, closed, &inputs.watermark, &captures);
                 epoch = next;
                 if drained || stop.load(Ordering::Relaxed) && driver.idle {
                     break;
@@ -182,7 +183,7 @@ struct Driver<'a> {
     order: Vec<usize>,
     batches: Vec<Vec<RecordBatch>>,
     /// Per table (views, dead letters, stats): changed since the last hand-over to the persister.
-    unpersisted: Vec<bool>,
+    unpersisted: Vec<Dirty>,
     dead_letters: Vec<DeadLetter>,
     stats: std::collections::VecDeque<PipelineStat>,
     /// The running counts when the current epoch began.
@@ -223,7 +224,7 @@ impl<'a> Driver<'a> {
             states,
             order,
             batches: vec![Vec::new(); tables],
-            unpersisted: vec![true; tables],
+            unpersisted: vec![Dirty::Whole; tables],
             dead_letters: Vec::new(),
             stats: Default::default(),
             epoch_start: Counts::default(),
@@ -261,22 +262,23 @@ impl<'a> Driver<'a> {
         &mut self,
         epoch: Epoch,
         closed: Instant,
-        latest_event: Option<tillflow_schemas::Millis>,
+        watermark: &crate::flatten::Watermark,
         captures: &[dataflow::Capture],
     ) {
         let settled = Instant::now();
         let views = self.states.len();
         for (i, (state, capture)) in self.states.iter_mut().zip(&self.order).enumerate() {
-            if state.apply(captures[*capture]()) || self.batches[i].is_empty() {
+            let dirty = state.apply(captures[*capture]());
+            if dirty != Dirty::Clean || self.batches[i].is_empty() {
                 self.batches[i] = vec![state.batch()];
-                self.unpersisted[i] = true;
+                self.unpersisted[i].merge(dirty);
             }
         }
         let counts = self.admission.counts - std::mem::replace(&mut self.epoch_start, self.admission.counts);
         self.idle = counts.received == 0;
         if counts.dead_lettered > 0 || self.batches[views].is_empty() {
             self.batches[views] = vec![DeadLetter::to_batch(&self.dead_letters)];
-            self.unpersisted[views] = true;
+            self.unpersisted[views] = Dirty::Whole;
         }
         let view_rows: Vec<(&'static str, usize)> = self.states.iter().map(|s| (s.name(), s.rows())).collect();
         let published_at = now_ms() as i64;
@@ -288,8 +290,8 @@ impl<'a> Driver<'a> {
                 accepted: counts.accepted,
                 duplicates: counts.duplicates,
                 dead_lettered: counts.dead_lettered,
-                watermark: latest_event.map(|l| l - tillflow_schemas::time::ALLOWED_LATENESS_MS),
-                lag_ms: latest_event.map(|l| published_at - l),
+                watermark: watermark.at(),
+                lag_ms: watermark.latest.map(|l| published_at - l),
                 state_rows: view_rows.iter().map(|(_, n)| *n as u64).sum(),
                 view_rows: serde_json::to_string(
                     &view_rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
@@ -305,7 +307,7 @@ impl<'a> Driver<'a> {
             }
             let rows: Vec<PipelineStat> = self.stats.iter().cloned().collect();
             self.batches[views + 1] = vec![PipelineStat::to_batch(&rows)];
-            self.unpersisted[views + 1] = true;
+            self.unpersisted[views + 1] = Dirty::Whole;
         }
         self.hub.publish(epoch, self.batches.clone());
         let m = self.metrics;

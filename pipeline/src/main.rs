@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tillflow::dataflow::Tuning;
 use tillflow::live::LiveConfig;
 use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
@@ -15,7 +16,6 @@ use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Format;
-use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 /// Live retail analytics: POS, loyalty, inventory and time-clock events into SQL-queryable views.
 #[derive(Parser)]
@@ -137,6 +137,9 @@ struct ComputeArgs {
     /// Transactions one person on the clock should handle in an hour (labor_demand) [default: 14].
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
     labor_target: Option<i64>,
+    /// How far the watermark trails the latest event time, e.g. 30m [default: 1h].
+    #[arg(long, value_parser = settings::parse_duration_ms)]
+    allowed_lateness: Option<i64>,
 }
 
 impl ComputeArgs {
@@ -146,7 +149,15 @@ impl ComputeArgs {
             out,
             workers: self.workers.unwrap_or_else(default_workers),
             tick_ms: self.tick.unwrap_or(3_600_000),
-            labor_target: self.labor_target.unwrap_or(TARGET_TRANSACTIONS_PER_LABOR_HOUR),
+            tuning: self.tuning(),
+        }
+    }
+
+    fn tuning(&self) -> Tuning {
+        let defaults = Tuning::default();
+        Tuning {
+            labor_target: self.labor_target.unwrap_or(defaults.labor_target),
+            allowed_lateness_ms: self.allowed_lateness.unwrap_or(defaults.allowed_lateness_ms),
         }
     }
 }
@@ -169,6 +180,10 @@ struct LiveArgs {
     /// How often views are written to their Delta tables, e.g. 10s [default: 10s].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     persist_every: Option<i64>,
+    /// How long persisted versions stay readable with as_of before their files are vacuumed,
+    /// e.g. 12h [default: 7d].
+    #[arg(long, value_parser = settings::parse_duration_ms)]
+    keep_history: Option<i64>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -239,6 +254,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 workers: compute.workers.or(file.workers),
                 tick: compute.tick.or(file.tick_ms()?),
                 labor_target: compute.labor_target.or(file.labor_target),
+                allowed_lateness: compute.allowed_lateness.or(file.allowed_lateness_ms()?),
             };
             let (listen, pg, flight) = (live.listen.or(file.listen), live.pg.or(file.pg), live.flight.or(file.flight));
             let follow =
@@ -255,12 +271,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
             }
             let persist_every = live.persist_every.or(file.persist_every_ms()?).unwrap_or(10_000);
             let tick = compute.tick.unwrap_or(1_000);
+            let keep_history = live.keep_history.or(file.keep_history_ms()?).unwrap_or(7 * 86_400_000);
             let config = ServeConfig {
                 inputs: input,
                 out,
                 live: LiveConfig {
                     workers: compute.workers.unwrap_or_else(default_workers),
-                    labor_target: compute.labor_target.unwrap_or(TARGET_TRANSACTIONS_PER_LABOR_HOUR),
+                    tuning: compute.tuning(),
                     tick: Duration::from_millis(tick as u64),
                     persist_every: Duration::from_millis(persist_every as u64),
                     stats_kept: 3_600,
@@ -268,6 +285,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 listen,
                 pg,
                 flight,
+                keep_history: Duration::from_millis(keep_history as u64),
             };
             let counts = serve(config, &runtime)?;
             eprintln!(

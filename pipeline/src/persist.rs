@@ -1,44 +1,116 @@
 //! Views persisted as Delta Lake tables under one root URL: `<root>/<view>/`, partitioned by
-//! `business_date` where the view has one. Each write is one atomic Delta commit.
+//! `business_date` where the view has one. Each write is one atomic Delta commit; a live run
+//! rewrites only the partitions that changed, and [`vacuum`] deletes files older versions alone
+//! still needed.
 
-use arrow::array::RecordBatch;
+use std::collections::BTreeSet;
+
+use arrow::array::{BooleanArray, Date32Array, RecordBatch};
+use datafusion::prelude::{col, lit};
+use datafusion::scalar::ScalarValue;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use tillflow_queries::as_of::EPOCH_KEY;
 use tillflow_queries::persisted::table_url;
+use tillflow_schemas::Day;
 use tillflow_schemas::views::ViewRow;
 use url::Url;
 
-/// Replaces a view's table with `rows` in one commit; earlier versions stay readable.
-pub async fn write_view<R: ViewRow>(root: &Url, rows: &[R]) -> anyhow::Result<()> {
-    write_table(root, R::NAME, R::PARTITION, R::to_batch(rows), None).await
+/// What changed in a table since it was last written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Dirty {
+    #[default]
+    Clean,
+    /// Only the partitions of these business days.
+    Days(BTreeSet<Day>),
+    Whole,
 }
 
-/// Replaces the table `name` with `batch` in one commit, partitioned by `partition` if given; the
-/// commit records `epoch`, if given, for `as_of`.
+impl Dirty {
+    /// What is dirty after both `self` and `other` happened.
+    pub fn merge(&mut self, other: Dirty) {
+        *self = match (std::mem::take(self), other) {
+            (Dirty::Whole, _) | (_, Dirty::Whole) => Dirty::Whole,
+            (Dirty::Clean, dirty) | (dirty, Dirty::Clean) => dirty,
+            (Dirty::Days(mut days), Dirty::Days(more)) => {
+                days.extend(more);
+                Dirty::Days(days)
+            }
+        };
+    }
+}
+
+/// Replaces a view's table with `rows` in one commit; earlier versions stay readable.
+pub async fn write_view<R: ViewRow>(root: &Url, rows: &[R]) -> anyhow::Result<()> {
+    write_table(root, R::NAME, R::PARTITION, R::to_batch(rows), None, &Dirty::Whole).await
+}
+
+/// Writes the `dirty` part of table `name`, whose whole content is now `batch`, in one commit:
+/// the whole table, or only the partitions of the dirty days (`partition` names the partition
+/// column). The commit records `epoch`, if given, for `as_of`.
 pub async fn write_table(
     root: &Url,
     name: &str,
     partition: Option<&str>,
     batch: RecordBatch,
     epoch: Option<u64>,
+    dirty: &Dirty,
 ) -> anyhow::Result<()> {
     let url = table_url(root, name)?;
     if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
         std::fs::create_dir_all(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     }
     let table = DeltaTable::try_from_url(url.clone()).await?;
-    let mut write =
-        table.write(vec![batch]).with_save_mode(SaveMode::Overwrite).with_schema_mode(SchemaMode::Overwrite);
-    if let Some(column) = partition {
-        write = write.with_partition_columns([column]);
-    }
-    if let Some(epoch) = epoch {
-        let metadata = [(EPOCH_KEY.to_string(), serde_json::json!(epoch))];
-        write = write.with_commit_properties(CommitProperties::default().with_metadata(metadata));
-    }
+    let write = match (dirty, partition) {
+        (Dirty::Clean, _) => return Ok(()),
+        (Dirty::Days(days), Some(column)) => {
+            let days_only = rows_of_days(&batch, column, days)?;
+            let partitions = days.iter().map(|day| lit(ScalarValue::Date32(Some(*day)))).collect();
+            table
+                .write(vec![days_only])
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(col(column).in_list(partitions, false))
+        }
+        _ => {
+            let write =
+                table.write(vec![batch]).with_save_mode(SaveMode::Overwrite).with_schema_mode(SchemaMode::Overwrite);
+            write.with_partition_columns(partition)
+        }
+    };
+    let write = match epoch {
+        Some(epoch) => {
+            let metadata = [(EPOCH_KEY.to_string(), serde_json::json!(epoch))];
+            write.with_commit_properties(CommitProperties::default().with_metadata(metadata))
+        }
+        None => write,
+    };
     write.await.map_err(|e| anyhow::anyhow!("writing view {name} to {url}: {e}"))?;
     Ok(())
+}
+
+/// The rows of `batch` whose date `column` is one of `days`.
+fn rows_of_days(batch: &RecordBatch, column: &str, days: &BTreeSet<Day>) -> anyhow::Result<RecordBatch> {
+    let dates = batch
+        .column_by_name(column)
+        .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+        .ok_or_else(|| anyhow::anyhow!("partition column {column} is not a date"))?;
+    let keep: BooleanArray = dates.iter().map(|day| Some(day.is_some_and(|d| days.contains(&d)))).collect();
+    Ok(arrow::compute::filter_record_batch(batch, &keep)?)
+}
+
+/// Deletes the data files of table `name` that no version younger than `keep` reads; returns how
+/// many. Versions older than `keep` can no longer be read with `as_of`.
+pub async fn vacuum(root: &Url, name: &str, keep: std::time::Duration) -> anyhow::Result<usize> {
+    let url = table_url(root, name)?;
+    let table = deltalake::open_table(url.clone()).await.map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
+    let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let (_, metrics) = table
+        .vacuum()
+        .with_retention_period(keep)
+        .with_enforce_retention_duration(false)
+        .await
+        .map_err(|e| anyhow::anyhow!("vacuuming {url}: {e}"))?;
+    Ok(metrics.files_deleted.len())
 }

@@ -9,8 +9,8 @@ use tillflow_queries::persisted::root_url;
 use tillflow_schemas::views::{DeadLetter, ViewRow};
 use url::Url;
 
-use crate::dataflow::{self, IngestFactory};
-use crate::persist::{write_table, write_view};
+use crate::dataflow::{self, IngestFactory, Tuning};
+use crate::persist::{Dirty, write_table, write_view};
 use crate::source::{self, Counts, Ingest};
 
 #[derive(Clone, Debug)]
@@ -20,8 +20,7 @@ pub struct RunConfig {
     pub workers: usize,
     /// The width of an epoch in event time, in milliseconds.
     pub tick_ms: i64,
-    /// Transactions per labor hour the stores aim for (`labor_demand`).
-    pub labor_target: i64,
+    pub tuning: Tuning,
 }
 
 /// What `tillflow run` reports when it ends.
@@ -51,7 +50,7 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
             let (name, partition) = (view.name(), view.partition());
             let batch = view.into_batch();
             views.push((name, batch.num_rows()));
-            write_table(&root, name, partition, batch, None).await?;
+            write_table(&root, name, partition, batch, None, &Dirty::Whole).await?;
         }
         views.push((DeadLetter::NAME, dead.len()));
         write_view(&root, &dead).await
@@ -72,7 +71,7 @@ pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
     let files = Arc::new(source::discover(&config.inputs).map_err(anyhow::Error::msg)?);
     let tick_ms = config.tick_ms;
     let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms)));
-    dataflow::run(config.workers, config.labor_target, ingest).map_err(anyhow::Error::msg)
+    dataflow::run(config.workers, config.tuning, ingest).map_err(anyhow::Error::msg)
 }
 
 impl fmt::Display for Summary {

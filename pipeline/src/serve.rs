@@ -13,7 +13,7 @@ use tillflow_queries::persisted::root_url;
 use url::Url;
 
 use crate::live::{self, LiveConfig, Metrics, Persistable};
-use crate::persist::write_table;
+use crate::persist::{Dirty, vacuum, write_table};
 use crate::source::Counts;
 use crate::{follow, http, tables};
 
@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub listen: Option<SocketAddr>,
     pub pg: Option<SocketAddr>,
     pub flight: Option<SocketAddr>,
+    /// Persisted versions younger than this stay readable with `as_of`; older files are vacuumed.
+    pub keep_history: Duration,
 }
 
 /// Refuses to serve SQL beyond this machine: the servers have no authentication yet.
@@ -85,7 +87,8 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     let (persist_send, persist_receive) = mpsc::channel::<Persistable>();
     let persister = {
         let (handle, metrics, root) = (runtime.handle().clone(), Arc::clone(&metrics), root.clone());
-        std::thread::spawn(move || persist_loop(&persist_receive, &handle, &root, &metrics))
+        let keep_history = config.keep_history;
+        std::thread::spawn(move || persist_loop(&persist_receive, &handle, &root, keep_history, &metrics))
     };
     for line in &listening {
         eprintln!("tillflow: {line}");
@@ -144,52 +147,84 @@ async fn shutdown_signal() {
 /// Attempts per table write before the persist is reported failed (the next persist retries).
 const ATTEMPTS: u32 = 3;
 
-/// Writes each snapshot handed over, coalescing those that queued up meanwhile.
+/// How often old table versions are vacuumed (and once more on the way out).
+const VACUUM_EVERY: Duration = Duration::from_secs(3600);
+
+/// Writes each snapshot handed over, coalescing those that queued up meanwhile, and vacuums
+/// versions older than `keep_history`.
 fn persist_loop(
     receive: &mpsc::Receiver<Persistable>,
     runtime: &tokio::runtime::Handle,
     root: &Url,
+    keep_history: Duration,
     metrics: &Metrics,
 ) {
     let tables_known = tables();
-    // Tables whose last write failed: written with the next snapshot even if it did not change them.
-    let mut overdue: Vec<&'static str> = Vec::new();
+    // What the failed writes left unwritten: added to the next snapshot's changes.
+    let mut overdue: Vec<(&'static str, Dirty)> = Vec::new();
+    let mut last_vacuum = Instant::now();
     while let Ok(mut next) = receive.recv() {
         while let Ok((epoch, tables)) = receive.try_recv() {
-            // A later snapshot replaces an earlier one; a table stays due if either changed it.
-            let changed: Vec<bool> = next.1.iter().zip(&tables).map(|(a, b)| a.2 || b.2).collect();
-            next = (epoch, tables.into_iter().zip(changed).map(|((n, b, _), c)| (n, b, c)).collect());
+            // A later snapshot replaces an earlier one; what either changed is due.
+            let mut changes: Vec<Dirty> = next.1.into_iter().map(|t| t.2).collect();
+            for (dirty, table) in changes.iter_mut().zip(&tables) {
+                dirty.merge(table.2.clone());
+            }
+            next = (epoch, tables.into_iter().zip(changes).map(|((n, b, _), c)| (n, b, c)).collect());
+        }
+        let (epoch, mut tables) = next;
+        for (name, dirty) in overdue.drain(..) {
+            if let Some(table) = tables.iter_mut().find(|t| t.0 == name) {
+                table.2.merge(dirty);
+            }
         }
         let started = Instant::now();
-        let (epoch, tables) = &next;
-        let mut failed = Vec::new();
-        for (name, batches, _) in tables.iter().filter(|t| t.2 || overdue.contains(&t.0)) {
-            let table = tables_known.iter().find(|t| t.name == *name).expect("a known table");
+        for (name, batches, dirty) in tables.into_iter().filter(|t| t.2 != Dirty::Clean) {
+            let table = tables_known.iter().find(|t| t.name == name).expect("a known table");
             let batch =
-                arrow::compute::concat_batches(&table.schema, batches).expect("batches of one view share its schema");
-            let written = (0..ATTEMPTS).any(|attempt| {
-                if attempt > 0 {
-                    std::thread::sleep(Duration::from_millis(200 << attempt));
-                }
-                match runtime.block_on(write_table(root, name, table.partition, batch.clone(), Some(*epoch))) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::warn!("persisting {name} at epoch {epoch} (attempt {}): {e:#}", attempt + 1);
-                        false
-                    }
-                }
-            });
-            if !written {
-                failed.push(*name);
+                arrow::compute::concat_batches(&table.schema, &batches).expect("batches of one view share its schema");
+            let write = || write_table(root, name, table.partition, batch.clone(), Some(epoch), &dirty);
+            if !with_retries(runtime, &format!("persisting {name} at epoch {epoch}"), write) {
+                overdue.push((name, dirty));
             }
         }
         metrics.persist_ms.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if failed.is_empty() {
+        if overdue.is_empty() {
             metrics.persists.fetch_add(1, Ordering::Relaxed);
         } else {
             metrics.persist_failures.fetch_add(1, Ordering::Relaxed);
+            let failed: Vec<_> = overdue.iter().map(|t| t.0).collect();
             tracing::error!("persist of epoch {epoch} failed for {failed:?}; retried with the next persist");
         }
-        overdue = failed;
+        if last_vacuum.elapsed() >= VACUUM_EVERY {
+            vacuum_all(runtime, root, keep_history);
+            last_vacuum = Instant::now();
+        }
+    }
+    vacuum_all(runtime, root, keep_history);
+}
+
+/// Runs `attempt` up to [`ATTEMPTS`] times with growing pauses; false if every attempt failed.
+fn with_retries<F: std::future::Future<Output = anyhow::Result<T>>, T>(
+    runtime: &tokio::runtime::Handle,
+    what: &str,
+    attempt: impl Fn() -> F,
+) -> bool {
+    (0..ATTEMPTS).any(|n| {
+        if n > 0 {
+            std::thread::sleep(Duration::from_millis(200 << n));
+        }
+        runtime.block_on(attempt()).map_err(|e| tracing::warn!("{what} (attempt {}): {e:#}", n + 1)).is_ok()
+    })
+}
+
+/// Deletes the files of every persisted table that no version younger than `keep_history` reads.
+fn vacuum_all(runtime: &tokio::runtime::Handle, root: &Url, keep_history: Duration) {
+    for table in tables() {
+        match runtime.block_on(vacuum(root, table.name, keep_history)) {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!("vacuumed {deleted} files of {} older than {keep_history:?}", table.name),
+            Err(e) => tracing::warn!("{e:#}; retried at the next vacuum"),
+        }
     }
 }

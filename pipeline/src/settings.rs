@@ -6,11 +6,13 @@
 //! workers = 2
 //! tick = "1s"
 //! labor-target = 14
+//! allowed-lateness = "1h"
 //! follow = true
 //! listen = "127.0.0.1:8080"
 //! pg = "127.0.0.1:6875"
 //! flight = "127.0.0.1:50051"
 //! persist-every = "10s"
+//! keep-history = "7d"
 //! ```
 
 use std::net::SocketAddr;
@@ -26,11 +28,13 @@ pub struct Settings {
     pub workers: Option<usize>,
     pub tick: Option<String>,
     pub labor_target: Option<i64>,
+    pub allowed_lateness: Option<String>,
     pub follow: Option<bool>,
     pub listen: Option<SocketAddr>,
     pub pg: Option<SocketAddr>,
     pub flight: Option<SocketAddr>,
     pub persist_every: Option<String>,
+    pub keep_history: Option<String>,
 }
 
 /// Reads a config file; errors name the file, the line and what is wrong.
@@ -47,6 +51,14 @@ impl Settings {
 
     pub fn persist_every_ms(&self) -> anyhow::Result<Option<i64>> {
         duration(self.persist_every.as_deref(), "persist-every")
+    }
+
+    pub fn allowed_lateness_ms(&self) -> anyhow::Result<Option<i64>> {
+        duration(self.allowed_lateness.as_deref(), "allowed-lateness")
+    }
+
+    pub fn keep_history_ms(&self) -> anyhow::Result<Option<i64>> {
+        duration(self.keep_history.as_deref(), "keep-history")
     }
 }
 

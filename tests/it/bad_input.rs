@@ -2,7 +2,6 @@
 //! source, line number, raw text and reason; the run succeeds; the counts reconcile.
 
 use tillflow::run::{RunConfig, run};
-use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 use crate::support::rows;
 
@@ -38,7 +37,7 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
         out: out.display().to_string(),
         workers: 2,
         tick_ms: 3_600_000,
-        labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+        tuning: Default::default(),
     };
     let summary = run(&config, &runtime).unwrap();
 

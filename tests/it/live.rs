@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tillflow_schemas::Event;
 
-use crate::events::{BASE, HOUR, line, product, refund, sale, store};
+use crate::events::{BASE, DAY, HOUR, line, product, refund, sale, store};
 use crate::support::tillflow;
 
 /// Milliseconds per epoch in these tests.
@@ -24,7 +24,7 @@ struct Live {
     http: u16,
     pg: u16,
     flight: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Live {
@@ -46,7 +46,7 @@ impl Live {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let live = Live { child, http, pg, flight, _dir: dir };
+        let live = Live { child, http, pg, flight, dir };
         wait_for("the HTTP listener", || live.get("/healthz").is_some_and(|(s, _)| s == 200));
         wait_for("the Flight SQL server", || live.flight("SELECT 1").is_ok());
         live
@@ -95,6 +95,15 @@ impl Live {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let batches = runtime.block_on(tillflow_queries::flight::query(&format!("127.0.0.1:{}", self.flight), sql))?;
         tillflow::sql::render(&batches, tillflow::sql::OutputFormat::Csv).map_err(|e| e.to_string())
+    }
+}
+
+impl Live {
+    /// Stops tillflow as Ctrl-C would, and waits for it to finish.
+    fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        wait_for("tillflow to stop", || self.child.try_wait().unwrap().is_some());
     }
 }
 
@@ -275,4 +284,66 @@ fn followed_folders_and_stdin() {
     wait_for("the dead letter from stdin", || {
         live.flight("SELECT source, position FROM dead_letters").unwrap() == "source,position\nstdin,2"
     });
+}
+
+/// The files each commit of a Delta table added and removed, oldest commit first.
+fn commits(table: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut logs: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
+        .map(|entries| {
+            entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    let files = |actions: &[serde_json::Value], kind: &str| -> Vec<String> {
+        actions.iter().filter_map(|a| a[kind]["path"].as_str().map(str::to_string)).collect()
+    };
+    logs.iter()
+        .map(|log| {
+            let text = std::fs::read_to_string(log).unwrap();
+            let actions: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            (files(&actions, "add"), files(&actions, "remove"))
+        })
+        .collect()
+}
+
+#[test]
+fn persists_rewrite_only_changed_days_and_old_versions_are_vacuumed() {
+    let mut live = Live::start_with(&["--keep-history", "1ms"]);
+    let table = live.dir.path().join("sku_margin");
+    live.post(&reference_data());
+    live.post(&[sale_at(0, "S1"), sale_at(1, "S1")]);
+    let first_day = |path: &String| path.starts_with("business_date=2026-03-07/");
+    wait_for("the first day persisted", || commits(&table).iter().any(|(added, _)| added.iter().any(first_day)));
+
+    let mut next_day = sale_at(2, "S1");
+    if let Event::Sale(sale) = &mut next_day {
+        sale.ts += DAY;
+    }
+    live.post(&[next_day]);
+    let second_day = |path: &String| path.starts_with("business_date=2026-03-08/");
+    wait_for("the second day persisted", || commits(&table).iter().any(|(added, _)| added.iter().any(second_day)));
+    let (added, removed) = commits(&table).into_iter().find(|(added, _)| added.iter().any(second_day)).unwrap();
+    assert!(added.iter().all(second_day) && removed.iter().all(second_day), "only 2026-03-08: {added:?} {removed:?}");
+
+    // Ctrl-C persists a last time and vacuums: only the files the latest version reads remain.
+    live.terminate();
+    let log = commits(&table);
+    let mut live_files: Vec<String> = Vec::new();
+    for (added, removed) in log {
+        live_files.retain(|f| !removed.contains(f));
+        live_files.extend(added);
+    }
+    live_files.sort();
+    let mut on_disk: Vec<String> = Vec::new();
+    for partition in std::fs::read_dir(&table).unwrap().map(|e| e.unwrap().path()) {
+        let name = partition.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("business_date=") {
+            for file in std::fs::read_dir(&partition).unwrap() {
+                on_disk.push(format!("{name}/{}", file.unwrap().file_name().to_string_lossy()));
+            }
+        }
+    }
+    on_disk.sort();
+    assert_eq!(on_disk, live_files);
+    assert!(live_files.iter().any(first_day) && live_files.iter().any(second_day), "{live_files:?}");
 }

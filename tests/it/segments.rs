@@ -6,9 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::{consolidate, states_at};
 use tillflow::run::{RunConfig, compute};
 use tillflow_data::ChainConfig;
-use tillflow_schemas::views::{
-    CustomerSegment, Daypart, FIXED_POINT, Features, SEGMENTS, Scale, TARGET_TRANSACTIONS_PER_LABOR_HOUR,
-};
+use tillflow_schemas::views::{CustomerSegment, Daypart, FIXED_POINT, Features, SEGMENTS, Scale};
 use tillflow_schemas::*;
 
 use crate::events::*;
@@ -121,7 +119,7 @@ fn kmeans_objective_is_within_two_percent_of_batch_kmeans() {
             out: String::new(),
             workers: 2,
             tick_ms: 6 * HOUR,
-            labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+            tuning: Default::default(),
         };
         let segments = consolidate(compute(&run).unwrap().changes::<CustomerSegment>().to_vec());
         assert!(segments.len() > 500, "{} customers", segments.len());

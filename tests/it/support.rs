@@ -10,7 +10,6 @@ use tillflow::source::{Epoch, Ingested, Prepared};
 use tillflow_schemas::Event;
 use tillflow_schemas::tables::EventTables;
 use tillflow_schemas::time::local_day;
-use tillflow_schemas::views::TARGET_TRANSACTIONS_PER_LABOR_HOUR;
 
 /// Every row of the batches as `a|b|c` text (floats to 12 significant digits), sorted.
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
@@ -74,7 +73,7 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
             .collect();
         Box::new(Prepared::new(prepared))
     });
-    dataflow::run(workers, TARGET_TRANSACTIONS_PER_LABOR_HOUR, factory).unwrap()
+    dataflow::run(workers, Default::default(), factory).unwrap()
 }
 
 pub fn tillflow() -> std::process::Command {

@@ -206,6 +206,10 @@ impl ViewRow for Exception {
     const NAME: &'static str = "exceptions";
     const PARTITION: Option<&'static str> = Some("business_date");
 
+    fn business_date(&self) -> Option<Day> {
+        Some(self.business_date)
+    }
+
     fn columns(c: &mut Columns<'_, Self>) {
         c.text("exception_id", |r| &r.exception_id)
             .text("district", |r| &r.district)

@@ -98,6 +98,10 @@ impl ViewRow for LaborDemand {
     const NAME: &'static str = "labor_demand";
     const PARTITION: Option<&'static str> = Some("business_date");
 
+    fn business_date(&self) -> Option<Day> {
+        Some(self.business_date)
+    }
+
     fn columns(c: &mut Columns<'_, Self>) {
         c.text("store_id", |r| &r.store_id)
             .date("business_date", |r| r.business_date)

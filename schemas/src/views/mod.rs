@@ -40,6 +40,11 @@ pub trait ViewRow: Sized {
     /// The partition column, if the view is partitioned by business day.
     const PARTITION: Option<&'static str>;
 
+    /// The business day of the partition holding the row, for a partitioned view.
+    fn business_date(&self) -> Option<Day> {
+        None
+    }
+
     /// The columns of `rows`, in order.
     fn columns(columns: &mut Columns<'_, Self>);
 

@@ -120,6 +120,10 @@ impl ViewRow for RefundVoidAnomaly {
     const NAME: &'static str = "refund_void_anomalies";
     const PARTITION: Option<&'static str> = Some("business_date");
 
+    fn business_date(&self) -> Option<Day> {
+        Some(self.business_date)
+    }
+
     fn columns(c: &mut Columns<'_, Self>) {
         c.text("store_id", |r| &r.store_id)
             .text("cashier_id", |r| &r.cashier_id)

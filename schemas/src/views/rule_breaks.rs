@@ -58,6 +58,10 @@ impl ViewRow for RuleBreak {
     const NAME: &'static str = "rule_breaks";
     const PARTITION: Option<&'static str> = Some("business_date");
 
+    fn business_date(&self) -> Option<Day> {
+        Some(self.business_date)
+    }
+
     fn columns(c: &mut Columns<'_, Self>) {
         c.text("store_id", |r| &r.store_id)
             .text("cashier_id", |r| &r.cashier_id)

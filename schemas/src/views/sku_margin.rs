@@ -37,6 +37,10 @@ impl ViewRow for SkuMargin {
     const NAME: &'static str = "sku_margin";
     const PARTITION: Option<&'static str> = Some("business_date");
 
+    fn business_date(&self) -> Option<Day> {
+        Some(self.business_date)
+    }
+
     fn columns(c: &mut Columns<'_, Self>) {
         c.text("store_id", |r| &r.store_id)
             .text("sku", |r| &r.sku)
