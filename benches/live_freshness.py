@@ -3,6 +3,10 @@
 load, and point / aggregate query latency on live views, through Arrow Flight SQL.
 
     python3 benches/live_freshness.py target/debug/tillflow --rates 1000 5000 50000 --seconds 20
+    python3 benches/live_freshness.py target/debug/tillflow --rates --view-rows 1000000
+
+`--view-rows N` first drops a file into a followed folder that gives `sku_margin` N rows (one per
+store, SKU and day), waits until they are all live, then measures the queries on that view.
 
 Needs `pip install adbc-driver-flightsql adbc-driver-manager pyarrow`. Prints a Markdown table.
 """
@@ -54,6 +58,30 @@ def sale(n, sku=None):
                    "discount": 0.0}],
         "tenders": [{"kind": "card", "amount": 2.5}],
     })
+
+
+def big_view(rows):
+    """NDJSON events giving sku_margin `rows` rows: 10 stores x 5,000 SKUs x enough days, 50 lines a sale."""
+    skus = [f"B{i:04}" for i in range(5000)]
+    events = [json.dumps({"type": "product", "sku": k, "name": k, "department": "Grocery",
+                          "category": "Pantry", "unit_cost": 1.0, "list_price": 2.5}) for k in skus]
+    days = -(-rows // (len(STORES) * len(skus)))
+    start = BASE_MS - days * 86_400_000
+    n = 0
+    for day in range(days):
+        for store in STORES:
+            for chunk in range(0, len(skus), 50):
+                if n * 50 >= rows:
+                    return events
+                lines = [{"line_no": i + 1, "sku": sku, "qty": 1, "unit_price": 2.5, "discount": 0.0}
+                         for i, sku in enumerate(skus[chunk:chunk + 50])]
+                events.append(json.dumps({
+                    "type": "sale", "event_id": f"b{n}", "transaction_id": f"b{n}", "store_id": store,
+                    "register_id": "r1", "cashier_id": "c1", "ts": start + day * 86_400_000 + n,
+                    "lines": lines, "tenders": [{"kind": "card", "amount": 2.5 * len(lines)}],
+                }))
+                n += 1
+    return events
 
 
 def percentile(values, p):
@@ -130,16 +158,17 @@ def query_latency(flight, sql, runs):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
-    parser.add_argument("--rates", type=int, nargs="+", default=[1000, 5000, 50000])
+    parser.add_argument("--rates", type=int, nargs="*", default=[1000, 5000, 50000])
+    parser.add_argument("--view-rows", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--tick", default="100ms")
     parser.add_argument("--workers", default="2")
     args = parser.parse_args()
     http, flight = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as folder:
         server = subprocess.Popen(
             [args.binary, "run", "--follow", "--listen", f"127.0.0.1:{http}", "--flight", f"127.0.0.1:{flight}",
-             "--tick", args.tick, "--workers", args.workers, "--out", out],
+             "--tick", args.tick, "--workers", args.workers, "--out", out, "--input", folder],
             stderr=subprocess.DEVNULL)
         try:
             for _ in range(600):
@@ -160,6 +189,20 @@ def main():
                 time.sleep(2)
             conn = flightsql.connect(f"grpc://127.0.0.1:{flight}")
             cursor = conn.cursor()
+            if args.view_rows:
+                events = big_view(args.view_rows)
+                with open(f"{folder}/big.tmp", "w") as f:
+                    f.write("\n".join(events) + "\n")
+                began = time.perf_counter()
+                subprocess.run(["mv", f"{folder}/big.tmp", f"{folder}/big.ndjson"], check=True)
+                while True:
+                    cursor.execute("SELECT COUNT(*) FROM sku_margin WHERE sku LIKE 'B%'")
+                    if cursor.fetchone()[0] >= args.view_rows:
+                        break
+                    time.sleep(0.2)
+                took = time.perf_counter() - began
+                print(f"\n{len(events):,} events ({args.view_rows:,} sale lines) from a followed file, live in "
+                      f"{took:.1f} s ({args.view_rows / took:,.0f} sale lines/s)")
             cursor.execute("SELECT COUNT(*) FROM sku_margin")
             rows = cursor.fetchone()[0]
             conn.close()

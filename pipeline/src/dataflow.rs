@@ -12,9 +12,9 @@ use tillflow_operators::{
     customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies, rule_breaks, sales,
     sku_margin, stores,
 };
-use tillflow_schemas::Millis;
 use tillflow_schemas::time::ALLOWED_LATENESS_MS;
 use tillflow_schemas::views::{DeadLetter, TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow};
+use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
 
 use crate::flatten::{Inputs, Watermark};
@@ -76,11 +76,19 @@ pub trait ViewState: Send {
     /// Applies the changes and says what they touched (nothing if they cancel out or there are none).
     fn apply(&mut self, changes: Box<dyn ViewChanges>) -> Dirty;
     fn rows(&self) -> usize;
-    fn batch(&self) -> RecordBatch;
+    /// The view as Arrow, a batch per business day (one for a view without days); only the days
+    /// changed since the last call are rebuilt.
+    fn batches(&mut self) -> Vec<RecordBatch>;
 }
 
-/// The rows of a view with their multiplicities.
-pub struct State<R>(BTreeMap<R, isize>);
+/// The rows of a view with their multiplicities, by business day.
+pub struct State<R> {
+    days: BTreeMap<Option<Day>, DayRows<R>>,
+    rows: isize,
+}
+
+/// One business day's rows, and their Arrow form once built.
+type DayRows<R> = (BTreeMap<R, isize>, Option<RecordBatch>);
 
 impl<R: ViewRow + Ord + Clone + Send + 'static> ViewState for State<R> {
     fn name(&self) -> &'static str {
@@ -89,29 +97,44 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewState for State<R> {
 
     fn apply(&mut self, changes: Box<dyn ViewChanges>) -> Dirty {
         let Ok(changes) = changes.into_any().downcast::<Changes<R>>() else { return Dirty::Clean };
-        let mut dirty = Dirty::Clean;
+        let (mut days, mut undated) = (std::collections::BTreeSet::new(), false);
         for (row, _, diff) in changes.0 {
             if diff == 0 {
                 continue;
             }
-            dirty.merge(row.business_date().map_or(Dirty::Whole, |day| Dirty::Days([day].into())));
-            let count = self.0.entry(row.clone()).or_default();
+            let day = row.business_date();
+            match day {
+                Some(day) => days.insert(day),
+                None => std::mem::replace(&mut undated, true),
+            };
+            let (rows, batch) = self.days.entry(day).or_default();
+            *batch = None;
+            self.rows += diff;
+            let count = rows.entry(row.clone()).or_default();
             *count += diff;
             if *count == 0 {
-                self.0.remove(&row);
+                rows.remove(&row);
             }
         }
-        dirty
+        self.days.retain(|_, (rows, _)| !rows.is_empty());
+        match (undated, days.is_empty()) {
+            (true, _) => Dirty::Whole,
+            (false, true) => Dirty::Clean,
+            (false, false) => Dirty::Days(days),
+        }
     }
 
     fn rows(&self) -> usize {
-        self.0.values().map(|n| (*n).max(0) as usize).sum()
+        self.rows.max(0) as usize
     }
 
-    fn batch(&self) -> RecordBatch {
-        let rows: Vec<R> =
-            self.0.iter().flat_map(|(row, n)| std::iter::repeat_n(row.clone(), (*n).max(0) as usize)).collect();
-        R::to_batch(&rows)
+    fn batches(&mut self) -> Vec<RecordBatch> {
+        let build = |rows: &BTreeMap<R, isize>| {
+            let rows: Vec<R> =
+                rows.iter().flat_map(|(row, n)| std::iter::repeat_n(row.clone(), (*n).max(0) as usize)).collect();
+            R::to_batch(&rows)
+        };
+        self.days.values_mut().map(|(rows, batch)| batch.get_or_insert_with(|| build(rows)).clone()).collect()
     }
 }
 
@@ -146,7 +169,7 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
     }
 
     fn new_state(&self) -> Box<dyn ViewState> {
-        Box::new(State::<R>(BTreeMap::new()))
+        Box::new(State::<R> { days: BTreeMap::new(), rows: 0 })
     }
 }
 

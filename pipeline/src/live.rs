@@ -269,8 +269,8 @@ impl<'a> Driver<'a> {
         let views = self.states.len();
         for (i, (state, capture)) in self.states.iter_mut().zip(&self.order).enumerate() {
             let dirty = state.apply(captures[*capture]());
-            if dirty != Dirty::Clean || self.batches[i].is_empty() {
-                self.batches[i] = vec![state.batch()];
+            if dirty != Dirty::Clean {
+                self.batches[i] = state.batches();
                 self.unpersisted[i].merge(dirty);
             }
         }

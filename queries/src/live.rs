@@ -126,12 +126,25 @@ impl TableProvider for LiveTable {
     }
 }
 
-/// Deals batches round-robin into at most `n` partitions, so a scan uses every core.
+/// Splits the rows into at most `n` partitions of about equal size (slices share the batches'
+/// memory), so a scan uses every core.
 fn split(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
-    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n.clamp(1, batches.len().max(1))];
-    let count = partitions.len();
-    for (i, batch) in batches.into_iter().enumerate() {
-        partitions[i % count].push(batch);
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let per_partition = total.div_ceil(n.max(1)).max(1);
+    let mut partitions = vec![Vec::new()];
+    let mut filled = 0;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if filled == per_partition {
+                partitions.push(Vec::new());
+                filled = 0;
+            }
+            let take = (batch.num_rows() - offset).min(per_partition - filled);
+            partitions.last_mut().expect("one partition at least").push(batch.slice(offset, take));
+            offset += take;
+            filled += take;
+        }
     }
     partitions
 }
