@@ -12,7 +12,7 @@ use tillflow_operators::{
     customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies, rule_breaks, sales,
     sku_margin, stores,
 };
-use tillflow_schemas::time::ALLOWED_LATENESS_MS;
+use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{DeadLetter, TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow};
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -28,11 +28,17 @@ pub struct Tuning {
     pub labor_target: i64,
     /// How far the watermark trails the latest event time.
     pub allowed_lateness_ms: Millis,
+    /// Events dated longer than this before the latest event are dead letters.
+    pub retention_ms: Millis,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR, allowed_lateness_ms: ALLOWED_LATENESS_MS }
+        Tuning {
+            labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+            allowed_lateness_ms: ALLOWED_LATENESS_MS,
+            retention_ms: RETENTION_MS,
+        }
     }
 }
 

@@ -220,7 +220,7 @@ impl<'a> Driver<'a> {
             hub,
             metrics,
             persist,
-            admission: Admission::default(),
+            admission: Admission::new(config.tuning.retention_ms),
             states,
             order,
             batches: vec![Vec::new(); tables],

@@ -140,6 +140,9 @@ struct ComputeArgs {
     /// How far the watermark trails the latest event time, e.g. 30m [default: 1h].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     allowed_lateness: Option<i64>,
+    /// Events dated longer than this before the latest event are dead-lettered, e.g. 90d [default: 400d].
+    #[arg(long, value_parser = settings::parse_duration_ms)]
+    retention: Option<i64>,
 }
 
 impl ComputeArgs {
@@ -158,6 +161,7 @@ impl ComputeArgs {
         Tuning {
             labor_target: self.labor_target.unwrap_or(defaults.labor_target),
             allowed_lateness_ms: self.allowed_lateness.unwrap_or(defaults.allowed_lateness_ms),
+            retention_ms: self.retention.unwrap_or(defaults.retention_ms),
         }
     }
 }
@@ -255,6 +259,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 tick: compute.tick.or(file.tick_ms()?),
                 labor_target: compute.labor_target.or(file.labor_target),
                 allowed_lateness: compute.allowed_lateness.or(file.allowed_lateness_ms()?),
+                retention: compute.retention.or(file.retention_ms()?),
             };
             let (listen, pg, flight) = (live.listen.or(file.listen), live.pg.or(file.pg), live.flight.or(file.flight));
             let follow =

@@ -69,8 +69,8 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
 /// Reads the inputs and computes every view, without persisting anything.
 pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
     let files = Arc::new(source::discover(&config.inputs).map_err(anyhow::Error::msg)?);
-    let tick_ms = config.tick_ms;
-    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms)));
+    let (tick_ms, retention_ms) = (config.tick_ms, config.tuning.retention_ms);
+    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms, retention_ms)));
     dataflow::run(config.workers, config.tuning, ingest).map_err(anyhow::Error::msg)
 }
 

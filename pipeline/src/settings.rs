@@ -7,6 +7,7 @@
 //! tick = "1s"
 //! labor-target = 14
 //! allowed-lateness = "1h"
+//! retention = "400d"
 //! follow = true
 //! listen = "127.0.0.1:8080"
 //! pg = "127.0.0.1:6875"
@@ -29,6 +30,7 @@ pub struct Settings {
     pub tick: Option<String>,
     pub labor_target: Option<i64>,
     pub allowed_lateness: Option<String>,
+    pub retention: Option<String>,
     pub follow: Option<bool>,
     pub listen: Option<SocketAddr>,
     pub pg: Option<SocketAddr>,
@@ -55,6 +57,10 @@ impl Settings {
 
     pub fn allowed_lateness_ms(&self) -> anyhow::Result<Option<i64>> {
         duration(self.allowed_lateness.as_deref(), "allowed-lateness")
+    }
+
+    pub fn retention_ms(&self) -> anyhow::Result<Option<i64>> {
+        duration(self.retention.as_deref(), "retention")
     }
 
     pub fn keep_history_ms(&self) -> anyhow::Result<Option<i64>> {

@@ -156,15 +156,20 @@ pub struct Ingest {
 }
 
 /// Judges each record in arrival order: dead letter, duplicate, or accepted; and counts them.
-#[derive(Default)]
 pub struct Admission {
     /// The content hash of every accepted event, by `event_id`.
     seen: FxHashMap<Id, u64>,
     stores: FxHashMap<Id, Store>,
     /// (store, staff) with a clock_in not yet matched by a clock_out.
     on_clock: rustc_hash::FxHashSet<(Id, Id)>,
+    /// The latest event time accepted, and how far before it dated events are still accepted.
+    latest: Option<Millis>,
+    retention_ms: Millis,
     pub counts: Counts,
 }
+
+/// How far ahead of the wall clock an event may be stamped (clock skew between systems).
+pub const FUTURE_LIMIT_MS: Millis = tillflow_schemas::time::MILLIS_PER_DAY;
 
 /// Records of several sources merged by their clocks (see the module documentation).
 pub struct Interleave {
@@ -237,8 +242,9 @@ impl Iterator for Interleave {
 }
 
 impl Ingest {
-    pub fn open(files: &[(PathBuf, Format)], tick_ms: i64) -> Ingest {
-        Ingest { records: Interleave::files(files), tick_ms: tick_ms.max(1), admission: Admission::default() }
+    /// Reads `files`; events dated more than `retention_ms` before the latest are dead letters.
+    pub fn open(files: &[(PathBuf, Format)], tick_ms: i64, retention_ms: Millis) -> Ingest {
+        Ingest { records: Interleave::files(files), tick_ms: tick_ms.max(1), admission: Admission::new(retention_ms) }
     }
 
     fn epoch_of(&self, clock: Millis) -> Epoch {
@@ -250,6 +256,18 @@ impl Ingest {
 }
 
 impl Admission {
+    /// Accepts events dated up to `retention_ms` before the latest accepted one.
+    pub fn new(retention_ms: Millis) -> Admission {
+        Admission {
+            seen: FxHashMap::default(),
+            stores: FxHashMap::default(),
+            on_clock: Default::default(),
+            latest: None,
+            retention_ms,
+            counts: Counts::default(),
+        }
+    }
+
     /// Judges one record: a dead letter, a duplicate (`None`), or an accepted event.
     pub fn admit(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
         self.counts.received += 1;
@@ -302,6 +320,24 @@ impl Admission {
             },
             _ => None,
         };
+        if let (Some(_), Some(ts)) = (business_date, event.ts()) {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let ahead = ts - now as Millis;
+            let behind = self.latest.map_or(0, |latest| latest - ts);
+            let reason = if ahead > FUTURE_LIMIT_MS {
+                Some(InputError::FromTheFuture(ahead / tillflow_schemas::time::MILLIS_PER_HOUR))
+            } else if behind > self.retention_ms {
+                let day = tillflow_schemas::time::MILLIS_PER_DAY;
+                Some(InputError::OlderThanRetention { days: behind / day, retention_days: self.retention_ms / day })
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.counts.dead_lettered += 1;
+                return Some(Ingested::Dead(dead(reason, event.to_json(), event.event_id())));
+            }
+            self.latest = Some(self.latest.map_or(ts, |latest| latest.max(ts)));
+        }
         if let Event::Shift(shift) = &event {
             let key = (shift.store_id.clone(), shift.staff_id.clone());
             let matched = match shift.kind {

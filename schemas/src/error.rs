@@ -33,6 +33,10 @@ pub enum InputError {
     UnknownStore(String),
     #[error("the file has no column `{0}`; see docs/formats.md for the flat layout")]
     MissingColumn(String),
+    #[error("ts is {days} days before the latest event, beyond the retention of {retention_days} days")]
+    OlderThanRetention { days: i64, retention_days: i64 },
+    #[error("ts is {0} hours ahead of this machine's clock; check the sending system's clock")]
+    FromTheFuture(i64),
     #[error("cannot read the source: {0}")]
     Io(String),
 }

@@ -15,6 +15,9 @@ pub const MILLIS_PER_HOUR: i64 = 3_600_000;
 /// Allowed lateness: the watermark trails the latest event time by this much (DESIGN.md, Time).
 pub const ALLOWED_LATENESS_MS: Millis = MILLIS_PER_HOUR;
 
+/// How long dated events are kept: those older than this before the latest are not accepted.
+pub const RETENTION_MS: Millis = 400 * MILLIS_PER_DAY;
+
 /// Parses RFC 3339 (with offset, or `Z`) or integer milliseconds since the Unix epoch.
 pub fn parse_ts(text: &str) -> Result<Millis, String> {
     let text = text.trim();

@@ -27,6 +27,8 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
         r#"{"type":"shift","event_id":"e9","ts":"2026-03-07T13:00:00Z","store_id":"S1","staff_id":"K1","role":"cashier","kind":"clock_in"}"#,
         r#"{"type":"shift","event_id":"e10","ts":"2026-03-07T21:00:00Z","store_id":"S1","staff_id":"K1","role":"cashier","kind":"clock_out"}"#,
         r#"{"type":"shift","event_id":"e11","ts":"2026-03-07T21:05:00Z","store_id":"S1","staff_id":"K2","role":"cashier","kind":"clock_out"}"#,
+        &GOOD_SALE.replace("\"e1\"", "\"e12\"").replace("\"T1\"", "\"T12\"").replace("2026-03-07", "2030-01-01"),
+        &GOOD_SALE.replace("\"e1\"", "\"e13\"").replace("\"T1\"", "\"T13\"").replace("2026-03-07", "2025-01-01"),
     ];
     let input = dir.path().join("mixed.ndjson");
     std::fs::write(&input, lines.join("\n")).unwrap();
@@ -42,8 +44,8 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
     let summary = run(&config, &runtime).unwrap();
 
     let c = summary.counts;
-    assert_eq!(c.received, 15, "blank lines are not records");
-    assert_eq!((c.accepted, c.duplicates, c.dead_lettered), (5, 1, 9));
+    assert_eq!(c.received, 17, "blank lines are not records");
+    assert_eq!((c.accepted, c.duplicates, c.dead_lettered), (5, 1, 11));
     assert_eq!(c.received, c.accepted + c.duplicates + c.dead_lettered);
 
     let ctx = runtime.block_on(tillflow::sql::open(&summary.out)).unwrap();
@@ -60,6 +62,8 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
         (11, "event_id `e1` was already accepted with different content", ""),
         (13, "`unit_cost` is required on a inventory receipt record", lines[12]),
         (16, "clock_out of staff `K2` at store `S1` without an open clock_in", ""),
+        (17, "hours ahead of this machine's clock", ""),
+        (18, "ts is 430 days before the latest event, beyond the retention of 400 days", ""),
     ];
     assert_eq!(dead.len(), expect.len(), "{dead:#?}");
     let mut by_position: Vec<(u64, String)> = dead

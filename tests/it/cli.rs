@@ -14,7 +14,7 @@ const QUERY: &str = "SELECT store_id, sku, business_date, net_sales, cogs, gross
 /// The events `run` accepts from a folder, read with the same sources.
 fn accepted_events(dir: &Path) -> Vec<tillflow_schemas::Event> {
     let files = discover(&[dir.to_path_buf()]).unwrap();
-    Ingest::open(&files, 3_600_000)
+    Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
         .filter_map(|item| match item {
             Ingested::Accepted { event, .. } => Some(event),
             Ingested::Dead(_) => None,
