@@ -27,6 +27,7 @@ pub fn spawn(
     poll: Duration,
     feed: &SyncSender<Delivery>,
     stop: &Arc<AtomicBool>,
+    read_before: HashMap<String, u64>,
 ) -> Vec<JoinHandle<()>> {
     let mut threads = Vec::new();
     let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = inputs.iter().partition(|p| p.as_os_str() == "-");
@@ -36,7 +37,7 @@ pub fn spawn(
     }
     if !paths.is_empty() {
         let (paths, feed, stop) = (paths.into_iter().cloned().collect::<Vec<_>>(), feed.clone(), Arc::clone(stop));
-        threads.push(std::thread::spawn(move || follow_files(&paths, poll, &feed, &stop)));
+        threads.push(std::thread::spawn(move || follow_files(&paths, poll, &feed, &stop, &read_before)));
     }
     threads
 }
@@ -64,7 +65,15 @@ struct Progress {
     lines: u64,
 }
 
-fn follow_files(paths: &[PathBuf], poll: Duration, feed: &SyncSender<Delivery>, stop: &AtomicBool) {
+/// Follows `paths`; records at or before a file's position in `read_before` (taken by an earlier
+/// run, per the ingest log) are skipped.
+fn follow_files(
+    paths: &[PathBuf],
+    poll: Duration,
+    feed: &SyncSender<Delivery>,
+    stop: &AtomicBool,
+    read_before: &HashMap<String, u64>,
+) {
     let mut progress: HashMap<PathBuf, Progress> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         // What appeared since the last poll, from every file, merged by event time as in batch
@@ -88,7 +97,9 @@ fn follow_files(paths: &[PathBuf], poll: Duration, feed: &SyncSender<Delivery>, 
             while run.len() < CHUNK
                 && let Some((_, record, _)) = records.next_if(|(s, _, _)| Arc::ptr_eq(s, &source))
             {
-                run.push(record);
+                if read_before.get(&*source).is_none_or(|read| record.position > *read) {
+                    run.push(record);
+                }
             }
             if !send(feed, &source, run) {
                 return;

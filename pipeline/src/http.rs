@@ -92,7 +92,13 @@ async fn post_events(State(shared): State<Shared>, body: Bytes) -> Response {
     let sent = tokio::task::spawn_blocking(move || feed.send(delivery).is_ok()).await.unwrap_or(false);
     let verdicts = match (sent, verdicts.await) {
         (true, Ok(verdicts)) => verdicts,
-        _ => return (StatusCode::SERVICE_UNAVAILABLE, "tillflow is shutting down\n").into_response(),
+        _ => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tillflow is stopping (shut down, or its ingest log cannot be written); retry later\n",
+            )
+                .into_response();
+        }
     };
     let mut answer = Answer { received: verdicts.len(), ..Answer::default() };
     for verdict in verdicts {

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use tillflow_queries::live::Hub;
-use tillflow_schemas::formats::Record;
+use tillflow_schemas::formats::{Record, Rejected};
+use tillflow_schemas::raw::RawEvent;
 use tillflow_schemas::views::{DeadLetter, PipelineStat, ViewRow};
 use timely::dataflow::operators::probe::Handle;
 
 use crate::dataflow::{self, Tuning, ViewState};
+use crate::journal::{Entry, Journal};
 use crate::persist::Dirty;
 use crate::source::{Admission, Counts, Epoch, Ingested};
 
@@ -112,18 +114,23 @@ pub fn run(
     metrics: Arc<Metrics>,
     persist: Arc<dyn Fn(Persistable) + Send + Sync>,
     stop: Arc<AtomicBool>,
+    journal: Option<(Journal, Vec<Entry>)>,
 ) -> Result<Counts, String> {
-    let feed = Mutex::new(Some(feed));
+    let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
         let probe = Handle::new();
         let (mut inputs, captures) = dataflow::build(worker, config.tuning, &probe);
-        let mut counts = Counts::default();
+        let mut counts = Ok(Counts::default());
         if worker.index() == 0 {
-            let feed = feed.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
+            let (feed, journal) = start.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
             let mut driver = Driver::new(&config, &captures, &hub, &metrics, &persist);
             let tick_ms = config.tick.as_millis().max(1) as u64;
             let mut epoch: Epoch = now_ms() / tick_ms;
             inputs.advance_to(epoch);
+            if let Some((journal, logged)) = journal {
+                driver.recover(logged, epoch, &mut inputs);
+                driver.journal = Some(journal);
+            }
             loop {
                 let deadline = Instant::now() + config.tick;
                 let mut drained = false;
@@ -146,12 +153,15 @@ pub fn run(
                 worker.step_while(|| probe.less_than(&next));
                 driver.publish(epoch, closed, &inputs.watermark, &captures);
                 epoch = next;
-                if drained || stop.load(Ordering::Relaxed) && driver.idle {
+                if drained || driver.failure.is_some() || stop.load(Ordering::Relaxed) && driver.idle {
                     break;
                 }
             }
             driver.persist_now(epoch);
-            counts = driver.admission.counts;
+            counts = match driver.failure.take() {
+                Some(failure) => Err(failure),
+                None => Ok(driver.admission.counts),
+            };
         }
         drop(inputs);
         while worker.step_or_park(None) {}
@@ -159,7 +169,7 @@ pub fn run(
     })?;
     let mut total = Counts::default();
     for counts in guards.join() {
-        total += counts?;
+        total += counts??;
     }
     Ok(total)
 }
@@ -193,6 +203,10 @@ struct Driver<'a> {
     idle: bool,
     /// Persists (completed or failed) reported in `pipeline_stats` so far.
     persists_seen: u64,
+    /// Where verdicts are logged before they are answered, if anywhere.
+    journal: Option<Journal>,
+    /// Why the pipeline must stop: the ingest log cannot be written.
+    failure: Option<String>,
 }
 
 impl<'a> Driver<'a> {
@@ -231,29 +245,90 @@ impl<'a> Driver<'a> {
             last_persist: Instant::now(),
             idle: true,
             persists_seen: 0,
+            journal: None,
+            failure: None,
         }
     }
 
+    /// Judges a delivery's records, logs the verdicts (if there is a log) and only then answers.
     fn admit(&mut self, delivery: Delivery, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
+        if self.failure.is_some() {
+            return; // the sender is told tillflow is stopping
+        }
         let mut verdicts = Vec::with_capacity(delivery.records.len());
+        let mut entries = Vec::with_capacity(if self.journal.is_some() { delivery.records.len() } else { 0 });
+        let source = &delivery.source;
         for record in delivery.records {
             let position = record.position;
-            verdicts.push(match self.admission.admit(&delivery.source, record, epoch) {
-                None => Verdict::Duplicate,
+            verdicts.push(match self.admission.admit(source, record, epoch) {
+                None => {
+                    entries.push(Entry::Duplicate { source: source.to_string(), position });
+                    Verdict::Duplicate
+                }
                 Some(Ingested::Accepted { event, business_date, .. }) => {
+                    if self.journal.is_some() {
+                        entries.push(Entry::Accepted { source: source.to_string(), position, event: event.to_json() });
+                    }
                     inputs.push(event, business_date);
                     Verdict::Accepted
                 }
                 Some(Ingested::Dead(letter)) => {
                     let verdict = Verdict::DeadLettered { position, reason: letter.reason.clone() };
+                    entries.push(Entry::DeadLettered(letter.clone()));
                     self.dead_letters.push(letter);
                     verdict
                 }
             });
         }
         self.metrics.count(&self.admission.counts);
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = log_with_retries(journal, &entries)
+        {
+            tracing::error!("cannot write the ingest log: {e}; stopping without answering the last delivery");
+            self.failure = Some(format!(
+                "cannot write the ingest log: {e}; the last delivery was not acknowledged. Free space or fix \
+                 permissions, then start tillflow again: it recovers everything acknowledged"
+            ));
+            return;
+        }
         if let Some(reply) = delivery.reply {
             let _ = reply.send(verdicts);
+        }
+    }
+
+    /// Restores what the ingest log says was received: the accepted events judged again (in the
+    /// same order, so with the same verdicts), the duplicates counted, the dead letters kept.
+    fn recover(&mut self, logged: Vec<Entry>, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
+        let entries = logged.len();
+        for entry in logged {
+            match entry {
+                Entry::Accepted { source, position, event } => {
+                    let event = RawEvent::from_json(event.as_bytes()).and_then(RawEvent::validate);
+                    let record = Record { position, outcome: event.map_err(|e| Rejected::new(b"", e)) };
+                    match self.admission.admit(&source, record, epoch) {
+                        Some(Ingested::Accepted { event, business_date, .. }) => inputs.push(event, business_date),
+                        Some(Ingested::Dead(letter)) => {
+                            tracing::warn!("a logged event is now a dead letter: {}", letter.reason);
+                            self.dead_letters.push(letter);
+                        }
+                        None => tracing::warn!("a logged event is now a duplicate ({source}, {position})"),
+                    }
+                }
+                Entry::Duplicate { .. } => {
+                    self.admission.counts.received += 1;
+                    self.admission.counts.duplicates += 1;
+                }
+                Entry::DeadLettered(letter) => {
+                    self.admission.counts.received += 1;
+                    self.admission.counts.dead_lettered += 1;
+                    self.dead_letters.push(letter);
+                }
+            }
+        }
+        self.epoch_start = Counts::default();
+        self.metrics.count(&self.admission.counts);
+        if entries > 0 {
+            eprintln!("tillflow: recovered {entries} records from the ingest log");
         }
     }
 
@@ -340,5 +415,19 @@ impl<'a> Driver<'a> {
             .map(|(((name, _), batches), changed)| (*name, batches.clone(), std::mem::take(changed)))
             .collect();
         (self.persist)((epoch, tables));
+    }
+}
+
+/// Appends to the log, trying three times with growing pauses.
+fn log_with_retries(journal: &mut Journal, entries: &[Entry]) -> std::io::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match journal.append(entries) {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= 2 => return Err(e),
+            Err(e) => tracing::warn!("writing the ingest log (attempt {}): {e}", attempt + 1),
+        }
+        attempt += 1;
+        std::thread::sleep(Duration::from_millis(100 << attempt));
     }
 }

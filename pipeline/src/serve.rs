@@ -1,6 +1,7 @@
 //! `tillflow run --follow`: the live pipeline with its listeners (HTTP ingest and metrics, Postgres
 //! wire, Flight SQL), followers and persister, until Ctrl-C or SIGTERM.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use tillflow_queries::live::Hub;
 use tillflow_queries::persisted::root_url;
 use url::Url;
 
+use crate::journal::{Entry, Journal};
 use crate::live::{self, LiveConfig, Metrics, Persistable};
 use crate::persist::{Dirty, vacuum, write_table};
 use crate::source::Counts;
@@ -29,6 +31,9 @@ pub struct ServeConfig {
     /// Persisted versions younger than this stay readable with `as_of`; older files are vacuumed.
     pub keep_history: Duration,
 }
+
+/// The folder under `--out` holding the ingest log.
+pub const INGEST_LOG: &str = "_ingest_log";
 
 /// Refuses to serve SQL beyond this machine: the servers have no authentication yet.
 fn loopback_only(flag: &str, addr: Option<SocketAddr>) -> anyhow::Result<()> {
@@ -74,7 +79,22 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
         spawn_sql_server(runtime, "Flight SQL", addr, &stop, tillflow_queries::flight::serve(ctx, addr))?;
         listening.push(format!("Arrow Flight SQL on {addr} (tillflow sql --connect {addr})"));
     }
-    let followers = follow::spawn(&config.inputs, config.live.tick / 2, &feed, &stop);
+    let journal = match root.to_file_path().ok().filter(|_| root.scheme() == "file") {
+        Some(path) => {
+            let dir = path.join(INGEST_LOG);
+            Some(Journal::open(&dir).with_context(|| format!("cannot open the ingest log in {}", dir.display()))?)
+        }
+        None => {
+            tracing::warn!("--out {root} is not a local folder: no ingest log, so input is not durable");
+            None
+        }
+    };
+    let mut resume: HashMap<String, u64> = HashMap::new();
+    for (source, position) in journal.iter().flat_map(|(_, logged)| logged.iter().map(Entry::origin)) {
+        let read = resume.entry(source.to_string()).or_default();
+        *read = (*read).max(position);
+    }
+    let followers = follow::spawn(&config.inputs, config.live.tick / 2, &feed, &stop, resume);
     drop(feed);
     {
         let stop = Arc::clone(&stop);
@@ -100,8 +120,8 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     let persist: Arc<dyn Fn(Persistable) + Send + Sync> = Arc::new(move |snapshot| {
         let _ = persist_send.send(snapshot);
     });
-    let counts =
-        live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop)).map_err(anyhow::Error::msg)?;
+    let counts = live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop), journal)
+        .map_err(anyhow::Error::msg)?;
     stop.store(true, Ordering::Relaxed);
     persister.join().map_err(|_| anyhow::anyhow!("the persister failed"))?;
     drop(followers);

@@ -24,7 +24,9 @@ struct Live {
     http: u16,
     pg: u16,
     flight: u16,
-    dir: tempfile::TempDir,
+    /// Where the views and the ingest log go.
+    out: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Live {
@@ -35,18 +37,25 @@ impl Live {
     /// Starts with extra arguments; stdin is a pipe the test may write to.
     fn start_with(extra: &[&str]) -> Live {
         let dir = tempfile::tempdir().unwrap();
+        let mut live = Live::start_at(dir.path(), extra);
+        live._dir = Some(dir);
+        live
+    }
+
+    /// Starts with its views and ingest log in `out`, which outlives it.
+    fn start_at(out: &std::path::Path, extra: &[&str]) -> Live {
         let (http, pg, flight) = (free_port(), free_port(), free_port());
         let child = tillflow()
             .args(["run", "--follow", "--workers", "2", "--tick", &format!("{TICK_MS}ms"), "--persist-every", "300ms"])
             .args(extra)
             .stdin(Stdio::piped())
             .args(["--listen", &format!("127.0.0.1:{http}"), "--pg", &format!("127.0.0.1:{pg}")])
-            .args(["--flight", &format!("127.0.0.1:{flight}"), "--out", &dir.path().display().to_string()])
+            .args(["--flight", &format!("127.0.0.1:{flight}"), "--out", &out.display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let live = Live { child, http, pg, flight, dir };
+        let live = Live { child, http, pg, flight, out: out.to_path_buf(), _dir: None };
         wait_for("the HTTP listener", || live.get("/healthz").is_some_and(|(s, _)| s == 200));
         wait_for("the Flight SQL server", || live.flight("SELECT 1").is_ok());
         live
@@ -76,8 +85,13 @@ impl Live {
     }
 
     fn post_raw(&self, body: &[u8]) -> (u16, serde_json::Value) {
-        let (status, answer) = self.request("POST /v1/events HTTP/1.1", body).expect("tillflow answers");
-        (status, serde_json::from_str(&answer).unwrap_or_else(|_| panic!("a JSON answer, got {answer:?}")))
+        self.try_post(body).expect("tillflow answers")
+    }
+
+    /// Posts a body; None if tillflow did not answer (it was killed meanwhile).
+    fn try_post(&self, body: &[u8]) -> Option<(u16, serde_json::Value)> {
+        let (status, answer) = self.request("POST /v1/events HTTP/1.1", body)?;
+        Some((status, serde_json::from_str(&answer).unwrap_or_else(|_| panic!("a JSON answer, got {answer:?}"))))
     }
 
     fn psql(&self, sql: &str) -> String {
@@ -309,7 +323,7 @@ fn commits(table: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
 #[test]
 fn persists_rewrite_only_changed_days_and_old_versions_are_vacuumed() {
     let mut live = Live::start_with(&["--keep-history", "1ms"]);
-    let table = live.dir.path().join("sku_margin");
+    let table = live.out.join("sku_margin");
     live.post(&reference_data());
     live.post(&[sale_at(0, "S1"), sale_at(1, "S1")]);
     let first_day = |path: &String| path.starts_with("business_date=2026-03-07/");
@@ -346,4 +360,67 @@ fn persists_rewrite_only_changed_days_and_old_versions_are_vacuumed() {
     on_disk.sort();
     assert_eq!(on_disk, live_files);
     assert!(live_files.iter().any(first_day) && live_files.iter().any(second_day), "{live_files:?}");
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_and_redeliveries_count_once() {
+    let out = tempfile::tempdir().unwrap();
+    let mut events = reference_data();
+    const SALES: i64 = 1_200;
+    events.extend((0..SALES).map(|i| sale_at(i, if i % 3 == 0 { "S2" } else { "S1" })));
+    let batches: Vec<String> =
+        events.chunks(4).map(|chunk| chunk.iter().map(|e| e.to_json() + "\n").collect()).collect();
+    // Batches before `next` were acknowledged; batch `next` may have been in flight at a kill.
+    let mut next = 0;
+    let mut seed: u64 = 0x5eed;
+    for round in 0..4 {
+        let mut live = Live::start_at(out.path(), &[]);
+        let pid = live.child.id().to_string();
+        let killed = round < 3;
+        std::thread::scope(|scope| {
+            let poster = scope.spawn(|| {
+                while next < batches.len() {
+                    match live.try_post(batches[next].as_bytes()) {
+                        Some((202, _)) => {
+                            next += 1;
+                            std::thread::sleep(Duration::from_millis(3));
+                        }
+                        Some((status, answer)) => panic!("batch {next}: {status} {answer}"),
+                        None => return,
+                    }
+                }
+            });
+            if killed {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                std::thread::sleep(Duration::from_millis(100 + (seed >> 33) % 300));
+                std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+            }
+            poster.join().unwrap();
+        });
+        if killed {
+            let _ = live.child.wait();
+            assert!(next < batches.len(), "round {round}: the kill came after the last batch; post more");
+            eprintln!("round {round}: killed after {next} batches");
+            continue;
+        }
+        // Every event was acknowledged at least once: the views hold each exactly once.
+        let units = |i: i64| 1 + i % 3;
+        let k1: i64 = (0..SALES).map(units).sum();
+        let expected = format!("sku,units\nK1,{k1}\nK2,{}", 2 * SALES);
+        let query = "SELECT sku, SUM(units_sold) AS units FROM sku_margin GROUP BY sku ORDER BY sku";
+        wait_for("every sale in sku_margin", || live.flight(query).unwrap() == expected);
+        let (_, metrics) = live.get("/metrics").unwrap();
+        let counter = |name: &str| -> u64 {
+            let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let received = counter("tillflow_events_received_total");
+        let accepted = counter("tillflow_events_accepted_total");
+        let duplicates = counter("tillflow_events_duplicate_total");
+        let dead = counter("tillflow_events_dead_lettered_total");
+        eprintln!("received {received}, duplicates {duplicates}");
+        assert_eq!(accepted, events.len() as u64, "each event accepted once");
+        assert_eq!((received, dead), (accepted + duplicates, 0));
+        live.terminate();
+    }
 }

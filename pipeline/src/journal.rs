@@ -1,0 +1,149 @@
+//! The ingest log of live mode: every record's verdict is appended here, and synced to disk,
+//! before the sender is answered. After a crash, replaying it restores what was acknowledged.
+//!
+//! A log is a folder of segments `00000000.log`, `00000001.log`, …; a new segment starts once the
+//! current one passes [`SEGMENT_BYTES`] and at every start. An entry is its length (u32, little
+//! endian), the CRC-32 of its body (u32), then the body: one JSON [`Entry`]. Reading stops at the
+//! first entry that is incomplete or fails its checksum: a write cut short by a crash, never
+//! acknowledged. The segment is truncated there, so new entries follow the last good one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tillflow_schemas::views::DeadLetter;
+
+/// A segment is closed once it holds this many bytes.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// The verdict on one received record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Entry {
+    /// Accepted; `event` is its JSON.
+    Accepted {
+        source: String,
+        position: u64,
+        event: String,
+    },
+    Duplicate {
+        source: String,
+        position: u64,
+    },
+    DeadLettered(DeadLetter),
+}
+
+impl Entry {
+    /// The source and position the record came from.
+    pub fn origin(&self) -> (&str, u64) {
+        match self {
+            Entry::Accepted { source, position, .. } | Entry::Duplicate { source, position } => (source, *position),
+            Entry::DeadLettered(letter) => (&letter.source, letter.position),
+        }
+    }
+}
+
+/// An open log, appending to its newest segment.
+pub struct Journal {
+    dir: PathBuf,
+    segment: u64,
+    file: File,
+    written: u64,
+}
+
+impl Journal {
+    /// Opens the log in `dir` (creating it), returning it with every entry already logged.
+    pub fn open(dir: &Path) -> std::io::Result<(Journal, Vec<Entry>)> {
+        std::fs::create_dir_all(dir)?;
+        let mut segments: Vec<u64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+            .collect();
+        segments.sort_unstable();
+        let mut entries = Vec::new();
+        for segment in &segments {
+            let path = segment_path(dir, *segment);
+            let good = read_segment(&path, &mut entries)?;
+            if good < std::fs::metadata(&path)?.len() {
+                tracing::warn!("{}: dropping an unfinished entry at byte {good} (never acknowledged)", path.display());
+                OpenOptions::new().write(true).open(&path)?.set_len(good)?;
+            }
+        }
+        let segment = segments.last().map_or(0, |s| s + 1);
+        let file = create_segment(dir, segment)?;
+        Ok((Journal { dir: dir.to_path_buf(), segment, file, written: 0 }, entries))
+    }
+
+    /// Appends `entries` and syncs them to disk; once this returns, they survive a crash.
+    pub fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        for entry in entries {
+            let body = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+            bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+            bytes.extend_from_slice(&body);
+        }
+        let written = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Cut off whatever part got out, so a retry follows the last whole entry.
+            let _ = self.file.set_len(self.written);
+            return Err(e);
+        }
+        self.written += bytes.len() as u64;
+        if self.written >= SEGMENT_BYTES {
+            self.segment += 1;
+            self.file = create_segment(&self.dir, self.segment)?;
+            self.written = 0;
+        }
+        Ok(())
+    }
+}
+
+fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:08}.log"))
+}
+
+/// Creates an empty segment and makes its name durable.
+fn create_segment(dir: &Path, segment: u64) -> std::io::Result<File> {
+    let file = OpenOptions::new().create_new(true).append(true).open(segment_path(dir, segment))?;
+    File::open(dir)?.sync_all()?;
+    Ok(file)
+}
+
+/// Reads a segment's entries into `entries`; returns how many bytes of it are whole entries.
+fn read_segment(path: &Path, entries: &mut Vec<Entry>) -> std::io::Result<u64> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut good = 0;
+    loop {
+        let mut header = [0u8; 8];
+        if !read_full(&mut reader, &mut header)? {
+            return Ok(good);
+        }
+        let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let checksum = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        if length > 2 * SEGMENT_BYTES as usize {
+            return Ok(good);
+        }
+        let mut body = vec![0; length];
+        if !read_full(&mut reader, &mut body)? || crc32fast::hash(&body) != checksum {
+            return Ok(good);
+        }
+        match serde_json::from_slice(&body) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => return Ok(good),
+        }
+        good += 8 + length as u64;
+    }
+}
+
+/// Fills `buffer`; false if the input ended first.
+fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<bool> {
+    match reader.read_exact(buffer) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
