@@ -158,7 +158,12 @@ pub struct Ingest {
 /// Judges each record in arrival order: dead letter, duplicate, or accepted; and counts them.
 pub struct Admission {
     /// The content hash of every accepted event, by `event_id`.
-    seen: FxHashMap<Id, u64>,
+    /// The content hash of every accepted event, by `event_id`, with the time until which it is
+    /// kept: its own time for a dated event (pruned once beyond the retention, when such an event
+    /// is refused anyway), forever for reference data.
+    seen: FxHashMap<Id, (u64, Millis)>,
+    /// Accepted events since `seen` was last pruned.
+    since_pruned: usize,
     stores: FxHashMap<Id, Store>,
     /// (store, staff) with a clock_in not yet matched by a clock_out.
     on_clock: rustc_hash::FxHashSet<(Id, Id)>,
@@ -167,6 +172,9 @@ pub struct Admission {
     retention_ms: Millis,
     pub counts: Counts,
 }
+
+/// Accepted events between two prunings of the dedup state.
+const PRUNE_EVERY: usize = 1 << 16;
 
 /// How far ahead of the wall clock an event may be stamped (clock skew between systems).
 pub const FUTURE_LIMIT_MS: Millis = tillflow_schemas::time::MILLIS_PER_DAY;
@@ -256,10 +264,25 @@ impl Ingest {
 }
 
 impl Admission {
+    /// Forgets the ids of dated events beyond the retention, every [`PRUNE_EVERY`] events: a
+    /// redelivery of one is refused as too old, so it still cannot count twice.
+    fn prune_seen(&mut self) {
+        self.since_pruned += 1;
+        if self.since_pruned < PRUNE_EVERY {
+            return;
+        }
+        self.since_pruned = 0;
+        if let Some(latest) = self.latest {
+            let oldest = latest - self.retention_ms;
+            self.seen.retain(|_, (_, kept_until)| *kept_until >= oldest);
+        }
+    }
+
     /// Accepts events dated up to `retention_ms` before the latest accepted one.
     pub fn new(retention_ms: Millis) -> Admission {
         Admission {
             seen: FxHashMap::default(),
+            since_pruned: 0,
             stores: FxHashMap::default(),
             on_clock: Default::default(),
             latest: None,
@@ -292,7 +315,7 @@ impl Admission {
             hasher.finish()
         };
         if let Some(id) = event.event_id() {
-            match self.seen.get(id) {
+            match self.seen.get(id).map(|(hash, _)| hash) {
                 Some(previous) if *previous == content => {
                     self.counts.duplicates += 1;
                     return None;
@@ -357,7 +380,9 @@ impl Admission {
             }
         }
         if let Some(id) = event.event_id() {
-            self.seen.insert(id.clone(), content);
+            let kept_until = if business_date.is_some() { event.ts().unwrap_or(Millis::MAX) } else { Millis::MAX };
+            self.seen.insert(id.clone(), (content, kept_until));
+            self.prune_seen();
         }
         self.counts.accepted += 1;
         Some(Ingested::Accepted { epoch, event, business_date })

@@ -127,3 +127,30 @@ fn csv_and_parquet_inputs_read_like_ndjson() {
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].outcome.as_ref().unwrap(), &event);
 }
+
+#[test]
+fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
+    use tillflow::source::{Admission, Ingested};
+    use tillflow_schemas::formats::Record;
+
+    use crate::events::{BASE, DAY, line, sale, store};
+
+    let mut admission = Admission::new(DAY);
+    let mut admit =
+        |event: tillflow_schemas::Event| match admission.admit("test", Record { position: 1, outcome: Ok(event) }, 0) {
+            None => "duplicate".to_string(),
+            Some(Ingested::Accepted { .. }) => "accepted".to_string(),
+            Some(Ingested::Dead(letter)) => letter.reason,
+        };
+    let sale_at = |n: i64, ts: i64| sale(&format!("t{n}"), "S1", ts, vec![line(1, "A", 1, 100, 0, false)]);
+    assert_eq!(admit(store("S1", "UTC")), "accepted");
+    assert_eq!(admit(sale_at(0, BASE)), "accepted");
+    assert_eq!(admit(sale_at(0, BASE)), "duplicate", "remembered while within the retention");
+    // Enough later sales that the dedup state is pruned at least once.
+    for n in 1..=70_000 {
+        assert_eq!(admit(sale_at(n, BASE + 2 * DAY + n)), "accepted");
+    }
+    let forgotten = admit(sale_at(0, BASE));
+    assert!(forgotten.contains("beyond the retention of 1 days"), "refused, not accepted again: {forgotten}");
+    assert_eq!(admit(sale_at(70_000, BASE + 2 * DAY + 70_000)), "duplicate");
+}
