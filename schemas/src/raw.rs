@@ -119,6 +119,10 @@ pub struct RawTender {
 impl RawEvent {
     /// Reads one JSON object, naming the field at fault when a value has the wrong type.
     pub fn from_json(bytes: &[u8]) -> Result<RawEvent, InputError> {
+        // serde would read an array as the fields in order; a record is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(InputError::NotAnObject(json_kind(bytes)));
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let raw: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
