@@ -69,3 +69,18 @@ pub fn tables() -> Vec<Table> {
 pub fn table_names() -> Vec<&'static str> {
     tables().iter().map(|t| t.name).collect()
 }
+
+/// Runs `attempt` up to three times, pausing 200 ms then 400 ms between tries; the last error if
+/// every try failed. Each failure is logged with `what`.
+pub fn retry<T, E: std::fmt::Display>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Ok(value) => return Ok(value),
+            Err(e) if tries == 3 => return Err(e),
+            Err(e) => tracing::warn!("{what} (attempt {tries}): {e:#}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100 << tries));
+        tries += 1;
+    }
+}

@@ -256,33 +256,37 @@ impl<'a> Driver<'a> {
             return; // the sender is told tillflow is stopping
         }
         let mut verdicts = Vec::with_capacity(delivery.records.len());
-        let mut entries = Vec::with_capacity(if self.journal.is_some() { delivery.records.len() } else { 0 });
+        let logging = self.journal.is_some();
+        let mut entries = Vec::with_capacity(if logging { delivery.records.len() } else { 0 });
         let source = &delivery.source;
         for record in delivery.records {
             let position = record.position;
-            verdicts.push(match self.admission.admit(source, record, epoch) {
+            let (verdict, entry) = match self.admission.admit(source, record, epoch) {
                 None => {
-                    entries.push(Entry::Duplicate { source: source.to_string(), position });
-                    Verdict::Duplicate
+                    (Verdict::Duplicate, logging.then(|| Entry::Duplicate { source: source.to_string(), position }))
                 }
                 Some(Ingested::Accepted { event, business_date, .. }) => {
-                    if self.journal.is_some() {
-                        entries.push(Entry::Accepted { source: source.to_string(), position, event: event.to_json() });
-                    }
+                    let entry = logging.then(|| Entry::Accepted {
+                        source: source.to_string(),
+                        position,
+                        event: event.to_json(),
+                    });
                     inputs.push(event, business_date);
-                    Verdict::Accepted
+                    (Verdict::Accepted, entry)
                 }
                 Some(Ingested::Dead(letter)) => {
                     let verdict = Verdict::DeadLettered { position, reason: letter.reason.clone() };
-                    entries.push(Entry::DeadLettered(letter.clone()));
+                    let entry = logging.then(|| Entry::DeadLettered(letter.clone()));
                     self.dead_letters.push(letter);
-                    verdict
+                    (verdict, entry)
                 }
-            });
+            };
+            verdicts.push(verdict);
+            entries.extend(entry);
         }
         self.metrics.count(&self.admission.counts);
         if let Some(journal) = &mut self.journal
-            && let Err(e) = log_with_retries(journal, &entries)
+            && let Err(e) = crate::retry("writing the ingest log", || journal.append(&entries))
         {
             tracing::error!("cannot write the ingest log: {e}; stopping without answering the last delivery");
             self.failure = Some(format!(
@@ -415,19 +419,5 @@ impl<'a> Driver<'a> {
             .map(|(((name, _), batches), changed)| (*name, batches.clone(), std::mem::take(changed)))
             .collect();
         (self.persist)((epoch, tables));
-    }
-}
-
-/// Appends to the log, trying three times with growing pauses.
-fn log_with_retries(journal: &mut Journal, entries: &[Entry]) -> std::io::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match journal.append(entries) {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt >= 2 => return Err(e),
-            Err(e) => tracing::warn!("writing the ingest log (attempt {}): {e}", attempt + 1),
-        }
-        attempt += 1;
-        std::thread::sleep(Duration::from_millis(100 << attempt));
     }
 }

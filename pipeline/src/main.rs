@@ -256,10 +256,10 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let out = out.or(file.out.clone()).unwrap_or_else(|| "tillflow-data".into());
             let compute = ComputeArgs {
                 workers: compute.workers.or(file.workers),
-                tick: compute.tick.or(file.tick_ms()?),
+                tick: compute.tick.or(file.tick),
                 labor_target: compute.labor_target.or(file.labor_target),
-                allowed_lateness: compute.allowed_lateness.or(file.allowed_lateness_ms()?),
-                retention: compute.retention.or(file.retention_ms()?),
+                allowed_lateness: compute.allowed_lateness.or(file.allowed_lateness),
+                retention: compute.retention.or(file.retention),
             };
             let (listen, pg, flight) = (live.listen.or(file.listen), live.pg.or(file.pg), live.flight.or(file.flight));
             let follow =
@@ -274,9 +274,9 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 println!("{summary}");
                 return Ok(());
             }
-            let persist_every = live.persist_every.or(file.persist_every_ms()?).unwrap_or(10_000);
+            let persist_every = live.persist_every.or(file.persist_every).unwrap_or(10_000);
             let tick = compute.tick.unwrap_or(1_000);
-            let keep_history = live.keep_history.or(file.keep_history_ms()?).unwrap_or(7 * 86_400_000);
+            let keep_history = live.keep_history.or(file.keep_history).unwrap_or(7 * 86_400_000);
             let config = ServeConfig {
                 inputs: input,
                 out,

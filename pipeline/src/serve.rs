@@ -164,9 +164,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Attempts per table write before the persist is reported failed (the next persist retries).
-const ATTEMPTS: u32 = 3;
-
 /// How often old table versions are vacuumed (and once more on the way out).
 const VACUUM_EVERY: Duration = Duration::from_secs(3600);
 
@@ -203,8 +200,9 @@ fn persist_loop(
             let table = tables_known.iter().find(|t| t.name == name).expect("a known table");
             let batch =
                 arrow::compute::concat_batches(&table.schema, &batches).expect("batches of one view share its schema");
-            let write = || write_table(root, name, table.partition, batch.clone(), Some(epoch), &dirty);
-            if !with_retries(runtime, &format!("persisting {name} at epoch {epoch}"), write) {
+            let write =
+                || runtime.block_on(write_table(root, name, table.partition, batch.clone(), Some(epoch), &dirty));
+            if crate::retry(&format!("persisting {name} at epoch {epoch}"), write).is_err() {
                 overdue.push((name, dirty));
             }
         }
@@ -222,20 +220,6 @@ fn persist_loop(
         }
     }
     vacuum_all(runtime, root, keep_history);
-}
-
-/// Runs `attempt` up to [`ATTEMPTS`] times with growing pauses; false if every attempt failed.
-fn with_retries<F: std::future::Future<Output = anyhow::Result<T>>, T>(
-    runtime: &tokio::runtime::Handle,
-    what: &str,
-    attempt: impl Fn() -> F,
-) -> bool {
-    (0..ATTEMPTS).any(|n| {
-        if n > 0 {
-            std::thread::sleep(Duration::from_millis(200 << n));
-        }
-        runtime.block_on(attempt()).map_err(|e| tracing::warn!("{what} (attempt {}): {e:#}", n + 1)).is_ok()
-    })
 }
 
 /// Deletes the files of every persisted table that no version younger than `keep_history` reads.

@@ -27,16 +27,21 @@ pub struct Settings {
     pub input: Option<Vec<PathBuf>>,
     pub out: Option<String>,
     pub workers: Option<usize>,
-    pub tick: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub tick: Option<i64>,
     pub labor_target: Option<i64>,
-    pub allowed_lateness: Option<String>,
-    pub retention: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub allowed_lateness: Option<i64>,
+    #[serde(default, deserialize_with = "duration")]
+    pub retention: Option<i64>,
     pub follow: Option<bool>,
     pub listen: Option<SocketAddr>,
     pub pg: Option<SocketAddr>,
     pub flight: Option<SocketAddr>,
-    pub persist_every: Option<String>,
-    pub keep_history: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub persist_every: Option<i64>,
+    #[serde(default, deserialize_with = "duration")]
+    pub keep_history: Option<i64>,
 }
 
 /// Reads a config file; errors name the file, the line and what is wrong.
@@ -46,30 +51,12 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
 }
 
-impl Settings {
-    pub fn tick_ms(&self) -> anyhow::Result<Option<i64>> {
-        duration(self.tick.as_deref(), "tick")
+/// A duration in the file (`"15m"`), in milliseconds; a bad one is an error at its line.
+fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => parse_duration_ms(&text).map(Some).map_err(serde::de::Error::custom),
+        other => Err(serde::de::Error::custom(format!("expected a duration in quotes like \"15m\", got {other}"))),
     }
-
-    pub fn persist_every_ms(&self) -> anyhow::Result<Option<i64>> {
-        duration(self.persist_every.as_deref(), "persist-every")
-    }
-
-    pub fn allowed_lateness_ms(&self) -> anyhow::Result<Option<i64>> {
-        duration(self.allowed_lateness.as_deref(), "allowed-lateness")
-    }
-
-    pub fn retention_ms(&self) -> anyhow::Result<Option<i64>> {
-        duration(self.retention.as_deref(), "retention")
-    }
-
-    pub fn keep_history_ms(&self) -> anyhow::Result<Option<i64>> {
-        duration(self.keep_history.as_deref(), "keep-history")
-    }
-}
-
-fn duration(text: Option<&str>, key: &str) -> anyhow::Result<Option<i64>> {
-    text.map(|t| parse_duration_ms(t).map_err(|e| anyhow::anyhow!("config `{key}`: {e}"))).transpose()
 }
 
 /// A duration such as 1h, 15m, 30s or 500ms, in milliseconds.

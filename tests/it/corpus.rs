@@ -41,7 +41,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     let format = Format::of_path(&case).unwrap();
     let mut ingest = Ingest::open(&[(reference, Format::Ndjson), (case.clone(), format)], HOUR, RETENTION_MS);
     let mut verdicts = Vec::new();
-    let mut accepted_before = 0;
+    let mut reference_accepted = 0;
     let mut duplicates_before = 0;
     loop {
         let item = ingest.next();
@@ -57,7 +57,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
             {
                 verdicts.push("accepted".into())
             }
-            Some(Ingested::Accepted { .. }) => accepted_before += 1,
+            Some(Ingested::Accepted { .. }) => reference_accepted += 1,
             Some(Ingested::Dead(letter)) => {
                 assert_eq!(letter.source, case.display().to_string());
                 verdicts.push(format!("dead: {}", letter.reason));
@@ -66,7 +66,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     }
     let counts = tillflow::source::IngestStream::counts(&ingest);
     assert_eq!(counts.received, counts.accepted + counts.duplicates + counts.dead_lettered);
-    assert_eq!(accepted_before, 2, "the reference data is accepted");
+    assert_eq!(reference_accepted, 2, "the reference data is accepted");
     verdicts
 }
 
