@@ -12,8 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use tillflow_schemas::InputError;
-use tillflow_schemas::formats::{Record, Rejected, ndjson};
+use tillflow_schemas::formats;
 
 use crate::live::{Delivery, Metrics, Verdict};
 
@@ -52,32 +51,8 @@ struct Rejection {
     reason: String,
 }
 
-/// The records of a body: a JSON array of events, or NDJSON.
-fn records(body: &[u8]) -> Vec<Record> {
-    let trimmed = body.trim_ascii_start();
-    let trimmed = trimmed.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(trimmed).trim_ascii_start();
-    if !trimmed.starts_with(b"[") {
-        return ndjson::Reader::new(body).collect();
-    }
-    match serde_json::from_slice::<Vec<serde_json::Value>>(trimmed) {
-        Ok(items) => items
-            .iter()
-            .zip(1..)
-            .map(|(item, position)| {
-                let line = serde_json::to_vec(item).unwrap_or_default();
-                Record { position, outcome: ndjson::parse_line(&line) }
-            })
-            .collect(),
-        Err(e) => {
-            let rejected =
-                Rejected::new(body, InputError::MalformedJson(format!("the JSON array does not parse: {e}")));
-            vec![Record { position: 1, outcome: Err(rejected) }]
-        }
-    }
-}
-
 async fn post_events(State(shared): State<Shared>, body: Bytes) -> Response {
-    let records = records(&body);
+    let records = formats::body(&body);
     if records.is_empty() {
         let answer = Answer {
             errors: vec![Rejection { position: 0, reason: "the body holds no events".into() }],

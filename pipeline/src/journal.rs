@@ -12,12 +12,16 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tillflow_schemas::formats::{Record, Rejected};
+use tillflow_schemas::raw::RawEvent;
 use tillflow_schemas::views::DeadLetter;
+
+use crate::source::{Admission, Epoch, Ingested, Window};
 
 /// A segment is closed once it holds this many bytes.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
-/// The verdict on one received record.
+/// The verdict on one received record, with the epoch it was admitted in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Entry {
@@ -25,11 +29,13 @@ pub enum Entry {
     Accepted {
         source: String,
         position: u64,
+        epoch: Epoch,
         event: String,
     },
     Duplicate {
         source: String,
         position: u64,
+        epoch: Epoch,
     },
     DeadLettered(DeadLetter),
 }
@@ -38,10 +44,64 @@ impl Entry {
     /// The source and position the record came from.
     pub fn origin(&self) -> (&str, u64) {
         match self {
-            Entry::Accepted { source, position, .. } | Entry::Duplicate { source, position } => (source, *position),
+            Entry::Accepted { source, position, .. } | Entry::Duplicate { source, position, .. } => (source, *position),
             Entry::DeadLettered(letter) => (&letter.source, letter.position),
         }
     }
+
+    /// The epoch the record was admitted in.
+    pub fn epoch(&self) -> Epoch {
+        match self {
+            Entry::Accepted { epoch, .. } | Entry::Duplicate { epoch, .. } => *epoch,
+            Entry::DeadLettered(letter) => letter.epoch,
+        }
+    }
+
+    /// Judges the logged record again, in `epoch`. An accepted event is admitted anew (so, logged
+    /// entries replayed in order, with the verdict it had) unless `window` leaves it out; a
+    /// duplicate is counted; a dead letter is counted and returned as it was.
+    pub fn readmit(self, admission: &mut Admission, epoch: Epoch, window: &Window) -> Option<Ingested> {
+        let counts = &mut admission.counts;
+        match self {
+            Entry::Accepted { source, position, event, .. } => {
+                let event = RawEvent::from_json(event.as_bytes()).and_then(RawEvent::validate);
+                let record = Record { position, outcome: event.map_err(|e| Rejected::new(b"", e)) };
+                if !window.admits(&record) {
+                    counts.skipped += 1;
+                    return None;
+                }
+                admission.admit(&source, record, epoch)
+            }
+            Entry::Duplicate { .. } => {
+                counts.received += 1;
+                counts.duplicates += 1;
+                None
+            }
+            Entry::DeadLettered(letter) => {
+                counts.received += 1;
+                counts.dead_lettered += 1;
+                Some(Ingested::Dead(letter))
+            }
+        }
+    }
+}
+
+/// Every entry of the log in `dir`, in order, without changing it (a torn tail is left off).
+pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for segment in segments(dir)? {
+        read_segment(&segment_path(dir, segment), &mut entries)?;
+    }
+    Ok(entries)
+}
+
+/// The segment numbers in `dir`, in order.
+fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut segments: Vec<u64> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    segments.sort_unstable();
+    Ok(segments)
 }
 
 /// An open log, appending to its newest segment.
@@ -56,10 +116,7 @@ impl Journal {
     /// Opens the log in `dir` (creating it), returning it with every entry already logged.
     pub fn open(dir: &Path) -> std::io::Result<(Journal, Vec<Entry>)> {
         std::fs::create_dir_all(dir)?;
-        let mut segments: Vec<u64> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
-            .collect();
-        segments.sort_unstable();
+        let segments = segments(dir)?;
         let mut entries = Vec::new();
         for segment in &segments {
             let path = segment_path(dir, *segment);

@@ -5,6 +5,7 @@
 //! - [`dataflow`]: the graph (one call per view) and its execution on N workers;
 //! - [`persist`]: views written as Delta Lake tables;
 //! - [`run`]: `tillflow run` end to end, with its summary;
+//! - [`replay`]: `tillflow replay`, history from files or an ingest log, deterministic;
 //! - [`eval`]: `tillflow eval`, exceptions scored against a generated chain's ground truth;
 //! - [`report`]: `tillflow report`, the district manager's morning report;
 //! - [`live`]: live mode: continuous input, one published snapshot per epoch;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod journal;
 pub mod live;
 pub mod persist;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod serve;

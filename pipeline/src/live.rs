@@ -9,15 +9,14 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use tillflow_queries::live::Hub;
-use tillflow_schemas::formats::{Record, Rejected};
-use tillflow_schemas::raw::RawEvent;
+use tillflow_schemas::formats::Record;
 use tillflow_schemas::views::{DeadLetter, PipelineStat, ViewRow};
 use timely::dataflow::operators::probe::Handle;
 
 use crate::dataflow::{self, Tuning, ViewState};
 use crate::journal::{Entry, Journal};
 use crate::persist::Dirty;
-use crate::source::{Admission, Counts, Epoch, Ingested};
+use crate::source::{Admission, Counts, Epoch, Ingested, Window};
 
 /// Records from one source, handed to the pipeline together.
 pub struct Delivery {
@@ -263,12 +262,14 @@ impl<'a> Driver<'a> {
             let position = record.position;
             let (verdict, entry) = match self.admission.admit(source, record, epoch) {
                 None => {
-                    (Verdict::Duplicate, logging.then(|| Entry::Duplicate { source: source.to_string(), position }))
+                    let entry = logging.then(|| Entry::Duplicate { source: source.to_string(), position, epoch });
+                    (Verdict::Duplicate, entry)
                 }
                 Some(Ingested::Accepted { event, business_date, .. }) => {
                     let entry = logging.then(|| Entry::Accepted {
                         source: source.to_string(),
                         position,
+                        epoch,
                         event: event.to_json(),
                     });
                     inputs.push(event, business_date);
@@ -305,28 +306,10 @@ impl<'a> Driver<'a> {
     fn recover(&mut self, logged: Vec<Entry>, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
         let entries = logged.len();
         for entry in logged {
-            match entry {
-                Entry::Accepted { source, position, event } => {
-                    let event = RawEvent::from_json(event.as_bytes()).and_then(RawEvent::validate);
-                    let record = Record { position, outcome: event.map_err(|e| Rejected::new(b"", e)) };
-                    match self.admission.admit(&source, record, epoch) {
-                        Some(Ingested::Accepted { event, business_date, .. }) => inputs.push(event, business_date),
-                        Some(Ingested::Dead(letter)) => {
-                            tracing::warn!("a logged event is now a dead letter: {}", letter.reason);
-                            self.dead_letters.push(letter);
-                        }
-                        None => tracing::warn!("a logged event is now a duplicate ({source}, {position})"),
-                    }
-                }
-                Entry::Duplicate { .. } => {
-                    self.admission.counts.received += 1;
-                    self.admission.counts.duplicates += 1;
-                }
-                Entry::DeadLettered(letter) => {
-                    self.admission.counts.received += 1;
-                    self.admission.counts.dead_lettered += 1;
-                    self.dead_letters.push(letter);
-                }
+            match entry.readmit(&mut self.admission, epoch, &Window::default()) {
+                Some(Ingested::Accepted { event, business_date, .. }) => inputs.push(event, business_date),
+                Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
+                None => {}
             }
         }
         self.epoch_start = Counts::default();

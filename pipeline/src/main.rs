@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tillflow::dataflow::Tuning;
 use tillflow::live::LiveConfig;
+use tillflow::replay::{History, ReplayConfig, Speed};
 use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
 use tillflow::serve::{ServeConfig, serve};
@@ -69,6 +70,33 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Replay history through the same graph: event files, or a live run's ingest log.
+    #[command(after_help = REPLAY_EXAMPLES)]
+    Replay {
+        /// Files or folders of .ndjson, .csv or .parquet events (repeatable).
+        #[arg(long, num_args = 1.., required_unless_present = "log", conflicts_with = "log")]
+        input: Vec<PathBuf>,
+        /// A live run's ingest log: its --out folder, or the _ingest_log folder in it.
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+        /// Where the replayed views are persisted: a folder or an object store URL.
+        #[arg(long)]
+        out: String,
+        /// max, or a factor of event time: 60x replays an hour of events in a minute.
+        #[arg(long, default_value = "max")]
+        speed: Speed,
+        /// Replay events dated from this time on (RFC 3339, or a day YYYY-MM-DD).
+        #[arg(long, value_parser = parse_instant)]
+        from: Option<i64>,
+        /// Replay events dated before this time (RFC 3339, or a day YYYY-MM-DD).
+        #[arg(long, value_parser = parse_instant)]
+        until: Option<i64>,
+        /// Stop after this epoch: the views as they stood when it was published.
+        #[arg(long, value_name = "EPOCH")]
+        at: Option<u64>,
+        #[command(flatten)]
+        compute: ComputeArgs,
+    },
     /// Score the exceptions of a generated chain against its ground_truth.json.
     #[command(after_help = "Example:\n  tillflow generate --out chain && tillflow eval --input chain")]
     Eval {
@@ -124,6 +152,22 @@ const RUN_EXAMPLES: &str = "Examples:
   tillflow run --config tillflow.toml --workers 4
 
 Over files, an epoch is --tick of event time (default 1h); live, it is --tick of wall time (default 1s).";
+
+const REPLAY_EXAMPLES: &str = "Examples:
+  tillflow replay --input chain --out replayed --workers 2
+  tillflow replay --input chain --from 2026-03-03 --until 2026-03-05 --speed 3600x --out two-days
+  tillflow replay --log live-views --out replayed
+  tillflow replay --log live-views --at 1772452800 --out at-that-epoch
+
+Epochs: over files, --tick of event time (default 1h); from a log, the epochs the live run published.";
+
+/// An instant on the command line: RFC 3339, or the start (UTC) of a day YYYY-MM-DD.
+fn parse_instant(text: &str) -> Result<i64, String> {
+    match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(day) => Ok(i64::from(tillflow_schemas::time::date_to_day(day)) * tillflow_schemas::time::MILLIS_PER_DAY),
+        Err(_) => tillflow_schemas::time::parse_ts(text),
+    }
+}
 
 /// How the views are computed.
 #[derive(clap::Args)]
@@ -297,6 +341,22 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 "tillflow: stopped; {} received = {} accepted + {} duplicates + {} dead-lettered",
                 counts.received, counts.accepted, counts.duplicates, counts.dead_lettered
             );
+            Ok(())
+        }
+        Command::Replay { input, log, out, speed, from, until, at, compute } => {
+            let history = match log {
+                Some(dir) => History::Log(dir),
+                None => History::Files { inputs: input, tick_ms: compute.tick.unwrap_or(3_600_000) },
+            };
+            let config = ReplayConfig {
+                history,
+                out,
+                workers: compute.workers.unwrap_or_else(default_workers),
+                tuning: compute.tuning(),
+                window: tillflow::source::Window { from, until, last_epoch: at },
+                speed,
+            };
+            println!("{}", tillflow::replay::replay(&config, &runtime)?);
             Ok(())
         }
         Command::Eval { input, compute, check } => {

@@ -15,7 +15,6 @@ use deltalake::protocol::SaveMode;
 use tillflow_queries::as_of::EPOCH_KEY;
 use tillflow_queries::persisted::table_url;
 use tillflow_schemas::Day;
-use tillflow_schemas::views::ViewRow;
 use url::Url;
 
 /// What changed in a table since it was last written.
@@ -40,11 +39,6 @@ impl Dirty {
             }
         };
     }
-}
-
-/// Replaces a view's table with `rows` in one commit; earlier versions stay readable.
-pub async fn write_view<R: ViewRow>(root: &Url, rows: &[R]) -> anyhow::Result<()> {
-    write_table(root, R::NAME, R::PARTITION, R::to_batch(rows), None, &Dirty::Whole).await
 }
 
 /// Writes the `dirty` part of table `name`, whose whole content is now `batch`, in one commit:

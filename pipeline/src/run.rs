@@ -10,7 +10,7 @@ use tillflow_schemas::views::{DeadLetter, ViewRow};
 use url::Url;
 
 use crate::dataflow::{self, IngestFactory, Tuning};
-use crate::persist::{Dirty, write_table, write_view};
+use crate::persist::{Dirty, write_table};
 use crate::source::{self, Counts, Ingest};
 
 #[derive(Clone, Debug)]
@@ -40,21 +40,28 @@ pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     let started = Instant::now();
     let root = root_url(&config.out)?;
     let output = compute(config)?;
+    write(output, root, started, runtime)
+}
 
+/// Persists every view of `output` (and its dead letters) under `root`; the summary of a run
+/// that began at `started`.
+pub fn write(
+    output: dataflow::Output,
+    root: Url,
+    started: Instant,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Summary> {
     let compute = started.elapsed();
     let mut dead = output.dead_letters;
     dead.sort();
     let mut views = Vec::new();
-    runtime.block_on(async {
-        for view in output.views {
-            let (name, partition) = (view.name(), view.partition());
-            let batch = view.into_batch();
-            views.push((name, batch.num_rows()));
-            write_table(&root, name, partition, batch, None, &Dirty::Whole).await?;
-        }
-        views.push((DeadLetter::NAME, dead.len()));
-        write_view(&root, &dead).await
-    })?;
+    let tables = output.views.into_iter().map(|view| (view.name(), view.partition(), view.into_batch()));
+    let dead_letters = (DeadLetter::NAME, DeadLetter::PARTITION, DeadLetter::to_batch(&dead));
+    for (name, partition, batch) in tables.chain([dead_letters]) {
+        views.push((name, batch.num_rows()));
+        let write = || runtime.block_on(write_table(&root, name, partition, batch.clone(), None, &Dirty::Whole));
+        crate::retry(&format!("writing view {name}"), write)?;
+    }
     Ok(Summary {
         counts: output.counts,
         epochs: output.epochs,
@@ -82,6 +89,9 @@ impl fmt::Display for Summary {
         writeln!(f, "  accepted       {:>12}", c.accepted)?;
         writeln!(f, "  duplicates     {:>12}", c.duplicates)?;
         writeln!(f, "  dead-lettered  {:>12}", c.dead_lettered)?;
+        if c.skipped > 0 {
+            writeln!(f, "outside window   {:>12}  (not read)", c.skipped)?;
+        }
         writeln!(f, "epochs           {:>12}", self.epochs)?;
         for (view, rows) in &self.views {
             writeln!(f, "view {view:<14} {rows:>9} rows")?;

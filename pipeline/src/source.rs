@@ -80,6 +80,8 @@ pub struct Counts {
     pub accepted: u64,
     pub duplicates: u64,
     pub dead_lettered: u64,
+    /// Records a replay left out, being outside its [`Window`]: not received.
+    pub skipped: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -88,6 +90,33 @@ impl std::ops::AddAssign for Counts {
         self.accepted += other.accepted;
         self.duplicates += other.duplicates;
         self.dead_lettered += other.dead_lettered;
+        self.skipped += other.skipped;
+    }
+}
+
+/// The part of the input a replay reads: events dated by a store (sales, refunds, voids,
+/// inventory, shifts) from `from` up to but excluding `until`, and nothing admitted after epoch
+/// `last_epoch`. Everything else (stores, products, promotions, loyalty links, erasures, and
+/// records that do not parse) is always read. The default window holds everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Window {
+    pub from: Option<Millis>,
+    pub until: Option<Millis>,
+    pub last_epoch: Option<Epoch>,
+}
+
+impl Window {
+    pub fn admits(&self, record: &Record) -> bool {
+        let Ok(event) = &record.outcome else { return true };
+        match (event.dated_by_store(), event.ts()) {
+            (Some(_), Some(ts)) => self.from.is_none_or(|from| ts >= from) && self.until.is_none_or(|until| ts < until),
+            _ => true,
+        }
+    }
+
+    /// Whether input admitted in `epoch` comes after the window, and so ends the replay.
+    pub fn ends_before(&self, epoch: Epoch) -> bool {
+        self.last_epoch.is_some_and(|last| epoch > last)
     }
 }
 
@@ -101,6 +130,7 @@ impl std::ops::Sub for Counts {
             accepted: self.accepted - earlier.accepted,
             duplicates: self.duplicates - earlier.duplicates,
             dead_lettered: self.dead_lettered - earlier.dead_lettered,
+            skipped: self.skipped - earlier.skipped,
         }
     }
 }
@@ -153,6 +183,9 @@ pub struct Ingest {
     records: Interleave,
     tick_ms: i64,
     admission: Admission,
+    window: Window,
+    /// The window's last epoch is behind.
+    ended: bool,
 }
 
 /// Judges each record in arrival order: dead letter, duplicate, or accepted; and counts them.
@@ -252,7 +285,18 @@ impl Iterator for Interleave {
 impl Ingest {
     /// Reads `files`; events dated more than `retention_ms` before the latest are dead letters.
     pub fn open(files: &[(PathBuf, Format)], tick_ms: i64, retention_ms: Millis) -> Ingest {
-        Ingest { records: Interleave::files(files), tick_ms: tick_ms.max(1), admission: Admission::new(retention_ms) }
+        Ingest {
+            records: Interleave::files(files),
+            tick_ms: tick_ms.max(1),
+            admission: Admission::new(retention_ms),
+            window: Window::default(),
+            ended: false,
+        }
+    }
+
+    /// Reads only what `window` holds.
+    pub fn within(self, window: Window) -> Ingest {
+        Ingest { window, ..self }
     }
 
     fn epoch_of(&self, clock: Millis) -> Epoch {
@@ -393,8 +437,18 @@ impl Iterator for Ingest {
     type Item = Ingested;
 
     fn next(&mut self) -> Option<Ingested> {
-        while let Some((source, record, clock)) = self.records.next() {
+        while !self.ended
+            && let Some((source, record, clock)) = self.records.next()
+        {
             let epoch = self.epoch_of(clock);
+            if self.window.ends_before(epoch) {
+                self.ended = true;
+                break;
+            }
+            if !self.window.admits(&record) {
+                self.admission.counts.skipped += 1;
+                continue;
+            }
             if let Some(item) = self.admission.admit(&source, record, epoch) {
                 return Some(item);
             }

@@ -16,6 +16,13 @@ pub async fn session(events: &EventTables) -> Result<SessionContext> {
     for (name, batch) in events.batches()? {
         ctx.register_batch(name, batch)?;
     }
+    compute(&ctx).await?;
+    Ok(ctx)
+}
+
+/// Computes every shared view and reference view into a table of its name, from the event tables
+/// and functions `ctx` holds.
+pub async fn compute(ctx: &SessionContext) -> Result<()> {
     for statement in
         SHARED_SQL.split(';').filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
     {
@@ -24,5 +31,5 @@ pub async fn session(events: &EventTables) -> Result<SessionContext> {
     for (name, sql) in REFERENCE_SQL {
         ctx.sql(&format!("CREATE TABLE {name} AS {sql}")).await?;
     }
-    Ok(ctx)
+    Ok(())
 }

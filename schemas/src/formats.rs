@@ -1,4 +1,4 @@
-//! Readers for the three input formats. Each yields one [`Record`] per input record, in order,
+//! Readers for the three input formats, and for HTTP request bodies. Each yields one [`Record`] per input record, in order,
 //! with its position, so a bad record can be reported precisely and the rest read on.
 
 pub mod flat;
@@ -79,4 +79,28 @@ pub fn read_file(path: &Path, format: Format) -> Result<Box<dyn Iterator<Item = 
         Format::Csv => Box::new(flat::CsvReader::new(file)),
         Format::Parquet => Box::new(parquet::read(file)?),
     })
+}
+
+/// The records of a request body: a JSON array of events, or NDJSON.
+pub fn body(body: &[u8]) -> Vec<Record> {
+    let trimmed = body.trim_ascii_start();
+    let trimmed = trimmed.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(trimmed).trim_ascii_start();
+    if !trimmed.starts_with(b"[") {
+        return ndjson::Reader::new(body).collect();
+    }
+    match serde_json::from_slice::<Vec<serde_json::Value>>(trimmed) {
+        Ok(items) => items
+            .iter()
+            .zip(1..)
+            .map(|(item, position)| {
+                let line = serde_json::to_vec(item).unwrap_or_default();
+                Record { position, outcome: ndjson::parse_line(&line) }
+            })
+            .collect(),
+        Err(e) => {
+            let rejected =
+                Rejected::new(body, InputError::MalformedJson(format!("the JSON array does not parse: {e}")));
+            vec![Record { position: 1, outcome: Err(rejected) }]
+        }
+    }
 }

@@ -7,6 +7,8 @@ mod corpus;
 mod events;
 mod hand_computed;
 mod live;
+mod replay;
 mod segments;
+mod storage;
 mod support;
 mod views;

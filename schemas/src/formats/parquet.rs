@@ -6,14 +6,16 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::file::reader::ChunkReader;
 
 use super::flat::{COLUMNS, Grouper};
 use super::{Record, Rejected};
 use crate::InputError;
 
-pub fn read(file: std::fs::File) -> Result<Rows, InputError> {
+/// The records of a Parquet file, or of its bytes (anything Parquet can read in chunks).
+pub fn read(input: impl ChunkReader + 'static) -> Result<Rows, InputError> {
     let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| InputError::MalformedParquet(e.to_string()))?;
+        ParquetRecordBatchReaderBuilder::try_new(input).map_err(|e| InputError::MalformedParquet(e.to_string()))?;
     let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let grouper = Grouper::new(header)?;
     let batches = builder.with_batch_size(8192).build().map_err(|e| InputError::MalformedParquet(e.to_string()))?;

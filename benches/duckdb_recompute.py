@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""DuckDB recomputing every reference view from scratch, for the e2e benchmark.
+
+Usage: duckdb_recompute.py TABLES_DIR
+
+TABLES_DIR holds one Parquet file per event table (written by benches/e2e.rs). The event tables
+are loaded into memory first (not timed); then queries/shared.sql and every view's reference SQL
+run as CREATE TABLE, in the order tillflow's DataFusion reference runs them, with DuckDB macros
+for tillflow's three SQL functions. Prints the seconds the views took.
+"""
+
+import pathlib
+import sys
+import time
+
+import duckdb
+
+QUERIES = pathlib.Path(__file__).resolve().parent.parent / "queries"
+VIEWS = ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand"]
+
+# tillflow's functions (queries/src/functions.rs): store-local day, hour, and the hour slices of a span.
+MACROS = """
+CREATE MACRO local_time(ts, tz) AS timezone(tz, CAST(ts AS TIMESTAMPTZ));
+CREATE MACRO business_date(ts, tz) AS CAST(local_time(ts, tz) AS DATE);
+CREATE MACRO local_hour(ts, tz) AS hour(local_time(ts, tz));
+CREATE MACRO hour_slices(s, e, tz) AS list_transform(
+    generate_series(date_trunc('hour', local_time(s, tz)), local_time(e, tz), INTERVAL 1 HOUR),
+    h -> {'day': CAST(h AS DATE), 'hour': hour(h),
+          'ms': epoch_ms(least(h + INTERVAL 1 HOUR, local_time(e, tz))) - epoch_ms(greatest(h, local_time(s, tz)))});
+"""
+
+
+def statements(sql):
+    """The statements of a SQL file, comments and blanks left out."""
+    for statement in sql.split(";"):
+        lines = [line for line in statement.splitlines() if not line.strip().startswith("--")]
+        if any(line.strip() for line in lines):
+            yield "\n".join(lines)
+
+
+def main():
+    tables = pathlib.Path(sys.argv[1])
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for statement in statements(MACROS):
+        con.execute(statement)
+    for parquet in sorted(tables.glob("*.parquet")):
+        con.execute(f"CREATE TABLE {parquet.stem} AS SELECT * FROM read_parquet('{parquet}')")
+    started = time.perf_counter()
+    for statement in statements((QUERIES / "shared.sql").read_text()):
+        con.execute(statement)
+    for view in VIEWS:
+        body = "\n".join(statements((QUERIES / f"{view}.sql").read_text()))
+        con.execute(f"CREATE TABLE {view} AS {body}")
+    elapsed = time.perf_counter() - started
+    for view in VIEWS:
+        rows = con.execute(f"SELECT COUNT(*) FROM {view}").fetchone()[0]
+        print(f"{view}: {rows} rows", file=sys.stderr)
+    print(f"{elapsed:.4f}")
+
+
+if __name__ == "__main__":
+    main()

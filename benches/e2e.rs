@@ -1,0 +1,351 @@
+//! The end-to-end benchmark: one generated chain, every figure of benches/RESULTS.md, in one run.
+//!
+//! ```sh
+//! cargo bench --bench e2e -- --stores 40 --days 30
+//! ```
+//!
+//! 1. generates the chain (NDJSON and Parquet), unless it is already in `--dir`;
+//! 2. `tillflow run` over the NDJSON with 1 and 2 workers: events/s, peak RSS, rows per view;
+//! 3. `tillflow replay` from the Parquet copy: events/s;
+//! 4. the graph in this process: the history in hourly epochs, then its last `--tail` of event
+//!    time in 1-second epochs, each timed from close to settled (p50, p99, mean);
+//! 5. the same events recomputed from scratch by the reference SQL in DataFusion, and by the same
+//!    SQL in DuckDB (Python `duckdb`, benches/duckdb_recompute.py), with the ratio of a 1-second
+//!    batch's cost to a full recompute.
+//!
+//! The report is printed and written between the `e2e` markers of benches/RESULTS.md.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tillflow::source::{Ingest, Ingested, discover};
+use tillflow_data::ChainConfig;
+use tillflow_schemas::{Day, Event, Format, Millis};
+use timely::dataflow::operators::probe::Handle;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 40)]
+    stores: u32,
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the chain is generated and kept between runs.
+    #[arg(long, default_value = "target/e2e")]
+    dir: PathBuf,
+    /// Event time at the end fed in 1-second epochs, in seconds.
+    #[arg(long, default_value_t = 600)]
+    tail: i64,
+    /// Skip DuckDB (when Python's duckdb is not installed).
+    #[arg(long)]
+    no_duckdb: bool,
+    /// Do not rewrite benches/RESULTS.md.
+    #[arg(long)]
+    no_write: bool,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let chain = args.dir.join(format!("chain-{}x{}-{}", args.stores, args.days, args.seed));
+    let ndjson = chain.join("ndjson");
+    let parquet = chain.join("parquet");
+    let config = ChainConfig { stores: args.stores, days: args.days, seed: args.seed, ..ChainConfig::default() };
+    for (dir, format) in [(&ndjson, Format::Ndjson), (&parquet, Format::Parquet)] {
+        if !dir.join("ground_truth.json").exists() {
+            eprintln!("generating {}", dir.display());
+            tillflow_data::generate(dir, config.clone(), format, &mut |_, _| {})?;
+        }
+    }
+    let mut report = Report::default();
+    let bytes: u64 =
+        std::fs::read_dir(&ndjson)?.map(|e| e.map(|e| e.metadata().map_or(0, |m| m.len())).unwrap_or(0)).sum();
+    report.line(format!(
+        "chain: {} stores × {} days, seed {}; {:.0} MB of NDJSON",
+        args.stores,
+        args.days,
+        args.seed,
+        bytes as f64 / 1e6
+    ));
+
+    let out = args.dir.join("views");
+    let mut graph_rates = Vec::new();
+    for workers in [1, 2] {
+        let run =
+            measure(&["run", "--input", &path(&ndjson), "--out", &path(&out), "--workers", &workers.to_string()])?;
+        report.line(format!(
+            "`tillflow run` NDJSON, {workers} worker(s): {} events in {:.2} s read+compute → **{:.0} events/s**; \
+             peak RSS {:.0} MiB",
+            run.events,
+            run.compute_s,
+            run.events as f64 / run.compute_s,
+            run.peak_rss as f64 / (1 << 20) as f64
+        ));
+        graph_rates.push(run.events as f64 / run.compute_s);
+        if workers == 2 {
+            let rows: u64 = run.views.iter().map(|(_, n)| n).sum();
+            report.line(format!(
+                "view rows: {} (total {rows}); peak RSS per view row: {:.0} bytes",
+                run.views.iter().map(|(v, n)| format!("{v} {n}")).collect::<Vec<_>>().join(", "),
+                run.peak_rss as f64 / rows.max(1) as f64
+            ));
+        }
+    }
+    report.line(format!("2 workers / 1 worker: **{:.2}×**", graph_rates[1] / graph_rates[0]));
+    let replay = measure(&["replay", "--input", &path(&parquet), "--out", &path(&out), "--workers", "2"])?;
+    report.line(format!(
+        "`tillflow replay` Parquet, 2 workers: {} events in {:.2} s → **{:.0} events/s**",
+        replay.events,
+        replay.compute_s,
+        replay.events as f64 / replay.compute_s
+    ));
+
+    let events = accepted(&ndjson);
+    for workers in [1, 2] {
+        let timing = incremental(&events, workers, args.tail * 1000);
+        report.line(format!(
+            "in-process graph, {workers} worker(s): history ({} events) in {:.2} s → {:.0} events/s; \
+             then {} 1-second epochs ({} events): settle p50 {:.2} ms, p99 {:.2} ms, mean {:.2} ms",
+            timing.history_events,
+            timing.history.as_secs_f64(),
+            timing.history_events as f64 / timing.history.as_secs_f64(),
+            timing.epochs.len(),
+            timing.tail_events,
+            percentile(&timing.epochs, 0.50),
+            percentile(&timing.epochs, 0.99),
+            timing.epochs.iter().sum::<f64>() / timing.epochs.len().max(1) as f64,
+        ));
+        report.batch_ms = timing.epochs.iter().sum::<f64>() / timing.epochs.len().max(1) as f64;
+    }
+
+    let tables = args.dir.join("event-tables");
+    let datafusion_s = datafusion_recompute(&events, &tables)?;
+    report.line(format!(
+        "DataFusion recompute of every reference view from scratch: {datafusion_s:.2} s → a 1-second batch is \
+         **{:.0}×** cheaper",
+        datafusion_s * 1000.0 / report.batch_ms
+    ));
+    if !args.no_duckdb {
+        let duckdb_s = duckdb_recompute(&tables)?;
+        report.line(format!(
+            "DuckDB recompute of the same SQL: {duckdb_s:.2} s → a 1-second batch is **{:.0}×** cheaper",
+            duckdb_s * 1000.0 / report.batch_ms
+        ));
+    }
+    println!("{}", report.text);
+    if !args.no_write {
+        report.write(Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/RESULTS.md"), &args)?;
+    }
+    Ok(())
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[derive(Default)]
+struct Report {
+    text: String,
+    batch_ms: f64,
+}
+
+impl Report {
+    fn line(&mut self, line: String) {
+        eprintln!("{line}");
+        self.text.push_str(&format!("- {line}\n"));
+    }
+
+    /// Replaces the text between the e2e markers of RESULTS.md.
+    fn write(&self, results: PathBuf, args: &Args) -> anyhow::Result<()> {
+        let (begin, end) = ("<!-- e2e:begin -->", "<!-- e2e:end -->");
+        let old = std::fs::read_to_string(&results)?;
+        let (Some(a), Some(b)) = (old.find(begin), old.find(end)) else {
+            anyhow::bail!("{} has no {begin} … {end} section", results.display());
+        };
+        let command =
+            format!("cargo bench --bench e2e -- --stores {} --days {} --seed {}", args.stores, args.days, args.seed);
+        let new = format!("{}{begin}\n`{command}`\n\n{}{}", &old[..a], self.text, &old[b..]);
+        std::fs::write(&results, new)?;
+        Ok(())
+    }
+}
+
+/// What one `tillflow` command reported, and its peak memory.
+struct Measured {
+    events: u64,
+    compute_s: f64,
+    views: Vec<(String, u64)>,
+    peak_rss: u64,
+}
+
+/// Runs the tillflow binary, sampling its peak resident memory until it ends.
+fn measure(args: &[&str]) -> anyhow::Result<Measured> {
+    let child = Command::new(env!("CARGO_BIN_EXE_tillflow")).args(args).stdout(Stdio::piped()).spawn()?;
+    let status = format!("/proc/{}/status", child.id());
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Ok(text) = std::fs::read_to_string(&status) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+            peak = peak.max(hwm.unwrap_or(0) * 1024);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    });
+    let output = child.wait_with_output()?;
+    anyhow::ensure!(output.status.success(), "tillflow {args:?} failed");
+    let summary = String::from_utf8(output.stdout)?;
+    let field = |name: &str| -> Option<&str> {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(name.split(' ').count()))
+    };
+    let events = field("events read").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let compute_s = field("read+compute").and_then(|v| v.trim_end_matches('s').parse().ok()).unwrap_or(f64::NAN);
+    let views = summary
+        .lines()
+        .filter_map(|l| l.strip_prefix("view "))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some((words.next()?.to_string(), words.next()?.parse().ok()?))
+        })
+        .collect();
+    Ok(Measured { events, compute_s, views, peak_rss: sampler.join().unwrap_or(0) })
+}
+
+/// The accepted events of the chain, with their business days, in ingest order.
+fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
+    let files = discover(&[dir.to_path_buf()]).expect("the generated chain");
+    Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
+        .filter_map(|item| match item {
+            Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
+            Ingested::Dead(_) => None,
+        })
+        .collect()
+}
+
+struct Incremental {
+    history: Duration,
+    history_events: usize,
+    /// Milliseconds from closing each 1-second epoch of the tail to every view settled.
+    epochs: Vec<f64>,
+    tail_events: usize,
+}
+
+/// Feeds the history in hourly epochs, then the last `tail_ms` of event time in 1-second epochs.
+fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis) -> Incremental {
+    let end = events.iter().filter_map(|(e, _)| e.ts()).max().unwrap_or(0);
+    let tail_from = end - tail_ms;
+    let events = Arc::new(events.to_vec());
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let probe = Handle::new();
+        let (mut inputs, captures) = tillflow::dataflow::build(worker, Default::default(), &probe);
+        let mut timing = Incremental { history: Duration::ZERO, history_events: 0, epochs: Vec::new(), tail_events: 0 };
+        let mut epoch: u64 = 0;
+        let close = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next: u64| {
+            inputs.publish_watermark();
+            inputs.advance_to(next);
+            inputs.flush();
+            worker.step_while(|| probe.less_than(&next));
+            for capture in &captures {
+                drop(capture());
+            }
+        };
+        if worker.index() == 0 {
+            let started = Instant::now();
+            let mut clock = Millis::MIN;
+            let mut tail = Vec::new();
+            for (event, day) in events.iter() {
+                clock = clock.max(event.ts().unwrap_or(clock));
+                if clock > tail_from {
+                    tail.push((clock, event.clone(), *day));
+                    continue;
+                }
+                let hour = (clock.max(0) as u64).div_ceil(3_600_000) * 3_600;
+                if hour > epoch {
+                    close(&mut inputs, worker, hour);
+                    epoch = hour;
+                }
+                inputs.push(event.clone(), *day);
+                timing.history_events += 1;
+            }
+            let next = epoch + 1;
+            close(&mut inputs, worker, next);
+            epoch = next;
+            timing.history = started.elapsed();
+            timing.tail_events = tail.len();
+            let mut tail = tail.into_iter().peekable();
+            while let Some((clock, _, _)) = tail.peek() {
+                let second = (*clock as u64).div_ceil(1000).max(epoch);
+                while let Some((_, event, day)) = tail.next_if(|(c, _, _)| (*c as u64).div_ceil(1000) <= second) {
+                    inputs.push(event, day);
+                }
+                let closed = Instant::now();
+                close(&mut inputs, worker, second + 1);
+                timing.epochs.push(closed.elapsed().as_secs_f64() * 1000.0);
+                epoch = second + 1;
+            }
+        }
+        drop(inputs);
+        while worker.step_or_park(None) {}
+        timing
+    })
+    .expect("timely starts");
+    guards.join().into_iter().filter_map(Result::ok).find(|t| t.history_events > 0).expect("worker 0's timing")
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+/// Seconds DataFusion takes to compute every reference view from the event tables (loaded first,
+/// not timed); the tables are also written to `tables` as Parquet for DuckDB.
+fn datafusion_recompute(events: &[(Event, Option<Day>)], tables: &Path) -> anyhow::Result<f64> {
+    let mut rows = tillflow_schemas::tables::EventTables::new();
+    for (event, _) in events {
+        rows.push(event);
+    }
+    let batches = rows.batches()?;
+    std::fs::create_dir_all(tables)?;
+    for (name, batch) in &batches {
+        let file = std::fs::File::create(tables.join(format!("{name}.parquet")))?;
+        let mut writer = deltalake::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
+        writer.write(batch)?;
+        writer.close()?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        tillflow_queries::functions::register(&ctx);
+        for (name, batch) in batches {
+            ctx.register_batch(name, batch)?;
+        }
+        let started = Instant::now();
+        tillflow_queries::reference::compute(&ctx).await?;
+        Ok(started.elapsed().as_secs_f64())
+    })
+}
+
+/// Seconds DuckDB takes to compute the same views from the Parquet event tables.
+fn duckdb_recompute(tables: &Path) -> anyhow::Result<f64> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/duckdb_recompute.py");
+    let output = Command::new("python3").arg(script).arg(tables).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "duckdb_recompute.py failed (pip install duckdb, or pass --no-duckdb): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout)?;
+    text.trim().parse().map_err(|_| anyhow::anyhow!("duckdb_recompute.py printed {text:?}, not seconds"))
+}

@@ -1,0 +1,201 @@
+//! `tillflow replay`: history through the same graph as `run` and live mode, from input files or
+//! from a live run's ingest log, as fast as the machine allows or paced by event time.
+//!
+//! A replay is deterministic: the input is read in one order (files merged by their clocks, a
+//! log in its order), judged by one [`Admission`], and every view is exchanged by key, so the
+//! views and their epoch-by-epoch states do not depend on the worker count. Replaying a log uses
+//! the epochs the live run admitted each record in, so it reproduces that run's epochs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tillflow_queries::persisted::root_url;
+use tillflow_schemas::Millis;
+
+use crate::dataflow::{self, IngestFactory, Tuning};
+use crate::journal::{self, Entry};
+use crate::run::{self, Summary};
+use crate::source::{self, Admission, Counts, Ingest, IngestStream, Ingested, Window};
+
+/// Where a replay reads from.
+#[derive(Clone, Debug)]
+pub enum History {
+    /// Event files and folders, as `tillflow run` reads them; epochs are `tick_ms` of event time.
+    Files { inputs: Vec<PathBuf>, tick_ms: i64 },
+    /// A live run's ingest log folder; epochs are the ones it logged.
+    Log(PathBuf),
+}
+
+/// How fast a replay goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// As fast as the machine allows.
+    Max,
+    /// This many times faster than event time passed (3600 replays an hour a second).
+    Times(f64),
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Speed, String> {
+        if text.eq_ignore_ascii_case("max") {
+            return Ok(Speed::Max);
+        }
+        match text.strip_suffix(['x', 'X']).unwrap_or(text).parse::<f64>() {
+            Ok(times) if times.is_finite() && times > 0.0 => Ok(Speed::Times(times)),
+            _ => Err(format!("`{text}` is not a speed: use max, or a factor such as 60x or 0.5x")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplayConfig {
+    pub history: History,
+    pub out: String,
+    pub workers: usize,
+    pub tuning: Tuning,
+    pub window: Window,
+    pub speed: Speed,
+}
+
+/// Replays the history and persists every view as it stands at the end of the window.
+pub fn replay(config: &ReplayConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let root = root_url(&config.out)?;
+    let output = compute(config)?;
+    run::write(output, root, started, runtime)
+}
+
+/// Replays the history and returns every view's changes, without persisting anything.
+pub fn compute(config: &ReplayConfig) -> anyhow::Result<dataflow::Output> {
+    let (window, retention_ms, speed) = (config.window, config.tuning.retention_ms, config.speed);
+    let ingest: IngestFactory = match &config.history {
+        History::Files { inputs, tick_ms } => {
+            let files = Arc::new(source::discover(inputs).map_err(anyhow::Error::msg)?);
+            let tick_ms = *tick_ms;
+            Arc::new(move || {
+                let ingest = Ingest::open(&files, tick_ms, retention_ms).within(window);
+                Box::new(Paced::new(ingest, speed, None))
+            })
+        }
+        History::Log(dir) => {
+            let entries = std::sync::Mutex::new(read_log(dir)?);
+            Arc::new(move || {
+                let entries = std::mem::take(&mut *entries.lock().unwrap_or_else(|e| e.into_inner()));
+                let total = entries.len() as u64;
+                let admission = Admission::new(retention_ms);
+                let log = LogReplay { entries: entries.into_iter(), admission, window };
+                Box::new(Paced::new(log, speed, Some(total)))
+            })
+        }
+    };
+    dataflow::run(config.workers, config.tuning, ingest).map_err(anyhow::Error::msg)
+}
+
+/// The entries of the ingest log at `path`: a log folder, or the `--out` folder of the live run
+/// that wrote one.
+fn read_log(path: &Path) -> anyhow::Result<Vec<Entry>> {
+    let nested = path.join(crate::serve::INGEST_LOG);
+    let dir = if nested.is_dir() { nested } else { path.to_path_buf() };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not an ingest log: pass a live run's --out folder, or the {} folder in it",
+            path.display(),
+            crate::serve::INGEST_LOG
+        );
+    }
+    journal::read(&dir).map_err(|e| anyhow::anyhow!("cannot read the ingest log in {}: {e}", dir.display()))
+}
+
+/// A live run's logged verdicts, judged again in the epochs they were logged in.
+struct LogReplay {
+    entries: std::vec::IntoIter<Entry>,
+    admission: Admission,
+    window: Window,
+}
+
+impl Iterator for LogReplay {
+    type Item = Ingested;
+
+    fn next(&mut self) -> Option<Ingested> {
+        for entry in self.entries.by_ref() {
+            let epoch = entry.epoch();
+            if self.window.ends_before(epoch) {
+                self.entries = Vec::new().into_iter();
+                return None;
+            }
+            if let Some(item) = entry.readmit(&mut self.admission, epoch, &self.window) {
+                return Some(item);
+            }
+        }
+        None
+    }
+}
+
+impl IngestStream for LogReplay {
+    fn counts(&self) -> Counts {
+        self.admission.counts
+    }
+}
+
+/// A stream held to a [`Speed`], showing its progress on the terminal.
+struct Paced<S> {
+    inner: S,
+    speed: Speed,
+    /// The first event time read, and when it was read.
+    start: Option<(Millis, Instant)>,
+    bar: ProgressBar,
+}
+
+impl<S: IngestStream> Paced<S> {
+    fn new(inner: S, speed: Speed, total: Option<u64>) -> Self {
+        let bar = match total {
+            Some(total) => ProgressBar::new(total).with_style(style("{bar:30} {pos}/{len} records")),
+            None => ProgressBar::no_length().with_style(style("{spinner} {pos} records")),
+        };
+        Paced { inner, speed, start: None, bar }
+    }
+
+    /// Sleeps until event time `ts` is due at the replay's speed.
+    fn pace(&mut self, ts: Millis) {
+        let Speed::Times(times) = self.speed else { return };
+        let (first, began) = *self.start.get_or_insert((ts, Instant::now()));
+        let due = began + Duration::from_secs_f64((ts - first).max(0) as f64 / 1000.0 / times);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(&format!("{template}, {{per_sec}}, {{elapsed}}")).expect("a valid template")
+}
+
+impl<S: IngestStream> Iterator for Paced<S> {
+    type Item = Ingested;
+
+    fn next(&mut self) -> Option<Ingested> {
+        let item = self.inner.next();
+        match &item {
+            Some(Ingested::Accepted { event, .. }) => {
+                if let Some(ts) = event.ts() {
+                    self.pace(ts);
+                }
+            }
+            Some(Ingested::Dead(_)) => {}
+            None => self.bar.finish_and_clear(),
+        }
+        let counts = self.inner.counts();
+        self.bar.set_position(counts.received + counts.skipped);
+        item
+    }
+}
+
+impl<S: IngestStream> IngestStream for Paced<S> {
+    fn counts(&self) -> Counts {
+        self.inner.counts()
+    }
+}
