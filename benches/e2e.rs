@@ -228,7 +228,7 @@ fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
     Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
         .filter_map(|item| match item {
             Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-            Ingested::Dead(_) => None,
+            Ingested::Dead(_) | Ingested::Known(_) => None,
         })
         .collect()
 }
@@ -248,7 +248,8 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
     let events = Arc::new(events.to_vec());
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let probe = Handle::new();
-        let (mut inputs, captures) = tillflow::dataflow::build(worker, Default::default(), &probe);
+        let tillflow::dataflow::Graph { mut inputs, captures, .. } =
+            tillflow::dataflow::build(worker, Default::default(), 0, &probe);
         let mut timing = Incremental { history: Duration::ZERO, history_events: 0, epochs: Vec::new(), tail_events: 0 };
         let mut epoch: u64 = 0;
         let close = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next: u64| {

@@ -4,6 +4,7 @@
 //! - [`records`]: the flattened, business-dated records the pipeline feeds in;
 //! - [`sales`]: sales that still count (post-voided sales removed), shared by every view;
 //! - [`stores`]: each store's current record (district, time zone);
+//! - [`watermark`]: the watermark, from every process's latest event time, and each store's day of it;
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;
 //! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags;
 //! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
@@ -24,5 +25,6 @@ pub mod rule_breaks;
 pub mod sales;
 pub mod sku_margin;
 pub mod stores;
+pub mod watermark;
 
 pub use records::*;

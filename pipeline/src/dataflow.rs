@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
     customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies, rule_breaks, sales,
-    sku_margin, stores,
+    sku_margin, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{DeadLetter, TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow};
@@ -45,11 +45,12 @@ impl Default for Tuning {
 /// A change to a view: the row, the epoch it took effect, +1 or −1.
 pub type Update<Row> = (Row, Epoch, isize);
 
-/// What a run produced: every view's changes (in graph order), the dead letters and the counts.
+/// What a run produced: every view's changes (in graph order, `dead_letters` last) and the counts.
+/// In a cluster, process 0 holds the views and the counts of every process; another process,
+/// no views and its own counts.
 #[derive(Default)]
 pub struct Output {
     pub views: Vec<Box<dyn ViewChanges>>,
-    pub dead_letters: Vec<DeadLetter>,
     pub counts: Counts,
     /// The distinct epochs the input spanned.
     pub epochs: u64,
@@ -68,8 +69,6 @@ pub trait ViewChanges: Send {
     fn partition(&self) -> Option<&'static str>;
     /// The view after every change, as Arrow.
     fn into_batch(self: Box<Self>) -> RecordBatch;
-    /// Adds the changes another worker captured for the same view.
-    fn absorb(&mut self, other: Box<dyn ViewChanges>);
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
     /// An empty state of the same view, to apply changes to.
@@ -160,12 +159,6 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
         R::to_batch(&consolidate(self.0))
     }
 
-    fn absorb(&mut self, other: Box<dyn ViewChanges>) {
-        if let Ok(other) = other.into_any().downcast::<Changes<R>>() {
-            self.0.extend(other.0);
-        }
-    }
-
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -188,11 +181,22 @@ const EPOCHS_IN_FLIGHT: usize = 8;
 /// Produces the ingest stream; called once, on worker 0.
 pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 
-/// Builds the whole graph on this worker: its input handles and one capture per view. Every view
-/// is exchanged by key inside, so results do not depend on the worker count; each view's output
-/// changes are gathered on worker 0, which `probe` follows.
-pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle<Epoch>) -> (Inputs, Vec<Capture>) {
+/// The graph as built on one worker.
+pub struct Graph {
+    pub inputs: Inputs,
+    /// One per view, `dead_letters` last.
+    pub captures: Vec<Capture>,
+    /// The sum of every count fed to `inputs.counts` (on worker 0; zero elsewhere).
+    pub counts: Rc<RefCell<Counts>>,
+}
+
+/// Builds the whole graph on this worker, the `process`-th of its cluster. Every view is
+/// exchanged by key inside, so results do not depend on the worker or process count; each view's
+/// output changes are gathered on worker 0, which `probe` follows.
+pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, probe: &Handle<Epoch>) -> Graph {
     let mut captures: Vec<Capture> = Vec::new();
+    let counted = Rc::new(RefCell::new(Counts::default()));
+    let sink = Rc::clone(&counted);
     let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
         let (sale_lines_in, sale_lines) = scope.new_collection();
         let (transactions_in, transactions) = scope.new_collection();
@@ -206,10 +210,13 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         let (inventory_in, inventory) = scope.new_collection();
         let (links_in, links) = scope.new_collection();
         let (erasures_in, erasures) = scope.new_collection();
-        let (watermark_days_in, watermark_days) = scope.new_collection();
-        let (watermark_at_in, watermark_at) = scope.new_collection();
+        let (latest_in, latest) = scope.new_collection();
+        let (dead_letters_in, dead_letters) = scope.new_collection::<DeadLetter, isize>();
+        let (counts_in, counts) = scope.new_collection::<Counts, isize>();
 
         let stores = stores::current_stores(stores);
+        let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
+        let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
         let post_voids = voids.clone().filter(|v| v.post).map(|v| (v.store_id, v.transaction_id)).distinct();
         let sale_key = |l: &tillflow_operators::SaleLineRec| (l.store_id.clone(), l.transaction_id.clone());
         let sales = sales::not_post_voided(sale_lines, post_voids.clone(), sale_key);
@@ -257,6 +264,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         capture(anomalies, probe, &mut captures);
         capture(labor, probe, &mut captures);
         capture(exceptions, probe, &mut captures);
+        capture(dead_letters, probe, &mut captures);
+        sum_on_worker_0(counts, probe, sink);
 
         Inputs {
             sale_lines: sale_lines_in,
@@ -271,28 +280,63 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
             inventory: inventory_in,
             links: links_in,
             erasures: erasures_in,
-            watermark_days: watermark_days_in,
-            watermark_at: watermark_at_in,
+            latest: latest_in,
+            dead_letters: dead_letters_in,
+            counts: counts_in,
             watermark: Watermark::new(tuning.allowed_lateness_ms),
+            process,
         }
     });
-    (inputs, captures)
+    Graph { inputs, captures, counts: counted }
 }
 
-/// Runs the whole graph over one ingest stream with `workers` threads, to completion.
-pub fn run(workers: usize, tuning: Tuning, ingest: IngestFactory) -> Result<Output, String> {
-    let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
+/// Where a run's graph runs: this process, or a timely cluster of processes (one `host:port`
+/// per process, the same list for all) of which this is the `process`-th.
+#[derive(Clone, Debug, Default)]
+pub struct Processes {
+    pub hosts: Vec<String>,
+    pub process: usize,
+}
+
+impl Processes {
+    pub fn count(&self) -> usize {
+        self.hosts.len().max(1)
+    }
+
+    fn config(&self, workers: usize) -> timely::Config {
+        if self.hosts.len() <= 1 {
+            return timely::Config::process(workers);
+        }
+        let communication = timely::CommunicationConfig::Cluster {
+            threads: workers,
+            process: self.process,
+            addresses: self.hosts.clone(),
+            report: false,
+            zerocopy: false,
+        };
+        timely::Config { communication, worker: timely::WorkerConfig::default() }
+    }
+}
+
+/// Runs the whole graph over one ingest stream with `workers` threads, to completion. In a
+/// cluster, every process runs this with its own share of the input.
+pub fn run(workers: usize, processes: &Processes, tuning: Tuning, ingest: IngestFactory) -> Result<Output, String> {
+    let workers = workers.max(1);
+    let (process, processes_count) = (processes.process as u32, processes.count());
+    let config = processes.config(workers);
+    let guards = timely::execute(config, move |worker| {
         let probe = Handle::new();
-        let (mut inputs, captures) = build(worker, tuning, &probe);
+        let Graph { mut inputs, captures, counts } = build(worker, tuning, process, &probe);
 
         let mut output = Output::default();
-        if worker.index() == 0 {
+        if worker.index() % workers == 0 {
             let mut current: Option<Epoch> = None;
             let mut recent = std::collections::VecDeque::with_capacity(EPOCHS_IN_FLIGHT + 1);
             let (items, reader) = read_ahead(Arc::clone(&ingest));
             for item in items.iter().flatten() {
                 match item {
-                    Ingested::Dead(letter) => output.dead_letters.push(letter),
+                    Ingested::Dead(letter) => inputs.dead_letters.insert(letter),
+                    Ingested::Known(event) => inputs.learn(&event),
                     Ingested::Accepted { epoch, event, business_date } => {
                         if current.is_none_or(|c| epoch > c) {
                             inputs.publish_watermark();
@@ -316,29 +360,27 @@ pub fn run(workers: usize, tuning: Tuning, ingest: IngestFactory) -> Result<Outp
             }
             inputs.publish_watermark();
             output.counts = reader.join().map_err(|_| "the input reader failed".to_string())?;
+            // In a cluster, what one process skipped another received: the owners count it.
+            let skipped = if processes_count > 1 { 0 } else { output.counts.skipped };
+            inputs.counts.insert(Counts { skipped, ..output.counts });
         }
         drop(inputs);
         while worker.step_or_park(None) {}
 
-        output.views = captures.iter().map(|capture| capture()).collect();
+        if worker.index() == 0 {
+            output.counts = *counts.borrow();
+            output.views = captures.iter().map(|capture| capture()).collect();
+        }
         Ok::<Output, String>(output)
     })?;
 
-    let mut merged = Output::default();
-    for result in guards.join() {
-        let part = result??;
-        if merged.views.is_empty() {
-            merged.views = part.views;
-        } else {
-            for (view, other) in merged.views.iter_mut().zip(part.views) {
-                view.absorb(other);
-            }
-        }
-        merged.dead_letters.extend(part.dead_letters);
-        merged.epochs += part.epochs;
-        merged.counts += part.counts;
+    // This process's first worker fed the input; on process 0 it is worker 0, holding the views.
+    let mut outputs = guards.join().into_iter().map(Result::flatten);
+    let output = outputs.next().ok_or_else(|| "no workers ran".to_string())??;
+    for other in outputs {
+        other?;
     }
-    Ok(merged)
+    Ok(output)
 }
 
 /// Reads and parses on a thread of its own, in chunks, so parsing overlaps the dataflow's work.
@@ -356,6 +398,24 @@ fn read_ahead(ingest: IngestFactory) -> (std::sync::mpsc::Receiver<Vec<Ingested>
         }
     });
     (receive, reader)
+}
+
+/// Adds up every count fed on any worker, on worker 0.
+fn sum_on_worker_0(
+    counts: differential_dataflow::VecCollection<'_, Epoch, Counts>,
+    probe: &Handle<Epoch>,
+    sum: Rc<RefCell<Counts>>,
+) {
+    use timely::dataflow::operators::{Exchange, Inspect, Probe};
+    counts
+        .inner
+        .exchange(|_| 0)
+        .inspect(move |(counts, _, n)| {
+            for _ in 0..*n {
+                *sum.borrow_mut() += *counts;
+            }
+        })
+        .probe_with(probe);
 }
 
 /// Captures every consolidated change of a view on worker 0, to be drained by the driver.

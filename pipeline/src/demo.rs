@@ -88,6 +88,7 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> an
         inputs: vec![events],
         out: out.display().to_string(),
         workers,
+        processes: Default::default(),
         tick_ms: 3_600_000,
         tuning: Default::default(),
     };

@@ -7,10 +7,11 @@ use tillflow_operators::{
     CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, ShiftRec, StoreRec,
     TransactionRec, VoidRec,
 };
-use tillflow_schemas::time::{local_day, local_hour};
+use tillflow_schemas::time::local_hour;
+use tillflow_schemas::views::DeadLetter;
 use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Millis, ShiftKind, TenderKind, VoidScope};
 
-use crate::source::Epoch;
+use crate::source::{Counts, Epoch};
 
 /// The input handles of the dataflow, one per input collection.
 pub struct Inputs {
@@ -27,22 +28,26 @@ pub struct Inputs {
     pub links: InputSession<Epoch, LinkRec, isize>,
     /// The customers who asked to be erased.
     pub erasures: InputSession<Epoch, Id, isize>,
-    /// Each store's local day of the watermark.
-    pub watermark_days: InputSession<Epoch, (Id, Day), isize>,
-    /// The watermark instant: one record.
-    pub watermark_at: InputSession<Epoch, ((), Millis), isize>,
+    /// The latest event time this process accepted, keyed by process; the graph takes the
+    /// watermark from the latest of all.
+    pub latest: InputSession<Epoch, (u32, Millis), isize>,
+    /// Dead letters, gathered into one view whichever process judged them (runs over files).
+    pub dead_letters: InputSession<Epoch, DeadLetter, isize>,
+    /// Each feeding process's counts, summed on worker 0 (runs over files).
+    pub counts: InputSession<Epoch, Counts, isize>,
     pub watermark: Watermark,
+    /// This process's place in a cluster (0 when alone).
+    pub process: u32,
 }
 
-/// The latest event time seen, the stores' zones, and the watermark days last published.
+/// The latest event time accepted here, the last one published, and the stores' zones.
 #[derive(Default)]
 pub struct Watermark {
     pub latest: Option<Millis>,
     /// How far the watermark trails the latest event time.
     pub lateness: Millis,
     zones: FxHashMap<Id, Tz>,
-    published: FxHashMap<Id, Day>,
-    published_at: Option<Millis>,
+    published: Option<Millis>,
 }
 
 impl Watermark {
@@ -59,6 +64,11 @@ impl Watermark {
         if let Some(ts) = event.ts() {
             self.latest = Some(self.latest.map_or(ts, |l| l.max(ts)));
         }
+        self.learn(event);
+    }
+
+    /// Learns a store's zone from its record, without taking its time.
+    fn learn(&mut self, event: &Event) {
         if let Event::Store(store) = event {
             self.zones.insert(store.store_id.clone(), store.timezone);
         }
@@ -71,24 +81,6 @@ impl Watermark {
 
     fn zone_name(&self, store: &Id) -> Id {
         self.zones.get(store).map_or("UTC", |tz| tz.name()).into()
-    }
-
-    /// The changes that bring each store's published watermark day up to date.
-    fn changes(&mut self) -> Vec<((Id, Day), isize)> {
-        let Some(latest) = self.latest else { return Vec::new() };
-        let mut changes = Vec::new();
-        for (store, tz) in &self.zones {
-            let day = local_day(latest - self.lateness, *tz);
-            match self.published.insert(store.clone(), day) {
-                Some(old) if old == day => {}
-                Some(old) => {
-                    changes.push(((store.clone(), old), -1));
-                    changes.push(((store.clone(), day), 1));
-                }
-                None => changes.push(((store.clone(), day), 1)),
-            }
-        }
-        changes
     }
 }
 
@@ -107,8 +99,9 @@ macro_rules! every_session {
         $inputs.inventory.$($call)*;
         $inputs.links.$($call)*;
         $inputs.erasures.$($call)*;
-        $inputs.watermark_days.$($call)*;
-        $inputs.watermark_at.$($call)*;
+        $inputs.latest.$($call)*;
+        $inputs.dead_letters.$($call)*;
+        $inputs.counts.$($call)*;
     };
 }
 
@@ -260,20 +253,21 @@ impl Inputs {
         }
     }
 
-    /// Publishes the watermark reached by the events pushed so far, at the current epoch.
+    /// Another process's reference record: its store's zone is learned, nothing is fed.
+    pub fn learn(&mut self, event: &Event) {
+        self.watermark.learn(event);
+    }
+
+    /// Publishes the latest event time accepted so far, at the current epoch.
     pub fn publish_watermark(&mut self) {
-        for (change, diff) in self.watermark.changes() {
-            self.watermark_days.update(change, diff);
-        }
-        if let Some(at) = self.watermark.at() {
-            match self.watermark.published_at.replace(at) {
-                Some(old) if old == at => {}
-                Some(old) => {
-                    self.watermark_at.update(((), old), -1);
-                    self.watermark_at.insert(((), at));
-                }
-                None => self.watermark_at.insert(((), at)),
+        let Some(latest) = self.watermark.latest else { return };
+        match self.watermark.published.replace(latest) {
+            Some(old) if old == latest => {}
+            Some(old) => {
+                self.latest.update((self.process, old), -1);
+                self.latest.insert((self.process, latest));
             }
+            None => self.latest.insert((self.process, latest)),
         }
     }
 

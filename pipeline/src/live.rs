@@ -118,7 +118,7 @@ pub fn run(
     let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
         let probe = Handle::new();
-        let (mut inputs, captures) = dataflow::build(worker, config.tuning, &probe);
+        let dataflow::Graph { mut inputs, captures, .. } = dataflow::build(worker, config.tuning, 0, &probe);
         let mut counts = Ok(Counts::default());
         if worker.index() == 0 {
             let (feed, journal) = start.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
@@ -281,6 +281,7 @@ impl<'a> Driver<'a> {
                     self.dead_letters.push(letter);
                     (verdict, entry)
                 }
+                Some(Ingested::Known(_)) => unreachable!("admission judges every record it is given"),
             };
             verdicts.push(verdict);
             entries.extend(entry);
@@ -309,7 +310,7 @@ impl<'a> Driver<'a> {
             match entry.readmit(&mut self.admission, epoch, &Window::default()) {
                 Some(Ingested::Accepted { event, business_date, .. }) => inputs.push(event, business_date),
                 Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
-                None => {}
+                Some(Ingested::Known(_)) | None => {}
             }
         }
         self.epoch_start = Counts::default();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tillflow::dataflow::Tuning;
+use tillflow::dataflow::{Processes, Tuning};
 use tillflow::live::LiveConfig;
 use tillflow::replay::{History, ReplayConfig, Speed};
 use tillflow::report::ReportFormat;
@@ -66,6 +66,8 @@ enum Command {
         compute: ComputeArgs,
         #[command(flatten)]
         live: LiveArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// A TOML file setting any of these flags (flags given here win); see docs/live.md.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -195,6 +197,7 @@ impl ComputeArgs {
             inputs,
             out,
             workers: self.workers.unwrap_or_else(default_workers),
+            processes: Processes::default(),
             tick_ms: self.tick.unwrap_or(3_600_000),
             tuning: self.tuning(),
         }
@@ -232,6 +235,40 @@ struct LiveArgs {
     /// e.g. 12h [default: 7d].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     keep_history: Option<i64>,
+}
+
+/// A run over files as one process of a timely cluster.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// How many processes share the run (each reads every file and admits its stores' events).
+    #[arg(long, requires = "hosts")]
+    processes: Option<usize>,
+    /// This process's place in the cluster, from 0; process 0 writes the views.
+    #[arg(long, requires = "hosts")]
+    process_id: Option<usize>,
+    /// A file listing every process's host:port, one per line, the same file for all.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    fn processes(&self) -> anyhow::Result<Processes> {
+        let Some(file) = &self.hosts else { return Ok(Processes::default()) };
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read the hosts file {}: {e}", file.display()))?;
+        let hosts: Vec<String> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+        let count = self.processes.unwrap_or(hosts.len());
+        anyhow::ensure!(
+            hosts.len() == count && count > 0,
+            "{} lists {} hosts for --processes {count}: give one host:port line per process",
+            file.display(),
+            hosts.len()
+        );
+        let process = self.process_id.unwrap_or(0);
+        anyhow::ensure!(process < count, "--process-id {process} is not below --processes {count}");
+        Ok(Processes { hosts, process })
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -291,7 +328,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { input, out, compute, live, config } => {
+        Command::Run { input, out, compute, live, cluster, config } => {
             let file = match config {
                 Some(path) => settings::load(&path)?,
                 None => settings::Settings::default(),
@@ -314,9 +351,15 @@ fn execute(command: Command) -> anyhow::Result<()> {
                         "nothing to read: pass --input FILE_OR_FOLDER, or --follow with --listen ADDR for HTTP ingest"
                     );
                 }
-                let summary = run(&compute.config(input, out), &runtime)?;
+                let config = RunConfig { processes: cluster.processes()?, ..compute.config(input, out) };
+                let summary = run(&config, &runtime)?;
                 println!("{summary}");
                 return Ok(());
+            }
+            if cluster.hosts.is_some() {
+                anyhow::bail!(
+                    "--hosts runs a cluster over files; live mode (--follow, --listen, --pg, --flight) is one process"
+                );
             }
             let persist_every = live.persist_every.or(file.persist_every).unwrap_or(10_000);
             let tick = compute.tick.unwrap_or(1_000);

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Millis;
 
-use crate::dataflow::{self, IngestFactory, Tuning};
+use crate::dataflow::{self, IngestFactory, Processes, Tuning};
 use crate::journal::{self, Entry};
 use crate::run::{self, Summary};
 use crate::source::{self, Admission, Counts, Ingest, IngestStream, Ingested, Window};
@@ -92,7 +92,7 @@ pub fn compute(config: &ReplayConfig) -> anyhow::Result<dataflow::Output> {
             })
         }
     };
-    dataflow::run(config.workers, config.tuning, ingest).map_err(anyhow::Error::msg)
+    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest).map_err(anyhow::Error::msg)
 }
 
 /// The entries of the ingest log at `path`: a log folder, or the `--out` folder of the live run
@@ -185,7 +185,7 @@ impl<S: IngestStream> Iterator for Paced<S> {
                     self.pace(ts);
                 }
             }
-            Some(Ingested::Dead(_)) => {}
+            Some(Ingested::Dead(_) | Ingested::Known(_)) => {}
             None => self.bar.finish_and_clear(),
         }
         let counts = self.inner.counts();

@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tillflow_queries::persisted::root_url;
-use tillflow_schemas::views::{DeadLetter, ViewRow};
 use url::Url;
 
-use crate::dataflow::{self, IngestFactory, Tuning};
+use crate::dataflow::{self, IngestFactory, Processes, Tuning};
 use crate::persist::{Dirty, write_table};
-use crate::source::{self, Counts, Ingest};
+use crate::source::{self, Counts, Ingest, Share};
 
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub inputs: Vec<PathBuf>,
     pub out: String,
     pub workers: usize,
+    /// The cluster this process is part of, if any.
+    pub processes: Processes,
     /// The width of an epoch in event time, in milliseconds.
     pub tick_ms: i64,
     pub tuning: Tuning,
@@ -52,12 +53,9 @@ pub fn write(
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Summary> {
     let compute = started.elapsed();
-    let mut dead = output.dead_letters;
-    dead.sort();
     let mut views = Vec::new();
-    let tables = output.views.into_iter().map(|view| (view.name(), view.partition(), view.into_batch()));
-    let dead_letters = (DeadLetter::NAME, DeadLetter::PARTITION, DeadLetter::to_batch(&dead));
-    for (name, partition, batch) in tables.chain([dead_letters]) {
+    for view in output.views {
+        let (name, partition, batch) = (view.name(), view.partition(), view.into_batch());
         views.push((name, batch.num_rows()));
         let write = || runtime.block_on(write_table(&root, name, partition, batch.clone(), None, &Dirty::Whole));
         crate::retry(&format!("writing view {name}"), write)?;
@@ -73,12 +71,14 @@ pub fn write(
     })
 }
 
-/// Reads the inputs and computes every view, without persisting anything.
+/// Reads the inputs (this process's share of them, in a cluster) and computes every view,
+/// without persisting anything.
 pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
     let files = Arc::new(source::discover(&config.inputs).map_err(anyhow::Error::msg)?);
     let (tick_ms, retention_ms) = (config.tick_ms, config.tuning.retention_ms);
-    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms, retention_ms)));
-    dataflow::run(config.workers, config.tuning, ingest).map_err(anyhow::Error::msg)
+    let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
+    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms, retention_ms).share(share)));
+    dataflow::run(config.workers, &config.processes, config.tuning, ingest).map_err(anyhow::Error::msg)
 }
 
 impl fmt::Display for Summary {
@@ -90,13 +90,16 @@ impl fmt::Display for Summary {
         writeln!(f, "  duplicates     {:>12}", c.duplicates)?;
         writeln!(f, "  dead-lettered  {:>12}", c.dead_lettered)?;
         if c.skipped > 0 {
-            writeln!(f, "outside window   {:>12}  (not read)", c.skipped)?;
+            writeln!(f, "skipped          {:>12}  (outside the window, or another process's share)", c.skipped)?;
         }
         writeln!(f, "epochs           {:>12}", self.epochs)?;
         for (view, rows) in &self.views {
             writeln!(f, "view {view:<14} {rows:>9} rows")?;
         }
-        writeln!(f, "written to       {}", self.out)?;
+        match self.views.is_empty() {
+            true => writeln!(f, "views            written by process 0 of the cluster")?,
+            false => writeln!(f, "written to       {}", self.out)?,
+        }
         writeln!(f, "wall time        {secs:>11.2}s  ({:.0} events/s)", c.received as f64 / secs.max(1e-9))?;
         write!(
             f,

@@ -69,18 +69,25 @@ fn is_plain_json(path: &Path) -> bool {
 /// One input item, in ingest order.
 #[derive(Debug)]
 pub enum Ingested {
-    Accepted { epoch: Epoch, event: Event, business_date: Option<tillflow_schemas::Day> },
+    Accepted {
+        epoch: Epoch,
+        event: Event,
+        business_date: Option<tillflow_schemas::Day>,
+    },
     Dead(DeadLetter),
+    /// Reference data another process of a cluster feeds: known here (stores and their zones),
+    /// not fed.
+    Known(Event),
 }
 
 /// Counts that always reconcile: `received = accepted + duplicates + dead_lettered`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub received: u64,
     pub accepted: u64,
     pub duplicates: u64,
     pub dead_lettered: u64,
-    /// Records a replay left out, being outside its [`Window`]: not received.
+    /// Records left out, not received: outside a replay's [`Window`], or another process's [`Share`].
     pub skipped: u64,
 }
 
@@ -117,6 +124,30 @@ impl Window {
     /// Whether input admitted in `epoch` comes after the window, and so ends the replay.
     pub fn ends_before(&self, epoch: Epoch) -> bool {
         self.last_epoch.is_some_and(|last| epoch > last)
+    }
+}
+
+/// The records one process of a cluster admits: the events of its stores (by a hash of the
+/// store id), and, on process 0, everything else: reference data and records that do not parse.
+/// Every process reads every record, so all agree on the epochs and know every store.
+#[derive(Clone, Copy, Debug)]
+pub struct Share {
+    pub process: u32,
+    pub processes: u32,
+}
+
+impl Share {
+    pub fn owns(&self, record: &Record) -> bool {
+        let owner = match record.outcome.as_ref().ok().and_then(Event::dated_by_store) {
+            Some(store) => {
+                // The same in every process of one build; spreads ids that differ in a digit.
+                let mut hasher = std::hash::DefaultHasher::new();
+                store.as_str().hash(&mut hasher);
+                (hasher.finish() % u64::from(self.processes.max(1))) as u32
+            }
+            None => 0,
+        };
+        owner == self.process
     }
 }
 
@@ -167,6 +198,7 @@ impl Iterator for Prepared {
         match &item {
             Ingested::Accepted { .. } => self.counts.accepted += 1,
             Ingested::Dead(_) => self.counts.dead_lettered += 1,
+            Ingested::Known(_) => self.counts.skipped += 1,
         }
         Some(item)
     }
@@ -184,6 +216,7 @@ pub struct Ingest {
     tick_ms: i64,
     admission: Admission,
     window: Window,
+    share: Option<Share>,
     /// The window's last epoch is behind.
     ended: bool,
 }
@@ -290,6 +323,7 @@ impl Ingest {
             tick_ms: tick_ms.max(1),
             admission: Admission::new(retention_ms),
             window: Window::default(),
+            share: None,
             ended: false,
         }
     }
@@ -297,6 +331,11 @@ impl Ingest {
     /// Reads only what `window` holds.
     pub fn within(self, window: Window) -> Ingest {
         Ingest { window, ..self }
+    }
+
+    /// Admits only this process's share of the records.
+    pub fn share(self, share: Share) -> Ingest {
+        Ingest { share: (share.processes > 1).then_some(share), ..self }
     }
 
     fn epoch_of(&self, clock: Millis) -> Epoch {
@@ -332,6 +371,13 @@ impl Admission {
             latest: None,
             retention_ms,
             counts: Counts::default(),
+        }
+    }
+
+    /// Learns a store's record (its zone dates its events) without admitting it.
+    pub fn learn(&mut self, event: &Event) {
+        if let Event::Store(store) = event {
+            self.stores.insert(store.store_id.clone(), store.clone());
         }
     }
 
@@ -448,6 +494,18 @@ impl Iterator for Ingest {
             if !self.window.admits(&record) {
                 self.admission.counts.skipped += 1;
                 continue;
+            }
+            if let Some(share) = self.share
+                && !share.owns(&record)
+            {
+                self.admission.counts.skipped += 1;
+                match record.outcome {
+                    Ok(event) if event.dated_by_store().is_none() => {
+                        self.admission.learn(&event);
+                        return Some(Ingested::Known(event));
+                    }
+                    _ => continue,
+                }
             }
             if let Some(item) = self.admission.admit(&source, record, epoch) {
                 return Some(item);

@@ -68,8 +68,12 @@ impl fmt::Display for Cents {
 
 impl Serialize for Cents {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // As a JSON number with two decimals, the way the input carries it.
-        serializer.serialize_f64(self.0 as f64 / 100.0)
+        // In JSON, a number with two decimals, the way the input carries it; between the
+        // processes of a cluster (bincode), the cents.
+        match serializer.is_human_readable() {
+            true => serializer.serialize_f64(self.0 as f64 / 100.0),
+            false => serializer.serialize_i64(self.0),
+        }
     }
 }
 
@@ -97,13 +101,22 @@ impl<'de> Deserialize<'de> for Cents {
                 Cents::parse(v).map_err(E::custom)
             }
         }
-        deserializer.deserialize_any(Visitor)
+        match deserializer.is_human_readable() {
+            true => deserializer.deserialize_any(Visitor),
+            false => i64::deserialize(deserializer).map(Cents),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crosses_processes_as_cents() {
+        let bytes = bincode::serialize(&Cents(-1999)).unwrap();
+        assert_eq!(bincode::deserialize::<Cents>(&bytes).unwrap(), Cents(-1999));
+    }
 
     #[test]
     fn parses_exact_decimals() {

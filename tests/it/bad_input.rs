@@ -38,6 +38,7 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
         inputs: vec![input.clone()],
         out: out.display().to_string(),
         workers: 2,
+        processes: Default::default(),
         tick_ms: 3_600_000,
         tuning: Default::default(),
     };
@@ -141,6 +142,7 @@ fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
             None => "duplicate".to_string(),
             Some(Ingested::Accepted { .. }) => "accepted".to_string(),
             Some(Ingested::Dead(letter)) => letter.reason,
+            Some(Ingested::Known(_)) => "known".to_string(),
         };
     let sale_at = |n: i64, ts: i64| sale(&format!("t{n}"), "S1", ts, vec![line(1, "A", 1, 100, 0, false)]);
     assert_eq!(admit(store("S1", "UTC")), "accepted");

@@ -17,7 +17,7 @@ fn accepted_events(dir: &Path) -> Vec<tillflow_schemas::Event> {
     Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
         .filter_map(|item| match item {
             Ingested::Accepted { event, .. } => Some(event),
-            Ingested::Dead(_) => None,
+            Ingested::Dead(_) | Ingested::Known(_) => None,
         })
         .collect()
 }

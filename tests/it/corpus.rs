@@ -62,6 +62,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
                 assert_eq!(letter.source, case.display().to_string());
                 verdicts.push(format!("dead: {}", letter.reason));
             }
+            Some(Ingested::Known(event)) => panic!("one process owns everything, yet {event:?} was left to another"),
         }
     }
     let counts = tillflow::source::IngestStream::counts(&ingest);

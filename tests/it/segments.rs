@@ -118,6 +118,7 @@ fn kmeans_objective_is_within_two_percent_of_batch_kmeans() {
             inputs: vec![dir.path().to_path_buf()],
             out: String::new(),
             workers: 2,
+            processes: Default::default(),
             tick_ms: 6 * HOUR,
             tuning: Default::default(),
         };

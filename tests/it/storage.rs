@@ -144,6 +144,7 @@ fn failed_puts_are_retried_and_a_failing_persist_leaves_the_last_whole_version()
             inputs: vec![chain],
             out: String::new(),
             workers: 2,
+            processes: Default::default(),
             tick_ms: 3_600_000,
             tuning: Default::default(),
         }
