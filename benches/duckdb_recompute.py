@@ -25,17 +25,17 @@ CREATE MACRO business_date(ts, tz) AS CAST(local_time(ts, tz) AS DATE);
 CREATE MACRO local_hour(ts, tz) AS hour(local_time(ts, tz));
 CREATE MACRO hour_slices(s, e, tz) AS list_transform(
     generate_series(date_trunc('hour', local_time(s, tz)), local_time(e, tz), INTERVAL 1 HOUR),
-    h -> {'day': CAST(h AS DATE), 'hour': hour(h),
+    lambda h: {'day': CAST(h AS DATE), 'hour': hour(h),
           'ms': epoch_ms(least(h + INTERVAL 1 HOUR, local_time(e, tz))) - epoch_ms(greatest(h, local_time(s, tz)))});
 """
 
 
 def statements(sql):
     """The statements of a SQL file, comments and blanks left out."""
-    for statement in sql.split(";"):
-        lines = [line for line in statement.splitlines() if not line.strip().startswith("--")]
-        if any(line.strip() for line in lines):
-            yield "\n".join(lines)
+    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    for statement in code.split(";"):
+        if statement.strip():
+            yield statement
 
 
 def main():

@@ -7,8 +7,9 @@
 //! 1. generates the chain (NDJSON and Parquet), unless it is already in `--dir`;
 //! 2. `tillflow run` over the NDJSON with 1 and 2 workers: events/s, peak RSS, rows per view;
 //! 3. `tillflow replay` from the Parquet copy: events/s;
-//! 4. the graph in this process: the history in hourly epochs, then its last `--tail` of event
-//!    time in 1-second epochs, each timed from close to settled (p50, p99, mean);
+//! 4. the graph in this process: the history in hourly epochs up to the busiest `--tail` seconds
+//!    of the last day, then those in 1-second epochs, each timed from close to settled (p50, p99,
+//!    mean);
 //! 5. the same events recomputed from scratch by the reference SQL in DataFusion, and by the same
 //!    SQL in DuckDB (Python `duckdb`, benches/duckdb_recompute.py), with the ratio of a 1-second
 //!    batch's cost to a full recompute.
@@ -37,9 +38,12 @@ struct Args {
     /// Where the chain is generated and kept between runs.
     #[arg(long, default_value = "target/e2e")]
     dir: PathBuf,
-    /// Event time at the end fed in 1-second epochs, in seconds.
+    /// Fed in 1-second epochs at the end: the this many seconds of the last day with the most sales.
     #[arg(long, default_value_t = 600)]
     tail: i64,
+    /// Skip the `tillflow run` and `replay` measurements (steps 2 and 3).
+    #[arg(long)]
+    skip_runs: bool,
     /// Skip DuckDB (when Python's duckdb is not installed).
     #[arg(long)]
     no_duckdb: bool,
@@ -74,38 +78,9 @@ fn main() -> anyhow::Result<()> {
         bytes as f64 / 1e6
     ));
 
-    let out = args.dir.join("views");
-    let mut graph_rates = Vec::new();
-    for workers in [1, 2] {
-        let run =
-            measure(&["run", "--input", &path(&ndjson), "--out", &path(&out), "--workers", &workers.to_string()])?;
-        report.line(format!(
-            "`tillflow run` NDJSON, {workers} worker(s): {} events in {:.2} s read+compute → **{:.0} events/s**; \
-             peak RSS {:.0} MiB",
-            run.events,
-            run.compute_s,
-            run.events as f64 / run.compute_s,
-            run.peak_rss as f64 / (1 << 20) as f64
-        ));
-        graph_rates.push(run.events as f64 / run.compute_s);
-        if workers == 2 {
-            let rows: u64 = run.views.iter().map(|(_, n)| n).sum();
-            report.line(format!(
-                "view rows: {} (total {rows}); peak RSS per view row: {:.0} bytes",
-                run.views.iter().map(|(v, n)| format!("{v} {n}")).collect::<Vec<_>>().join(", "),
-                run.peak_rss as f64 / rows.max(1) as f64
-            ));
-        }
+    if !args.skip_runs {
+        runs(&mut report, &args.dir, &ndjson, &parquet)?;
     }
-    report.line(format!("2 workers / 1 worker: **{:.2}×**", graph_rates[1] / graph_rates[0]));
-    let replay = measure(&["replay", "--input", &path(&parquet), "--out", &path(&out), "--workers", "2"])?;
-    report.line(format!(
-        "`tillflow replay` Parquet, 2 workers: {} events in {:.2} s → **{:.0} events/s**",
-        replay.events,
-        replay.compute_s,
-        replay.events as f64 / replay.compute_s
-    ));
-
     let events = accepted(&ndjson);
     for workers in [1, 2] {
         let timing = incremental(&events, workers, args.tail * 1000);
@@ -142,6 +117,46 @@ fn main() -> anyhow::Result<()> {
     if !args.no_write {
         report.write(Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/RESULTS.md"), &args)?;
     }
+    Ok(())
+}
+
+/// Steps 2 and 3: `tillflow run` over NDJSON with 1 and 2 workers, and `replay` from Parquet.
+fn runs(report: &mut Report, dir: &Path, ndjson: &Path, parquet: &Path) -> anyhow::Result<()> {
+    let out = dir.join("views");
+    let reference = path(&ndjson.join("reference.ndjson"));
+    let baseline = measure(&["run", "--input", &reference, "--out", &path(&out), "--workers", "2"])?.peak_rss;
+    let mut graph_rates = Vec::new();
+    for workers in [1, 2] {
+        let run = measure(&["run", "--input", &path(ndjson), "--out", &path(&out), "--workers", &workers.to_string()])?;
+        report.line(format!(
+            "`tillflow run` NDJSON, {workers} worker(s): {} events in {:.2} s read+compute → **{:.0} events/s**; \
+             peak RSS {:.0} MiB",
+            run.events,
+            run.compute_s,
+            run.events as f64 / run.compute_s,
+            run.peak_rss as f64 / (1 << 20) as f64
+        ));
+        graph_rates.push(run.events as f64 / run.compute_s);
+        if workers == 2 {
+            let rows: u64 = run.views.iter().map(|(_, n)| n).sum();
+            report.line(format!(
+                "view rows: {} (total {rows}); peak RSS above a run over the reference data alone ({:.0} MiB), \
+                 per view row: **{:.0} bytes**",
+                run.views.iter().map(|(v, n)| format!("{v} {n}")).collect::<Vec<_>>().join(", "),
+                baseline as f64 / (1 << 20) as f64,
+                run.peak_rss.saturating_sub(baseline) as f64 / rows.max(1) as f64
+            ));
+        }
+    }
+    report.line(format!("2 workers / 1 worker: **{:.2}×**", graph_rates[1] / graph_rates[0]));
+    let replay = measure(&["replay", "--input", &path(parquet), "--out", &path(&out), "--workers", "2"])?;
+    report.line(format!(
+        "`tillflow replay` Parquet, 2 workers: {} events in {:.2} s → **{:.0} events/s**",
+        replay.events,
+        replay.compute_s,
+        replay.events as f64 / replay.compute_s
+    ));
+
     Ok(())
 }
 
@@ -241,10 +256,22 @@ struct Incremental {
     tail_events: usize,
 }
 
-/// Feeds the history in hourly epochs, then the last `tail_ms` of event time in 1-second epochs.
-fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis) -> Incremental {
+/// The start of the `tail_ms` of the last day holding the most sales.
+fn busiest(events: &[(Event, Option<Day>)], tail_ms: Millis) -> Millis {
     let end = events.iter().filter_map(|(e, _)| e.ts()).max().unwrap_or(0);
-    let tail_from = end - tail_ms;
+    let mut buckets = std::collections::BTreeMap::<Millis, usize>::new();
+    let sales = events.iter().filter(|(e, _)| matches!(e, Event::Sale(_))).filter_map(|(e, _)| e.ts());
+    for ts in sales.filter(|ts| *ts > end - tillflow_schemas::time::MILLIS_PER_DAY) {
+        *buckets.entry(ts - ts.rem_euclid(tail_ms)).or_default() += 1;
+    }
+    buckets.into_iter().max_by_key(|(start, n)| (*n, *start)).map_or(end - tail_ms, |(start, _)| start)
+}
+
+/// Feeds the history in hourly epochs up to the busiest `tail_ms` of the last day, then that in
+/// 1-second epochs; what comes after is not fed.
+fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis) -> Incremental {
+    let tail_from = busiest(events, tail_ms);
+    let tail_until = tail_from + tail_ms;
     let events = Arc::new(events.to_vec());
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let probe = Handle::new();
@@ -267,11 +294,14 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
             let mut tail = Vec::new();
             for (event, day) in events.iter() {
                 clock = clock.max(event.ts().unwrap_or(clock));
-                if clock > tail_from {
+                if clock >= tail_until {
+                    break;
+                }
+                if clock >= tail_from {
                     tail.push((clock, event.clone(), *day));
                     continue;
                 }
-                let hour = (clock.max(0) as u64).div_ceil(3_600_000) * 3_600;
+                let hour = (clock.max(0) as u64) / 3_600_000 * 3_600;
                 if hour > epoch {
                     close(&mut inputs, worker, hour);
                     epoch = hour;
