@@ -97,6 +97,23 @@ fn main() -> anyhow::Result<()> {
             timing.epochs.iter().sum::<f64>() / timing.epochs.len().max(1) as f64,
         ));
         report.batch_ms = timing.epochs.iter().sum::<f64>() / timing.epochs.len().max(1) as f64;
+        if workers == 1 {
+            let per_epoch = timing.epochs.len().max(1) as f64;
+            report.line(format!(
+                "where worker 0's graph time went, history (s) and per 1-second epoch (ms): {}",
+                timing
+                    .history_stages
+                    .iter()
+                    .zip(&timing.tail_stages)
+                    .map(|((stage, history), (_, tail))| format!(
+                        "{stage} {:.1} s, {:.2} ms",
+                        history.as_secs_f64(),
+                        tail.as_secs_f64() * 1000.0 / per_epoch
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
     }
 
     let tables = args.dir.join("event-tables");
@@ -254,6 +271,9 @@ struct Incremental {
     /// Milliseconds from closing each 1-second epoch of the tail to every view settled.
     epochs: Vec<f64>,
     tail_events: usize,
+    /// Worker 0's time per stage of the graph over the history, and over the tail.
+    history_stages: Vec<(&'static str, Duration)>,
+    tail_stages: Vec<(&'static str, Duration)>,
 }
 
 /// The start of the `tail_ms` of the last day holding the most sales.
@@ -275,9 +295,17 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
     let events = Arc::new(events.to_vec());
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let probe = Handle::new();
-        let tillflow::dataflow::Graph { mut inputs, captures, .. } =
+        let operators = tillflow::profile::OperatorClock::install(worker);
+        let tillflow::dataflow::Graph { mut inputs, captures, stages, .. } =
             tillflow::dataflow::build(worker, Default::default(), 0, &probe);
-        let mut timing = Incremental { history: Duration::ZERO, history_events: 0, epochs: Vec::new(), tail_events: 0 };
+        let mut timing = Incremental {
+            history: Duration::ZERO,
+            history_events: 0,
+            epochs: Vec::new(),
+            tail_events: 0,
+            history_stages: Vec::new(),
+            tail_stages: Vec::new(),
+        };
         let mut epoch: u64 = 0;
         let close = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next: u64| {
             inputs.publish_watermark();
@@ -313,6 +341,7 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
             close(&mut inputs, worker, next);
             epoch = next;
             timing.history = started.elapsed();
+            timing.history_stages = operators.by_stage(worker, &stages);
             timing.tail_events = tail.len();
             let mut tail = tail.into_iter().peekable();
             while let Some((clock, _, _)) = tail.peek() {
@@ -324,6 +353,11 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
                 close(&mut inputs, worker, second + 1);
                 timing.epochs.push(closed.elapsed().as_secs_f64() * 1000.0);
                 epoch = second + 1;
+            }
+            let history = &timing.history_stages;
+            timing.tail_stages = operators.by_stage(worker, &stages);
+            for ((_, tail), (_, before)) in timing.tail_stages.iter_mut().zip(history) {
+                *tail = tail.saturating_sub(*before);
             }
         }
         drop(inputs);

@@ -13,12 +13,16 @@ use tillflow_operators::{
     sku_margin, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
-use tillflow_schemas::views::{DeadLetter, TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow};
+use tillflow_schemas::views::{
+    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SkuMargin,
+    TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow,
+};
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
 
 use crate::flatten::{Inputs, Watermark};
 use crate::persist::Dirty;
+use crate::profile::{self, OperatorClock, Stages};
 use crate::source::{Counts, Epoch, IngestStream, Ingested};
 
 /// The settings of the views' definitions; the defaults are the ones the reference definitions use.
@@ -54,6 +58,8 @@ pub struct Output {
     pub counts: Counts,
     /// The distinct epochs the input spanned.
     pub epochs: u64,
+    /// With profiling: the time this process's workers spent in each stage of the graph.
+    pub profile: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Output {
@@ -188,6 +194,8 @@ pub struct Graph {
     pub captures: Vec<Capture>,
     /// The sum of every count fed to `inputs.counts` (on worker 0; zero elsewhere).
     pub counts: Rc<RefCell<Counts>>,
+    /// The operators of each view, and of what the views share.
+    pub stages: Stages,
 }
 
 /// Builds the whole graph on this worker, the `process`-th of its cluster. Every view is
@@ -197,7 +205,10 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
     let mut captures: Vec<Capture> = Vec::new();
     let counted = Rc::new(RefCell::new(Counts::default()));
     let sink = Rc::clone(&counted);
+    let mut stages = Stages::dataflow(worker);
     let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
+        let mut begin = |name| stages.begin(name, scope.worker());
+        begin("inputs");
         let (sale_lines_in, sale_lines) = scope.new_collection();
         let (transactions_in, transactions) = scope.new_collection();
         let (refund_lines_in, refund_lines) = scope.new_collection();
@@ -214,6 +225,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
         let (dead_letters_in, dead_letters) = scope.new_collection::<DeadLetter, isize>();
         let (counts_in, counts) = scope.new_collection::<Counts, isize>();
 
+        begin("stores, watermark, sales that count");
         let stores = stores::current_stores(stores);
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
@@ -223,6 +235,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
         let transaction_key = |t: &tillflow_operators::TransactionRec| (t.store_id.clone(), t.transaction_id.clone());
         let effective = sales::not_post_voided(transactions.clone(), post_voids, transaction_key);
 
+        begin(CustomerSegment::NAME);
         let (segments, profiles) = customer_segments::customer_segments(
             effective.clone(),
             sales.clone(),
@@ -231,16 +244,18 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
             erasures,
             watermark_at.clone(),
         );
-        capture(segments, probe, &mut captures);
-        capture(profiles, probe, &mut captures);
+        begin(SkuMargin::NAME);
         let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
+        begin(InventoryPosition::NAME);
         let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
+        begin(RuleBreak::NAME);
         let breaks = rule_breaks::rule_breaks(
             transactions,
             effective.clone(),
             refunds.clone(),
             voids.clone().filter(|v| v.post),
         );
+        begin(RefundVoidAnomaly::NAME);
         let anomalies = refund_void_anomalies::refund_void_anomalies(
             effective.clone(),
             voids,
@@ -248,7 +263,9 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
             breaks.clone(),
             stores.clone(),
         );
+        begin(LaborDemand::NAME);
         let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, tuning.labor_target);
+        begin(Exception::NAME);
         let exceptions = exceptions::exceptions(
             anomalies.clone(),
             breaks.clone(),
@@ -258,6 +275,9 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
             stores,
         );
 
+        begin("sinks");
+        capture(segments, probe, &mut captures);
+        capture(profiles, probe, &mut captures);
         capture(margins, probe, &mut captures);
         capture(stock, probe, &mut captures);
         capture(breaks, probe, &mut captures);
@@ -287,7 +307,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
             process,
         }
     });
-    Graph { inputs, captures, counts: counted }
+    Graph { inputs, captures, counts: counted, stages }
 }
 
 /// Where a run's graph runs: this process, or a timely cluster of processes (one `host:port`
@@ -320,13 +340,21 @@ impl Processes {
 
 /// Runs the whole graph over one ingest stream with `workers` threads, to completion. In a
 /// cluster, every process runs this with its own share of the input.
-pub fn run(workers: usize, processes: &Processes, tuning: Tuning, ingest: IngestFactory) -> Result<Output, String> {
+/// With `profiled`, the output says where the time went.
+pub fn run(
+    workers: usize,
+    processes: &Processes,
+    tuning: Tuning,
+    ingest: IngestFactory,
+    profiled: bool,
+) -> Result<Output, String> {
     let workers = workers.max(1);
     let (process, processes_count) = (processes.process as u32, processes.count());
     let config = processes.config(workers);
     let guards = timely::execute(config, move |worker| {
         let probe = Handle::new();
-        let Graph { mut inputs, captures, counts } = build(worker, tuning, process, &probe);
+        let clock = profiled.then(|| OperatorClock::install(worker));
+        let Graph { mut inputs, captures, counts, stages } = build(worker, tuning, process, &probe);
 
         let mut output = Output::default();
         if worker.index() % workers == 0 {
@@ -367,6 +395,9 @@ pub fn run(workers: usize, processes: &Processes, tuning: Tuning, ingest: Ingest
         drop(inputs);
         while worker.step_or_park(None) {}
 
+        if let Some(clock) = clock {
+            output.profile = clock.by_stage(worker, &stages);
+        }
         if worker.index() == 0 {
             output.counts = *counts.borrow();
             output.views = captures.iter().map(|capture| capture()).collect();
@@ -376,9 +407,9 @@ pub fn run(workers: usize, processes: &Processes, tuning: Tuning, ingest: Ingest
 
     // This process's first worker fed the input; on process 0 it is worker 0, holding the views.
     let mut outputs = guards.join().into_iter().map(Result::flatten);
-    let output = outputs.next().ok_or_else(|| "no workers ran".to_string())??;
+    let mut output = outputs.next().ok_or_else(|| "no workers ran".to_string())??;
     for other in outputs {
-        other?;
+        profile::add(&mut output.profile, &other?.profile);
     }
     Ok(output)
 }

@@ -84,14 +84,7 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> an
         tillflow_data::generate(&events, config, Format::Ndjson, &mut |_, _| {})?;
     }
     let out = dir.join("views");
-    let config = RunConfig {
-        inputs: vec![events],
-        out: out.display().to_string(),
-        workers,
-        processes: Default::default(),
-        tick_ms: 3_600_000,
-        tuning: Default::default(),
-    };
+    let config = RunConfig::new(vec![events], out.display().to_string(), workers);
     println!("running the pipeline ...");
     let summary = run(&config, runtime)?;
     println!("{summary}\n");

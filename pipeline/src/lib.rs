@@ -4,6 +4,7 @@
 //! - [`flatten`]: accepted events into the dataflow's input collections;
 //! - [`dataflow`]: the graph (one call per view) and its execution on N workers;
 //! - [`persist`]: views written as Delta Lake tables;
+//! - [`profile`]: where the graph's time goes, view by view;
 //! - [`run`]: `tillflow run` end to end, with its summary;
 //! - [`replay`]: `tillflow replay`, history from files or an ingest log, deterministic;
 //! - [`eval`]: `tillflow eval`, exceptions scored against a generated chain's ground truth;
@@ -24,6 +25,7 @@ pub mod http;
 pub mod journal;
 pub mod live;
 pub mod persist;
+pub mod profile;
 pub mod replay;
 pub mod report;
 pub mod run;

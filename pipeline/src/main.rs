@@ -189,6 +189,9 @@ struct ComputeArgs {
     /// Events dated longer than this before the latest event are dead-lettered, e.g. 90d [default: 400d].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     retention: Option<i64>,
+    /// Also print how long the graph spent in each view (over files; not live).
+    #[arg(long)]
+    profile: bool,
 }
 
 impl ComputeArgs {
@@ -200,6 +203,7 @@ impl ComputeArgs {
             processes: Processes::default(),
             tick_ms: self.tick.unwrap_or(3_600_000),
             tuning: self.tuning(),
+            profile: self.profile,
         }
     }
 
@@ -341,6 +345,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 labor_target: compute.labor_target.or(file.labor_target),
                 allowed_lateness: compute.allowed_lateness.or(file.allowed_lateness),
                 retention: compute.retention.or(file.retention),
+                profile: compute.profile,
             };
             let (listen, pg, flight) = (live.listen.or(file.listen), live.pg.or(file.pg), live.flight.or(file.flight));
             let follow =
@@ -355,6 +360,9 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 let summary = run(&config, &runtime)?;
                 println!("{summary}");
                 return Ok(());
+            }
+            if compute.profile {
+                anyhow::bail!("--profile times a run over files or a replay; live mode has /metrics instead");
             }
             if cluster.hosts.is_some() {
                 anyhow::bail!(
@@ -398,6 +406,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 tuning: compute.tuning(),
                 window: tillflow::source::Window { from, until, last_epoch: at },
                 speed,
+                profile: compute.profile,
             };
             println!("{}", tillflow::replay::replay(&config, &runtime)?);
             Ok(())

@@ -59,6 +59,8 @@ pub struct ReplayConfig {
     pub tuning: Tuning,
     pub window: Window,
     pub speed: Speed,
+    /// Time each view of the graph (see [`crate::profile`]).
+    pub profile: bool,
 }
 
 /// Replays the history and persists every view as it stands at the end of the window.
@@ -92,7 +94,8 @@ pub fn compute(config: &ReplayConfig) -> anyhow::Result<dataflow::Output> {
             })
         }
     };
-    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest).map_err(anyhow::Error::msg)
+    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.profile)
+        .map_err(anyhow::Error::msg)
 }
 
 /// The entries of the ingest log at `path`: a log folder, or the `--out` folder of the live run

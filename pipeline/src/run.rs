@@ -22,6 +22,23 @@ pub struct RunConfig {
     /// The width of an epoch in event time, in milliseconds.
     pub tick_ms: i64,
     pub tuning: Tuning,
+    /// Time each view of the graph (see [`crate::profile`]).
+    pub profile: bool,
+}
+
+impl RunConfig {
+    /// A run of one process over `inputs` in hourly epochs, with the views' default settings.
+    pub fn new(inputs: Vec<PathBuf>, out: String, workers: usize) -> RunConfig {
+        RunConfig {
+            inputs,
+            out,
+            workers,
+            processes: Processes::default(),
+            tick_ms: 3_600_000,
+            tuning: Tuning::default(),
+            profile: false,
+        }
+    }
 }
 
 /// What `tillflow run` reports when it ends.
@@ -35,6 +52,8 @@ pub struct Summary {
     /// Of the wall time: reading and computing, then writing the tables.
     pub compute: Duration,
     pub persist: Duration,
+    /// With `--profile`: the graph's time per stage, over all of this process's workers.
+    pub profile: Vec<(&'static str, Duration)>,
 }
 
 pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
@@ -68,6 +87,7 @@ pub fn write(
         wall: started.elapsed(),
         compute,
         persist: started.elapsed() - compute,
+        profile: output.profile,
     })
 }
 
@@ -78,7 +98,7 @@ pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
     let (tick_ms, retention_ms) = (config.tick_ms, config.tuning.retention_ms);
     let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
     let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms, retention_ms).share(share)));
-    dataflow::run(config.workers, &config.processes, config.tuning, ingest).map_err(anyhow::Error::msg)
+    dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.profile).map_err(anyhow::Error::msg)
 }
 
 impl fmt::Display for Summary {
@@ -106,6 +126,15 @@ impl fmt::Display for Summary {
             "  read+compute   {:>11.2}s\n  persist        {:>11.2}s",
             self.compute.as_secs_f64(),
             self.persist.as_secs_f64()
-        )
+        )?;
+        let busy: f64 = self.profile.iter().map(|(_, time)| time.as_secs_f64()).sum();
+        if !self.profile.is_empty() {
+            write!(f, "\ngraph time, all workers {busy:>8.2}s")?;
+        }
+        for (stage, time) in &self.profile {
+            let share = 100.0 * time.as_secs_f64() / busy.max(1e-9);
+            write!(f, "\n  {stage:<36} {:>8.2}s {share:>5.1}%", time.as_secs_f64())?;
+        }
+        Ok(())
     }
 }

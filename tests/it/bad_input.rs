@@ -34,14 +34,7 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
     std::fs::write(&input, lines.join("\n")).unwrap();
     let out = dir.path().join("views");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = RunConfig {
-        inputs: vec![input.clone()],
-        out: out.display().to_string(),
-        workers: 2,
-        processes: Default::default(),
-        tick_ms: 3_600_000,
-        tuning: Default::default(),
-    };
+    let config = RunConfig::new(vec![input.clone()], out.display().to_string(), 2);
     let summary = run(&config, &runtime).unwrap();
 
     let c = summary.counts;

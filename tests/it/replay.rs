@@ -24,8 +24,15 @@ fn generated(dir: &Path) -> PathBuf {
 
 fn replay(inputs: &[PathBuf], workers: usize, window: Window) -> Output {
     let history = History::Files { inputs: inputs.to_vec(), tick_ms: HOUR };
-    let config =
-        ReplayConfig { history, out: String::new(), workers, tuning: Tuning::default(), window, speed: Speed::Max };
+    let config = ReplayConfig {
+        history,
+        out: String::new(),
+        workers,
+        tuning: Tuning::default(),
+        window,
+        speed: Speed::Max,
+        profile: false,
+    };
     compute(&config).unwrap()
 }
 

@@ -114,14 +114,7 @@ fn kmeans_objective_is_within_two_percent_of_batch_kmeans() {
         let dir = tempfile::tempdir().unwrap();
         let config = ChainConfig { stores: 6, days: 21, seed, ..ChainConfig::default() };
         tillflow_data::generate(dir.path(), config, Format::Ndjson, &mut |_, _| {}).unwrap();
-        let run = RunConfig {
-            inputs: vec![dir.path().to_path_buf()],
-            out: String::new(),
-            workers: 2,
-            processes: Default::default(),
-            tick_ms: 6 * HOUR,
-            tuning: Default::default(),
-        };
+        let run = RunConfig { tick_ms: 6 * HOUR, ..RunConfig::new(vec![dir.path().to_path_buf()], String::new(), 2) };
         let segments = consolidate(compute(&run).unwrap().changes::<CustomerSegment>().to_vec());
         assert!(segments.len() > 500, "{} customers", segments.len());
         let raws: Vec<Features> = segments.iter().map(|s| s.features.raw()).collect();

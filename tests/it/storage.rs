@@ -140,14 +140,7 @@ fn failed_puts_are_retried_and_a_failing_persist_leaves_the_last_whole_version()
     let chain_of = |stores: &str| {
         let chain = dir.path().join(format!("chain{stores}"));
         crate::support::run_ok(&["generate", "--out", &chain.display().to_string(), "--stores", stores, "--days", "2"]);
-        tillflow::run::RunConfig {
-            inputs: vec![chain],
-            out: String::new(),
-            workers: 2,
-            processes: Default::default(),
-            tick_ms: 3_600_000,
-            tuning: Default::default(),
-        }
+        tillflow::run::RunConfig::new(vec![chain], String::new(), 2)
     };
     let (small, large) = (chain_of("2"), chain_of("3"));
     let rows = "SELECT COUNT(*) FROM sku_margin";

@@ -73,7 +73,7 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
             .collect();
         Box::new(Prepared::new(prepared))
     });
-    dataflow::run(workers, &Default::default(), Default::default(), factory).unwrap()
+    dataflow::run(workers, &Default::default(), Default::default(), factory, false).unwrap()
 }
 
 pub fn tillflow() -> std::process::Command {
