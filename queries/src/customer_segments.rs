@@ -1,13 +1,11 @@
 //! The reference definition of `customer_segments` and `segment_profiles`: a plain batch function
-//! over the accepted events (SQL cannot say k-means). Loops over everything, from scratch.
+//! over the accepted events (SQL cannot say k-means). Loops over everything, from scratch; the
+//! k-means itself is the view's definition, [`segment`], shared with the dataflow.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, local_day, local_hour, utc_day};
-use tillflow_schemas::views::{
-    CustomerFeatures, CustomerSegment, Features, KMEANS_ROUNDS, Purchase, Scale, SegmentProfile, centroid_of,
-    customer_as_of, initial_centroids, nearest, objective,
-};
+use tillflow_schemas::views::{CustomerFeatures, CustomerSegment, Purchase, SegmentProfile, customer_as_of, segment};
 use tillflow_schemas::{Cents, Day, Event, Id, Millis, VoidScope};
 
 /// Both views over `events` (stores before the events that use them).
@@ -96,49 +94,5 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
         })
         .collect();
 
-    let scale = Scale::of(features.iter().map(|f| f.raw()).collect::<Vec<_>>().iter());
-    let points: Vec<(&Id, Features)> = features.iter().map(|f| (&f.customer_id, scale.standardize(&f.raw()))).collect();
-    let starts = initial_centroids(&points.iter().map(|(id, p)| (*id, p)).collect::<Vec<_>>());
-    let finals = starts.map(|mut centroids| {
-        for _ in 0..KMEANS_ROUNDS {
-            let segments: Vec<Option<u8>> =
-                points.iter().map(|(_, p)| nearest(p, &centroids).map(|(s, _)| s)).collect();
-            centroids = centroids
-                .iter()
-                .map(|(segment, previous)| {
-                    let members: Vec<&Features> = points
-                        .iter()
-                        .zip(&segments)
-                        .filter(|(_, s)| **s == Some(*segment))
-                        .map(|((_, p), _)| p)
-                        .collect();
-                    (*segment, centroid_of(&members).unwrap_or(*previous))
-                })
-                .collect();
-        }
-        centroids
-    });
-    let centroids = finals
-        .iter()
-        .min_by_key(|centroids| objective(points.iter().map(|(_, p)| p), centroids))
-        .cloned()
-        .unwrap_or_default();
-    let segments: Vec<CustomerSegment> = features
-        .iter()
-        .zip(&points)
-        .map(|(f, (_, p))| CustomerSegment {
-            features: f.clone(),
-            segment_id: nearest(p, &centroids).map_or(0, |(s, _)| s),
-        })
-        .collect();
-    let profiles = centroids
-        .iter()
-        .filter_map(|(segment, centroid)| {
-            let raws: Vec<Features> =
-                segments.iter().filter(|s| s.segment_id == *segment).map(|s| s.features.raw()).collect();
-            (!raws.is_empty())
-                .then(|| SegmentProfile::from_members(*segment, *centroid, &raws.iter().collect::<Vec<_>>()))
-        })
-        .collect();
-    (segments, profiles)
+    segment(features)
 }

@@ -320,6 +320,47 @@ pub fn objective<'a>(points: impl Iterator<Item = &'a Features>, centroids: &[(u
     points.filter_map(|p| nearest(p, centroids)).map(|(_, d)| d).sum()
 }
 
+/// Segments customers: their raw features standardized by the [`Scale`] of all of them, then
+/// k-means from each of the [`initial_centroids`] starts for [`KMEANS_ROUNDS`] rounds, keeping
+/// the start with the smaller [`objective`] (the first among equals); each customer goes to its
+/// nearest final centroid. The result depends on the set of customers, not their order.
+pub fn segment(features: Vec<CustomerFeatures>) -> (Vec<CustomerSegment>, Vec<SegmentProfile>) {
+    let raws: Vec<Features> = features.iter().map(CustomerFeatures::raw).collect();
+    let scale = Scale::of(raws.iter());
+    let points: Vec<Features> = raws.iter().map(|raw| scale.standardize(raw)).collect();
+    let starts = initial_centroids(&features.iter().map(|f| &f.customer_id).zip(&points).collect::<Vec<_>>());
+    let finals = starts.map(|mut centroids| {
+        for _ in 0..KMEANS_ROUNDS {
+            let nearest_segments: Vec<Option<u8>> =
+                points.iter().map(|p| nearest(p, &centroids).map(|(s, _)| s)).collect();
+            for (segment, centroid) in centroids.iter_mut() {
+                let members: Vec<&Features> = points
+                    .iter()
+                    .zip(&nearest_segments)
+                    .filter(|(_, s)| **s == Some(*segment))
+                    .map(|(p, _)| p)
+                    .collect();
+                *centroid = centroid_of(&members).unwrap_or(*centroid);
+            }
+        }
+        centroids
+    });
+    let centroids =
+        finals.iter().min_by_key(|centroids| objective(points.iter(), centroids)).cloned().unwrap_or_default();
+    let segment_ids: Vec<u8> = points.iter().map(|p| nearest(p, &centroids).map_or(0, |(s, _)| s)).collect();
+    let profiles = centroids
+        .iter()
+        .filter_map(|(segment, centroid)| {
+            let members: Vec<&Features> =
+                raws.iter().zip(&segment_ids).filter(|(_, s)| *s == segment).map(|(raw, _)| raw).collect();
+            (!members.is_empty()).then(|| SegmentProfile::from_members(*segment, *centroid, &members))
+        })
+        .collect();
+    let segments =
+        features.into_iter().zip(segment_ids).map(|(features, segment_id)| CustomerSegment { features, segment_id });
+    (segments.collect(), profiles)
+}
+
 /// A readable name for a standardized centroid, e.g. "high-value frequent weekend shoppers".
 pub fn label(centroid: &Features) -> String {
     let z = |i: usize| centroid[i] as f64 / FIXED_POINT;
