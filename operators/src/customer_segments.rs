@@ -2,20 +2,23 @@
 //! trailing window, and k-means segments computed inside the dataflow.
 //!
 //! Reference: `tillflow_queries::customer_segments` (a plain batch function: SQL cannot say
-//! k-means). Features are maintained per customer: a purchase, link or erasure touches its
-//! customer alone. The k-means step, [`segment`], takes every customer's features at once (the
-//! standardization and the initial centroids depend on all of them), so it runs again whenever
-//! any features change: once a day, when the as-of day moves and every customer's recency and
-//! window with it, and when links or erasures change the set. A run is milliseconds of plain
-//! loops; maintaining Lloyd's rounds as dataflow instead cost far more, since each rescale
-//! moved every point anyway. All arithmetic is integer, so the segments do not depend on the
-//! order of arrival or the number of workers.
+//! k-means). Features are maintained per customer from purchases of days the as-of day has
+//! reached (a purchase counts from the next day on, so it is held back until then). The k-means
+//! step, [`segment`], takes every customer's raw features at once (the standardization and the
+//! initial centroids depend on all of them) and yields each customer's segment and the profiles;
+//! it runs again whenever any features change: once a day, when the as-of day moves, and when
+//! late events, links or erasures change a customer. A run is milliseconds of plain loops;
+//! maintaining Lloyd's rounds as dataflow instead cost far more, since each rescale moved every
+//! point anyway. All arithmetic is integer, so the segments do not depend on the order of arrival
+//! or the number of workers.
 
-use differential_dataflow::VecCollection;
 use differential_dataflow::lattice::Lattice;
+use differential_dataflow::{ExchangeData, VecCollection};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::utc_day;
-use tillflow_schemas::views::{CustomerFeatures, CustomerSegment, Purchase, SegmentProfile, customer_as_of, segment};
+use tillflow_schemas::views::{
+    CustomerFeatures, CustomerSegment, Features, Purchase, SegmentProfile, customer_as_of, segment,
+};
 use tillflow_schemas::{Day, Id, Millis};
 use timely::progress::Timestamp;
 
@@ -29,10 +32,10 @@ enum Part {
     Spend(Day, Id, i64),
 }
 
-/// One row of either view, as the k-means step yields them together.
+/// What the k-means step yields: each customer's segment, and each segment's profile.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Segmented {
-    Customer(CustomerSegment),
+    Customer(Id, u8),
     Profile(SegmentProfile),
 }
 
@@ -60,11 +63,13 @@ where
         .antijoin(erasures.distinct())
         .map(|(customer, card)| (card, customer));
 
-    let purchases = effective
-        .flat_map(|t| {
-            let purchase = Purchase { day: utc_day(t.ts), business_date: t.business_date, hour: t.hour, net: t.net() };
-            t.customer_ref.map(|card| (card, purchase))
-        })
+    let as_of = watermark.map(|((), at)| ((), customer_as_of(at)));
+    let bought = effective.flat_map(|t| {
+        let purchase = Purchase { day: utc_day(t.ts), business_date: t.business_date, hour: t.hour, net: t.net() };
+        t.customer_ref.map(|card| (purchase.day, (card, purchase)))
+    });
+    let purchases = closed(bought, as_of.clone())
+        .map(|(_, (card, purchase))| (card, purchase))
         .join_map(cards.clone(), |_, purchase, customer| (customer.clone(), Part::Purchase(purchase.clone())));
 
     let departments = catalog.map(|c| (c.sku, (c.ts, c.event_id, c.department))).reduce_named(
@@ -75,18 +80,18 @@ where
             }
         },
     );
-    let spend = sale_lines
-        .flat_map(|l| {
-            let net = l.qty * l.unit_price.0 - l.discount.0;
-            l.customer_ref.map(|card| (l.sku, (card, utc_day(l.ts), net)))
-        })
+    let spent = sale_lines.flat_map(|l| {
+        let net = l.qty * l.unit_price.0 - l.discount.0;
+        l.customer_ref.map(|card| (utc_day(l.ts), (l.sku, card, net)))
+    });
+    let spend = closed(spent, as_of.clone())
+        .map(|(day, (sku, card, net))| (sku, (card, day, net)))
         .join_map(departments, |_, (card, day, net), department| (card.clone(), (*day, department.clone(), *net)))
         .join_map(cards, |_, (day, department, net), customer| (customer.clone(), *day, department.clone(), *net))
         .explode(|(customer, day, department, net)| (net != 0).then_some(((customer, day, department), net as isize)))
         .count()
         .map(|((customer, day, department), net)| (customer, Part::Spend(day, department, net as i64)));
 
-    let as_of = watermark.map(|((), at)| ((), customer_as_of(at)));
     let customers_as_of = purchases
         .clone()
         .map(|(customer, _)| ((), customer))
@@ -110,19 +115,48 @@ where
         },
     );
 
-    let segmented = features.map(|(_, f)| ((), f)).reduce_named("customer_segments: k-means", |_, all, out| {
-        let features = all.iter().flat_map(|(f, n)| std::iter::repeat_n((*f).clone(), (*n).max(0) as usize));
-        let (segments, profiles) = segment(features.collect());
-        out.extend(segments.into_iter().map(|s| (Segmented::Customer(s), 1)));
-        out.extend(profiles.into_iter().map(|p| (Segmented::Profile(p), 1)));
-    });
-    let segments = segmented.clone().flat_map(|((), s)| match s {
-        Segmented::Customer(customer) => Some(customer),
+    let segmented = features.clone().map(|(customer, f)| ((), (customer, f.raw()))).reduce_named(
+        "customer_segments: k-means",
+        |_, all, out| {
+            let customers: Vec<(&Id, Features)> =
+                all.iter().flat_map(|((id, raw), n)| std::iter::repeat_n((id, *raw), (*n).max(0) as usize)).collect();
+            let (segments, profiles) = segment(&customers);
+            let assigned = customers.iter().zip(segments).map(|((id, _), s)| Segmented::Customer((*id).clone(), s));
+            out.extend(assigned.chain(profiles.into_iter().map(Segmented::Profile)).map(|row| (row, 1)));
+        },
+    );
+    let assigned = segmented.clone().flat_map(|((), s)| match s {
+        Segmented::Customer(customer, segment) => Some((customer, segment)),
         Segmented::Profile(_) => None,
+    });
+    let segments = features.join_map(assigned, |_, features, segment| CustomerSegment {
+        features: features.clone(),
+        segment_id: *segment,
     });
     let profiles = segmented.flat_map(|((), s)| match s {
         Segmented::Profile(profile) => Some(profile),
-        Segmented::Customer(_) => None,
+        Segmented::Customer(..) => None,
     });
     (segments, profiles)
+}
+
+/// The records of the days the as-of day has reached. A purchase counts from the day after its
+/// own, so holding it back until then spares recomputing its customer's features at every epoch
+/// of that day, when they cannot change.
+fn closed<'s, T, D>(
+    records: VecCollection<'s, T, (Day, D)>,
+    as_of: VecCollection<'s, T, ((), Day)>,
+) -> VecCollection<'s, T, (Day, D)>
+where
+    T: Timestamp + Lattice + Ord,
+    D: ExchangeData + std::hash::Hash,
+{
+    let days = records
+        .clone()
+        .map(|(day, _)| ((), day))
+        .distinct()
+        .join_map(as_of, |(), day, as_of| (*day, *day <= *as_of))
+        .filter(|(_, closed)| *closed)
+        .map(|(day, _)| (day, ()));
+    records.join_map(days, |day, record, ()| (*day, record.clone()))
 }

@@ -80,11 +80,14 @@ where
         .map(|(key, n)| (key, Part::Counted(n as i64)));
     let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
 
+    // Keyed by (store, day), so a new day joins the sales of the day entering the window and of
+    // the one leaving it, not the store's whole history.
+    let window_days = watermark_days
+        .clone()
+        .flat_map(|(store, as_of)| (0..DEMAND_WINDOW_DAYS as Day).map(move |back| ((store.clone(), as_of - back), ())));
     let sold = sale_lines
-        .explode(|l| Some(((l.store_id, (l.sku, l.business_date)), l.qty as isize)))
-        .join_map(watermark_days.clone(), |store, (sku, day), as_of| (store.clone(), sku.clone(), *day, *as_of))
-        .filter(|(_, _, day, as_of)| *day <= *as_of && *day > *as_of - DEMAND_WINDOW_DAYS as Day)
-        .map(|(store, sku, _, _)| (store, sku))
+        .explode(|l| Some((((l.store_id, l.business_date), l.sku), l.qty as isize)))
+        .join_map(window_days, |(store, _), sku, ()| (store.clone(), sku.clone()))
         .count()
         .map(|(key, units)| (key, Part::Sold(units as i64)));
 

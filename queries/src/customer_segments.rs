@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, local_day, local_hour, utc_day};
-use tillflow_schemas::views::{CustomerFeatures, CustomerSegment, Purchase, SegmentProfile, customer_as_of, segment};
+use tillflow_schemas::views::{
+    CustomerFeatures, CustomerSegment, Features, Purchase, SegmentProfile, customer_as_of, segment,
+};
 use tillflow_schemas::{Cents, Day, Event, Id, Millis, VoidScope};
 
 /// Both views over `events` (stores before the events that use them).
@@ -94,5 +96,9 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
         })
         .collect();
 
-    segment(features)
+    let customers: Vec<(&Id, Features)> = features.iter().map(|f| (&f.customer_id, f.raw())).collect();
+    let (segment_ids, profiles) = segment(&customers);
+    let segments =
+        features.iter().zip(segment_ids).map(|(f, segment_id)| CustomerSegment { features: f.clone(), segment_id });
+    (segments.collect(), profiles)
 }

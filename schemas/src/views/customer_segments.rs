@@ -320,15 +320,15 @@ pub fn objective<'a>(points: impl Iterator<Item = &'a Features>, centroids: &[(u
     points.filter_map(|p| nearest(p, centroids)).map(|(_, d)| d).sum()
 }
 
-/// Segments customers: their raw features standardized by the [`Scale`] of all of them, then
-/// k-means from each of the [`initial_centroids`] starts for [`KMEANS_ROUNDS`] rounds, keeping
-/// the start with the smaller [`objective`] (the first among equals); each customer goes to its
-/// nearest final centroid. The result depends on the set of customers, not their order.
-pub fn segment(features: Vec<CustomerFeatures>) -> (Vec<CustomerSegment>, Vec<SegmentProfile>) {
-    let raws: Vec<Features> = features.iter().map(CustomerFeatures::raw).collect();
-    let scale = Scale::of(raws.iter());
-    let points: Vec<Features> = raws.iter().map(|raw| scale.standardize(raw)).collect();
-    let starts = initial_centroids(&features.iter().map(|f| &f.customer_id).zip(&points).collect::<Vec<_>>());
+/// Segments customers given their raw features: standardized by the [`Scale`] of all of them,
+/// then k-means from each of the [`initial_centroids`] starts for [`KMEANS_ROUNDS`] rounds,
+/// keeping the start with the smaller [`objective`] (the first among equals). Returns each
+/// customer's segment (its nearest final centroid), in the order given, and each segment's
+/// profile. The result depends on the set of customers, not their order.
+pub fn segment(customers: &[(&Id, Features)]) -> (Vec<u8>, Vec<SegmentProfile>) {
+    let scale = Scale::of(customers.iter().map(|(_, raw)| raw));
+    let points: Vec<Features> = customers.iter().map(|(_, raw)| scale.standardize(raw)).collect();
+    let starts = initial_centroids(&customers.iter().map(|(id, _)| *id).zip(&points).collect::<Vec<_>>());
     let finals = starts.map(|mut centroids| {
         for _ in 0..KMEANS_ROUNDS {
             let nearest_segments: Vec<Option<u8>> =
@@ -347,18 +347,16 @@ pub fn segment(features: Vec<CustomerFeatures>) -> (Vec<CustomerSegment>, Vec<Se
     });
     let centroids =
         finals.iter().min_by_key(|centroids| objective(points.iter(), centroids)).cloned().unwrap_or_default();
-    let segment_ids: Vec<u8> = points.iter().map(|p| nearest(p, &centroids).map_or(0, |(s, _)| s)).collect();
+    let segments: Vec<u8> = points.iter().map(|p| nearest(p, &centroids).map_or(0, |(s, _)| s)).collect();
     let profiles = centroids
         .iter()
         .filter_map(|(segment, centroid)| {
             let members: Vec<&Features> =
-                raws.iter().zip(&segment_ids).filter(|(_, s)| *s == segment).map(|(raw, _)| raw).collect();
+                customers.iter().zip(&segments).filter(|(_, s)| *s == segment).map(|((_, raw), _)| raw).collect();
             (!members.is_empty()).then(|| SegmentProfile::from_members(*segment, *centroid, &members))
         })
         .collect();
-    let segments =
-        features.into_iter().zip(segment_ids).map(|(features, segment_id)| CustomerSegment { features, segment_id });
-    (segments.collect(), profiles)
+    (segments, profiles)
 }
 
 /// A readable name for a standardized centroid, e.g. "high-value frequent weekend shoppers".
