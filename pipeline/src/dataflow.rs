@@ -79,6 +79,9 @@ pub trait ViewChanges: Send {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
     /// An empty state of the same view, to apply changes to.
     fn new_state(&self) -> Box<dyn ViewState>;
+    /// Adds `newer` changes of the same view, keeping one net change per row (at its last
+    /// epoch): the final rows stay, the epochs in between are forgotten.
+    fn fold(&mut self, newer: Box<dyn ViewChanges>);
 }
 
 /// A view's current rows, kept up to date by applying its changes epoch by epoch (live mode).
@@ -175,6 +178,22 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
 
     fn new_state(&self) -> Box<dyn ViewState> {
         Box::new(State::<R> { days: BTreeMap::new(), rows: 0 })
+    }
+
+    fn fold(&mut self, newer: Box<dyn ViewChanges>) {
+        if let Ok(newer) = newer.into_any().downcast::<Changes<R>>() {
+            self.0.extend(newer.0);
+        }
+        self.0.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut net: Vec<Update<R>> = Vec::with_capacity(self.0.len());
+        for (row, epoch, diff) in self.0.drain(..) {
+            match net.last_mut() {
+                Some(last) if last.0 == row => (last.1, last.2) = (last.1.max(epoch), last.2 + diff),
+                _ => net.push((row, epoch, diff)),
+            }
+        }
+        net.retain(|(_, _, diff)| *diff != 0);
+        self.0 = net;
     }
 }
 
@@ -338,23 +357,45 @@ impl Processes {
     }
 }
 
+/// What a run keeps and measures besides every view's final rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Detail {
+    /// Keep every epoch's changes (to compare runs epoch by epoch); otherwise the changes are
+    /// folded as the run goes, one net change per row.
+    pub epochs: bool,
+    /// Time each stage of the graph (see [`crate::profile`]).
+    pub profile: bool,
+}
+
+/// How many epochs pass between foldings of the captured changes, when they are not all kept.
+const EPOCHS_PER_FOLD: u64 = 48;
+
 /// Runs the whole graph over one ingest stream with `workers` threads, to completion. In a
 /// cluster, every process runs this with its own share of the input.
-/// With `profiled`, the output says where the time went.
 pub fn run(
     workers: usize,
     processes: &Processes,
     tuning: Tuning,
     ingest: IngestFactory,
-    profiled: bool,
+    detail: Detail,
 ) -> Result<Output, String> {
     let workers = workers.max(1);
     let (process, processes_count) = (processes.process as u32, processes.count());
     let config = processes.config(workers);
     let guards = timely::execute(config, move |worker| {
         let probe = Handle::new();
-        let clock = profiled.then(|| OperatorClock::install(worker));
+        let clock = detail.profile.then(|| OperatorClock::install(worker));
         let Graph { mut inputs, captures, counts, stages } = build(worker, tuning, process, &probe);
+        let fold_here = !detail.epochs && worker.index() == 0;
+        let mut folded: Vec<Box<dyn ViewChanges>> = match fold_here {
+            true => captures.iter().map(|capture| capture()).collect(),
+            false => Vec::new(),
+        };
+        let fold = |folded: &mut Vec<Box<dyn ViewChanges>>| {
+            for (view, capture) in folded.iter_mut().zip(&captures) {
+                view.fold(capture());
+            }
+        };
 
         let mut output = Output::default();
         if worker.index() % workers == 0 {
@@ -381,6 +422,9 @@ pub fn run(
                             }
                             current = Some(epoch);
                             output.epochs += 1;
+                            if fold_here && output.epochs % EPOCHS_PER_FOLD == 0 {
+                                fold(&mut folded);
+                            }
                         }
                         inputs.push(event, business_date);
                     }
@@ -400,7 +444,13 @@ pub fn run(
         }
         if worker.index() == 0 {
             output.counts = *counts.borrow();
-            output.views = captures.iter().map(|capture| capture()).collect();
+            output.views = match fold_here {
+                true => {
+                    fold(&mut folded);
+                    folded
+                }
+                false => captures.iter().map(|capture| capture()).collect(),
+            };
         }
         Ok::<Output, String>(output)
     })?;
@@ -449,7 +499,7 @@ fn sum_on_worker_0(
         .probe_with(probe);
 }
 
-/// Captures every consolidated change of a view on worker 0, to be drained by the driver.
+/// Captures every change of a view on worker 0, to be drained (consolidated) by the driver.
 fn capture<'s, Row>(
     view: differential_dataflow::VecCollection<'s, Epoch, Row>,
     probe: &Handle<Epoch>,
@@ -460,8 +510,7 @@ fn capture<'s, Row>(
     use timely::dataflow::operators::{Exchange, Inspect, Probe};
     let changes = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&changes);
-    view.consolidate()
-        .inner
+    view.inner
         .exchange(|_| 0)
         .inspect_core(move |event| {
             if let Ok((_, batch)) = event {
@@ -469,7 +518,11 @@ fn capture<'s, Row>(
             }
         })
         .probe_with(probe);
-    captures.push(Box::new(move || Box::new(Changes::<Row>(changes.take()))));
+    captures.push(Box::new(move || {
+        let mut drained = changes.take();
+        differential_dataflow::consolidation::consolidate_updates(&mut drained);
+        Box::new(Changes::<Row>(drained))
+    }));
 }
 
 /// The state of a view at the end of each epoch in `epochs`, from its changes.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tillflow::dataflow::{Processes, Tuning};
+use tillflow::dataflow::{Detail, Processes, Tuning};
 use tillflow::live::LiveConfig;
 use tillflow::replay::{History, ReplayConfig, Speed};
 use tillflow::report::ReportFormat;
@@ -203,7 +203,7 @@ impl ComputeArgs {
             processes: Processes::default(),
             tick_ms: self.tick.unwrap_or(3_600_000),
             tuning: self.tuning(),
-            profile: self.profile,
+            detail: Detail { profile: self.profile, ..Detail::default() },
         }
     }
 
@@ -406,7 +406,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 tuning: compute.tuning(),
                 window: tillflow::source::Window { from, until, last_epoch: at },
                 speed,
-                profile: compute.profile,
+                detail: Detail { profile: compute.profile, ..Detail::default() },
             };
             println!("{}", tillflow::replay::replay(&config, &runtime)?);
             Ok(())

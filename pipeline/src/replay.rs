@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Millis;
 
-use crate::dataflow::{self, IngestFactory, Processes, Tuning};
+use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::journal::{self, Entry};
 use crate::run::{self, Summary};
 use crate::source::{self, Admission, Counts, Ingest, IngestStream, Ingested, Window};
@@ -59,8 +59,7 @@ pub struct ReplayConfig {
     pub tuning: Tuning,
     pub window: Window,
     pub speed: Speed,
-    /// Time each view of the graph (see [`crate::profile`]).
-    pub profile: bool,
+    pub detail: Detail,
 }
 
 /// Replays the history and persists every view as it stands at the end of the window.
@@ -94,7 +93,7 @@ pub fn compute(config: &ReplayConfig) -> anyhow::Result<dataflow::Output> {
             })
         }
     };
-    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.profile)
+    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.detail)
         .map_err(anyhow::Error::msg)
 }
 

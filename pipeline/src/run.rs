@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tillflow_queries::persisted::root_url;
 use url::Url;
 
-use crate::dataflow::{self, IngestFactory, Processes, Tuning};
+use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::persist::{Dirty, write_table};
 use crate::source::{self, Counts, Ingest, Share};
 
@@ -22,8 +22,7 @@ pub struct RunConfig {
     /// The width of an epoch in event time, in milliseconds.
     pub tick_ms: i64,
     pub tuning: Tuning,
-    /// Time each view of the graph (see [`crate::profile`]).
-    pub profile: bool,
+    pub detail: Detail,
 }
 
 impl RunConfig {
@@ -36,7 +35,7 @@ impl RunConfig {
             processes: Processes::default(),
             tick_ms: 3_600_000,
             tuning: Tuning::default(),
-            profile: false,
+            detail: Detail::default(),
         }
     }
 }
@@ -98,7 +97,7 @@ pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
     let (tick_ms, retention_ms) = (config.tick_ms, config.tuning.retention_ms);
     let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
     let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms, retention_ms).share(share)));
-    dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.profile).map_err(anyhow::Error::msg)
+    dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.detail).map_err(anyhow::Error::msg)
 }
 
 impl fmt::Display for Summary {

@@ -31,7 +31,7 @@ fn replay(inputs: &[PathBuf], workers: usize, window: Window) -> Output {
         tuning: Tuning::default(),
         window,
         speed: Speed::Max,
-        profile: false,
+        detail: crate::support::every_epoch(),
     };
     compute(&config).unwrap()
 }

@@ -52,6 +52,11 @@ pub fn references(events: &[&Event], views: &[&str]) -> Vec<Vec<RecordBatch>> {
 }
 
 /// Runs the dataflow over events already stamped with epochs; stores must precede their events.
+/// Runs that keep every epoch's changes, for views compared epoch by epoch.
+pub fn every_epoch() -> dataflow::Detail {
+    dataflow::Detail { epochs: true, ..dataflow::Detail::default() }
+}
+
 pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
     let mut zones = std::collections::HashMap::new();
     let items: Vec<(Epoch, Event, Option<i32>)> = stamped
@@ -73,7 +78,7 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
             .collect();
         Box::new(Prepared::new(prepared))
     });
-    dataflow::run(workers, &Default::default(), Default::default(), factory, false).unwrap()
+    dataflow::run(workers, &Default::default(), Default::default(), factory, every_epoch()).unwrap()
 }
 
 pub fn tillflow() -> std::process::Command {
