@@ -341,7 +341,7 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
             close(&mut inputs, worker, next);
             epoch = next;
             timing.history = started.elapsed();
-            timing.history_stages = operators.by_stage(worker, &stages);
+            timing.history_stages = operators.profile(worker, &stages).stages;
             timing.tail_events = tail.len();
             let mut tail = tail.into_iter().peekable();
             while let Some((clock, _, _)) = tail.peek() {
@@ -355,7 +355,7 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
                 epoch = second + 1;
             }
             let history = &timing.history_stages;
-            timing.tail_stages = operators.by_stage(worker, &stages);
+            timing.tail_stages = operators.profile(worker, &stages).stages;
             for ((_, tail), (_, before)) in timing.tail_stages.iter_mut().zip(history) {
                 *tail = tail.saturating_sub(*before);
             }

@@ -22,7 +22,7 @@ use timely::dataflow::operators::probe::Handle;
 
 use crate::flatten::{Inputs, Watermark};
 use crate::persist::Dirty;
-use crate::profile::{self, OperatorClock, Stages};
+use crate::profile::{OperatorClock, Profile, Stages};
 use crate::source::{Counts, Epoch, IngestStream, Ingested};
 
 /// The settings of the views' definitions; the defaults are the ones the reference definitions use.
@@ -59,7 +59,7 @@ pub struct Output {
     /// The distinct epochs the input spanned.
     pub epochs: u64,
     /// With profiling: the time this process's workers spent in each stage of the graph.
-    pub profile: Vec<(&'static str, std::time::Duration)>,
+    pub profile: Profile,
 }
 
 impl Output {
@@ -440,7 +440,7 @@ pub fn run(
         while worker.step_or_park(None) {}
 
         if let Some(clock) = clock {
-            output.profile = clock.by_stage(worker, &stages);
+            output.profile = clock.profile(worker, &stages);
         }
         if worker.index() == 0 {
             output.counts = *counts.borrow();
@@ -459,7 +459,7 @@ pub fn run(
     let mut outputs = guards.join().into_iter().map(Result::flatten);
     let mut output = outputs.next().ok_or_else(|| "no workers ran".to_string())??;
     for other in outputs {
-        profile::add(&mut output.profile, &other?.profile);
+        output.profile.add(other?.profile);
     }
     Ok(output)
 }

@@ -108,146 +108,189 @@ macro_rules! every_session {
 impl Inputs {
     /// Feeds one accepted event; `business_date` is its store-local day where it has one.
     pub fn push(&mut self, event: Event, business_date: Option<Day>) {
+        self.update(event, business_date, 1);
+    }
+
+    /// Takes back an event fed before, as if it had never come (benchmarks apply and take back
+    /// the same batch; the watermark stays where it is).
+    pub fn retract(&mut self, event: Event, business_date: Option<Day>) {
+        self.update(event, business_date, -1);
+    }
+
+    fn update(&mut self, event: Event, business_date: Option<Day>, diff: isize) {
         self.watermark.observe(&event);
         let day = business_date.unwrap_or_default();
         match event {
             Event::Sale(sale) => {
                 let hour = self.watermark.local_hour(&sale.store_id, sale.ts);
                 let tendered = |kind: TenderKind| sale.tenders.iter().any(|t| t.kind == kind && t.amount.0 != 0);
-                self.transactions.insert(TransactionRec {
-                    store_id: sale.store_id.clone(),
-                    transaction_id: sale.transaction_id.clone(),
-                    business_date: day,
-                    hour,
-                    ts: sale.ts,
-                    cashier_id: sale.cashier_id.clone(),
-                    customer_ref: sale.customer_ref.clone(),
-                    items: sale.lines.iter().map(|l| l.qty).sum(),
-                    gross: Cents(sale.lines.iter().map(|l| l.qty * l.unit_price.0).sum()),
-                    discount: Cents(sale.lines.iter().map(|l| l.discount.0).sum()),
-                    manual_discount: Cents(
-                        sale.lines.iter().filter(|l| l.promo_id.is_none()).map(|l| l.discount.0).sum(),
-                    ),
-                    tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
-                    paid_by_card: tendered(TenderKind::Card),
-                    paid_in_cash: tendered(TenderKind::Cash),
-                });
-                for line in sale.lines {
-                    self.sale_lines.insert(SaleLineRec {
+                self.transactions.update(
+                    TransactionRec {
                         store_id: sale.store_id.clone(),
                         transaction_id: sale.transaction_id.clone(),
-                        line_no: line.line_no,
                         business_date: day,
+                        hour,
                         ts: sale.ts,
                         cashier_id: sale.cashier_id.clone(),
                         customer_ref: sale.customer_ref.clone(),
-                        sku: line.sku,
-                        qty: line.qty,
-                        unit_price: line.unit_price,
-                        discount: line.discount,
-                        promo_id: line.promo_id,
-                    });
+                        items: sale.lines.iter().map(|l| l.qty).sum(),
+                        gross: Cents(sale.lines.iter().map(|l| l.qty * l.unit_price.0).sum()),
+                        discount: Cents(sale.lines.iter().map(|l| l.discount.0).sum()),
+                        manual_discount: Cents(
+                            sale.lines.iter().filter(|l| l.promo_id.is_none()).map(|l| l.discount.0).sum(),
+                        ),
+                        tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
+                        paid_by_card: tendered(TenderKind::Card),
+                        paid_in_cash: tendered(TenderKind::Cash),
+                    },
+                    diff,
+                );
+                for line in sale.lines {
+                    self.sale_lines.update(
+                        SaleLineRec {
+                            store_id: sale.store_id.clone(),
+                            transaction_id: sale.transaction_id.clone(),
+                            line_no: line.line_no,
+                            business_date: day,
+                            ts: sale.ts,
+                            cashier_id: sale.cashier_id.clone(),
+                            customer_ref: sale.customer_ref.clone(),
+                            sku: line.sku,
+                            qty: line.qty,
+                            unit_price: line.unit_price,
+                            discount: line.discount,
+                            promo_id: line.promo_id,
+                        },
+                        diff,
+                    );
                 }
             }
             Event::Refund(refund) => {
-                self.refunds.insert(RefundRec {
-                    store_id: refund.store_id.clone(),
-                    refund_id: refund.refund_id.clone(),
-                    business_date: day,
-                    hour: self.watermark.local_hour(&refund.store_id, refund.ts),
-                    ts: refund.ts,
-                    cashier_id: refund.cashier_id.clone(),
-                    original_transaction_id: refund.original_transaction_id.clone(),
-                    in_cash: refund.tender_kind == TenderKind::Cash,
-                    amount: Cents(refund.lines.iter().map(|l| l.amount.0).sum()),
-                });
-                for (index, line) in refund.lines.into_iter().enumerate() {
-                    self.refund_lines.insert(RefundLineRec {
+                self.refunds.update(
+                    RefundRec {
                         store_id: refund.store_id.clone(),
                         refund_id: refund.refund_id.clone(),
-                        line_index: index as u32,
                         business_date: day,
+                        hour: self.watermark.local_hour(&refund.store_id, refund.ts),
                         ts: refund.ts,
                         cashier_id: refund.cashier_id.clone(),
                         original_transaction_id: refund.original_transaction_id.clone(),
-                        sku: line.sku,
-                        qty: line.qty,
-                        amount: line.amount,
-                    });
+                        in_cash: refund.tender_kind == TenderKind::Cash,
+                        amount: Cents(refund.lines.iter().map(|l| l.amount.0).sum()),
+                    },
+                    diff,
+                );
+                for (index, line) in refund.lines.into_iter().enumerate() {
+                    self.refund_lines.update(
+                        RefundLineRec {
+                            store_id: refund.store_id.clone(),
+                            refund_id: refund.refund_id.clone(),
+                            line_index: index as u32,
+                            business_date: day,
+                            ts: refund.ts,
+                            cashier_id: refund.cashier_id.clone(),
+                            original_transaction_id: refund.original_transaction_id.clone(),
+                            sku: line.sku,
+                            qty: line.qty,
+                            amount: line.amount,
+                        },
+                        diff,
+                    );
                 }
             }
             Event::Void(void) => {
-                self.voids.insert(VoidRec {
-                    store_id: void.store_id,
-                    transaction_id: void.transaction_id,
-                    event_id: void.event_id,
-                    business_date: day,
-                    ts: void.ts,
-                    cashier_id: void.cashier_id,
-                    post: void.scope == VoidScope::Post,
-                    lines: void.lines.len() as i64,
-                });
+                self.voids.update(
+                    VoidRec {
+                        store_id: void.store_id,
+                        transaction_id: void.transaction_id,
+                        event_id: void.event_id,
+                        business_date: day,
+                        ts: void.ts,
+                        cashier_id: void.cashier_id,
+                        post: void.scope == VoidScope::Post,
+                        lines: void.lines.len() as i64,
+                    },
+                    diff,
+                );
             }
             Event::Shift(shift) => {
                 let timezone = self.watermark.zone_name(&shift.store_id);
-                self.shifts.insert(ShiftRec {
-                    store_id: shift.store_id,
-                    staff_id: shift.staff_id,
-                    ts: shift.ts,
-                    event_id: shift.event_id,
-                    clock_in: shift.kind == ShiftKind::ClockIn,
-                    timezone,
-                });
+                self.shifts.update(
+                    ShiftRec {
+                        store_id: shift.store_id,
+                        staff_id: shift.staff_id,
+                        ts: shift.ts,
+                        event_id: shift.event_id,
+                        clock_in: shift.kind == ShiftKind::ClockIn,
+                        timezone,
+                    },
+                    diff,
+                );
             }
             Event::Store(store) => {
-                self.stores.insert(StoreRec {
-                    store_id: store.store_id,
-                    ts: store.ts,
-                    event_id: store.event_id,
-                    district: store.district,
-                    timezone: store.timezone.name().into(),
-                });
+                self.stores.update(
+                    StoreRec {
+                        store_id: store.store_id,
+                        ts: store.ts,
+                        event_id: store.event_id,
+                        district: store.district,
+                        timezone: store.timezone.name().into(),
+                    },
+                    diff,
+                );
             }
             Event::Inventory(inv) => {
                 if let (InventoryKind::Receipt, Some(unit_cost)) = (inv.kind, inv.unit_cost) {
-                    self.receipts.insert(Receipt {
-                        store_id: inv.store_id.clone(),
-                        sku: inv.sku.clone(),
-                        business_date: day,
-                        ts: inv.ts,
-                        event_id: inv.event_id.clone(),
-                        unit_cost,
-                    });
+                    self.receipts.update(
+                        Receipt {
+                            store_id: inv.store_id.clone(),
+                            sku: inv.sku.clone(),
+                            business_date: day,
+                            ts: inv.ts,
+                            event_id: inv.event_id.clone(),
+                            unit_cost,
+                        },
+                        diff,
+                    );
                 }
                 let qty = if inv.kind == InventoryKind::TransferOut { -inv.qty } else { inv.qty };
-                self.inventory.insert(InventoryRec {
-                    store_id: inv.store_id,
-                    sku: inv.sku,
-                    ts: inv.ts,
-                    event_id: inv.event_id,
-                    is_count: inv.kind == InventoryKind::Count,
-                    qty,
-                });
+                self.inventory.update(
+                    InventoryRec {
+                        store_id: inv.store_id,
+                        sku: inv.sku,
+                        ts: inv.ts,
+                        event_id: inv.event_id,
+                        is_count: inv.kind == InventoryKind::Count,
+                        qty,
+                    },
+                    diff,
+                );
             }
             Event::Product(product) => {
-                self.catalog.insert(CatalogCost {
-                    sku: product.sku,
-                    ts: product.ts,
-                    event_id: product.event_id,
-                    unit_cost: product.unit_cost,
-                    department: product.department,
-                });
+                self.catalog.update(
+                    CatalogCost {
+                        sku: product.sku,
+                        ts: product.ts,
+                        event_id: product.event_id,
+                        unit_cost: product.unit_cost,
+                        department: product.department,
+                    },
+                    diff,
+                );
             }
             Event::LoyaltyLink(link) => {
-                self.links.insert(LinkRec {
-                    customer_ref: link.customer_ref,
-                    ts: link.ts,
-                    event_id: link.event_id,
-                    consent: link.consent,
-                    customer_id: link.customer_id,
-                });
+                self.links.update(
+                    LinkRec {
+                        customer_ref: link.customer_ref,
+                        ts: link.ts,
+                        event_id: link.event_id,
+                        consent: link.consent,
+                        customer_id: link.customer_id,
+                    },
+                    diff,
+                );
             }
-            Event::Erasure(erasure) => self.erasures.insert(erasure.customer_id),
+            Event::Erasure(erasure) => self.erasures.update(erasure.customer_id, diff),
             // Promotions feed no view: a sale line carries its own promo_id and discount.
             Event::Promotion(_) => {}
         }

@@ -39,18 +39,26 @@ impl Stages {
 #[derive(Clone, Default)]
 pub struct OperatorClock {
     busy: Rc<RefCell<HashMap<usize, Duration>>>,
+    names: Rc<RefCell<HashMap<usize, String>>>,
 }
 
 impl OperatorClock {
     /// Starts logging the schedule of the operators `worker` builds from now on.
     pub fn install(worker: &mut Worker) -> OperatorClock {
         let clock = OperatorClock::default();
-        let busy = Rc::clone(&clock.busy);
+        let (busy, names) = (Rc::clone(&clock.busy), Rc::clone(&clock.names));
         let mut started = HashMap::new();
         if let Some(mut register) = worker.log_register() {
             register.insert::<TimelyEventBuilder, _>("timely", move |_, events| {
                 for (at, event) in events.iter_mut().flat_map(|e| e.drain(..)) {
-                    let TimelyEvent::Schedule(schedule) = event else { continue };
+                    let schedule = match event {
+                        TimelyEvent::Schedule(schedule) => schedule,
+                        TimelyEvent::Operates(operator) => {
+                            names.borrow_mut().insert(operator.id, operator.name);
+                            continue;
+                        }
+                        _ => continue,
+                    };
                     match schedule.start_stop {
                         StartStop::Start => drop(started.insert(schedule.id, at)),
                         StartStop::Stop => {
@@ -64,41 +72,72 @@ impl OperatorClock {
         clock
     }
 
-    /// The time so far per stage, in the stages' order, then the progress tracking and
-    /// scheduling that belongs to no stage.
-    pub fn by_stage(&self, worker: &Worker, stages: &Stages) -> Vec<(&'static str, Duration)> {
+    /// The time so far per stage and per operator.
+    pub fn profile(&self, worker: &Worker, stages: &Stages) -> Profile {
         if let Some(logger) = worker.logger_for::<TimelyEventBuilder>("timely") {
             logger.flush();
         }
-        let mut times: Vec<(&'static str, Duration)> = Vec::new();
+        let mut profile = Profile::default();
         for (name, _) in &stages.starts {
-            if !times.iter().any(|(n, _)| n == name) {
-                times.push((name, Duration::ZERO));
-            }
+            profile.add_stage(name, Duration::ZERO);
         }
-        let busy = self.busy.borrow();
+        let (names, busy) = (self.names.borrow(), self.busy.borrow());
         let (mut staged, mut whole) = (Duration::ZERO, Duration::ZERO);
-        for (operator, time) in busy.iter() {
-            if Some(*operator) == stages.root {
+        for (id, time) in busy.iter() {
+            if Some(*id) == stages.root {
                 whole = *time;
-            } else if let Some((_, total)) =
-                stages.of(*operator).and_then(|name| times.iter_mut().find(|(n, _)| *n == name))
-            {
-                *total += *time;
+            } else if let Some(stage) = stages.of(*id) {
+                profile.add_stage(stage, *time);
                 staged += *time;
+                let name = names.get(id).cloned().unwrap_or_default();
+                profile.operators.push(Operator { id: *id, stage, name, time: *time });
             }
         }
-        times.push(("progress and scheduling", whole.saturating_sub(staged)));
-        times
+        profile.add_stage("progress and scheduling", whole.saturating_sub(staged));
+        profile.operators.sort_by_key(|o| std::cmp::Reverse(o.time));
+        profile
     }
 }
 
-/// Adds `other`'s times to `into`'s, stage by stage.
-pub fn add(into: &mut Vec<(&'static str, Duration)>, other: &[(&'static str, Duration)]) {
-    for (name, time) in other {
-        match into.iter_mut().find(|(n, _)| n == name) {
-            Some((_, total)) => *total += *time,
-            None => into.push((name, *time)),
+/// Where a graph's time went: per stage (in the graph's order), and per operator (longest first).
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub stages: Vec<(&'static str, Duration)>,
+    pub operators: Vec<Operator>,
+}
+
+/// One operator: its worker-unique id (the same on every worker), stage, name and running time.
+#[derive(Clone, Debug)]
+pub struct Operator {
+    pub id: usize,
+    pub stage: &'static str,
+    pub name: String,
+    pub time: Duration,
+}
+
+impl Profile {
+    pub fn stage(&self, name: &str) -> Duration {
+        self.stages.iter().find(|(n, _)| *n == name).map_or(Duration::ZERO, |(_, time)| *time)
+    }
+
+    fn add_stage(&mut self, name: &'static str, time: Duration) {
+        match self.stages.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += time,
+            None => self.stages.push((name, time)),
         }
+    }
+
+    /// Adds another worker's times, stage by stage and operator by operator.
+    pub fn add(&mut self, other: Profile) {
+        for (name, time) in other.stages {
+            self.add_stage(name, time);
+        }
+        for operator in other.operators {
+            match self.operators.iter_mut().find(|o| o.id == operator.id) {
+                Some(mine) => mine.time += operator.time,
+                None => self.operators.push(operator),
+            }
+        }
+        self.operators.sort_by_key(|o| std::cmp::Reverse(o.time));
     }
 }

@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::persist::{Dirty, write_table};
+use crate::profile::Profile;
 use crate::source::{self, Counts, Ingest, Share};
 
 #[derive(Clone, Debug)]
@@ -52,7 +53,7 @@ pub struct Summary {
     pub compute: Duration,
     pub persist: Duration,
     /// With `--profile`: the graph's time per stage, over all of this process's workers.
-    pub profile: Vec<(&'static str, Duration)>,
+    pub profile: Profile,
 }
 
 pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
@@ -126,13 +127,19 @@ impl fmt::Display for Summary {
             self.compute.as_secs_f64(),
             self.persist.as_secs_f64()
         )?;
-        let busy: f64 = self.profile.iter().map(|(_, time)| time.as_secs_f64()).sum();
-        if !self.profile.is_empty() {
-            write!(f, "\ngraph time, all workers {busy:>8.2}s")?;
+        let busy: f64 = self.profile.stages.iter().map(|(_, time)| time.as_secs_f64()).sum();
+        if self.profile.stages.is_empty() {
+            return Ok(());
         }
-        for (stage, time) in &self.profile {
-            let share = 100.0 * time.as_secs_f64() / busy.max(1e-9);
-            write!(f, "\n  {stage:<36} {:>8.2}s {share:>5.1}%", time.as_secs_f64())?;
+        write!(f, "\ngraph time, all workers {busy:>8.2}s")?;
+        let share = |time: &Duration| 100.0 * time.as_secs_f64() / busy.max(1e-9);
+        for (stage, time) in &self.profile.stages {
+            write!(f, "\n  {stage:<36} {:>8.2}s {:>5.1}%", time.as_secs_f64(), share(time))?;
+        }
+        write!(f, "\nbusiest operators")?;
+        for operator in self.profile.operators.iter().take(10) {
+            let (stage, name, time) = (operator.stage, &operator.name, &operator.time);
+            write!(f, "\n  {stage:<24} {name:<36} {:>8.2}s {:>5.1}%", time.as_secs_f64(), share(time))?;
         }
         Ok(())
     }
