@@ -200,8 +200,11 @@ impl Report {
         let (Some(a), Some(b)) = (old.find(begin), old.find(end)) else {
             anyhow::bail!("{} has no {begin} … {end} section", results.display());
         };
-        let command =
-            format!("cargo bench --bench e2e -- --stores {} --days {} --seed {}", args.stores, args.days, args.seed);
+        let profile = if cfg!(debug_assertions) { " --profile dev" } else { "" };
+        let command = format!(
+            "cargo bench{profile} --bench e2e -- --stores {} --days {} --seed {}",
+            args.stores, args.days, args.seed
+        );
         let new = format!("{}{begin}\n`{command}`\n\n{}{}", &old[..a], self.text, &old[b..]);
         std::fs::write(&results, new)?;
         Ok(())

@@ -1,11 +1,13 @@
 //! `refund_void_anomalies`: per (store, cashier, business day) the day's and the trailing 7 days'
 //! voids, refunds and discounts, each 7-day rate against the district's cashiers that day.
 //!
-//! Reference: `queries/refund_void_anomalies.sql`. Each measure is summed by consolidation (a
-//! sale costs O(1) work); the 7-day sums re-weight each day's totals onto the 7 days it belongs
-//! to; peers are compared in one reduce per (district, day), a few dozen cashiers.
+//! Reference: `queries/refund_void_anomalies.sql`. A record's measures travel together as one
+//! difference ([`Tally`]) that consolidation sums per cashier-day (a sale costs O(1) work); for
+//! the 7-day sums each record also counts towards the 6 days after its own; peers are compared
+//! in one reduce per (district, day), a few dozen cashiers.
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
@@ -30,7 +32,22 @@ enum Measure {
     RuleBreaks,
 }
 
+const MEASURES: usize = 10;
+
 impl Measure {
+    const ALL: [Measure; MEASURES] = [
+        Measure::Transactions,
+        Measure::Gross,
+        Measure::Discount,
+        Measure::ManualDiscount,
+        Measure::LineVoids,
+        Measure::PostVoids,
+        Measure::Refunds,
+        Measure::NoReceiptRefunds,
+        Measure::RefundAmount,
+        Measure::RuleBreaks,
+    ];
+
     fn add_to(self, figures: &mut CashierFigures, n: i64) {
         match self {
             Measure::Transactions => figures.transactions += n,
@@ -47,11 +64,66 @@ impl Measure {
     }
 }
 
-/// The days a business day's figures count towards: itself and the 6 after it.
+/// Every measure of a cashier-day at once, as differential's difference type: consolidation
+/// adds them up, so a transaction is one update of its cashier-day, not one per measure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+struct Tally([i64; MEASURES]);
+
+impl Tally {
+    fn of(measures: &[(Measure, i64)]) -> Tally {
+        let mut tally = Tally::default();
+        for (measure, n) in measures {
+            tally.0[*measure as usize] += n;
+        }
+        tally
+    }
+
+    fn figures(&self) -> CashierFigures {
+        let mut figures = CashierFigures::default();
+        for measure in Measure::ALL {
+            measure.add_to(&mut figures, self.0[measure as usize]);
+        }
+        figures
+    }
+}
+
+impl IsZero for Tally {
+    fn is_zero(&self) -> bool {
+        self.0.iter().all(|n| *n == 0)
+    }
+}
+
+impl Semigroup for Tally {
+    fn plus_equals(&mut self, other: &Tally) {
+        self.0.iter_mut().zip(other.0).for_each(|(mine, theirs)| *mine += theirs);
+    }
+}
+
+impl Monoid for Tally {
+    fn zero() -> Tally {
+        Tally::default()
+    }
+}
+
+impl Abelian for Tally {
+    fn negate(&mut self) {
+        self.0.iter_mut().for_each(|n| *n = -*n);
+    }
+}
+
+impl Multiply<isize> for Tally {
+    type Output = Tally;
+
+    fn multiply(self, times: &isize) -> Tally {
+        Tally(self.0.map(|n| n * *times as i64))
+    }
+}
+
+/// The trailing window of the weekly figures, in days.
 const WINDOW_DAYS: Day = 7;
 
-/// Maintains `refund_void_anomalies` from the sales that count, every void, refunds, rule breaks
-/// and the current store records.
+/// Maintains `refund_void_anomalies` from the sales that count, voids, refunds, rule breaks and
+/// stores (for districts).
 pub fn refund_void_anomalies<'s, T>(
     effective: VecCollection<'s, T, TransactionRec>,
     voids: VecCollection<'s, T, VoidRec>,
@@ -62,59 +134,51 @@ pub fn refund_void_anomalies<'s, T>(
 where
     T: Timestamp + Lattice + Ord,
 {
-    let measure = |key: CashierDay, measure: Measure, n: i64| (n != 0).then_some(((key, measure), n as isize));
-    let measures = effective
-        .explode(move |t| {
-            let key = (t.store_id, t.cashier_id, t.business_date);
-            [
-                measure(key.clone(), Measure::Transactions, 1),
-                measure(key.clone(), Measure::Gross, t.gross.0),
-                measure(key.clone(), Measure::Discount, t.discount.0),
-                measure(key, Measure::ManualDiscount, t.manual_discount.0),
-            ]
-            .into_iter()
-            .flatten()
-        })
-        .concat(voids.explode(move |v| {
-            let key = (v.store_id, v.cashier_id, v.business_date);
-            if v.post { measure(key, Measure::PostVoids, 1) } else { measure(key, Measure::LineVoids, v.lines) }
-        }))
-        .concat(refunds.explode(move |r| {
-            let key = (r.store_id, r.cashier_id, r.business_date);
-            [
-                measure(key.clone(), Measure::Refunds, 1),
-                measure(key.clone(), Measure::NoReceiptRefunds, r.original_transaction_id.is_none() as i64),
-                measure(key, Measure::RefundAmount, r.amount.0),
-            ]
-            .into_iter()
-            .flatten()
-        }))
-        .concat(
-            rule_breaks.explode(move |b| measure((b.store_id, b.cashier_id, b.business_date), Measure::RuleBreaks, 1)),
-        );
+    let tallies: VecCollection<'s, T, CashierDay, Tally> =
+        effective
+            .explode(|t| {
+                let tally = Tally::of(&[
+                    (Measure::Transactions, 1),
+                    (Measure::Gross, t.gross.0),
+                    (Measure::Discount, t.discount.0),
+                    (Measure::ManualDiscount, t.manual_discount.0),
+                ]);
+                Some(((t.store_id, t.cashier_id, t.business_date), tally))
+            })
+            .concat(voids.explode(|v| {
+                let measure = if v.post { (Measure::PostVoids, 1) } else { (Measure::LineVoids, v.lines) };
+                Some(((v.store_id, v.cashier_id, v.business_date), Tally::of(&[measure])))
+            }))
+            .concat(refunds.explode(|r| {
+                let tally = Tally::of(&[
+                    (Measure::Refunds, 1),
+                    (Measure::NoReceiptRefunds, r.original_transaction_id.is_none() as i64),
+                    (Measure::RefundAmount, r.amount.0),
+                ]);
+                Some(((r.store_id, r.cashier_id, r.business_date), tally))
+            }))
+            .concat(rule_breaks.explode(|b| {
+                Some(((b.store_id, b.cashier_id, b.business_date), Tally::of(&[(Measure::RuleBreaks, 1)])))
+            }));
 
-    let daily = measures.count();
-    let weekly = daily
+    let weekly = tallies
         .clone()
-        .explode(|(((store, cashier, day), m), n)| {
-            (0..WINDOW_DAYS).map(move |d| (((store.clone(), cashier.clone(), day + d), m), n))
-        })
+        .flat_map(|(store, cashier, day)| (0..WINDOW_DAYS).map(move |d| (store.clone(), cashier.clone(), day + d)))
         .count();
+    let daily = tallies.count();
 
     let figures = daily
-        .map(|((key, m), n)| (key, (false, m, n as i64)))
-        .concat(weekly.map(|((key, m), n)| (key, (true, m, n as i64))))
+        .map(|(key, tally)| (key, (false, tally)))
+        .concat(weekly.map(|(key, tally)| (key, (true, tally))))
         .reduce_named("refund_void_anomalies: figures", |_key: &CashierDay, parts, out| {
-            let (mut day, mut week, mut active) = (CashierFigures::default(), CashierFigures::default(), false);
-            for ((weekly, m, n), _) in parts {
-                if *weekly {
-                    m.add_to(&mut week, *n);
-                } else {
-                    m.add_to(&mut day, *n);
-                    active = true;
+            let (mut day, mut week) = (None, CashierFigures::default());
+            for ((weekly, tally), _) in parts {
+                match weekly {
+                    true => week = tally.figures(),
+                    false => day = Some(tally.figures()),
                 }
             }
-            if active {
+            if let Some(day) = day {
                 out.push(((day, week), 1));
             }
         });
