@@ -17,26 +17,23 @@ use crate::records::{InventoryRec, RefundLineRec, SaleLineRec};
 
 type StoreSku = (Id, Id);
 
+/// Per (store, sku), summed by consolidation (differential adds tuples of differences):
+/// Σ movements, Σ movements at or before the last count (already in it), units sold in the
+/// demand window, and records seen (inventory, sale and refund lines; positive iff any).
+type Totals = (isize, isize, isize, isize);
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Part {
-    Seen,
-    LastCount {
-        ts: Millis,
-        qty: i64,
-    },
-    /// Σ of every movement.
-    Moved(i64),
-    /// Σ of the movements at or before the last count (already in it).
-    Counted(i64),
-    Sold(i64),
+    LastCount { ts: Millis, qty: i64 },
+    Totals { moved: i64, counted: i64, sold: i64 },
     AsOf(Day),
 }
 
 /// Maintains `inventory_position`. `watermark_days` holds each store's local day of the watermark.
 ///
-/// On hand is `last count + Σ movements − Σ movements at or before the count`: each sum is kept by
-/// consolidation, so a sale costs O(1) work whatever the history; only a new count rescans its
-/// (store, sku)'s movements.
+/// On hand is `last count + Σ movements − Σ movements at or before the count`. The sums travel
+/// together as one difference ([`Totals`]) kept by consolidation, so a sale costs O(1) work
+/// whatever the history; only a new count rescans its (store, sku)'s movements.
 pub fn inventory_position<'s, T>(
     sale_lines: VecCollection<'s, T, SaleLineRec>,
     refund_lines: VecCollection<'s, T, RefundLineRec>,
@@ -46,14 +43,6 @@ pub fn inventory_position<'s, T>(
 where
     T: Timestamp + Lattice + Ord,
 {
-    let seen = inventory
-        .clone()
-        .map(|i| (i.store_id, i.sku))
-        .concat(sale_lines.clone().map(|l| (l.store_id, l.sku)))
-        .concat(refund_lines.clone().map(|l| (l.store_id, l.sku)))
-        .distinct()
-        .map(|key| (key, Part::Seen));
-
     let last_count = inventory
         .clone()
         .filter(|i| i.is_count)
@@ -67,18 +56,15 @@ where
 
     // Movements at each instant, their quantity carried as the multiplicity.
     let moves = inventory
+        .clone()
         .filter(|i| !i.is_count)
         .explode(|i| Some((((i.store_id, i.sku), i.ts), i.qty as isize)))
         .concat(sale_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), -l.qty as isize))))
-        .concat(refund_lines.explode(|l| Some((((l.store_id, l.sku), l.ts), l.qty as isize))));
-    let moved = moves.clone().map(|(key, _)| key).count().map(|(key, n)| (key, Part::Moved(n as i64)));
+        .concat(refund_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), l.qty as isize))));
+    let moved = moves.clone().explode(|(key, _)| Some((key, (1, 0, 0, 0))));
     let counted = moves
         .join_map(last_count.clone(), |key, ts, (counted_at, _)| (key.clone(), *ts <= *counted_at))
-        .filter(|(_, before)| *before)
-        .map(|(key, _)| key)
-        .count()
-        .map(|(key, n)| (key, Part::Counted(n as i64)));
-    let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
+        .explode(|(key, before)| before.then_some((key, (0, 1, 0, 0))));
 
     // Keyed by (store, day), so a new day joins the sales of the day entering the window and of
     // the one leaving it, not the store's whole history.
@@ -86,20 +72,28 @@ where
         .clone()
         .flat_map(|(store, as_of)| (0..DEMAND_WINDOW_DAYS as Day).map(move |back| ((store.clone(), as_of - back), ())));
     let sold = sale_lines
+        .clone()
         .explode(|l| Some((((l.store_id, l.business_date), l.sku), l.qty as isize)))
         .join_map(window_days, |(store, _), sku, ()| (store.clone(), sku.clone()))
-        .count()
-        .map(|(key, units)| (key, Part::Sold(units as i64)));
+        .explode(|key| Some((key, (0, 0, 1, 0))));
 
-    let as_of = seen
+    let seen = inventory
+        .explode(|i| Some(((i.store_id, i.sku), (0, 0, 0, 1))))
+        .concat(sale_lines.explode(|l| Some(((l.store_id, l.sku), (0, 0, 0, 1)))))
+        .concat(refund_lines.explode(|l| Some(((l.store_id, l.sku), (0, 0, 0, 1)))));
+
+    let totals = moved.concat(counted).concat(sold).concat(seen).count();
+    let as_of = totals
         .clone()
         .map(|((store, sku), _)| (store, sku))
         .join_map(watermark_days, |store, sku, day| ((store.clone(), sku.clone()), Part::AsOf(*day)));
+    let totals = totals.map(|(key, (moved, counted, sold, _)): (StoreSku, Totals)| {
+        (key, Part::Totals { moved: moved as i64, counted: counted as i64, sold: sold as i64 })
+    });
+    let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
 
-    seen.concat(last_count)
-        .concat(moved)
-        .concat(counted)
-        .concat(sold)
+    totals
+        .concat(last_count)
         .concat(as_of)
         .reduce_named("inventory_position", |key: &StoreSku, parts, out| {
             let mut row =
@@ -107,11 +101,10 @@ where
             let (mut present, mut moved, mut counted, mut base) = (false, 0, 0, 0);
             for (part, _) in parts {
                 match part {
-                    Part::Seen => present = true,
+                    Part::Totals { moved: m, counted: c, sold } => {
+                        (present, moved, counted, row.units_sold_window) = (true, *m, *c, *sold)
+                    }
                     Part::LastCount { ts, qty } => (row.last_count_at, base) = (Some(*ts), *qty),
-                    Part::Moved(n) => moved = *n,
-                    Part::Counted(n) => counted = *n,
-                    Part::Sold(units) => row.units_sold_window = *units,
                     Part::AsOf(day) => row.as_of_date = Some(*day),
                 }
             }
