@@ -311,9 +311,7 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
         };
         let mut epoch: u64 = 0;
         let close = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next: u64| {
-            inputs.publish_watermark();
-            inputs.advance_to(next);
-            inputs.flush();
+            inputs.close(next);
             worker.step_while(|| probe.less_than(&next));
             for capture in &captures {
                 drop(capture());

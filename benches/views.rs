@@ -58,9 +58,7 @@ fn main() {
         let Graph { mut inputs, captures, stages, .. } = build(worker, Default::default(), 0, &probe);
         let mut epoch: Epoch = 0;
         let settle = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next| {
-            inputs.publish_watermark();
-            inputs.advance_to(next);
-            inputs.flush();
+            inputs.close(next);
             worker.step_while(|| probe.less_than(&next));
             for capture in &captures {
                 drop(capture());

@@ -79,7 +79,7 @@ pub trait ViewChanges: Send {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
     /// An empty state of the same view, to apply changes to.
     fn new_state(&self) -> Box<dyn ViewState>;
-    /// Adds `newer` changes of the same view, keeping one net change per row (at its last
+    /// Adds `newer` changes of the same view, keeping one net change per row (at the latest
     /// epoch): the final rows stay, the epochs in between are forgotten.
     fn fold(&mut self, newer: Box<dyn ViewChanges>);
 }
@@ -184,16 +184,9 @@ impl<R: ViewRow + Ord + Clone + Send + 'static> ViewChanges for Changes<R> {
         if let Ok(newer) = newer.into_any().downcast::<Changes<R>>() {
             self.0.extend(newer.0);
         }
-        self.0.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut net: Vec<Update<R>> = Vec::with_capacity(self.0.len());
-        for (row, epoch, diff) in self.0.drain(..) {
-            match net.last_mut() {
-                Some(last) if last.0 == row => (last.1, last.2) = (last.1.max(epoch), last.2 + diff),
-                _ => net.push((row, epoch, diff)),
-            }
-        }
-        net.retain(|(_, _, diff)| *diff != 0);
-        self.0 = net;
+        let latest = self.0.iter().map(|(_, epoch, _)| *epoch).max().unwrap_or_default();
+        self.0.iter_mut().for_each(|(_, epoch, _)| *epoch = latest);
+        differential_dataflow::consolidation::consolidate_updates(&mut self.0);
     }
 }
 
@@ -408,11 +401,9 @@ pub fn run(
                     Ingested::Known(event) => inputs.learn(&event),
                     Ingested::Accepted { epoch, event, business_date } => {
                         if current.is_none_or(|c| epoch > c) {
-                            inputs.publish_watermark();
                             // Close the epochs before this one; let all but the last few settle,
                             // so the graph works on several epochs at once while memory stays bounded.
-                            inputs.advance_to(epoch);
-                            inputs.flush();
+                            inputs.close(epoch);
                             recent.push_back(epoch);
                             if recent.len() > EPOCHS_IN_FLIGHT {
                                 let settled = recent.pop_front().unwrap_or(epoch);

@@ -314,6 +314,13 @@ impl Inputs {
         }
     }
 
+    /// Publishes the watermark and closes every epoch before `next`, sending what they hold.
+    pub fn close(&mut self, next: Epoch) {
+        self.publish_watermark();
+        self.advance_to(next);
+        self.flush();
+    }
+
     pub fn advance_to(&mut self, epoch: Epoch) {
         every_session!(self, advance_to(epoch));
     }

@@ -145,10 +145,8 @@ pub fn run(
                     worker.step();
                 }
                 let closed = Instant::now();
-                inputs.publish_watermark();
                 let next = (now_ms() / tick_ms).max(epoch + 1);
-                inputs.advance_to(next);
-                inputs.flush();
+                inputs.close(next);
                 worker.step_while(|| probe.less_than(&next));
                 driver.publish(epoch, closed, &inputs.watermark, &captures);
                 epoch = next;

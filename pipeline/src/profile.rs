@@ -36,7 +36,7 @@ impl Stages {
 }
 
 /// How long each operator of a worker has run so far, from the schedule log.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct OperatorClock {
     busy: Rc<RefCell<HashMap<usize, Duration>>>,
     names: Rc<RefCell<HashMap<usize, String>>>,

@@ -178,6 +178,7 @@ fn user_mistakes_get_one_clear_line() {
         (vec!["sql", "--out", missing.as_str(), "SELECT 1"], "run `tillflow run"),
         (vec!["run", "--input", missing.as_str(), "--tick", "soon"], "duration"),
         (vec!["sql", "--out", "s3://bucket/views", "SELECT 1"], "local folders only"),
+        (vec!["run", "--follow", "--profile"], "live mode has /metrics instead"),
     ] {
         let output = tillflow().args(&args).output().unwrap();
         assert!(!output.status.success());
@@ -185,6 +186,35 @@ fn user_mistakes_get_one_clear_line() {
         assert!(stderr.contains(hint), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     }
+}
+
+#[test]
+fn profile_splits_the_graph_time_by_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, out) = (dir.path().join("chain").display().to_string(), dir.path().join("views").display().to_string());
+    run_ok(&["generate", "--out", &chain, "--stores", "2", "--days", "3"]);
+    let summary = run_ok(&["run", "--input", &chain, "--out", &out, "--workers", "2", "--profile"]);
+    let stages: Vec<(&str, f64)> = summary
+        .lines()
+        .skip_while(|l| !l.starts_with("graph time"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| {
+            let (rest, share) = l.trim().rsplit_once(' ')?;
+            let (stage, _seconds) = rest.trim_end().rsplit_once(' ')?;
+            Some((stage.trim(), share.trim_end_matches('%').parse().ok()?))
+        })
+        .collect();
+    let names: Vec<&str> = stages.iter().map(|(stage, _)| *stage).collect();
+    for view in ["customer_segments", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies"] {
+        assert!(names.contains(&view), "{view} in {names:?}");
+    }
+    let total: f64 = stages.iter().map(|(_, share)| share).sum();
+    assert!((99.0..=101.0).contains(&total), "the shares add up to {total}%: {summary}");
+    let views: f64 = stages.iter().filter(|(s, _)| !s.starts_with("progress") && *s != "inputs").map(|(_, p)| p).sum();
+    assert!(views > 50.0, "most of the time is the views' operators: {summary}");
+    let busiest = summary.lines().skip_while(|l| *l != "busiest operators").skip(1).count();
+    assert_eq!(busiest, 10, "{summary}");
 }
 
 #[test]

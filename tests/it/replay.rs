@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-use tillflow::dataflow::{Output, Tuning, Update};
+use tillflow::dataflow::{Detail, Output, Tuning, Update};
 use tillflow::replay::{History, ReplayConfig, Speed, compute};
 use tillflow::source::{Epoch, Window};
 use tillflow_schemas::views::{
@@ -22,18 +22,21 @@ fn generated(dir: &Path) -> PathBuf {
     chain
 }
 
-fn replay(inputs: &[PathBuf], workers: usize, window: Window) -> Output {
-    let history = History::Files { inputs: inputs.to_vec(), tick_ms: HOUR };
-    let config = ReplayConfig {
-        history,
+/// A replay of `inputs` in hourly epochs that keeps every epoch's changes.
+fn config(inputs: &[PathBuf], workers: usize, window: Window) -> ReplayConfig {
+    ReplayConfig {
+        history: History::Files { inputs: inputs.to_vec(), tick_ms: HOUR },
         out: String::new(),
         workers,
         tuning: Tuning::default(),
         window,
         speed: Speed::Max,
         detail: crate::support::every_epoch(),
-    };
-    compute(&config).unwrap()
+    }
+}
+
+fn replay(inputs: &[PathBuf], workers: usize, window: Window) -> Output {
+    compute(&config(inputs, workers, window)).unwrap()
 }
 
 /// A view's changes, consolidated per row and epoch: equal streams mean equal states at every epoch.
@@ -155,4 +158,17 @@ fn a_window_equals_replaying_only_its_events() {
     assert!(windowed.counts.skipped > 0 && windowed.counts.received == only.counts.received);
     assert_eq!(windowed.counts.received + windowed.counts.skipped, everything.counts.received);
     same_states(&only, None, &windowed);
+}
+
+#[test]
+fn a_run_that_folds_its_changes_ends_with_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = vec![generated(dir.path())];
+    let kept = replay(&chain, 2, Window::default());
+    let folded = compute(&ReplayConfig { detail: Detail::default(), ..config(&chain, 2, Window::default()) }).unwrap();
+    assert!(kept.epochs > 48, "the changes are folded mid-run too, every 48 epochs: {}", kept.epochs);
+    same_states(&kept, None, &folded);
+    let (kept, folded) = (kept.changes::<SkuMargin>(), folded.changes::<SkuMargin>());
+    assert!(folded.len() < kept.len(), "{} folded changes, {} kept", folded.len(), kept.len());
+    assert!(folded.iter().all(|(_, _, diff)| *diff > 0), "one net change per row that is there at the end");
 }
