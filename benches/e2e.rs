@@ -6,8 +6,10 @@
 //!
 //! 1. generates the chain (NDJSON and Parquet), unless it is already in `--dir`;
 //! 2. `tillflow run` over the NDJSON with 1 and 2 workers: events/s, peak RSS, rows per view;
-//! 3. `tillflow replay` from the Parquet copy: events/s;
-//! 4. the graph in this process: the history in hourly epochs up to the busiest `--tail` seconds
+//! 3. DuckDB (Python `duckdb`, benches/duckdb_from_ndjson.py) computing the SQL views from the
+//!    same NDJSON, parse included, its row counts and totals checked against tillflow's views;
+//!    then `tillflow replay` from the Parquet copy: events/s;
+//! 4. the graph in this process: the history in large epochs up to the busiest `--tail` seconds
 //!    of the last day, then those in 1-second epochs, each timed from close to settled (p50, p99,
 //!    mean);
 //! 5. the same events recomputed from scratch by the reference SQL in DataFusion, and by the same
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tillflow::source::{Ingest, Ingested, discover};
+use tillflow::source::{Epochs, Ingest, Ingested, discover};
 use tillflow_data::ChainConfig;
 use tillflow_schemas::{Day, Event, Format, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -79,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     ));
 
     if !args.skip_runs {
-        runs(&mut report, &args.dir, &ndjson, &parquet)?;
+        runs(&mut report, &args.dir, &ndjson, &parquet, !args.no_duckdb)?;
     }
     let events = accepted(&ndjson);
     for workers in [1, 2] {
@@ -138,7 +140,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Steps 2 and 3: `tillflow run` over NDJSON with 1 and 2 workers, and `replay` from Parquet.
-fn runs(report: &mut Report, dir: &Path, ndjson: &Path, parquet: &Path) -> anyhow::Result<()> {
+fn runs(report: &mut Report, dir: &Path, ndjson: &Path, parquet: &Path, duckdb: bool) -> anyhow::Result<()> {
     let out = dir.join("views");
     let reference = path(&ndjson.join("reference.ndjson"));
     let baseline = measure(&["run", "--input", &reference, "--out", &path(&out), "--workers", "2"])?.peak_rss;
@@ -154,6 +156,9 @@ fn runs(report: &mut Report, dir: &Path, ndjson: &Path, parquet: &Path) -> anyho
             run.peak_rss as f64 / (1 << 20) as f64
         ));
         graph_rates.push(run.events as f64 / run.compute_s);
+        if workers == 2 && duckdb {
+            duckdb_from_ndjson(report, ndjson, &out, run.compute_s)?;
+        }
         if workers == 2 {
             let rows: u64 = run.views.iter().map(|(_, n)| n).sum();
             report.line(format!(
@@ -260,7 +265,7 @@ fn measure(args: &[&str]) -> anyhow::Result<Measured> {
 /// The accepted events of the chain, with their business days, in ingest order.
 fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
     let files = discover(&[dir.to_path_buf()]).expect("the generated chain");
-    Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
+    Ingest::open(&files, Epochs::Tick(3_600_000), tillflow_schemas::time::RETENTION_MS)
         .filter_map(|item| match item {
             Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
             Ingested::Dead(_) | Ingested::Known(_) => None,
@@ -290,8 +295,11 @@ fn busiest(events: &[(Event, Option<Day>)], tail_ms: Millis) -> Millis {
     buckets.into_iter().max_by_key(|(start, n)| (*n, *start)).map_or(end - tail_ms, |(start, _)| start)
 }
 
-/// Feeds the history in hourly epochs up to the busiest `tail_ms` of the last day, then that in
-/// 1-second epochs; what comes after is not fed.
+/// Events per epoch of the history, as `tillflow run` cuts finished input (`Epochs::FAST`).
+const HISTORY_EPOCH_EVENTS: u64 = 1 << 17;
+
+/// Feeds the history in large epochs up to the busiest `tail_ms` of the last day, then that in
+/// 1-second epochs (numbered from the tail's first second on); what comes after is not fed.
 fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis) -> Incremental {
     let tail_from = busiest(events, tail_ms);
     let tail_until = tail_from + tail_ms;
@@ -330,10 +338,10 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
                     tail.push((clock, event.clone(), *day));
                     continue;
                 }
-                let hour = (clock.max(0) as u64) / 3_600_000 * 3_600;
-                if hour > epoch {
-                    close(&mut inputs, worker, hour);
-                    epoch = hour;
+                // The history in the epochs `tillflow run` cuts for speed.
+                if timing.history_events as u64 % HISTORY_EPOCH_EVENTS == 0 {
+                    epoch += 1;
+                    close(&mut inputs, worker, epoch);
                 }
                 inputs.push(event.clone(), *day);
                 timing.history_events += 1;
@@ -401,6 +409,60 @@ fn datafusion_recompute(events: &[(Event, Option<Day>)], tables: &Path) -> anyho
         tillflow_queries::reference::compute(&ctx).await?;
         Ok(started.elapsed().as_secs_f64())
     })
+}
+
+/// DuckDB computing the SQL views from the same NDJSON files, parse included; its row counts and
+/// totals are compared with tillflow's views persisted under `out` by a run that took `tillflow_s`.
+fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s: f64) -> anyhow::Result<()> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/duckdb_from_ndjson.py");
+    let output = Command::new("python3").arg(script).arg(ndjson).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "duckdb_from_ndjson.py failed (pip install duckdb, or pass --no-duckdb): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let seconds = result["seconds"].as_f64().unwrap_or(f64::NAN);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(&path(out))?))?;
+    let scalar = |sql: &str| -> anyhow::Result<String> {
+        let batches = runtime.block_on(tillflow::sql::query(&ctx, sql))?;
+        let column = batches.first().map(|b| b.column(0).clone()).ok_or_else(|| anyhow::anyhow!("{sql}: no rows"))?;
+        Ok(arrow::util::display::array_value_to_string(&column, 0)?)
+    };
+    let mut checked = Vec::new();
+    let mut differences = Vec::new();
+    let rows = result["rows"].as_object().cloned().unwrap_or_default();
+    for (view, duck) in &rows {
+        let ours = scalar(&format!("SELECT COUNT(*) FROM {view}"))?;
+        checked.push(format!("{view} {ours} rows"));
+        if ours != duck.to_string() {
+            differences.push(format!("{view}: {ours} rows, DuckDB {duck}"));
+        }
+    }
+    for (name, duck) in result["totals"].as_object().cloned().unwrap_or_default() {
+        let (view, column) = name.split_once('.').unwrap_or((&name, ""));
+        let ours = scalar(&format!("SELECT COALESCE(SUM({column}), 0) FROM {view}"))?;
+        let duck = duck.as_str().map_or_else(|| duck.to_string(), str::to_string);
+        checked.push(format!("Σ {name} {ours}"));
+        if ours != duck {
+            differences.push(format!("Σ {name}: {ours}, DuckDB {duck}"));
+        }
+    }
+    let verdict = match differences.is_empty() {
+        true => format!("equal to tillflow's ({})", checked.join(", ")),
+        false => format!("**differing** from tillflow's: {}", differences.join("; ")),
+    };
+    report.line(format!(
+        "DuckDB from the same NDJSON, parse included ({} threads): the {} SQL views in {seconds:.2} s \
+         (parse {:.2} s) against `tillflow run`'s {tillflow_s:.2} s for every view on 2 workers → tillflow \
+         **{:.2}×** DuckDB's speed; DuckDB's row counts and totals are {verdict}",
+        result["threads"],
+        rows.len(),
+        result["parse_seconds"].as_f64().unwrap_or(f64::NAN),
+        seconds / tillflow_s,
+    ));
+    Ok(())
 }
 
 /// Seconds DuckDB takes to compute the same views from the Parquet event tables.

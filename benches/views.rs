@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use tillflow::dataflow::{Graph, build};
 use tillflow::profile::OperatorClock;
-use tillflow::source::{Epoch, Ingest, Ingested, discover};
+use tillflow::source::{Epoch, Epochs, Ingest, Ingested, discover};
 use tillflow_data::ChainConfig;
 use tillflow_schemas::{Day, Event, Format};
 use timely::dataflow::operators::probe::Handle;
@@ -30,7 +30,7 @@ fn history() -> Vec<(Epoch, Event, Option<Day>)> {
     let config = ChainConfig { stores: 10, days: 28, ..ChainConfig::default() };
     tillflow_data::generate(dir.path(), config, Format::Ndjson, &mut |_, _| {}).expect("a generated chain");
     let files = discover(&[dir.path().to_path_buf()]).expect("the generated files");
-    Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
+    Ingest::open(&files, Epochs::Tick(3_600_000), tillflow_schemas::time::RETENTION_MS)
         .filter_map(|item| match item {
             Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
             Ingested::Dead(_) | Ingested::Known(_) => None,

@@ -23,14 +23,23 @@ WHERE NOT EXISTS (
     SELECT 1 FROM voids v
     WHERE v.scope = 'post' AND v.store_id = l.store_id AND v.transaction_id = l.transaction_id);
 
--- The latest event time seen, less the allowed lateness of one hour.
+-- The watermark: the chain's clock less the allowed lateness of one hour. The chain's clock is
+-- the second latest of the stores' latest event times (the latest while one store has events), so
+-- one store whose clock runs ahead cannot move time for the chain. Always one row (NULL before any
+-- store-dated event).
 CREATE TABLE watermark AS
-SELECT MAX(ts) - INTERVAL '1 hour' AS at FROM (
-    SELECT ts FROM sale_lines UNION ALL SELECT ts FROM refund_lines
-    UNION ALL SELECT ts FROM voids UNION ALL SELECT ts FROM loyalty_links
-    UNION ALL SELECT ts FROM erasures UNION ALL SELECT ts FROM inventory
-    UNION ALL SELECT ts FROM shifts UNION ALL SELECT ts FROM products
-    UNION ALL SELECT ts FROM stores UNION ALL SELECT ts FROM promotions) t;
+WITH store_latest AS (
+    SELECT store_id, MAX(ts) AS latest FROM (
+        SELECT store_id, ts FROM sale_lines UNION ALL SELECT store_id, ts FROM refund_lines
+        UNION ALL SELECT store_id, ts FROM voids UNION ALL SELECT store_id, ts FROM inventory
+        UNION ALL SELECT store_id, ts FROM shifts) t
+    GROUP BY store_id
+),
+ranked AS (
+    SELECT latest, ROW_NUMBER() OVER (ORDER BY latest DESC) AS rank, COUNT(*) OVER () AS stores
+    FROM store_latest
+)
+SELECT (SELECT latest FROM ranked WHERE rank = LEAST(2, stores)) - INTERVAL '1 hour' AS at;
 
 -- One row per sale: its totals, how it was paid, and its store-local day and hour.
 CREATE TABLE transactions AS

@@ -1,8 +1,8 @@
 //! `customer_segments` and `segment_profiles`: features per linked, consenting customer over the
 //! trailing window, and k-means segments computed inside the dataflow.
 //!
-//! Reference: `tillflow_queries::customer_segments` (a plain batch function: SQL cannot say
-//! k-means). Features are maintained per customer from purchases of days the as-of day has
+//! Reference: `tests/it/segments_reference.rs` (a plain batch function written apart from this
+//! code, sharing none of it: SQL cannot say k-means). Features are maintained per customer from purchases of days the as-of day has
 //! reached (a purchase counts from the next day on, so it is held back until then). The k-means
 //! step, [`segment`], takes every customer's raw features at once (the standardization and the
 //! initial centroids depend on all of them) and yields each customer's segment and the profiles;
@@ -12,15 +12,13 @@
 //! point anyway. All arithmetic is integer, so the segments do not depend on the order of arrival
 //! or the number of workers.
 
-use differential_dataflow::lattice::Lattice;
 use differential_dataflow::{ExchangeData, VecCollection};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::utc_day;
 use tillflow_schemas::views::{
     CustomerFeatures, CustomerSegment, Features, Purchase, SegmentProfile, customer_as_of, segment,
 };
-use tillflow_schemas::{Day, Id, Millis};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Day, Epoch, Id, Millis};
 
 use crate::records::{CatalogCost, LinkRec, SaleLineRec, TransactionRec};
 
@@ -41,17 +39,14 @@ enum Segmented {
 
 /// Maintains both views from the sales that count, the catalog, loyalty links, erasures and the
 /// watermark instant.
-pub fn customer_segments<'s, T>(
-    effective: VecCollection<'s, T, TransactionRec>,
-    sale_lines: VecCollection<'s, T, SaleLineRec>,
-    catalog: VecCollection<'s, T, CatalogCost>,
-    links: VecCollection<'s, T, LinkRec>,
-    erasures: VecCollection<'s, T, Id>,
-    watermark: VecCollection<'s, T, ((), Millis)>,
-) -> (VecCollection<'s, T, CustomerSegment>, VecCollection<'s, T, SegmentProfile>)
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn customer_segments<'s>(
+    effective: VecCollection<'s, Epoch, TransactionRec>,
+    sale_lines: VecCollection<'s, Epoch, SaleLineRec>,
+    catalog: VecCollection<'s, Epoch, CatalogCost>,
+    links: VecCollection<'s, Epoch, LinkRec>,
+    erasures: VecCollection<'s, Epoch, Id>,
+    watermark: VecCollection<'s, Epoch, ((), Millis)>,
+) -> (VecCollection<'s, Epoch, CustomerSegment>, VecCollection<'s, Epoch, SegmentProfile>) {
     let cards = links
         .map(|l| (l.customer_ref, (l.ts, l.event_id, l.consent, l.customer_id)))
         .reduce_named("customer_segments: links", |_card, links, out| {
@@ -143,12 +138,11 @@ where
 /// The records of the days the as-of day has reached. A purchase counts from the day after its
 /// own, so holding it back until then spares recomputing its customer's features at every epoch
 /// of that day, when they cannot change.
-fn closed<'s, T, D>(
-    records: VecCollection<'s, T, (Day, D)>,
-    as_of: VecCollection<'s, T, ((), Day)>,
-) -> VecCollection<'s, T, (Day, D)>
+fn closed<'s, D>(
+    records: VecCollection<'s, Epoch, (Day, D)>,
+    as_of: VecCollection<'s, Epoch, ((), Day)>,
+) -> VecCollection<'s, Epoch, (Day, D)>
 where
-    T: Timestamp + Lattice + Ord,
     D: ExchangeData + std::hash::Hash,
 {
     let days = records

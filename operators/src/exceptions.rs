@@ -4,25 +4,20 @@
 
 use std::hash::Hash;
 
-use differential_dataflow::lattice::Lattice;
 use differential_dataflow::{ExchangeData, VecCollection};
 use tillflow_schemas::views::{Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SkuMargin};
-use tillflow_schemas::{Day, Id};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::StoreRec;
 
-pub fn exceptions<'s, T>(
-    anomalies: VecCollection<'s, T, RefundVoidAnomaly>,
-    rule_breaks: VecCollection<'s, T, RuleBreak>,
-    labor: VecCollection<'s, T, LaborDemand>,
-    margins: VecCollection<'s, T, SkuMargin>,
-    stock: VecCollection<'s, T, InventoryPosition>,
-    stores: VecCollection<'s, T, (Id, StoreRec)>,
-) -> VecCollection<'s, T, Exception>
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn exceptions<'s>(
+    anomalies: VecCollection<'s, Epoch, RefundVoidAnomaly>,
+    rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
+    labor: VecCollection<'s, Epoch, LaborDemand>,
+    margins: VecCollection<'s, Epoch, SkuMargin>,
+    stock: VecCollection<'s, Epoch, InventoryPosition>,
+    stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
+) -> VecCollection<'s, Epoch, Exception> {
     let districts = stores.map(|(store, record)| (store, record.district));
     let breaks = in_district(rule_breaks, &districts, |r| &r.store_id, |r, d| Some(Exception::from_rule_break(r, d)));
     let margins = in_district(margins, &districts, |r| &r.store_id, Exception::from_margin);
@@ -49,14 +44,13 @@ where
 }
 
 /// `f` of each row with its store's district (rows of a store without a record wait for it).
-fn in_district<'s, T, R, O, I>(
-    rows: VecCollection<'s, T, R>,
-    districts: &VecCollection<'s, T, (Id, Id)>,
+fn in_district<'s, R, O, I>(
+    rows: VecCollection<'s, Epoch, R>,
+    districts: &VecCollection<'s, Epoch, (Id, Id)>,
     store: fn(&R) -> &Id,
     f: fn(&R, &Id) -> I,
-) -> VecCollection<'s, T, O>
+) -> VecCollection<'s, Epoch, O>
 where
-    T: Timestamp + Lattice + Ord,
     R: ExchangeData + Hash,
     O: ExchangeData + Hash,
     I: IntoIterator<Item = O> + differential_dataflow::Data,

@@ -7,11 +7,9 @@
 //! day of the watermark ([`DEMAND_WINDOW_DAYS`]).
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{DEMAND_WINDOW_DAYS, InventoryPosition};
-use tillflow_schemas::{Day, Id, Millis};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Day, Epoch, Id, Millis};
 
 use crate::records::{InventoryRec, RefundLineRec, SaleLineRec};
 
@@ -34,15 +32,12 @@ enum Part {
 /// On hand is `last count + Σ movements − Σ movements at or before the count`. The sums travel
 /// together as one difference ([`Totals`]) kept by consolidation, so a sale costs O(1) work
 /// whatever the history; only a new count rescans its (store, sku)'s movements.
-pub fn inventory_position<'s, T>(
-    sale_lines: VecCollection<'s, T, SaleLineRec>,
-    refund_lines: VecCollection<'s, T, RefundLineRec>,
-    inventory: VecCollection<'s, T, InventoryRec>,
-    watermark_days: VecCollection<'s, T, (Id, Day)>,
-) -> VecCollection<'s, T, InventoryPosition>
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn inventory_position<'s>(
+    sale_lines: VecCollection<'s, Epoch, SaleLineRec>,
+    refund_lines: VecCollection<'s, Epoch, RefundLineRec>,
+    inventory: VecCollection<'s, Epoch, InventoryRec>,
+    watermark_days: VecCollection<'s, Epoch, (Id, Day)>,
+) -> VecCollection<'s, Epoch, InventoryPosition> {
     let last_count = inventory
         .clone()
         .filter(|i| i.is_count)

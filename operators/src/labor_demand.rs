@@ -7,12 +7,10 @@
 //! to the watermark. Shifts are split at the store's local hour boundaries.
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::{hour_slices, parse_tz};
 use tillflow_schemas::views::LaborDemand;
-use tillflow_schemas::{Cents, Day, Id, Millis};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
 use crate::records::{RefundRec, ShiftRec, TransactionRec};
 
@@ -43,16 +41,13 @@ type Interval = (Millis, Option<Millis>, Id);
 
 /// Maintains `labor_demand`; `watermark` holds the one current watermark instant, `target` the
 /// transactions per labor hour each store aims for.
-pub fn labor_demand<'s, T>(
-    effective: VecCollection<'s, T, TransactionRec>,
-    refunds: VecCollection<'s, T, RefundRec>,
-    shifts: VecCollection<'s, T, ShiftRec>,
-    watermark: VecCollection<'s, T, ((), Millis)>,
+pub fn labor_demand<'s>(
+    effective: VecCollection<'s, Epoch, TransactionRec>,
+    refunds: VecCollection<'s, Epoch, RefundRec>,
+    shifts: VecCollection<'s, Epoch, ShiftRec>,
+    watermark: VecCollection<'s, Epoch, ((), Millis)>,
     target: i64,
-) -> VecCollection<'s, T, LaborDemand>
-where
-    T: Timestamp + Lattice + Ord,
-{
+) -> VecCollection<'s, Epoch, LaborDemand> {
     let staff = staff_intervals(shifts, watermark).explode(|(store, start, end, timezone)| {
         let tz = parse_tz(&timezone).unwrap_or(chrono_tz::UTC);
         hour_slices(start, end, tz)
@@ -135,13 +130,10 @@ where
 }
 
 /// Every shift as (store, start, end, time zone), open shifts ending at the watermark.
-fn staff_intervals<'s, T>(
-    shifts: VecCollection<'s, T, ShiftRec>,
-    watermark: VecCollection<'s, T, ((), Millis)>,
-) -> VecCollection<'s, T, (Id, Millis, Millis, Id)>
-where
-    T: Timestamp + Lattice + Ord,
-{
+fn staff_intervals<'s>(
+    shifts: VecCollection<'s, Epoch, ShiftRec>,
+    watermark: VecCollection<'s, Epoch, ((), Millis)>,
+) -> VecCollection<'s, Epoch, (Id, Millis, Millis, Id)> {
     let intervals = shifts
         .map(|s| ((s.store_id, s.staff_id), (s.ts, s.event_id, s.clock_in, s.timezone)))
         .reduce_named("labor_demand: shifts", |_key, events, out: &mut Vec<(Interval, isize)>| {

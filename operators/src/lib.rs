@@ -13,7 +13,8 @@
 //! - [`customer_segments`]: features per loyalty customer, k-means segments and their profiles;
 //! - [`exceptions`]: the district manager's table, mapped from the views above.
 //!
-//! Timestamps are epochs (any lattice `T`); event time is data.
+//! Timestamps are epochs ([`tillflow_schemas::Epoch`]); event time is data. The functions are
+//! concrete in it, so differential's generic code is compiled here, at opt-level 3, once.
 
 pub mod customer_segments;
 pub mod exceptions;

@@ -8,11 +8,9 @@
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
-use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
-use tillflow_schemas::{Day, Id};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, StoreRec, TransactionRec, VoidRec};
 
@@ -124,17 +122,14 @@ const WINDOW_DAYS: Day = 7;
 
 /// Maintains `refund_void_anomalies` from the sales that count, voids, refunds, rule breaks and
 /// stores (for districts).
-pub fn refund_void_anomalies<'s, T>(
-    effective: VecCollection<'s, T, TransactionRec>,
-    voids: VecCollection<'s, T, VoidRec>,
-    refunds: VecCollection<'s, T, RefundRec>,
-    rule_breaks: VecCollection<'s, T, RuleBreak>,
-    stores: VecCollection<'s, T, (Id, StoreRec)>,
-) -> VecCollection<'s, T, RefundVoidAnomaly>
-where
-    T: Timestamp + Lattice + Ord,
-{
-    let tallies: VecCollection<'s, T, CashierDay, Tally> =
+pub fn refund_void_anomalies<'s>(
+    effective: VecCollection<'s, Epoch, TransactionRec>,
+    voids: VecCollection<'s, Epoch, VoidRec>,
+    refunds: VecCollection<'s, Epoch, RefundRec>,
+    rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
+    stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
+) -> VecCollection<'s, Epoch, RefundVoidAnomaly> {
+    let tallies: VecCollection<'s, Epoch, CashierDay, Tally> =
         effective
             .explode(|t| {
                 let tally = Tally::of(&[

@@ -5,23 +5,19 @@
 //! post-void with the sale it cancels in its own store.
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::lattice::Lattice;
 use tillflow_schemas::Cents;
+use tillflow_schemas::Epoch;
 use tillflow_schemas::views::{Rule, RuleBreak};
-use timely::progress::Timestamp;
 
 use crate::records::{RefundRec, TransactionRec, VoidRec};
 
 /// `transactions` are every sale (post-voided ones too), `effective` those that count.
-pub fn rule_breaks<'s, T>(
-    transactions: VecCollection<'s, T, TransactionRec>,
-    effective: VecCollection<'s, T, TransactionRec>,
-    refunds: VecCollection<'s, T, RefundRec>,
-    post_voids: VecCollection<'s, T, VoidRec>,
-) -> VecCollection<'s, T, RuleBreak>
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn rule_breaks<'s>(
+    transactions: VecCollection<'s, Epoch, TransactionRec>,
+    effective: VecCollection<'s, Epoch, TransactionRec>,
+    refunds: VecCollection<'s, Epoch, RefundRec>,
+    post_voids: VecCollection<'s, Epoch, VoidRec>,
+) -> VecCollection<'s, Epoch, RuleBreak> {
     let cited = refunds.flat_map(|r| r.original_transaction_id.clone().map(|tx| (tx, r)));
     let sales = effective.map(|t| (t.transaction_id.clone(), t));
 

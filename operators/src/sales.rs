@@ -1,20 +1,18 @@
 //! Sales that count: a post-voided sale counts nowhere, in any view.
 
-use differential_dataflow::lattice::Lattice;
 use differential_dataflow::{ExchangeData, VecCollection};
-use timely::progress::Timestamp;
+use tillflow_schemas::Epoch;
 
 use crate::records::PostVoid;
 
 /// The records (sale lines or sale headers) of every sale that has not been post-voided; a late
 /// post-void retracts them. `post_voids` must be distinct; `sale` names a record's sale.
-pub fn not_post_voided<'s, T, D>(
-    records: VecCollection<'s, T, D>,
-    post_voids: VecCollection<'s, T, PostVoid>,
+pub fn not_post_voided<'s, D>(
+    records: VecCollection<'s, Epoch, D>,
+    post_voids: VecCollection<'s, Epoch, PostVoid>,
     sale: fn(&D) -> PostVoid,
-) -> VecCollection<'s, T, D>
+) -> VecCollection<'s, Epoch, D>
 where
-    T: Timestamp + Lattice + Ord,
     D: ExchangeData + std::hash::Hash,
 {
     records.map(move |record| (sale(&record), record)).antijoin(post_voids).map(|(_, record)| record)

@@ -10,11 +10,9 @@
 //! 2. per (store, sku, day): that day's lines priced against [`DayCosts`] and the catalog cost.
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::SkuMargin;
-use tillflow_schemas::{Cents, Day, Id, Millis};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
 use crate::records::{CatalogCost, Receipt, RefundLineRec, SaleLineRec};
 
@@ -53,15 +51,12 @@ enum MarginInput {
 
 /// Maintains `sku_margin` from effective sale lines (see [`crate::sales`]), refund lines, receipts
 /// and catalog costs.
-pub fn sku_margin<'s, T>(
-    sale_lines: VecCollection<'s, T, SaleLineRec>,
-    refund_lines: VecCollection<'s, T, RefundLineRec>,
-    receipts: VecCollection<'s, T, Receipt>,
-    catalog: VecCollection<'s, T, CatalogCost>,
-) -> VecCollection<'s, T, SkuMargin>
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn sku_margin<'s>(
+    sale_lines: VecCollection<'s, Epoch, SaleLineRec>,
+    refund_lines: VecCollection<'s, Epoch, RefundLineRec>,
+    receipts: VecCollection<'s, Epoch, Receipt>,
+    catalog: VecCollection<'s, Epoch, CatalogCost>,
+) -> VecCollection<'s, Epoch, SkuMargin> {
     let sales = sale_lines.map(|l| {
         let input = MarginInput::Sale {
             ts: l.ts,

@@ -1,17 +1,13 @@
 //! The current record of each store: its district and time zone.
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::lattice::Lattice;
+use tillflow_schemas::Epoch;
 use tillflow_schemas::Id;
-use timely::progress::Timestamp;
 
 use crate::records::StoreRec;
 
 /// Each store's current record: the greatest (`ts`, `event_id`), a missing one ordering first.
-pub fn current_stores<'s, T>(stores: VecCollection<'s, T, StoreRec>) -> VecCollection<'s, T, (Id, StoreRec)>
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn current_stores<'s>(stores: VecCollection<'s, Epoch, StoreRec>) -> VecCollection<'s, Epoch, (Id, StoreRec)> {
     stores
         .map(|s| (s.store_id.clone(), ((s.ts, s.event_id.clone(), s.district.clone(), s.timezone.clone()), s)))
         .reduce_named("current stores", |_store, records, out| {

@@ -1,38 +1,33 @@
-//! The watermark: the latest event time any feeding process accepted, less the allowed lateness;
-//! and each store's local day of it.
+//! The watermark: the chain's clock (the second latest of the stores' latest event times, the
+//! latest while only one store has events, so one store whose clock runs ahead cannot move time
+//! for all) less the allowed lateness; and each store's local day of it.
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::lattice::Lattice;
 use tillflow_schemas::time::{local_day, parse_tz};
-use tillflow_schemas::{Day, Id, Millis};
-use timely::progress::Timestamp;
+use tillflow_schemas::{Day, Epoch, Id, Millis};
 
 use crate::records::StoreRec;
 
-/// The one current watermark instant, from each feeding process's latest accepted event time
-/// (keyed by process).
-pub fn watermark<'s, T>(
-    latest: VecCollection<'s, T, (u32, Millis)>,
+/// The one current watermark instant, from each store's latest event time (keyed by store).
+pub fn watermark<'s>(
+    latest: VecCollection<'s, Epoch, (Id, Millis)>,
     lateness: Millis,
-) -> VecCollection<'s, T, ((), Millis)>
-where
-    T: Timestamp + Lattice + Ord,
-{
+) -> VecCollection<'s, Epoch, ((), Millis)> {
     latest.map(|(_, ts)| ((), ts)).reduce_named("watermark", move |_, times, out| {
-        if let Some((latest, _)) = times.last() {
-            out.push((**latest - lateness, 1));
+        // Times arrive sorted, each with the number of stores at it: the second latest store's.
+        let mut stores = times.iter().rev().flat_map(|(ts, count)| std::iter::repeat_n(**ts, (*count).max(0) as usize));
+        let latest = stores.next();
+        if let Some(chain) = stores.next().or(latest) {
+            out.push((chain - lateness, 1));
         }
     })
 }
 
 /// Each store's local day of the watermark, in its current time zone.
-pub fn store_days<'s, T>(
-    stores: VecCollection<'s, T, (Id, StoreRec)>,
-    watermark: VecCollection<'s, T, ((), Millis)>,
-) -> VecCollection<'s, T, (Id, Day)>
-where
-    T: Timestamp + Lattice + Ord,
-{
+pub fn store_days<'s>(
+    stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
+    watermark: VecCollection<'s, Epoch, ((), Millis)>,
+) -> VecCollection<'s, Epoch, (Id, Day)> {
     stores.map(|(store, record)| ((), (store, record.timezone))).join_map(watermark, |(), (store, zone), at| {
         (store.clone(), local_day(*at, parse_tz(zone).unwrap_or(chrono_tz::UTC)))
     })

@@ -5,6 +5,7 @@ use std::path::Path;
 use tillflow_data::ChainConfig;
 use tillflow_schemas::Format;
 
+use crate::Result;
 use crate::run::{RunConfig, run};
 use crate::sql::{self, OutputFormat};
 
@@ -75,7 +76,7 @@ const QUESTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let sample = Path::new(SAMPLE);
     let events = if sample.join("ground_truth.json").exists() { sample.to_path_buf() } else { dir.join("events") };
     if !events.join("ground_truth.json").exists() {

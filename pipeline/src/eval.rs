@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::Context;
 use tillflow_data::GroundTruth;
 use tillflow_schemas::views::Exception;
 
 use crate::dataflow::consolidate;
 use crate::run::{RunConfig, compute};
+use crate::{Error, Result};
 
 pub const TARGET_RECALL: f64 = 0.95;
 pub const TARGET_PRECISION: f64 = 0.90;
@@ -43,13 +43,11 @@ impl Score {
 }
 
 /// Runs every view over a generated chain in `dir` and scores its exceptions.
-pub fn evaluate(dir: &Path, config: RunConfig) -> anyhow::Result<Vec<Score>> {
-    let truth_path = dir.join("ground_truth.json");
-    let text = std::fs::read_to_string(&truth_path).with_context(|| {
-        format!("cannot read {}: eval scores a chain made by `tillflow generate`", truth_path.display())
-    })?;
+pub fn evaluate(dir: &Path, config: RunConfig) -> Result<Vec<Score>> {
+    let path = dir.join("ground_truth.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::NoGroundTruth { path: path.clone(), source })?;
     let truth: GroundTruth =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a ground truth file", truth_path.display()))?;
+        serde_json::from_str(&text).map_err(|source| Error::NotGroundTruth { path: path.clone(), source })?;
     let output = compute(&RunConfig { inputs: vec![dir.to_path_buf()], ..config })?;
     let exceptions = consolidate(output.changes::<Exception>().to_vec());
     Ok(score(&truth, &exceptions))

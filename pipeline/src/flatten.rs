@@ -11,6 +11,7 @@ use tillflow_schemas::time::local_hour;
 use tillflow_schemas::views::DeadLetter;
 use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Millis, ShiftKind, TenderKind, VoidScope};
 
+use crate::clock::StoreClocks;
 use crate::source::{Counts, Epoch};
 
 /// The input handles of the dataflow, one per input collection.
@@ -28,9 +29,9 @@ pub struct Inputs {
     pub links: InputSession<Epoch, LinkRec, isize>,
     /// The customers who asked to be erased.
     pub erasures: InputSession<Epoch, Id, isize>,
-    /// The latest event time this process accepted, keyed by process; the graph takes the
-    /// watermark from the latest of all.
-    pub latest: InputSession<Epoch, (u32, Millis), isize>,
+    /// The latest event time of each store this process admits; the graph takes the watermark
+    /// from the second latest of all (see [`StoreClocks::chain`]).
+    pub latest: InputSession<Epoch, (Id, Millis), isize>,
     /// Dead letters, gathered into one view whichever process judged them (runs over files).
     pub dead_letters: InputSession<Epoch, DeadLetter, isize>,
     /// Each feeding process's counts, summed on worker 0 (runs over files).
@@ -40,14 +41,15 @@ pub struct Inputs {
     pub process: u32,
 }
 
-/// The latest event time accepted here, the last one published, and the stores' zones.
+/// Each store's latest event time accepted here (and the one last published to the graph), and
+/// the stores' zones.
 #[derive(Default)]
 pub struct Watermark {
-    pub latest: Option<Millis>,
-    /// How far the watermark trails the latest event time.
+    pub clocks: StoreClocks,
+    /// How far the watermark trails the chain's clock.
     pub lateness: Millis,
     zones: FxHashMap<Id, Tz>,
-    published: Option<Millis>,
+    published: FxHashMap<Id, Millis>,
 }
 
 impl Watermark {
@@ -55,14 +57,19 @@ impl Watermark {
         Watermark { lateness, ..Default::default() }
     }
 
-    /// The watermark: the latest event time seen less the allowed lateness.
+    /// The watermark: the chain's clock (see [`StoreClocks::chain`]) less the allowed lateness.
     pub fn at(&self) -> Option<Millis> {
-        self.latest.map(|l| l - self.lateness)
+        self.latest().map(|l| l - self.lateness)
+    }
+
+    /// The chain's clock.
+    pub fn latest(&self) -> Option<Millis> {
+        self.clocks.chain()
     }
 
     pub fn observe(&mut self, event: &Event) {
-        if let Some(ts) = event.ts() {
-            self.latest = Some(self.latest.map_or(ts, |l| l.max(ts)));
+        if let (Some(store), Some(ts)) = (event.dated_by_store(), event.ts()) {
+            self.clocks.observe(store, ts);
         }
         self.learn(event);
     }
@@ -301,16 +308,16 @@ impl Inputs {
         self.watermark.learn(event);
     }
 
-    /// Publishes the latest event time accepted so far, at the current epoch.
+    /// Publishes each store's latest event time that moved since the last call, at the current epoch.
     pub fn publish_watermark(&mut self) {
-        let Some(latest) = self.watermark.latest else { return };
-        match self.watermark.published.replace(latest) {
-            Some(old) if old == latest => {}
-            Some(old) => {
-                self.latest.update((self.process, old), -1);
-                self.latest.insert((self.process, latest));
+        let Watermark { clocks, published, .. } = &mut self.watermark;
+        for (store, latest) in clocks.stores() {
+            match published.insert(store.clone(), latest) {
+                Some(old) if old == latest => continue,
+                Some(old) => self.latest.update((store.clone(), old), -1),
+                None => {}
             }
-            None => self.latest.insert((self.process, latest)),
+            self.latest.insert((store.clone(), latest));
         }
     }
 

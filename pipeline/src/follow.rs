@@ -125,7 +125,7 @@ fn appended_lines(path: &Path, progress: &mut Progress) -> Vec<Record> {
         Ok(bytes) => bytes,
         Err(e) => {
             let reason = InputError::Io(format!("{}: {e}", path.display()));
-            return vec![Record { position: progress.lines, outcome: Err(Rejected::new(b"", reason)) }];
+            return vec![Record::rejected(progress.lines, Rejected::new(b"", reason))];
         }
     };
     let Some(end) = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else { return Vec::new() };

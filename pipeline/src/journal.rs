@@ -64,8 +64,8 @@ impl Entry {
         let counts = &mut admission.counts;
         match self {
             Entry::Accepted { source, position, event, .. } => {
-                let event = RawEvent::from_json(event.as_bytes()).and_then(RawEvent::validate);
-                let record = Record { position, outcome: event.map_err(|e| Rejected::new(b"", e)) };
+                let parsed = RawEvent::from_json(event.as_bytes()).and_then(RawEvent::validate);
+                let record = Record::new(position, event.as_bytes(), parsed.map_err(|e| Rejected::new(b"", e)));
                 if !window.admits(&record) {
                     counts.skipped += 1;
                     return None;

@@ -1,6 +1,7 @@
 //! The tillflow pipeline: sources, the dataflow assembly, sinks, and the commands of the binary.
 //!
 //! - [`source`]: finding and reading input files, epochs, dedup, dead letters;
+//! - [`clock`]: each store's latest time, the chain's clock one wrong store cannot drag, the wall clock;
 //! - [`flatten`]: accepted events into the dataflow's input collections;
 //! - [`dataflow`]: the graph (one call per view) and its execution on N workers;
 //! - [`persist`]: views written as Delta Lake tables;
@@ -14,10 +15,13 @@
 //! - [`journal`]: the ingest log that makes acknowledged input survive a crash;
 //! - [`serve`]: `tillflow run --follow`, the live pipeline with its servers;
 //! - [`sql`]: `tillflow sql`, one query or a REPL;
-//! - [`demo`]: `tillflow demo`.
+//! - [`demo`]: `tillflow demo`;
+//! - [`error`]: the library's one error type: user errors, failures around it, its own failures.
 
+pub mod clock;
 pub mod dataflow;
 pub mod demo;
+pub mod error;
 pub mod eval;
 pub mod flatten;
 pub mod follow;
@@ -33,6 +37,8 @@ pub mod serve;
 pub mod settings;
 pub mod source;
 pub mod sql;
+
+pub use error::{Error, Result};
 
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
@@ -75,14 +81,14 @@ pub fn table_names() -> Vec<&'static str> {
 }
 
 /// Runs `attempt` up to three times, pausing 200 ms then 400 ms between tries; the last error if
-/// every try failed. Each failure is logged with `what`.
-pub fn retry<T, E: std::fmt::Display>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+/// every try failed. Each failure is logged with `what`, and the error's sources.
+pub fn retry<T, E: std::error::Error + 'static>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
     let mut tries = 1;
     loop {
         match attempt() {
             Ok(value) => return Ok(value),
             Err(e) if tries == 3 => return Err(e),
-            Err(e) => tracing::warn!("{what} (attempt {tries}): {e:#}"),
+            Err(e) => tracing::warn!("{what} (attempt {tries}): {}", error::Chain(&e)),
         }
         std::thread::sleep(std::time::Duration::from_millis(100 << tries));
         tries += 1;

@@ -352,7 +352,7 @@ impl<'a> Driver<'a> {
                 duplicates: counts.duplicates,
                 dead_lettered: counts.dead_lettered,
                 watermark: watermark.at(),
-                lag_ms: watermark.latest.map(|l| published_at - l),
+                lag_ms: watermark.latest().map(|l| published_at - l),
                 state_rows: view_rows.iter().map(|(_, n)| *n as u64).sum(),
                 view_rows: serde_json::to_string(
                     &view_rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),

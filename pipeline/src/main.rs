@@ -13,6 +13,7 @@ use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
 use tillflow::serve::{ServeConfig, serve};
 use tillflow::settings;
+use tillflow::source::Epochs;
 use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
 use tillflow_queries::persisted::root_url;
@@ -153,7 +154,9 @@ const RUN_EXAMPLES: &str = "Examples:
   tail -f pos.ndjson | tillflow run --follow --input - --flight 127.0.0.1:50051
   tillflow run --config tillflow.toml --workers 4
 
-Over files, an epoch is --tick of event time (default 1h); live, it is --tick of wall time (default 1s).";
+Over files, epochs are cut for speed (the final views are the same for any cut); with --tick, an
+epoch is --tick of event time, as a live run with that tick would have shown. Live, an epoch is
+--tick of wall time (default 1s).";
 
 const REPLAY_EXAMPLES: &str = "Examples:
   tillflow replay --input chain --out replayed --workers 2
@@ -161,7 +164,8 @@ const REPLAY_EXAMPLES: &str = "Examples:
   tillflow replay --log live-views --out replayed
   tillflow replay --log live-views --at 1772452800 --out at-that-epoch
 
-Epochs: over files, --tick of event time (default 1h); from a log, the epochs the live run published.";
+Epochs: over files, cut for speed unless --tick, --at or --speed asks for event-time epochs (then
+--tick of event time, default 1h); from a log, the epochs the live run published.";
 
 /// An instant on the command line: RFC 3339, or the start (UTC) of a day YYYY-MM-DD.
 fn parse_instant(text: &str) -> Result<i64, String> {
@@ -177,7 +181,7 @@ struct ComputeArgs {
     /// Worker threads [default: the machine's cores].
     #[arg(long)]
     workers: Option<usize>,
-    /// Epoch width, e.g. 1h, 15m, 30s, 500ms [default: 1h over files, 1s live].
+    /// Epoch width, e.g. 1h, 15m, 30s, 500ms [default: over files, epochs cut for speed; live, 1s].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     tick: Option<i64>,
     /// Transactions one person on the clock should handle in an hour (labor_demand) [default: 14].
@@ -201,7 +205,7 @@ impl ComputeArgs {
             out,
             workers: self.workers.unwrap_or_else(default_workers),
             processes: Processes::default(),
-            tick_ms: self.tick.unwrap_or(3_600_000),
+            epochs: Epochs::tick_or_fast(self.tick),
             tuning: self.tuning(),
             detail: Detail { profile: self.profile, ..Detail::default() },
         }
@@ -307,7 +311,7 @@ fn main() -> ExitCode {
 fn execute(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
-        Command::Demo { dir, workers } => tillflow::demo::demo(&dir, workers, &runtime),
+        Command::Demo { dir, workers } => Ok(tillflow::demo::demo(&dir, workers, &runtime)?),
         Command::Generate { out, stores, days, seed, start, format } => {
             let format = match format {
                 InputFormat::Ndjson => Format::Ndjson,
@@ -397,7 +401,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
         Command::Replay { input, log, out, speed, from, until, at, compute } => {
             let history = match log {
                 Some(dir) => History::Log(dir),
-                None => History::Files { inputs: input, tick_ms: compute.tick.unwrap_or(3_600_000) },
+                // Epoch-by-epoch states (a tick, an epoch to stop at, a pace) need event-time
+                // epochs; otherwise the replay cuts the input for speed.
+                None => {
+                    let paced = speed != Speed::Max;
+                    let tick = compute.tick.or((at.is_some() || paced).then_some(3_600_000));
+                    History::Files { inputs: input, epochs: Epochs::tick_or_fast(tick) }
+                }
             };
             let config = ReplayConfig {
                 history,
@@ -435,7 +445,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
         Command::Sql { out, connect, format, query } => {
             let run: Box<sql::Run<'static>> = match connect {
                 Some(addr) => Box::new(move |q: &str| {
-                    runtime.block_on(tillflow_queries::flight::query(&addr, q)).map_err(anyhow::Error::msg)
+                    runtime.block_on(tillflow_queries::flight::query(&addr, q)).map_err(tillflow::Error::Remote)
                 }),
                 None => {
                     let ctx = runtime.block_on(sql::open(&root_url(&out)?))?;
@@ -447,7 +457,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     println!("{}", sql::render(&run(&q)?, format)?);
                     Ok(())
                 }
-                None => sql::repl(&*run, format),
+                None => Ok(sql::repl(&*run, format)?),
             }
         }
     }

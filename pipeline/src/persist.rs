@@ -17,6 +17,8 @@ use tillflow_queries::persisted::table_url;
 use tillflow_schemas::Day;
 use url::Url;
 
+use crate::{Error, Result};
+
 /// What changed in a table since it was last written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Dirty {
@@ -51,10 +53,10 @@ pub async fn write_table(
     batch: RecordBatch,
     epoch: Option<u64>,
     dirty: &Dirty,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let url = table_url(root, name)?;
     if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
-        std::fs::create_dir_all(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        std::fs::create_dir_all(&path).map_err(|error| Error::CreateFolder { path, error })?;
     }
     let table = DeltaTable::try_from_url(url.clone()).await?;
     let write = match (dirty, partition) {
@@ -80,31 +82,37 @@ pub async fn write_table(
         }
         None => write,
     };
-    write.await.map_err(|e| anyhow::anyhow!("writing view {name} to {url}: {e}"))?;
+    write.await.map_err(|error| Error::WriteView {
+        view: name.to_string(),
+        url: url.to_string(),
+        error: Box::new(error),
+    })?;
     Ok(())
 }
 
 /// The rows of `batch` whose date `column` is one of `days`.
-fn rows_of_days(batch: &RecordBatch, column: &str, days: &BTreeSet<Day>) -> anyhow::Result<RecordBatch> {
+fn rows_of_days(batch: &RecordBatch, column: &str, days: &BTreeSet<Day>) -> Result<RecordBatch> {
     let dates = batch
         .column_by_name(column)
         .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
-        .ok_or_else(|| anyhow::anyhow!("partition column {column} is not a date"))?;
+        .ok_or_else(|| Error::PartitionNotDate(column.to_string()))?;
     let keep: BooleanArray = dates.iter().map(|day| Some(day.is_some_and(|d| days.contains(&d)))).collect();
     Ok(arrow::compute::filter_record_batch(batch, &keep)?)
 }
 
 /// Deletes the data files of table `name` that no version younger than `keep` reads; returns how
 /// many. Versions older than `keep` can no longer be read with `as_of`.
-pub async fn vacuum(root: &Url, name: &str, keep: std::time::Duration) -> anyhow::Result<usize> {
+pub async fn vacuum(root: &Url, name: &str, keep: std::time::Duration) -> Result<usize> {
     let url = table_url(root, name)?;
-    let table = deltalake::open_table(url.clone()).await.map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
+    let table = deltalake::open_table(url.clone())
+        .await
+        .map_err(|error| Error::OpenTable { url: url.to_string(), error: Box::new(error) })?;
     let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let (_, metrics) = table
         .vacuum()
         .with_retention_period(keep)
         .with_enforce_retention_duration(false)
         .await
-        .map_err(|e| anyhow::anyhow!("vacuuming {url}: {e}"))?;
+        .map_err(|error| Error::Vacuum { url: url.to_string(), error: Box::new(error) })?;
     Ok(metrics.files_deleted.len())
 }

@@ -17,13 +17,14 @@ use tillflow_schemas::Millis;
 use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::journal::{self, Entry};
 use crate::run::{self, Summary};
-use crate::source::{self, Admission, Counts, Ingest, IngestStream, Ingested, Window};
+use crate::source::{self, Admission, Counts, Epochs, Ingest, IngestStream, Ingested, Window};
+use crate::{Error, Result};
 
 /// Where a replay reads from.
 #[derive(Clone, Debug)]
 pub enum History {
-    /// Event files and folders, as `tillflow run` reads them; epochs are `tick_ms` of event time.
-    Files { inputs: Vec<PathBuf>, tick_ms: i64 },
+    /// Event files and folders, as `tillflow run` reads them, cut into `epochs`.
+    Files { inputs: Vec<PathBuf>, epochs: Epochs },
     /// A live run's ingest log folder; epochs are the ones it logged.
     Log(PathBuf),
 }
@@ -63,7 +64,7 @@ pub struct ReplayConfig {
 }
 
 /// Replays the history and persists every view as it stands at the end of the window.
-pub fn replay(config: &ReplayConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
+pub fn replay(config: &ReplayConfig, runtime: &tokio::runtime::Runtime) -> Result<Summary> {
     let started = Instant::now();
     let root = root_url(&config.out)?;
     let output = compute(config)?;
@@ -71,14 +72,14 @@ pub fn replay(config: &ReplayConfig, runtime: &tokio::runtime::Runtime) -> anyho
 }
 
 /// Replays the history and returns every view's changes, without persisting anything.
-pub fn compute(config: &ReplayConfig) -> anyhow::Result<dataflow::Output> {
+pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
     let (window, retention_ms, speed) = (config.window, config.tuning.retention_ms, config.speed);
     let ingest: IngestFactory = match &config.history {
-        History::Files { inputs, tick_ms } => {
-            let files = Arc::new(source::discover(inputs).map_err(anyhow::Error::msg)?);
-            let tick_ms = *tick_ms;
+        History::Files { inputs, epochs } => {
+            let files = Arc::new(source::discover(inputs).map_err(Error::Input)?);
+            let epochs = *epochs;
             Arc::new(move || {
-                let ingest = Ingest::open(&files, tick_ms, retention_ms).within(window);
+                let ingest = Ingest::open(&files, epochs, retention_ms).within(window);
                 Box::new(Paced::new(ingest, speed, None))
             })
         }
@@ -93,23 +94,18 @@ pub fn compute(config: &ReplayConfig) -> anyhow::Result<dataflow::Output> {
             })
         }
     };
-    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.detail)
-        .map_err(anyhow::Error::msg)
+    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.detail).map_err(Error::Dataflow)
 }
 
 /// The entries of the ingest log at `path`: a log folder, or the `--out` folder of the live run
 /// that wrote one.
-fn read_log(path: &Path) -> anyhow::Result<Vec<Entry>> {
+fn read_log(path: &Path) -> Result<Vec<Entry>> {
     let nested = path.join(crate::serve::INGEST_LOG);
     let dir = if nested.is_dir() { nested } else { path.to_path_buf() };
     if !dir.is_dir() {
-        anyhow::bail!(
-            "{} is not an ingest log: pass a live run's --out folder, or the {} folder in it",
-            path.display(),
-            crate::serve::INGEST_LOG
-        );
+        return Err(Error::NotAnIngestLog { path: path.to_path_buf() });
     }
-    journal::read(&dir).map_err(|e| anyhow::anyhow!("cannot read the ingest log in {}: {e}", dir.display()))
+    journal::read(&dir).map_err(|error| Error::ReadIngestLog { dir, error })
 }
 
 /// A live run's logged verdicts, judged again in the epochs they were logged in.

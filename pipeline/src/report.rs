@@ -11,7 +11,7 @@ use arrow::array::RecordBatch;
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 
-use crate::sql;
+use crate::{Error, Result, sql};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -33,7 +33,7 @@ struct Rows {
 }
 
 impl Rows {
-    fn of(batches: &[RecordBatch]) -> anyhow::Result<Rows> {
+    fn of(batches: &[RecordBatch]) -> Result<Rows> {
         let columns =
             batches.first().map_or_else(Vec::new, |b| b.schema().fields().iter().map(|f| f.name().clone()).collect());
         let mut rows = Vec::new();
@@ -59,7 +59,7 @@ impl Rows {
     }
 }
 
-async fn rows(ctx: &SessionContext, query: &str) -> anyhow::Result<Rows> {
+async fn rows(ctx: &SessionContext, query: &str) -> Result<Rows> {
     Rows::of(&sql::query(ctx, query).await?)
 }
 
@@ -74,25 +74,20 @@ struct Report {
 }
 
 /// Builds the report of `district` for `date` (default: the district's latest business day with sales).
-pub async fn report(
-    ctx: &SessionContext,
-    district: &str,
-    date: Option<&str>,
-    format: ReportFormat,
-) -> anyhow::Result<String> {
+pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, format: ReportFormat) -> Result<String> {
     let quoted = district.replace('\'', "''");
     let stores =
         rows(ctx, &format!("SELECT DISTINCT store_id FROM refund_void_anomalies WHERE district = '{quoted}'")).await?;
     if stores.rows.is_empty() {
         let known = rows(ctx, "SELECT DISTINCT district FROM refund_void_anomalies ORDER BY district").await?;
-        let names: Vec<&str> = known.rows.iter().map(|r| r[0].as_str()).collect();
-        anyhow::bail!("no district `{district}` in the views; districts: {}", names.join(", "));
+        let known = known.rows.iter().map(|r| r[0].clone()).collect();
+        return Err(Error::NoDistrict { district: district.to_string(), known });
     }
     let in_district = format!("store_id IN (SELECT store_id FROM refund_void_anomalies WHERE district = '{quoted}')");
     let date = match date {
-        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| anyhow::anyhow!("`{d}` is not a date like 2026-03-08"))?
-            .to_string(),
+        Some(d) => {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| Error::NotADate(d.to_string()))?.to_string()
+        }
         None => {
             let latest =
                 rows(ctx, &format!("SELECT CAST(MAX(business_date) AS VARCHAR) FROM sku_margin WHERE {in_district}"))
@@ -102,7 +97,7 @@ pub async fn report(
                 .first()
                 .map(|r| r[0].clone())
                 .filter(|d| !d.is_empty())
-                .ok_or_else(|| anyhow::anyhow!("no sales in district `{district}` yet"))?
+                .ok_or_else(|| Error::NoSales(district.to_string()))?
         }
     };
     let on_date = format!("business_date = DATE '{date}'");

@@ -11,7 +11,8 @@ use url::Url;
 use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::persist::{Dirty, write_table};
 use crate::profile::Profile;
-use crate::source::{self, Counts, Ingest, Share};
+use crate::source::{self, Counts, Epochs, Ingest, Share};
+use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -20,21 +21,21 @@ pub struct RunConfig {
     pub workers: usize,
     /// The cluster this process is part of, if any.
     pub processes: Processes,
-    /// The width of an epoch in event time, in milliseconds.
-    pub tick_ms: i64,
+    /// How the input is cut into epochs.
+    pub epochs: Epochs,
     pub tuning: Tuning,
     pub detail: Detail,
 }
 
 impl RunConfig {
-    /// A run of one process over `inputs` in hourly epochs, with the views' default settings.
+    /// A run of one process over `inputs`, in epochs chosen for speed, with the views' default settings.
     pub fn new(inputs: Vec<PathBuf>, out: String, workers: usize) -> RunConfig {
         RunConfig {
             inputs,
             out,
             workers,
             processes: Processes::default(),
-            tick_ms: 3_600_000,
+            epochs: Epochs::FAST,
             tuning: Tuning::default(),
             detail: Detail::default(),
         }
@@ -56,7 +57,7 @@ pub struct Summary {
     pub profile: Profile,
 }
 
-pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Summary> {
+pub fn run(config: &RunConfig, runtime: &tokio::runtime::Runtime) -> Result<Summary> {
     let started = Instant::now();
     let root = root_url(&config.out)?;
     let output = compute(config)?;
@@ -70,7 +71,7 @@ pub fn write(
     root: Url,
     started: Instant,
     runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<Summary> {
+) -> Result<Summary> {
     let compute = started.elapsed();
     let mut views = Vec::new();
     for view in output.views {
@@ -93,12 +94,12 @@ pub fn write(
 
 /// Reads the inputs (this process's share of them, in a cluster) and computes every view,
 /// without persisting anything.
-pub fn compute(config: &RunConfig) -> anyhow::Result<dataflow::Output> {
-    let files = Arc::new(source::discover(&config.inputs).map_err(anyhow::Error::msg)?);
-    let (tick_ms, retention_ms) = (config.tick_ms, config.tuning.retention_ms);
+pub fn compute(config: &RunConfig) -> Result<dataflow::Output> {
+    let files = Arc::new(source::discover(&config.inputs).map_err(Error::Input)?);
+    let (epochs, retention_ms) = (config.epochs, config.tuning.retention_ms);
     let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
-    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, tick_ms, retention_ms).share(share)));
-    dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.detail).map_err(anyhow::Error::msg)
+    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, epochs, retention_ms).share(share)));
+    dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.detail).map_err(Error::Dataflow)
 }
 
 impl fmt::Display for Summary {

@@ -8,16 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use tillflow_queries::live::Hub;
 use tillflow_queries::persisted::root_url;
 use url::Url;
 
+use crate::error::Chain;
 use crate::journal::{Entry, Journal};
 use crate::live::{self, LiveConfig, Metrics, Persistable};
 use crate::persist::{Dirty, vacuum, write_table};
 use crate::source::Counts;
-use crate::{follow, http, tables};
+use crate::{Error, Result, follow, http, tables};
 
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -36,23 +36,20 @@ pub struct ServeConfig {
 pub const INGEST_LOG: &str = "_ingest_log";
 
 /// Refuses to serve SQL beyond this machine: the servers have no authentication yet.
-fn loopback_only(flag: &str, addr: Option<SocketAddr>) -> anyhow::Result<()> {
+fn loopback_only(flag: &'static str, addr: Option<SocketAddr>) -> Result<()> {
     match addr {
-        Some(addr) if !addr.ip().is_loopback() => anyhow::bail!(
-            "{flag} {addr}: tillflow's SQL servers have no authentication or TLS yet, so they listen on loopback \
-             only (127.0.0.1 or [::1]); reach them from other machines through an SSH tunnel or an authenticating proxy"
-        ),
+        Some(addr) if !addr.ip().is_loopback() => Err(Error::NotLoopback { flag, addr }),
         _ => Ok(()),
     }
 }
 
-pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Counts> {
+pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<Counts> {
     loopback_only("--pg", config.pg)?;
     loopback_only("--flight", config.flight)?;
     let root = root_url(&config.out)?;
     let missing: Vec<_> = config.inputs.iter().filter(|p| p.as_os_str() != "-" && !p.exists()).collect();
     if let Some(path) = missing.first() {
-        anyhow::bail!("input `{}` does not exist: pass files or folders of events, or - for stdin", path.display());
+        return Err(Error::InputMissing(path.to_path_buf()));
     }
     let hub = Hub::new(tables().into_iter().map(|t| (t.name, t.schema)).collect());
     let metrics = Arc::new(Metrics::default());
@@ -62,9 +59,9 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     let mut listening = Vec::new();
 
     if let Some(addr) = config.listen {
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| {
-            format!("cannot listen for HTTP on {addr} (is the port taken? pick another with --listen)")
-        })?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|source| Error::HttpListen { addr, source })?;
         let app = http::router(feed.clone(), Arc::clone(&metrics));
         runtime.spawn(async move { axum::serve(listener, app).await });
         listening.push(format!("HTTP ingest on http://{addr}/v1/events (metrics on /metrics)"));
@@ -82,7 +79,7 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     let journal = match root.to_file_path().ok().filter(|_| root.scheme() == "file") {
         Some(path) => {
             let dir = path.join(INGEST_LOG);
-            Some(Journal::open(&dir).with_context(|| format!("cannot open the ingest log in {}", dir.display()))?)
+            Some(Journal::open(&dir).map_err(|source| Error::OpenIngestLog { dir, source })?)
         }
         None => {
             tracing::warn!("--out {root} is not a local folder: no ingest log, so input is not durable");
@@ -120,10 +117,10 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> anyhow::
     let persist: Arc<dyn Fn(Persistable) + Send + Sync> = Arc::new(move |snapshot| {
         let _ = persist_send.send(snapshot);
     });
-    let counts = live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop), journal)
-        .map_err(anyhow::Error::msg)?;
+    let counts =
+        live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop), journal).map_err(Error::Live)?;
     stop.store(true, Ordering::Relaxed);
-    persister.join().map_err(|_| anyhow::anyhow!("the persister failed"))?;
+    persister.join().map_err(|_| Error::PersisterFailed)?;
     drop(followers);
     Ok(counts)
 }
@@ -135,10 +132,8 @@ fn spawn_sql_server<E: std::fmt::Display>(
     addr: SocketAddr,
     stop: &Arc<AtomicBool>,
     server: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
-) -> anyhow::Result<()> {
-    std::net::TcpListener::bind(addr).with_context(|| {
-        format!("cannot listen for {name} clients on {addr} (is the port taken? pick another address)")
-    })?;
+) -> Result<()> {
+    std::net::TcpListener::bind(addr).map_err(|source| Error::SqlListen { server: name, addr, source })?;
     let stop = Arc::clone(stop);
     runtime.spawn(async move {
         if let Err(e) = server.await {
@@ -228,7 +223,7 @@ fn vacuum_all(runtime: &tokio::runtime::Handle, root: &Url, keep_history: Durati
         match runtime.block_on(vacuum(root, table.name, keep_history)) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!("vacuumed {deleted} files of {} older than {keep_history:?}", table.name),
-            Err(e) => tracing::warn!("{e:#}; retried at the next vacuum"),
+            Err(e) => tracing::warn!("{}; retried at the next vacuum", Chain(&e)),
         }
     }
 }

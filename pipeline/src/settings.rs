@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::{Error, Result};
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
@@ -45,10 +47,10 @@ pub struct Settings {
 }
 
 /// Reads a config file; errors name the file, the line and what is wrong.
-pub fn load(path: &Path) -> anyhow::Result<Settings> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+pub fn load(path: &Path) -> Result<Settings> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| Error::ConfigUnreadable { path: path.to_path_buf(), error })?;
+    toml::from_str(&text).map_err(|error| Error::BadConfig { path: path.to_path_buf(), error: Box::new(error) })
 }
 
 /// A duration in the file (`"15m"`), in milliseconds; a bad one is an error at its line.

@@ -17,8 +17,31 @@ use tillflow_schemas::formats::{self, Record, Rejected};
 use tillflow_schemas::views::DeadLetter;
 use tillflow_schemas::{Event, Format, Id, InputError, Millis, ShiftKind, Store};
 
-/// Epochs count ticks since the Unix epoch; epoch 0 holds reference data in effect from the start.
-pub type Epoch = u64;
+use crate::clock::{StoreClocks, WallClock, system_clock};
+
+pub use tillflow_schemas::Epoch;
+
+/// How a run over finished input is cut into epochs (DESIGN.md, Time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epochs {
+    /// Event time rounded up to a tick of this many milliseconds: the states a live run with that
+    /// tick would have shown, epoch by epoch (`--tick`, `--at`, paced replays).
+    Tick(i64),
+    /// As fast as possible: a new epoch every this many records read. The final views are the
+    /// same for any cut (tested); only the states in between differ.
+    Records(u64),
+}
+
+impl Epochs {
+    /// Records per epoch when the user asks for no epoch-by-epoch states: large enough that the
+    /// per-epoch cost of the graph vanishes, small enough that reading overlaps computing.
+    pub const FAST: Epochs = Epochs::Records(1 << 17);
+
+    /// `--tick` if given, else [`Epochs::FAST`].
+    pub fn tick_or_fast(tick_ms: Option<i64>) -> Epochs {
+        tick_ms.map_or(Epochs::FAST, Epochs::Tick)
+    }
+}
 
 /// Every input file under the given paths (folders are walked), sorted by path.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, String> {
@@ -213,7 +236,9 @@ impl IngestStream for Prepared {
 /// The ordered, deduplicated, epoch-stamped stream of every input file.
 pub struct Ingest {
     records: Interleave,
-    tick_ms: i64,
+    epochs: Epochs,
+    /// Records read so far (for [`Epochs::Records`]).
+    read: u64,
     admission: Admission,
     window: Window,
     share: Option<Share>,
@@ -223,7 +248,6 @@ pub struct Ingest {
 
 /// Judges each record in arrival order: dead letter, duplicate, or accepted; and counts them.
 pub struct Admission {
-    /// The content hash of every accepted event, by `event_id`.
     /// The content hash of every accepted event, by `event_id`, with the time until which it is
     /// kept: its own time for a dated event (pruned once beyond the retention, when such an event
     /// is refused anyway), forever for reference data.
@@ -233,9 +257,11 @@ pub struct Admission {
     stores: FxHashMap<Id, Store>,
     /// (store, staff) with a clock_in not yet matched by a clock_out.
     on_clock: rustc_hash::FxHashSet<(Id, Id)>,
-    /// The latest event time accepted, and how far before it dated events are still accepted.
-    latest: Option<Millis>,
+    /// Each store's latest accepted event time; the retention counts back from the chain's clock.
+    clocks: StoreClocks,
     retention_ms: Millis,
+    /// What "now" is for the future limit.
+    wall: WallClock,
     pub counts: Counts,
 }
 
@@ -293,9 +319,8 @@ impl Interleave {
 
 /// A file's records, or one rejected record saying why it cannot be read.
 pub fn read_file(path: &Path, format: Format) -> Records {
-    formats::read_file(path, format).unwrap_or_else(|reason| {
-        Box::new(std::iter::once(Record { position: 0, outcome: Err(Rejected::new(b"", reason)) }))
-    })
+    formats::read_file(path, format)
+        .unwrap_or_else(|reason| Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", reason)))))
 }
 
 impl Iterator for Interleave {
@@ -317,10 +342,11 @@ impl Iterator for Interleave {
 
 impl Ingest {
     /// Reads `files`; events dated more than `retention_ms` before the latest are dead letters.
-    pub fn open(files: &[(PathBuf, Format)], tick_ms: i64, retention_ms: Millis) -> Ingest {
+    pub fn open(files: &[(PathBuf, Format)], epochs: Epochs, retention_ms: Millis) -> Ingest {
         Ingest {
             records: Interleave::files(files),
-            tick_ms: tick_ms.max(1),
+            epochs,
+            read: 0,
             admission: Admission::new(retention_ms),
             window: Window::default(),
             share: None,
@@ -338,11 +364,14 @@ impl Ingest {
         Ingest { share: (share.processes > 1).then_some(share), ..self }
     }
 
-    fn epoch_of(&self, clock: Millis) -> Epoch {
-        if clock <= 0 {
-            return 0;
+    /// The epoch of the next record read, whose source's clock is then `clock`.
+    fn next_epoch(&mut self, clock: Millis) -> Epoch {
+        self.read += 1;
+        match self.epochs {
+            Epochs::Records(per_epoch) => 1 + (self.read - 1) / per_epoch.max(1),
+            Epochs::Tick(_) if clock <= 0 => 0,
+            Epochs::Tick(tick_ms) => (clock as u64).div_ceil(tick_ms.max(1) as u64),
         }
-        (clock as u64).div_ceil(self.tick_ms as u64)
     }
 }
 
@@ -355,23 +384,30 @@ impl Admission {
             return;
         }
         self.since_pruned = 0;
-        if let Some(latest) = self.latest {
+        if let Some(latest) = self.clocks.chain() {
             let oldest = latest - self.retention_ms;
             self.seen.retain(|_, (_, kept_until)| *kept_until >= oldest);
         }
     }
 
-    /// Accepts events dated up to `retention_ms` before the latest accepted one.
+    /// Accepts events dated up to `retention_ms` before the chain's clock, and none dated more
+    /// than [`FUTURE_LIMIT_MS`] ahead of the machine's clock.
     pub fn new(retention_ms: Millis) -> Admission {
         Admission {
             seen: FxHashMap::default(),
             since_pruned: 0,
             stores: FxHashMap::default(),
             on_clock: Default::default(),
-            latest: None,
+            clocks: StoreClocks::default(),
             retention_ms,
+            wall: system_clock(),
             counts: Counts::default(),
         }
+    }
+
+    /// The same, with `wall` for the machine's clock.
+    pub fn with_clock(self, wall: WallClock) -> Admission {
+        Admission { wall, ..self }
     }
 
     /// Learns a store's record (its zone dates its events) without admitting it.
@@ -392,6 +428,7 @@ impl Admission {
             reason: reason.to_string(),
             raw,
         };
+        let raw = record.raw;
         let event = match record.outcome {
             Ok(event) => event,
             Err(rejected) => {
@@ -413,9 +450,19 @@ impl Admission {
                 Some(_) => {
                     self.counts.dead_lettered += 1;
                     let reason = InputError::ConflictingDuplicate(id.to_string());
-                    return Some(Ingested::Dead(dead(reason, event.to_json(), Some(id))));
+                    return Some(Ingested::Dead(dead(reason, raw.clone(), Some(id))));
                 }
                 None => {}
+            }
+        }
+        // Every dated record, reference data included, passes the future limit: a record from
+        // tomorrow is a wrong clock, not news.
+        if let Some(ts) = event.ts() {
+            let ahead = ts - (self.wall)();
+            if ahead > FUTURE_LIMIT_MS {
+                self.counts.dead_lettered += 1;
+                let reason = InputError::FromTheFuture(ahead / tillflow_schemas::time::MILLIS_PER_HOUR);
+                return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
             }
         }
         let business_date = match (&event, event.dated_by_store(), event.ts()) {
@@ -428,28 +475,21 @@ impl Admission {
                 None => {
                     self.counts.dead_lettered += 1;
                     let reason = InputError::UnknownStore(store_id.to_string());
-                    return Some(Ingested::Dead(dead(reason, event.to_json(), event.event_id())));
+                    return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
                 }
             },
             _ => None,
         };
-        if let (Some(_), Some(ts)) = (business_date, event.ts()) {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            let ahead = ts - now as Millis;
-            let behind = self.latest.map_or(0, |latest| latest - ts);
-            let reason = if ahead > FUTURE_LIMIT_MS {
-                Some(InputError::FromTheFuture(ahead / tillflow_schemas::time::MILLIS_PER_HOUR))
-            } else if behind > self.retention_ms {
+        if let (Some(store_id), Some(ts)) = (business_date.and(event.dated_by_store()), event.ts()) {
+            let behind = self.clocks.chain().map_or(0, |latest| latest - ts);
+            if behind > self.retention_ms {
                 let day = tillflow_schemas::time::MILLIS_PER_DAY;
-                Some(InputError::OlderThanRetention { days: behind / day, retention_days: self.retention_ms / day })
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
+                let reason =
+                    InputError::OlderThanRetention { days: behind / day, retention_days: self.retention_ms / day };
                 self.counts.dead_lettered += 1;
-                return Some(Ingested::Dead(dead(reason, event.to_json(), event.event_id())));
+                return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
             }
-            self.latest = Some(self.latest.map_or(ts, |latest| latest.max(ts)));
+            self.clocks.observe(store_id, ts);
         }
         if let Event::Shift(shift) = &event {
             let key = (shift.store_id.clone(), shift.staff_id.clone());
@@ -466,7 +506,7 @@ impl Admission {
                     staff: shift.staff_id.to_string(),
                     store: shift.store_id.to_string(),
                 };
-                return Some(Ingested::Dead(dead(reason, event.to_json(), event.event_id())));
+                return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
             }
         }
         if let Some(id) = event.event_id() {
@@ -486,7 +526,7 @@ impl Iterator for Ingest {
         while !self.ended
             && let Some((source, record, clock)) = self.records.next()
         {
-            let epoch = self.epoch_of(clock);
+            let epoch = self.next_epoch(clock);
             if self.window.ends_before(epoch) {
                 self.ended = true;
                 break;

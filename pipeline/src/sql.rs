@@ -7,7 +7,8 @@ use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 use url::Url;
 
-use crate::table_names;
+use crate::error::Chain;
+use crate::{Result, table_names};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -17,17 +18,17 @@ pub enum OutputFormat {
 }
 
 /// A session over every view persisted under `root`, with `as_of` over their earlier versions.
-pub async fn open(root: &Url) -> anyhow::Result<SessionContext> {
+pub async fn open(root: &Url) -> Result<SessionContext> {
     let ctx = tillflow_queries::persisted::session(root, &table_names()).await?.0;
     tillflow_queries::as_of::register(&ctx, root);
     Ok(ctx)
 }
 
-pub async fn query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(ctx.sql(sql).await?.collect().await?)
 }
 
-pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<String> {
+pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String> {
     match format {
         OutputFormat::Table => Ok(arrow::util::pretty::pretty_format_batches(batches)?.to_string()),
         OutputFormat::Csv => {
@@ -52,14 +53,14 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<S
 }
 
 /// Runs one statement, wherever the views are.
-pub type Run<'a> = dyn Fn(&str) -> anyhow::Result<Vec<RecordBatch>> + 'a;
+pub type Run<'a> = dyn Fn(&str) -> Result<Vec<RecordBatch>> + 'a;
 
 /// Lists every view's columns, in SQL any surface answers.
 pub const DESCRIBE: &str = "SELECT table_name, column_name, data_type FROM information_schema.columns \
                             WHERE table_schema = 'public' ORDER BY table_name, ordinal_position";
 
 /// The interactive session: statements end with `;`, `\d` lists views, `\q` quits.
-pub fn repl(run: &Run<'_>, format: OutputFormat) -> anyhow::Result<()> {
+pub fn repl(run: &Run<'_>, format: OutputFormat) -> Result<()> {
     let mut editor = rustyline::DefaultEditor::new()?;
     let history: Option<PathBuf> = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tillflow_history"));
     if let Some(h) = &history {
@@ -88,7 +89,7 @@ pub fn repl(run: &Run<'_>, format: OutputFormat) -> anyhow::Result<()> {
                 "\\q" => break,
                 "\\d" => match run(DESCRIBE).and_then(|b| render(&b, format)) {
                     Ok(text) => println!("{text}"),
-                    Err(e) => println!("error: {e:#}"),
+                    Err(e) => println!("error: {}", Chain(&e)),
                 },
                 other => println!("unknown command {other}: \\d lists views, \\q quits"),
             }
@@ -103,7 +104,7 @@ pub fn repl(run: &Run<'_>, format: OutputFormat) -> anyhow::Result<()> {
         let _ = editor.add_history_entry(sql.trim());
         match run(&sql).and_then(|b| render(&b, format)) {
             Ok(text) => println!("{text}"),
-            Err(e) => println!("error: {e:#}"),
+            Err(e) => println!("error: {}", Chain(&e)),
         }
     }
     if let Some(h) = &history {

@@ -2,14 +2,12 @@
 //!
 //! - [`reference`]: every view's reference definition (`queries/*.sql`) run over raw events;
 //! - [`persisted`]: the persisted Delta tables of the views, registered by view name;
-//! - [`customer_segments`]: the batch reference of the two views SQL cannot say (k-means);
 //! - [`functions`]: the SQL functions both need (`business_date`);
 //! - [`live`]: the live views, one consistent snapshot per epoch;
 //! - [`as_of`]: earlier persisted states (`as_of('view', 'epoch', N)`);
 //! - [`pg`], [`flight`]: the Postgres wire and Arrow Flight SQL servers.
 
 pub mod as_of;
-pub mod customer_segments;
 pub mod flight;
 pub mod functions;
 pub mod live;
@@ -46,4 +44,6 @@ pub const REFERENCE_SQL: &[(&str, &str)] = &[
     ("rule_breaks", include_str!("../rule_breaks.sql")),
     ("refund_void_anomalies", include_str!("../refund_void_anomalies.sql")),
     ("labor_demand", include_str!("../labor_demand.sql")),
+    // reads the five tables above and `current_stores`
+    ("exceptions", include_str!("../exceptions.sql")),
 ];

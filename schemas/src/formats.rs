@@ -15,6 +15,31 @@ pub struct Record {
     /// 1-based line number (NDJSON, CSV: the record's first data line) or row number (Parquet).
     pub position: u64,
     pub outcome: Result<Event, Rejected>,
+    /// The text of a record that parsed, as received (cut like [`Rejected::raw`]): a rule that
+    /// admission applies later dead-letters it with this text. Empty for a rejected record, whose
+    /// text is in its [`Rejected`].
+    pub raw: String,
+}
+
+impl Record {
+    /// A record read at `position` from the text `raw`.
+    pub fn new(position: u64, raw: &[u8], outcome: Result<Event, Rejected>) -> Record {
+        let raw = if outcome.is_ok() { clip(raw) } else { String::new() };
+        Record { position, outcome, raw }
+    }
+
+    /// A record that could not be read.
+    pub fn rejected(position: u64, rejected: Rejected) -> Record {
+        Record { position, outcome: Err(rejected), raw: String::new() }
+    }
+
+    /// The record's text as received.
+    pub fn text(&self) -> &str {
+        match &self.outcome {
+            Ok(_) => &self.raw,
+            Err(rejected) => &rejected.raw,
+        }
+    }
 }
 
 /// A record that was not accepted: its raw text (cut to [`RAW_LIMIT`] bytes) and why.
@@ -93,14 +118,15 @@ pub fn body(body: &[u8]) -> Vec<Record> {
             .iter()
             .zip(1..)
             .map(|(item, position)| {
+                // An array element's own text is not kept by the JSON parser: its compact form stands in.
                 let line = serde_json::to_vec(item).unwrap_or_default();
-                Record { position, outcome: ndjson::parse_line(&line) }
+                Record::new(position, &line, ndjson::parse_line(&line))
             })
             .collect(),
         Err(e) => {
             let rejected =
                 Rejected::new(body, InputError::MalformedJson(format!("the JSON array does not parse: {e}")));
-            vec![Record { position: 1, outcome: Err(rejected) }]
+            vec![Record::rejected(1, rejected)]
         }
     }
 }

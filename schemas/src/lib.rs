@@ -24,5 +24,9 @@ pub use formats::{Format, Record};
 pub use money::Cents;
 pub use time::{Day, Millis};
 
+/// A tick of processing: the dataflow's timestamp (DESIGN.md, Time). Over files it counts the
+/// input's cuts (or ticks of event time); live, ticks of wall time since the Unix epoch.
+pub type Epoch = u64;
+
 /// Identifiers (store, sku, cashier, ...): short strings kept inline, so reading one allocates nothing.
 pub type Id = compact_str::CompactString;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use tillflow::source::{Ingest, Ingested, discover};
+use tillflow::source::{Epochs, Ingest, Ingested, discover};
 use tillflow::sql::{OutputFormat, render};
 
 use tillflow_schemas::views::{CustomerSegment, SegmentProfile, ViewRow};
@@ -14,7 +14,7 @@ const QUERY: &str = "SELECT store_id, sku, business_date, net_sales, cogs, gross
 /// The events `run` accepts from a folder, read with the same sources.
 fn accepted_events(dir: &Path) -> Vec<tillflow_schemas::Event> {
     let files = discover(&[dir.to_path_buf()]).unwrap();
-    Ingest::open(&files, 3_600_000, tillflow_schemas::time::RETENTION_MS)
+    Ingest::open(&files, Epochs::Tick(3_600_000), tillflow_schemas::time::RETENTION_MS)
         .filter_map(|item| match item {
             Ingested::Accepted { event, .. } => Some(event),
             Ingested::Dead(_) | Ingested::Known(_) => None,
@@ -63,7 +63,7 @@ fn generate_run_sql_equals_reference() {
         assert_eq!(rows(&got), rows(&expected), "{view}");
         assert!(!rows(&got).is_empty(), "{view} has rows");
     }
-    let (segments, profiles) = tillflow_queries::customer_segments::customer_segments(&refs);
+    let (segments, profiles) = crate::segments_reference::customer_segments(&refs);
     for (view, expected) in [
         (CustomerSegment::NAME, CustomerSegment::to_batch(&segments)),
         (SegmentProfile::NAME, SegmentProfile::to_batch(&profiles)),
@@ -243,4 +243,45 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
     let accepted = printed.lines().find(|l| l.trim_start().starts_with("accepted")).unwrap();
     let read = printed.lines().find(|l| l.starts_with("events read")).unwrap();
     assert_eq!(accepted.split_whitespace().last(), read.split_whitespace().last());
+}
+
+/// `run` over files cuts the input for speed unless `--tick` asks for event-time epochs; every
+/// view it ends with is the same for any cut (dead letters aside, which record their epoch).
+#[test]
+fn final_views_do_not_depend_on_how_the_input_is_cut_into_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain").display().to_string();
+    run_ok(&["generate", "--out", &chain, "--stores", "3", "--days", "6", "--seed", "11"]);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let cuts: [&[&str]; 4] = [&[], &["--tick", "1h"], &["--tick", "1d"], &["--tick", "7m"]];
+    let mut tables: Vec<Vec<(String, Vec<String>)>> = Vec::new();
+    for (i, cut) in cuts.iter().enumerate() {
+        let out = dir.path().join(format!("out{i}")).display().to_string();
+        let workers = if i % 2 == 0 { "2" } else { "1" };
+        let mut args = vec!["run", "--input", &chain, "--out", &out, "--workers", workers];
+        args.extend_from_slice(cut);
+        let summary = run_ok(&args);
+        let epochs = summary.lines().find(|l| l.starts_with("epochs")).unwrap();
+        let epochs: u64 = epochs.split_whitespace().last().unwrap().parse().unwrap();
+        match cut.is_empty() {
+            true => assert!(epochs < 10, "a 6-day chain read for speed takes a few epochs: {epochs}"),
+            false => assert!(epochs > 6, "--tick {} cuts 6 days into more epochs than days: {epochs}", cut[1]),
+        }
+        let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(&out).unwrap())).unwrap();
+        let views = tillflow::table_names()
+            .into_iter()
+            .filter(|name| *name != "dead_letters" && *name != "pipeline_stats")
+            .map(|name| {
+                let batches = runtime.block_on(tillflow::sql::query(&ctx, &format!("SELECT * FROM {name}"))).unwrap();
+                (name.to_string(), rows(&batches))
+            })
+            .collect();
+        tables.push(views);
+    }
+    assert!(tables[0].iter().all(|(_, rows)| !rows.is_empty()), "every view has rows");
+    for (i, other) in tables.iter().enumerate().skip(1) {
+        for ((name, want), (_, got)) in tables[0].iter().zip(other) {
+            assert_eq!(got, want, "{name}: the cut {:?} changes the final rows", cuts[i]);
+        }
+    }
 }

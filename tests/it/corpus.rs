@@ -3,7 +3,7 @@
 //! expects acceptance or a dead letter whose reason contains the given words, and the counts
 //! reconcile.
 
-use tillflow::source::{Ingest, Ingested};
+use tillflow::source::{Epochs, Ingest, Ingested};
 use tillflow_schemas::Format;
 use tillflow_schemas::formats::flat;
 use tillflow_schemas::raw::RawEvent;
@@ -39,7 +39,8 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     let case = dir.path().join(name);
     std::fs::write(&case, bytes).unwrap();
     let format = Format::of_path(&case).unwrap();
-    let mut ingest = Ingest::open(&[(reference, Format::Ndjson), (case.clone(), format)], HOUR, RETENTION_MS);
+    let mut ingest =
+        Ingest::open(&[(reference, Format::Ndjson), (case.clone(), format)], Epochs::Tick(HOUR), RETENTION_MS);
     let mut verdicts = Vec::new();
     let mut reference_accepted = 0;
     let mut duplicates_before = 0;

@@ -280,6 +280,20 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
                 let customer = ["C1", "C2", "C3"][rng.random_range(0..3)];
                 link(&format!("L{n:03}"), ts, card, customer, rng.random_range(0..4) > 0)
             }
+            98 => {
+                // A store moves to another district mid-stream (its time zone stays).
+                let (id, tz) = stores[rng.random_range(0..2)];
+                let district = ["D1", "D2"][rng.random_range(0..2)];
+                Event::Store(Store {
+                    event_id: Some(format!("M{n:03}").into()),
+                    ts: Some(ts),
+                    district: district.into(),
+                    ..match store(id, tz) {
+                        Event::Store(s) => s,
+                        _ => unreachable!("store() makes a store"),
+                    }
+                })
+            }
             _ => erasure(&format!("X{n:03}"), ts, ["C1", "C2", "C3"][rng.random_range(0..3)]),
         };
         events.push(event);

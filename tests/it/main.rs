@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod clock;
 mod cluster;
 mod corpus;
 mod events;
@@ -10,6 +11,7 @@ mod hand_computed;
 mod live;
 mod replay;
 mod segments;
+mod segments_reference;
 mod storage;
 mod support;
 mod views;

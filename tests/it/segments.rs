@@ -1,12 +1,13 @@
 //! Customer segments: hand-computed features and retractions, and the k-means objective against
-//! a batch k-means (k-means++ seeding, Lloyd to convergence, best of several seeds).
+//! a batch k-means (k-means++ seeding, Lloyd to convergence, best of several seeds) over the
+//! features as the independent reference (`segments_reference`) standardizes them.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::{consolidate, states_at};
 use tillflow::run::{RunConfig, compute};
 use tillflow_data::ChainConfig;
-use tillflow_schemas::views::{CustomerSegment, Daypart, FIXED_POINT, Features, SEGMENTS, Scale};
+use tillflow_schemas::views::{CustomerSegment, Daypart, SEGMENTS};
 use tillflow_schemas::*;
 
 use crate::events::*;
@@ -114,12 +115,13 @@ fn kmeans_objective_is_within_two_percent_of_batch_kmeans() {
         let dir = tempfile::tempdir().unwrap();
         let config = ChainConfig { stores: 6, days: 21, seed, ..ChainConfig::default() };
         tillflow_data::generate(dir.path(), config, Format::Ndjson, &mut |_, _| {}).unwrap();
-        let run = RunConfig { tick_ms: 6 * HOUR, ..RunConfig::new(vec![dir.path().to_path_buf()], String::new(), 2) };
+        let run = RunConfig {
+            epochs: tillflow::source::Epochs::Tick(6 * HOUR),
+            ..RunConfig::new(vec![dir.path().to_path_buf()], String::new(), 2)
+        };
         let segments = consolidate(compute(&run).unwrap().changes::<CustomerSegment>().to_vec());
         assert!(segments.len() > 500, "{} customers", segments.len());
-        let raws: Vec<Features> = segments.iter().map(|s| s.features.raw()).collect();
-        let scale = Scale::of(raws.iter());
-        let points: Vec<[f64; 5]> = raws.iter().map(|r| scale.standardize(r).map(|v| v as f64 / FIXED_POINT)).collect();
+        let points = crate::segments_reference::standardized(&segments);
         let labels: Vec<usize> = segments.iter().map(|s| s.segment_id as usize).collect();
         let ours = wcss(&points, &labels, SEGMENTS);
         let best = (0..8).map(|s| batch_kmeans(&points, SEGMENTS, s)).fold(f64::MAX, f64::min);

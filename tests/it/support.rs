@@ -6,10 +6,10 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
 use arrow::util::display::array_value_to_string;
 use tillflow::dataflow::{self, IngestFactory, Output};
-use tillflow::source::{Epoch, Ingested, Prepared};
+use tillflow::source::{Admission, Counts, Epoch, IngestStream, Ingested};
 use tillflow_schemas::Event;
+use tillflow_schemas::formats::{Record, ndjson};
 use tillflow_schemas::tables::EventTables;
-use tillflow_schemas::time::local_day;
 
 /// Every row of the batches as `a|b|c` text (floats to 12 significant digits), sorted.
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
@@ -51,33 +51,67 @@ pub fn references(events: &[&Event], views: &[&str]) -> Vec<Vec<RecordBatch>> {
     })
 }
 
-/// Runs the dataflow over events already stamped with epochs; stores must precede their events.
 /// Runs that keep every epoch's changes, for views compared epoch by epoch.
 pub fn every_epoch() -> dataflow::Detail {
     dataflow::Detail { epochs: true, ..dataflow::Detail::default() }
 }
 
-pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
-    let mut zones = std::collections::HashMap::new();
-    let items: Vec<(Epoch, Event, Option<i32>)> = stamped
-        .iter()
-        .map(|(epoch, event)| {
-            if let Event::Store(store) = event {
-                zones.insert(store.store_id.clone(), store.timezone);
+/// Events stamped with epochs, as NDJSON text read through the admission a file's records take
+/// (parse, dedup, rules, business days, dead letters), each in its epoch.
+pub struct Admitted {
+    lines: Arc<Vec<(Epoch, String)>>,
+    next: usize,
+    admission: Admission,
+}
+
+impl Admitted {
+    pub fn new(stamped: &[(Epoch, Event)]) -> Admitted {
+        let lines = stamped.iter().map(|(epoch, event)| (*epoch, event.to_json())).collect();
+        Admitted::of_lines(Arc::new(lines))
+    }
+
+    fn of_lines(lines: Arc<Vec<(Epoch, String)>>) -> Admitted {
+        Admitted { lines, next: 0, admission: Admission::new(tillflow_schemas::time::RETENTION_MS) }
+    }
+}
+
+impl Iterator for Admitted {
+    type Item = Ingested;
+
+    fn next(&mut self) -> Option<Ingested> {
+        loop {
+            let (epoch, text) = self.lines.get(self.next)?;
+            self.next += 1;
+            let record = Record::new(self.next as u64, text.as_bytes(), ndjson::parse_line(text.as_bytes()));
+            if let Some(item) = self.admission.admit("events", record, *epoch) {
+                return Some(item);
             }
-            let day =
-                event.dated_by_store().and_then(|s| zones.get(s)).zip(event.ts()).map(|(tz, ts)| local_day(ts, *tz));
-            (*epoch, event.clone(), day)
+        }
+    }
+}
+
+impl IngestStream for Admitted {
+    fn counts(&self) -> Counts {
+        self.admission.counts
+    }
+}
+
+/// The events admission accepts of `stamped`, with their epochs: what the references read.
+pub fn admitted(stamped: &[(Epoch, Event)]) -> Vec<(Epoch, Event)> {
+    Admitted::new(stamped)
+        .filter_map(|item| match item {
+            Ingested::Accepted { epoch, event, .. } => Some((epoch, event)),
+            Ingested::Dead(_) | Ingested::Known(_) => None,
         })
-        .collect();
-    let items = Arc::new(items);
-    let factory: IngestFactory = Arc::new(move || {
-        let prepared = items
-            .iter()
-            .map(|(epoch, event, day)| Ingested::Accepted { epoch: *epoch, event: event.clone(), business_date: *day })
-            .collect();
-        Box::new(Prepared::new(prepared))
-    });
+        .collect()
+}
+
+/// Runs the dataflow over events stamped with epochs, fed through admission; stores must precede
+/// their events.
+pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
+    let lines: Arc<Vec<(Epoch, String)>> =
+        Arc::new(stamped.iter().map(|(epoch, event)| (*epoch, event.to_json())).collect());
+    let factory: IngestFactory = Arc::new(move || Box::new(Admitted::of_lines(Arc::clone(&lines))));
     dataflow::run(workers, &Default::default(), Default::default(), factory, every_epoch()).unwrap()
 }
 

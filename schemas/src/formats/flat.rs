@@ -193,10 +193,8 @@ impl Pending {
                 RawEvent::from_value(Value::Object(self.event)).and_then(RawEvent::validate)
             }
         };
-        Record {
-            position: self.position,
-            outcome: outcome.map_err(|reason| Rejected::new(self.raw.as_bytes(), reason)),
-        }
+        let outcome = outcome.map_err(|reason| Rejected::new(self.raw.as_bytes(), reason));
+        Record::new(self.position, self.raw.as_bytes(), outcome)
     }
 }
 
@@ -254,7 +252,7 @@ impl<R: std::io::Read> Iterator for CsvReader<R> {
             {
                 return None;
             }
-            return Some(Record { position: 1, outcome: Err(Rejected::new(b"", reason)) });
+            return Some(Record::rejected(1, Rejected::new(b"", reason)));
         }
         if let Some(record) = self.queued.take() {
             return Some(record);
@@ -275,8 +273,7 @@ impl<R: std::io::Read> Iterator for CsvReader<R> {
                     if e.is_io_error() {
                         self.done = true;
                     }
-                    let bad =
-                        Record { position, outcome: Err(Rejected::new(b"", InputError::MalformedCsv(e.to_string()))) };
+                    let bad = Record::rejected(position, Rejected::new(b"", InputError::MalformedCsv(e.to_string())));
                     return Some(in_order(grouper, bad, &mut self.queued));
                 }
             }
@@ -288,7 +285,7 @@ impl<R: std::io::Read> Iterator for CsvReader<R> {
                     "the row has {} fields, the header has {width}",
                     self.record.len()
                 ));
-                let bad = Record { position, outcome: Err(Rejected::new(&raw, reason)) };
+                let bad = Record::rejected(position, Rejected::new(&raw, reason));
                 return Some(in_order(grouper, bad, &mut self.queued));
             }
             let cells: Result<Vec<Option<&str>>, usize> =
@@ -296,7 +293,7 @@ impl<R: std::io::Read> Iterator for CsvReader<R> {
             let cells = match cells {
                 Ok(cells) => cells,
                 Err(at) => {
-                    let bad = Record { position, outcome: Err(Rejected::new(&raw, InputError::NotUtf8(at))) };
+                    let bad = Record::rejected(position, Rejected::new(&raw, InputError::NotUtf8(at)));
                     return Some(in_order(grouper, bad, &mut self.queued));
                 }
             };

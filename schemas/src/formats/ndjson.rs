@@ -34,10 +34,8 @@ impl<R: BufRead> Iterator for Reader<R> {
                 Err(e) => {
                     self.failed = true;
                     self.position += 1;
-                    return Some(Record {
-                        position: self.position,
-                        outcome: Err(Rejected::new(&self.line, InputError::Io(e.to_string()))),
-                    });
+                    let rejected = Rejected::new(&self.line, InputError::Io(e.to_string()));
+                    return Some(Record::rejected(self.position, rejected));
                 }
             }
             self.position += 1;
@@ -49,7 +47,7 @@ impl<R: BufRead> Iterator for Reader<R> {
             if bytes.is_empty() {
                 continue;
             }
-            return Some(Record { position: self.position, outcome: parse_line(bytes) });
+            return Some(Record::new(self.position, bytes, parse_line(bytes)));
         }
     }
 }

@@ -49,7 +49,7 @@ impl Iterator for Rows {
                     Some(Err(e)) => {
                         self.done = true;
                         let reason = InputError::MalformedParquet(e.to_string());
-                        return Some(Record { position: self.position + 1, outcome: Err(Rejected::new(b"", reason)) });
+                        return Some(Record::rejected(self.position + 1, Rejected::new(b"", reason)));
                     }
                     Some(Ok(batch)) => match as_text(&batch) {
                         Ok(columns) => {
@@ -59,10 +59,7 @@ impl Iterator for Rows {
                         }
                         Err(reason) => {
                             self.done = true;
-                            return Some(Record {
-                                position: self.position + 1,
-                                outcome: Err(Rejected::new(b"", reason)),
-                            });
+                            return Some(Record::rejected(self.position + 1, Rejected::new(b"", reason)));
                         }
                     },
                 }

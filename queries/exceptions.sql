@@ -1,0 +1,250 @@
+-- exceptions: the reference definition (docs/views.md), in plain SQL over the reference tables of
+-- the views it reads (refund_void_anomalies, rule_breaks, labor_demand, sku_margin,
+-- inventory_position) and current_stores of shared.sql. It shares no code with the dataflow's
+-- mapping (schemas/src/views/exceptions.rs): kinds, severities, subjects, amounts, evidence text
+-- and ids are all written out again here.
+--
+-- How each kind arises:
+--   excess_voids, excess_refunds, discount_abuse: a cashier-day whose `flags` list line/post-void,
+--     refund/no-receipt refund, or manual discount rates; high when the worst z of those is >= 7
+--     (twice the 3.5 threshold), else medium. The evidence has one part per flagged rate, in the
+--     order of the rates, joined by '; '.
+--   the five rule_breaks rules: subject = the refund, or the voided sale for post-voids.
+--   understaffed_peak: a store-day with 3 or more understaffed hours (high with 6 or more); the
+--     evidence has one part per such hour, by hour.
+--   negative_margin: net sales > 0 and a negative margin; low when every unit was on promotion.
+--   ghost_inventory (negative stock), else reorder: dated by inventory_position.as_of_date.
+--
+-- Text is built the way Rust's formatting writes it:
+--   * money: sign, whole units, '.', two digits of cents (from the exact cents);
+--   * `{:.1}` of a DOUBLE: the exact binary value rounded to one decimal, ties to even. The
+--     `tenths` steps below do this exactly with integers: |v| = whole + fraction (both exact),
+--     fraction * 2^57 is an integer whenever it can matter (|v| >= 1/32), and 10 * that splits
+--     into the tenths digit (÷ 2^57) and a remainder compared with half (2^56);
+--   * exception_id: `{:016x}` of the 64-bit FNV-1a hash of 'kind|store_id|subject|D', D the
+--     business day as days since 1970-01-01. The recursive `fnv` steps fold the key's UTF-8 bytes
+--     one at a time, the hash held as two 32-bit halves (hi, lo) so that nothing overflows:
+--     h xor b touches lo only (x = lo + b - 2 (lo & b)), and h * (2^40 + 435) mod 2^64 is
+--     lo' = x * 435 mod 2^32, hi' = (hi * 435 + x * 2^8 + (x * 435) div 2^32) mod 2^32.
+WITH RECURSIVE
+-- One row per flagged rate of a cashier-day, with the exception kind it belongs to.
+anomaly_rates AS (
+    SELECT store_id, cashier_id, business_date, district, transactions_7d,
+           'excess_voids' AS kind, CAST(NULL AS DECIMAL(18, 2)) AS amount,
+           0 AS i, 'line_void_rate' AS rate,
+           line_void_rate AS rate_value, line_void_rate_median AS median, line_void_rate_z AS z
+    FROM refund_void_anomalies WHERE strpos(concat(',', flags, ','), ',line_void_rate,') > 0
+    UNION ALL
+    SELECT store_id, cashier_id, business_date, district, transactions_7d,
+           'excess_voids', CAST(NULL AS DECIMAL(18, 2)),
+           1, 'post_void_rate', post_void_rate, post_void_rate_median, post_void_rate_z
+    FROM refund_void_anomalies WHERE strpos(concat(',', flags, ','), ',post_void_rate,') > 0
+    UNION ALL
+    SELECT store_id, cashier_id, business_date, district, transactions_7d,
+           'excess_refunds', CAST(refund_amount_7d AS DECIMAL(18, 2)),
+           2, 'refund_rate', refund_rate, refund_rate_median, refund_rate_z
+    FROM refund_void_anomalies WHERE strpos(concat(',', flags, ','), ',refund_rate,') > 0
+    UNION ALL
+    SELECT store_id, cashier_id, business_date, district, transactions_7d,
+           'excess_refunds', CAST(refund_amount_7d AS DECIMAL(18, 2)),
+           3, 'no_receipt_refund_rate', no_receipt_refund_rate, no_receipt_refund_rate_median, no_receipt_refund_rate_z
+    FROM refund_void_anomalies WHERE strpos(concat(',', flags, ','), ',no_receipt_refund_rate,') > 0
+    UNION ALL
+    SELECT store_id, cashier_id, business_date, district, transactions_7d,
+           'discount_abuse', CAST(manual_discount_amount_7d AS DECIMAL(18, 2)),
+           4, 'manual_discount_rate', manual_discount_rate, manual_discount_rate_median, manual_discount_rate_z
+    FROM refund_void_anomalies WHERE strpos(concat(',', flags, ','), ',manual_discount_rate,') > 0
+),
+-- Understaffed hours.
+short_hours AS (
+    SELECT store_id, business_date, hour, transactions, staff_on_clock, required_staff
+    FROM labor_demand WHERE status = 'understaffed'
+),
+-- Inventory rows that raise an exception, of stores with a record.
+stock AS (
+    SELECT p.store_id, p.sku, p.on_hand, p.units_sold_14d, p.days_of_cover, p.negative_stock, p.as_of_date, s.district
+    FROM inventory_position p
+    JOIN current_stores s ON s.store_id = p.store_id
+    WHERE p.as_of_date IS NOT NULL AND (p.negative_stock OR p.reorder)
+),
+-- SKU-days sold below cost, with their money in exact cents.
+margins AS (
+    SELECT m.store_id, m.sku, m.business_date, m.units_sold, m.promo_units, m.gross_margin, s.district,
+           CAST(m.net_sales * 100 AS BIGINT) AS net_cents, CAST(m.cogs * 100 AS BIGINT) AS cogs_cents
+    FROM sku_margin m
+    JOIN current_stores s ON s.store_id = m.store_id
+    WHERE m.gross_margin < 0 AND m.net_sales > 0
+),
+-- Every DOUBLE the evidence prints with one decimal, keyed by where it goes: (src, store_id,
+-- subject, business_date, i) and its slot in that part of the evidence.
+numbers AS (
+    SELECT 'anomaly' AS src, store_id, cashier_id AS subject, business_date, i, 1 AS slot, 100.0 * rate_value AS v
+    FROM anomaly_rates
+    UNION ALL
+    SELECT 'anomaly', store_id, cashier_id, business_date, i, 2, 100.0 * median FROM anomaly_rates
+    UNION ALL
+    SELECT 'anomaly', store_id, cashier_id, business_date, i, 3, COALESCE(z, 0.0) FROM anomaly_rates
+    UNION ALL
+    SELECT 'staffing', store_id, store_id AS subject, business_date, hour, 1, staff_on_clock FROM short_hours
+    UNION ALL
+    SELECT 'staffing', store_id, store_id AS subject, business_date, hour, 2, required_staff FROM short_hours
+    UNION ALL
+    SELECT 'reorder', store_id, sku, as_of_date, 0, 1, days_of_cover FROM stock WHERE NOT negative_stock
+),
+-- `{:.1}`, step 1: |v| split exactly into its whole part and its fraction.
+tenths AS (
+    SELECT src, store_id, subject, business_date, i, slot, v < 0 AS negative,
+           floor(abs(v)) AS whole, abs(v) - floor(abs(v)) AS fraction
+    FROM numbers WHERE v IS NOT NULL
+),
+-- Step 2: 10 × fraction in units of 2^-57 (an exact integer whenever fraction >= 1/32; below
+-- that the digit is 0 either way).
+tenths_scaled AS (
+    SELECT src, store_id, subject, business_date, i, slot, negative, CAST(whole AS BIGINT) AS whole,
+           10 * CAST(fraction * CAST(144115188075855872 AS DOUBLE) AS BIGINT) AS scaled
+    FROM tenths
+),
+-- Step 3: the tenths digit, rounded half to even (it may reach 10: a carry into the whole part).
+tenths_rounded AS (
+    SELECT src, store_id, subject, business_date, i, slot, negative, whole,
+           scaled / 144115188075855872
+               + CASE WHEN scaled % 144115188075855872 > 72057594037927936
+                        OR (scaled % 144115188075855872 = 72057594037927936
+                            AND (scaled / 144115188075855872) % 2 = 1)
+                      THEN 1 ELSE 0 END AS digit
+    FROM tenths_scaled
+),
+-- Step 4: the text, back in one row per evidence part (t1, t2, t3 by slot).
+formatted AS (
+    SELECT src, store_id, subject, business_date, i,
+           MAX(CASE WHEN slot = 1 THEN txt END) AS t1,
+           MAX(CASE WHEN slot = 2 THEN txt END) AS t2,
+           MAX(CASE WHEN slot = 3 THEN txt END) AS t3
+    FROM (
+        SELECT src, store_id, subject, business_date, i, slot,
+               concat(CASE WHEN negative THEN '-' ELSE '' END, CAST(whole + digit / 10 AS VARCHAR), '.',
+                      CAST(digit % 10 AS VARCHAR)) AS txt
+        FROM tenths_rounded) x
+    GROUP BY src, store_id, subject, business_date, i
+),
+-- One evidence part per flagged rate:
+-- '<rate> <rate %> over 7 days (<n> transactions), district median <median %>, z <z>'.
+anomaly_parts AS (
+    SELECT r.kind, r.district, r.store_id, r.cashier_id, r.business_date, r.amount, r.i, r.z,
+           concat(r.rate, ' ', CASE WHEN f.t1 IS NULL THEN '-' ELSE concat(f.t1, '%') END,
+                  ' over 7 days (', CAST(r.transactions_7d AS VARCHAR), ' transactions), district median ',
+                  CASE WHEN f.t2 IS NULL THEN '-' ELSE concat(f.t2, '%') END,
+                  ', z ', f.t3) AS evidence_part
+    FROM anomaly_rates r
+    LEFT JOIN formatted f ON f.src = 'anomaly' AND f.store_id = r.store_id AND f.subject = r.cashier_id
+        AND f.business_date = r.business_date AND f.i = r.i
+),
+-- Store-days with 3 or more understaffed hours; one evidence part per hour, by hour:
+-- 'HH:00 <n> transactions, <staff> staff on clock, <required> required'.
+staffing AS (
+    SELECT h.store_id, h.business_date, COUNT(*) AS short_count,
+           CAST(string_agg(
+               concat(lpad(CAST(h.hour AS VARCHAR), 2, '0'), ':00 ', CAST(h.transactions AS VARCHAR),
+                      ' transactions, ', f.t1, ' staff on clock, ', f.t2, ' required'),
+               '; ' ORDER BY h.hour) AS VARCHAR) AS evidence
+    FROM short_hours h
+    LEFT JOIN formatted f ON f.src = 'staffing' AND f.store_id = h.store_id AND f.subject = h.store_id
+        AND f.business_date = h.business_date AND f.i = h.hour
+    GROUP BY h.store_id, h.business_date
+    HAVING COUNT(*) >= 3
+),
+raised AS (
+    SELECT kind, district, store_id, cashier_id AS subject, business_date,
+           CASE WHEN MAX(z) >= 7.0 THEN 'high' ELSE 'medium' END AS severity,
+           MAX(amount) AS amount,
+           CAST(string_agg(evidence_part, '; ' ORDER BY i) AS VARCHAR) AS evidence
+    FROM anomaly_parts
+    GROUP BY kind, district, store_id, cashier_id, business_date
+    UNION ALL
+    SELECT b.rule, s.district, b.store_id, COALESCE(b.refund_id, b.transaction_id), b.business_date,
+           CASE WHEN b.rule IN ('refund_without_sale', 'cash_refund_of_card_sale') THEN 'high'
+                WHEN b.rule IN ('refund_above_original', 'refund_by_same_cashier') THEN 'medium'
+                ELSE 'low' END,
+           CAST(b.amount AS DECIMAL(18, 2)),
+           CASE WHEN b.refund_id IS NOT NULL
+                THEN concat('refund ', b.refund_id, ' by ', b.cashier_id, ' cites sale ', b.transaction_id)
+                ELSE concat('sale ', b.transaction_id, ' voided by ', b.cashier_id, ' after tender') END
+    FROM rule_breaks b
+    JOIN current_stores s ON s.store_id = b.store_id
+    UNION ALL
+    SELECT 'understaffed_peak', s.district, d.store_id, d.store_id AS subject, d.business_date,
+           CASE WHEN d.short_count >= 6 THEN 'high' ELSE 'medium' END,
+           CAST(NULL AS DECIMAL(18, 2)),
+           d.evidence
+    FROM staffing d
+    JOIN current_stores s ON s.store_id = d.store_id
+    UNION ALL
+    -- '<units> units, net sales <net>, cost <cogs>[, all on promotion]'
+    SELECT 'negative_margin', district, store_id, sku, business_date,
+           CASE WHEN promo_units >= units_sold THEN 'low' ELSE 'medium' END,
+           CAST(gross_margin AS DECIMAL(18, 2)),
+           concat(CAST(units_sold AS VARCHAR), ' units, net sales ',
+                  CASE WHEN net_cents < 0 THEN '-' ELSE '' END, CAST(abs(net_cents) / 100 AS VARCHAR), '.',
+                  lpad(CAST(abs(net_cents) % 100 AS VARCHAR), 2, '0'),
+                  ', cost ',
+                  CASE WHEN cogs_cents < 0 THEN '-' ELSE '' END, CAST(abs(cogs_cents) / 100 AS VARCHAR), '.',
+                  lpad(CAST(abs(cogs_cents) % 100 AS VARCHAR), 2, '0'),
+                  CASE WHEN promo_units >= units_sold THEN ', all on promotion' ELSE '' END)
+    FROM margins
+    UNION ALL
+    SELECT 'ghost_inventory', district, store_id, sku, as_of_date, 'high', CAST(NULL AS DECIMAL(18, 2)),
+           concat('on hand ', CAST(on_hand AS VARCHAR), ' after the last count; ',
+                  CAST(units_sold_14d AS VARCHAR), ' sold in 14 days')
+    FROM stock
+    WHERE negative_stock
+    UNION ALL
+    SELECT 'reorder', k.district, k.store_id, k.sku, k.as_of_date, 'low', CAST(NULL AS DECIMAL(18, 2)),
+           concat('on hand ', CAST(k.on_hand AS VARCHAR), ', ',
+                  CASE WHEN f.t1 IS NULL THEN 'no recent sales' ELSE concat(f.t1, ' days of cover') END)
+    FROM stock k
+    LEFT JOIN formatted f ON f.src = 'reorder' AND f.store_id = k.store_id AND f.subject = k.sku
+        AND f.business_date = k.as_of_date AND f.i = 0
+    WHERE NOT k.negative_stock
+),
+-- The key the id hashes: 'kind|store_id|subject|days since 1970-01-01'.
+keyed AS (
+    SELECT r.*,
+           arrow_cast(concat(r.kind, '|', r.store_id, '|', r.subject, '|',
+                             CAST(CAST(r.business_date AS INT) AS VARCHAR)), 'Utf8') AS hash_key
+    FROM raised r
+),
+-- FNV-1a over the key's bytes (hex_key holds them as hex), one byte per step.
+fnv AS (
+    SELECT hash_key, hex_key, CAST(length(hex_key) / 2 AS BIGINT) AS byte_count, CAST(0 AS BIGINT) AS pos,
+           CAST(3421674724 AS BIGINT) AS hi, CAST(2216829733 AS BIGINT) AS lo
+    FROM (SELECT DISTINCT hash_key, encode(hash_key, 'hex') AS hex_key FROM keyed) k
+    UNION ALL
+    SELECT hash_key, hex_key, byte_count, pos + 1,
+           (hi * 435 + x * 256 + (x * 435) / 4294967296) % 4294967296,
+           (x * 435) % 4294967296
+    FROM (
+        SELECT hash_key, hex_key, byte_count, pos, hi, lo + b - 2 * (lo & b) AS x
+        FROM (
+            SELECT hash_key, hex_key, byte_count, pos, hi, lo,
+                   CAST((strpos('0123456789abcdef', substr(hex_key, 2 * pos + 1, 1)) - 1) * 16
+                        + (strpos('0123456789abcdef', substr(hex_key, 2 * pos + 2, 1)) - 1) AS BIGINT) AS b
+            FROM fnv
+            WHERE pos < byte_count) byte_at) mixed
+),
+hashed AS (
+    SELECT hash_key, concat(lpad(to_hex(hi), 8, '0'), lpad(to_hex(lo), 8, '0')) AS exception_id
+    FROM fnv
+    WHERE pos = byte_count
+)
+SELECT
+    arrow_cast(h.exception_id, 'Utf8') AS exception_id,
+    arrow_cast(k.district, 'Utf8') AS district,
+    arrow_cast(k.store_id, 'Utf8') AS store_id,
+    arrow_cast(k.kind, 'Utf8') AS kind,
+    arrow_cast(k.severity, 'Utf8') AS severity,
+    arrow_cast(k.subject, 'Utf8') AS subject,
+    k.business_date,
+    CAST(k.amount AS DECIMAL(18, 2)) AS amount,
+    arrow_cast(k.evidence, 'Utf8') AS evidence
+FROM keyed k
+JOIN hashed h ON h.hash_key = k.hash_key
