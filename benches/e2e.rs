@@ -339,7 +339,7 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
                     continue;
                 }
                 // The history in the epochs `tillflow run` cuts for speed.
-                if timing.history_events as u64 % HISTORY_EPOCH_EVENTS == 0 {
+                if (timing.history_events as u64).is_multiple_of(HISTORY_EPOCH_EVENTS) {
                     epoch += 1;
                     close(&mut inputs, worker, epoch);
                 }
@@ -436,7 +436,7 @@ fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s
     for (view, duck) in &rows {
         let ours = scalar(&format!("SELECT COUNT(*) FROM {view}"))?;
         checked.push(format!("{view} {ours} rows"));
-        if ours != duck.to_string() {
+        if ours != *duck {
             differences.push(format!("{view}: {ours} rows, DuckDB {duck}"));
         }
     }
