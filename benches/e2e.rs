@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Where the chain is generated and kept between runs.
-    #[arg(long, default_value = "target/e2e")]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/e2e"))]
     dir: PathBuf,
     /// Fed in 1-second epochs at the end: the this many seconds of the last day with the most sales.
     #[arg(long, default_value_t = 600)]
@@ -434,9 +434,9 @@ fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s
     let mut differences = Vec::new();
     let rows = result["rows"].as_object().cloned().unwrap_or_default();
     for (view, duck) in &rows {
-        let ours = scalar(&format!("SELECT COUNT(*) FROM {view}"))?;
+        let (ours, duck) = (scalar(&format!("SELECT COUNT(*) FROM {view}"))?, duck.to_string());
         checked.push(format!("{view} {ours} rows"));
-        if ours != *duck {
+        if ours != duck {
             differences.push(format!("{view}: {ours} rows, DuckDB {duck}"));
         }
     }

@@ -11,7 +11,8 @@
 //! - [`refund_void_anomalies`]: per (store, cashier, day) rates against district peers, flags;
 //! - [`labor_demand`]: per (store, day, hour) traffic, staff on clock, forecast and gap;
 //! - [`customer_segments`]: features per loyalty customer, k-means segments and their profiles;
-//! - [`exceptions`]: the district manager's table, mapped from the views above.
+//! - [`exceptions`]: the district manager's table, mapped from the views above;
+//! - [`sums`]: several sums as one difference type, added up by consolidation.
 //!
 //! Timestamps are epochs ([`tillflow_schemas::Epoch`]); event time is data. The functions are
 //! concrete in it, so differential's generic code is compiled here, at opt-level 3, once.
@@ -26,6 +27,7 @@ pub mod rule_breaks;
 pub mod sales;
 pub mod sku_margin;
 pub mod stores;
+pub mod sums;
 pub mod watermark;
 
 pub use records::*;

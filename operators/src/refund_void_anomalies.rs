@@ -7,12 +7,12 @@
 //! in one reduce per (district, day), a few dozen cashiers.
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
 use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, StoreRec, TransactionRec, VoidRec};
+use crate::sums::Sums;
 
 type CashierDay = (Id, Id, Day);
 
@@ -64,57 +64,24 @@ impl Measure {
 
 /// Every measure of a cashier-day at once, as differential's difference type: consolidation
 /// adds them up, so a transaction is one update of its cashier-day, not one per measure.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-struct Tally([i64; MEASURES]);
+type Tally = Sums<MEASURES>;
 
-impl Tally {
-    fn of(measures: &[(Measure, i64)]) -> Tally {
-        let mut tally = Tally::default();
-        for (measure, n) in measures {
-            tally.0[*measure as usize] += n;
-        }
-        tally
+/// A record's measures.
+fn tally(measures: &[(Measure, i64)]) -> Tally {
+    let mut sums = Tally::default();
+    for (measure, n) in measures {
+        sums.0[*measure as usize] += n;
     }
-
-    fn figures(&self) -> CashierFigures {
-        let mut figures = CashierFigures::default();
-        for measure in Measure::ALL {
-            measure.add_to(&mut figures, self.0[measure as usize]);
-        }
-        figures
-    }
+    sums
 }
 
-impl IsZero for Tally {
-    fn is_zero(&self) -> bool {
-        self.0.iter().all(|n| *n == 0)
+/// A cashier-day's figures from its summed measures.
+fn cashier_figures(tally: &Tally) -> CashierFigures {
+    let mut figures = CashierFigures::default();
+    for measure in Measure::ALL {
+        measure.add_to(&mut figures, tally.0[measure as usize]);
     }
-}
-
-impl Semigroup for Tally {
-    fn plus_equals(&mut self, other: &Tally) {
-        self.0.iter_mut().zip(other.0).for_each(|(mine, theirs)| *mine += theirs);
-    }
-}
-
-impl Monoid for Tally {
-    fn zero() -> Tally {
-        Tally::default()
-    }
-}
-
-impl Abelian for Tally {
-    fn negate(&mut self) {
-        self.0.iter_mut().for_each(|n| *n = -*n);
-    }
-}
-
-impl Multiply<isize> for Tally {
-    type Output = Tally;
-
-    fn multiply(self, times: &isize) -> Tally {
-        Tally(self.0.map(|n| n * *times as i64))
-    }
+    figures
 }
 
 /// The trailing window of the weekly figures, in days.
@@ -129,32 +96,32 @@ pub fn refund_void_anomalies<'s>(
     rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, RefundVoidAnomaly> {
-    let tallies: VecCollection<'s, Epoch, CashierDay, Tally> =
-        effective
-            .explode(|t| {
-                let tally = Tally::of(&[
-                    (Measure::Transactions, 1),
-                    (Measure::Gross, t.gross.0),
-                    (Measure::Discount, t.discount.0),
-                    (Measure::ManualDiscount, t.manual_discount.0),
-                ]);
-                Some(((t.store_id, t.cashier_id, t.business_date), tally))
-            })
-            .concat(voids.explode(|v| {
-                let measure = if v.post { (Measure::PostVoids, 1) } else { (Measure::LineVoids, v.lines) };
-                Some(((v.store_id, v.cashier_id, v.business_date), Tally::of(&[measure])))
-            }))
-            .concat(refunds.explode(|r| {
-                let tally = Tally::of(&[
-                    (Measure::Refunds, 1),
-                    (Measure::NoReceiptRefunds, r.original_transaction_id.is_none() as i64),
-                    (Measure::RefundAmount, r.amount.0),
-                ]);
-                Some(((r.store_id, r.cashier_id, r.business_date), tally))
-            }))
-            .concat(rule_breaks.explode(|b| {
-                Some(((b.store_id, b.cashier_id, b.business_date), Tally::of(&[(Measure::RuleBreaks, 1)])))
-            }));
+    let tallies: VecCollection<'s, Epoch, CashierDay, Tally> = effective
+        .explode(|t| {
+            let tally = tally(&[
+                (Measure::Transactions, 1),
+                (Measure::Gross, t.gross.0),
+                (Measure::Discount, t.discount.0),
+                (Measure::ManualDiscount, t.manual_discount.0),
+            ]);
+            Some(((t.store_id, t.cashier_id, t.business_date), tally))
+        })
+        .concat(voids.explode(|v| {
+            let measure = if v.post { (Measure::PostVoids, 1) } else { (Measure::LineVoids, v.lines) };
+            Some(((v.store_id, v.cashier_id, v.business_date), tally(&[measure])))
+        }))
+        .concat(refunds.explode(|r| {
+            let tally = tally(&[
+                (Measure::Refunds, 1),
+                (Measure::NoReceiptRefunds, r.original_transaction_id.is_none() as i64),
+                (Measure::RefundAmount, r.amount.0),
+            ]);
+            Some(((r.store_id, r.cashier_id, r.business_date), tally))
+        }))
+        .concat(
+            rule_breaks
+                .explode(|b| Some(((b.store_id, b.cashier_id, b.business_date), tally(&[(Measure::RuleBreaks, 1)])))),
+        );
 
     let weekly = tallies
         .clone()
@@ -169,8 +136,8 @@ pub fn refund_void_anomalies<'s>(
             let (mut day, mut week) = (None, CashierFigures::default());
             for ((weekly, tally), _) in parts {
                 match weekly {
-                    true => week = tally.figures(),
-                    false => day = Some(tally.figures()),
+                    true => week = cashier_figures(tally),
+                    false => day = Some(cashier_figures(tally)),
                 }
             }
             if let Some(day) = day {

@@ -4,10 +4,11 @@
 //! of that (store, sku) at or before the line's `ts` (greater `event_id` first among equal `ts`),
 //! else the product's current catalog cost, else zero.
 //!
-//! The as-of cost join is done in two keyed steps, so no step scans a key's whole history per line:
+//! The as-of cost join is done in keyed steps, so no step scans a key's whole history per line:
 //! 1. per (store, sku): from its receipts and the days that have lines, each day's opening cost
-//!    and that day's own receipts ([`DayCosts`]);
-//! 2. per (store, sku, day): that day's lines priced against [`DayCosts`] and the catalog cost.
+//!    and that day's own receipts ([`DayCosts`]), with the catalog cost beside them;
+//! 2. each line joins its (store, sku, day)'s costs and becomes its contribution to the row's
+//!    sums ([`Margin`]), which consolidation adds up: a new line costs O(1), not a rescan of the day.
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use tillflow_schemas::views::SkuMargin;
 use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
 use crate::records::{CatalogCost, Receipt, RefundLineRec, SaleLineRec};
+use crate::sums::Sums;
 
 type StoreSku = (Id, Id);
 type StoreSkuDay = (Id, Id, Day);
@@ -41,12 +43,44 @@ enum CostInput {
     Receipt { day: Day, ts: Millis, event_id: Id, unit_cost: Cents },
 }
 
+/// A sale or refund line of a (store, sku, day).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum MarginInput {
-    Costs(DayCosts),
-    Catalog(Cents),
+enum Line {
     Sale { ts: Millis, qty: i64, unit_price: Cents, discount: Cents, promo: bool },
     Refund { ts: Millis, qty: i64, amount: Cents },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum CostPart {
+    Receipts(DayCosts),
+    Catalog(Cents),
+}
+
+/// What prices the lines of one (store, sku, day): its receipts, and the catalog cost if any.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+struct Costs {
+    days: DayCosts,
+    catalog: Option<Cents>,
+}
+
+impl Costs {
+    fn at(&self, ts: Millis) -> Cents {
+        self.days.at(ts).or(self.catalog).unwrap_or(Cents::ZERO)
+    }
+}
+
+/// The sums of a (store, sku, day), in this order: units sold, units returned, gross sales,
+/// discounts, refunds, cogs, promo units, lines.
+type Margin = Sums<8>;
+
+/// A priced line's contribution to its row's sums.
+fn contribution(line: &Line, costs: &Costs) -> Margin {
+    match line {
+        Line::Sale { ts, qty, unit_price, discount, promo } => {
+            Sums([*qty, 0, unit_price.0 * qty, discount.0, 0, costs.at(*ts).0 * qty, if *promo { *qty } else { 0 }, 1])
+        }
+        Line::Refund { ts, qty, amount } => Sums([0, *qty, 0, 0, amount.0, -costs.at(*ts).0 * qty, 0, 1]),
+    }
 }
 
 /// Maintains `sku_margin` from effective sale lines (see [`crate::sales`]), refund lines, receipts
@@ -58,18 +92,18 @@ pub fn sku_margin<'s>(
     catalog: VecCollection<'s, Epoch, CatalogCost>,
 ) -> VecCollection<'s, Epoch, SkuMargin> {
     let sales = sale_lines.map(|l| {
-        let input = MarginInput::Sale {
+        let line = Line::Sale {
             ts: l.ts,
             qty: l.qty,
             unit_price: l.unit_price,
             discount: l.discount,
             promo: l.promo_id.is_some(),
         };
-        ((l.store_id, l.sku, l.business_date), input)
+        ((l.store_id, l.sku, l.business_date), line)
     });
     let refunds = refund_lines.map(|l| {
-        let input = MarginInput::Refund { ts: l.ts, qty: l.qty, amount: l.amount };
-        ((l.store_id, l.sku, l.business_date), input)
+        let line = Line::Refund { ts: l.ts, qty: l.qty, amount: l.amount };
+        ((l.store_id, l.sku, l.business_date), line)
     });
     let lines = sales.concat(refunds);
 
@@ -84,7 +118,7 @@ pub fn sku_margin<'s>(
             ((r.store_id, r.sku), input)
         }))
         .reduce_named("sku_margin: day costs", price_days)
-        .map(|((store, sku), (day, costs))| ((store, sku, day), MarginInput::Costs(costs)));
+        .map(|((store, sku), (day, costs))| ((store, sku, day), costs));
 
     let current_catalog = catalog.map(|c| (c.sku, (c.ts, c.event_id, c.unit_cost))).reduce_named(
         "sku_margin: current catalog cost",
@@ -97,19 +131,46 @@ pub fn sku_margin<'s>(
     );
     let catalog_days = line_days
         .map(|((store, sku), day)| (sku, (store, day)))
-        .join_map(current_catalog, |sku, (store, day), cost| {
-            ((store.clone(), sku.clone(), *day), MarginInput::Catalog(*cost))
+        .join_map(current_catalog, |sku, (store, day), cost| ((store.clone(), sku.clone(), *day), *cost));
+    let costs = day_costs
+        .map(|(key, days)| (key, CostPart::Receipts(days)))
+        .concat(catalog_days.map(|(key, cost)| (key, CostPart::Catalog(cost))))
+        .reduce_named("sku_margin: costs", |_key: &StoreSkuDay, parts, out| {
+            let (mut days, mut catalog) = (None, None);
+            for (part, _) in parts {
+                match part {
+                    CostPart::Receipts(d) => days = Some(d.clone()),
+                    CostPart::Catalog(cost) => catalog = Some(*cost),
+                }
+            }
+            if let Some(days) = days {
+                out.push((Costs { days, catalog }, 1));
+            }
         });
 
     lines
-        .concat(day_costs)
-        .concat(catalog_days)
-        .reduce_named("sku_margin", |key: &StoreSkuDay, inputs, out| {
-            if let Some(row) = margin_row(key, inputs) {
-                out.push((row, 1));
-            }
-        })
-        .map(|(_, row)| row)
+        .join_map(costs, |key, line, costs| (key.clone(), contribution(line, costs)))
+        .explode(|(key, margin)| Some((key, margin)))
+        .count()
+        .flat_map(
+            |(
+                (store_id, sku, business_date),
+                Sums([sold, returned, gross, discounts, refunds, cogs, promo, lines]),
+            ): (StoreSkuDay, Margin)| {
+                (lines > 0).then(|| SkuMargin {
+                    store_id,
+                    sku,
+                    business_date,
+                    units_sold: sold,
+                    units_returned: returned,
+                    gross_sales: Cents(gross),
+                    discounts: Cents(discounts),
+                    refunds: Cents(refunds),
+                    cogs: Cents(cogs),
+                    promo_units: promo,
+                })
+            },
+        )
 }
 
 /// For each day of a (store, sku) that has lines: the opening cost and that day's receipts.
@@ -135,48 +196,6 @@ fn price_days(_key: &StoreSku, inputs: &[(&CostInput, isize)], out: &mut Vec<((D
         };
         out.push(((day, costs), 1));
     }
-}
-
-/// Prices one (store, sku, day)'s lines; `None` if it has no lines left.
-fn margin_row(key: &StoreSkuDay, inputs: &[(&MarginInput, isize)]) -> Option<SkuMargin> {
-    let mut costs = None;
-    let mut catalog = None;
-    for (input, _) in inputs {
-        match input {
-            MarginInput::Costs(c) => costs = Some(c),
-            MarginInput::Catalog(c) => catalog = Some(*c),
-            _ => {}
-        }
-    }
-    let cost_at = |ts: Millis| costs.and_then(|c| c.at(ts)).or(catalog).unwrap_or(Cents::ZERO);
-    let (store_id, sku, business_date) = key.clone();
-    let mut row = SkuMargin { store_id, sku, business_date, ..SkuMargin::default() };
-    let mut lines = 0;
-    for (input, count) in inputs {
-        let n = *count as i64;
-        match input {
-            MarginInput::Sale { ts, qty, unit_price, discount, promo } => {
-                let qty = qty * n;
-                row.units_sold += qty;
-                row.gross_sales.0 += unit_price.0 * qty;
-                row.discounts.0 += discount.0 * n;
-                row.cogs.0 += cost_at(*ts).0 * qty;
-                if *promo {
-                    row.promo_units += qty;
-                }
-                lines += n;
-            }
-            MarginInput::Refund { ts, qty, amount } => {
-                let qty = qty * n;
-                row.units_returned += qty;
-                row.refunds.0 += amount.0 * n;
-                row.cogs.0 -= cost_at(*ts).0 * qty;
-                lines += n;
-            }
-            MarginInput::Costs(_) | MarginInput::Catalog(_) => {}
-        }
-    }
-    (lines > 0).then_some(row)
 }
 
 #[cfg(test)]
