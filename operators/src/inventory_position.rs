@@ -12,13 +12,14 @@ use tillflow_schemas::views::{DEMAND_WINDOW_DAYS, InventoryPosition};
 use tillflow_schemas::{Day, Epoch, Id, Millis};
 
 use crate::records::{InventoryRec, RefundLineRec, SaleLineRec};
+use crate::sums::Sums;
 
 type StoreSku = (Id, Id);
 
-/// Per (store, sku), summed by consolidation (differential adds tuples of differences):
-/// Σ movements, Σ movements at or before the last count (already in it), units sold in the
-/// demand window, and records seen (inventory, sale and refund lines; positive iff any).
-type Totals = (isize, isize, isize, isize);
+/// Per (store, sku), summed by consolidation: Σ movements, Σ movements at or before the last
+/// count (already in it), units sold in the demand window, and records seen (inventory, sale and
+/// refund lines; positive iff any).
+type Totals = Sums<4>;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Part {
@@ -56,10 +57,10 @@ pub fn inventory_position<'s>(
         .explode(|i| Some((((i.store_id, i.sku), i.ts), i.qty as isize)))
         .concat(sale_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), -l.qty as isize))))
         .concat(refund_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), l.qty as isize))));
-    let moved = moves.clone().explode(|(key, _)| Some((key, (1, 0, 0, 0))));
+    let moved = moves.clone().explode(|(key, _)| Some((key, Sums([1, 0, 0, 0]))));
     let counted = moves
         .join_map(last_count.clone(), |key, ts, (counted_at, _)| (key.clone(), *ts <= *counted_at))
-        .explode(|(key, before)| before.then_some((key, (0, 1, 0, 0))));
+        .explode(|(key, before)| before.then_some((key, Sums([0, 1, 0, 0]))));
 
     // Keyed by (store, day), so a new day joins the sales of the day entering the window and of
     // the one leaving it, not the store's whole history.
@@ -70,21 +71,20 @@ pub fn inventory_position<'s>(
         .clone()
         .explode(|l| Some((((l.store_id, l.business_date), l.sku), l.qty as isize)))
         .join_map(window_days, |(store, _), sku, ()| (store.clone(), sku.clone()))
-        .explode(|key| Some((key, (0, 0, 1, 0))));
+        .explode(|key| Some((key, Sums([0, 0, 1, 0]))));
 
     let seen = inventory
-        .explode(|i| Some(((i.store_id, i.sku), (0, 0, 0, 1))))
-        .concat(sale_lines.explode(|l| Some(((l.store_id, l.sku), (0, 0, 0, 1)))))
-        .concat(refund_lines.explode(|l| Some(((l.store_id, l.sku), (0, 0, 0, 1)))));
+        .explode(|i| Some(((i.store_id, i.sku), Sums([0, 0, 0, 1]))))
+        .concat(sale_lines.explode(|l| Some(((l.store_id, l.sku), Sums([0, 0, 0, 1])))))
+        .concat(refund_lines.explode(|l| Some(((l.store_id, l.sku), Sums([0, 0, 0, 1])))));
 
     let totals = moved.concat(counted).concat(sold).concat(seen).count();
     let as_of = totals
         .clone()
         .map(|((store, sku), _)| (store, sku))
         .join_map(watermark_days, |store, sku, day| ((store.clone(), sku.clone()), Part::AsOf(*day)));
-    let totals = totals.map(|(key, (moved, counted, sold, _)): (StoreSku, Totals)| {
-        (key, Part::Totals { moved: moved as i64, counted: counted as i64, sold: sold as i64 })
-    });
+    let totals = totals
+        .map(|(key, Sums([moved, counted, sold, _])): (StoreSku, Totals)| (key, Part::Totals { moved, counted, sold }));
     let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
 
     totals
