@@ -210,7 +210,10 @@ impl Report {
             "cargo bench{profile} --bench e2e -- --stores {} --days {} --seed {}",
             args.stores, args.days, args.seed
         );
-        let new = format!("{}{begin}\n`{command}`\n\n{}{}", &old[..a], self.text, &old[b..]);
+        let commit = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output();
+        let commit = commit.ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+        let new =
+            format!("{}{begin}\n`{command}` at commit {}\n\n{}{}", &old[..a], commit.trim(), self.text, &old[b..]);
         std::fs::write(&results, new)?;
         Ok(())
     }
