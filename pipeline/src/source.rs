@@ -162,12 +162,9 @@ pub struct Share {
 impl Share {
     pub fn owns(&self, record: &Record) -> bool {
         let owner = match record.outcome.as_ref().ok().and_then(Event::dated_by_store) {
-            Some(store) => {
-                // The same in every process of one build; spreads ids that differ in a digit.
-                let mut hasher = std::hash::DefaultHasher::new();
-                store.as_str().hash(&mut hasher);
-                (hasher.finish() % u64::from(self.processes.max(1))) as u32
-            }
+            // CRC-32 of the id: the same in every process and every build, and it spreads ids
+            // that differ in a digit.
+            Some(store) => crc32fast::hash(store.as_bytes()) % self.processes.max(1),
             None => 0,
         };
         owner == self.process
