@@ -3,11 +3,13 @@
 //! expects acceptance or a dead letter whose reason contains the given words, and the counts
 //! reconcile.
 
+use tillflow::dataflow::consolidate;
 use tillflow::source::{Epochs, Ingest, Ingested};
 use tillflow_schemas::Format;
 use tillflow_schemas::formats::flat;
 use tillflow_schemas::raw::RawEvent;
 use tillflow_schemas::time::RETENTION_MS;
+use tillflow_schemas::views::{DeadLetter, SkuMargin};
 
 use crate::events::{BASE, HOUR, refund, void};
 
@@ -40,7 +42,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     std::fs::write(&case, bytes).unwrap();
     let format = Format::of_path(&case).unwrap();
     let mut ingest =
-        Ingest::open(&[(reference, Format::Ndjson), (case.clone(), format)], Epochs::Tick(HOUR), RETENTION_MS);
+        Ingest::open(&[(reference.clone(), Format::Ndjson), (case.clone(), format)], Epochs::Tick(HOUR), RETENTION_MS);
     let mut verdicts = Vec::new();
     let mut reference_accepted = 0;
     let mut duplicates_before = 0;
@@ -69,7 +71,27 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     let counts = tillflow::source::IngestStream::counts(&ingest);
     assert_eq!(counts.received, counts.accepted + counts.duplicates + counts.dead_lettered);
     assert_eq!(reference_accepted, 2, "the reference data is accepted");
+
+    // Through the views, as `tillflow run` reads the same files: the same counts, one dead
+    // letter per refused record with its reason, and the accepted sales in `sku_margin`.
+    let run = tillflow::run::RunConfig::new(vec![reference, case], String::new(), 2);
+    let output = tillflow::run::compute(&run).unwrap();
+    assert_eq!(output.counts, counts, "{name}: the run counts what admission counted");
+    let letters = consolidate(output.changes::<DeadLetter>().to_vec());
+    let refused: Vec<&String> = verdicts.iter().filter(|v| v.starts_with("dead: ")).collect();
+    assert_eq!(letters.len(), refused.len(), "{name}: one dead letter per refused record: {letters:?}");
+    for letter in &letters {
+        assert!(refused.iter().any(|v| v.ends_with(&letter.reason)), "{name}: {letter:?}");
+    }
+    let sales_accepted = verdicts.iter().filter(|v| *v == "accepted").count() > 0 && bytes_hold_a_sale(bytes);
+    let units: i64 = consolidate(output.changes::<SkuMargin>().to_vec()).iter().map(|r| r.units_sold).sum();
+    assert_eq!(units > 0, sales_accepted, "{name}: accepted sales reach sku_margin, refused ones do not");
     verdicts
+}
+
+/// Whether the case's bytes hold a sale record (a refund or void alone sells nothing).
+fn bytes_hold_a_sale(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes).contains("sale")
 }
 
 /// CSV text of `rows`, every field quoted, the widths as given.
@@ -103,6 +125,8 @@ fn every_kind_of_bad_input_has_its_outcome() {
     )])
     .unwrap();
 
+    // Three days ahead of this machine's clock, whenever the test runs.
+    let ahead = (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let cases: Vec<(&str, &str, Vec<u8>, Vec<Outcome>)> = vec![
         ("truncated JSON", "a.ndjson", SALE[..60].into(), vec![Dead("malformed JSON")]),
         ("trailing garbage", "a.ndjson", format!("{SALE} x").into(), vec![Dead("malformed JSON")]),
@@ -133,7 +157,7 @@ fn every_kind_of_bad_input_has_its_outcome() {
         ("clock_out without clock_in", "a.ndjson", br#"{"type":"shift","event_id":"s1","ts":"2026-03-07T21:05:00Z","store_id":"S1","staff_id":"K2","role":"cashier","kind":"clock_out"}"#.to_vec(), vec![Dead("without an open clock_in")]),
         ("refund of an unknown transaction (flagged in rule_breaks)", "a.ndjson", refund_unknown.into(), vec![Accepted]),
         ("void of an unknown transaction", "a.ndjson", void_unknown.into(), vec![Accepted]),
-        ("an event far in the future", "a.ndjson", sale_with("e3", "2026-03-07", "2031-03-07").into(), vec![Dead("ahead of this machine's clock")]),
+        ("an event far in the future", "a.ndjson", sale_with("e3", "2026-03-07T15:00:00Z", &ahead).into(), vec![Dead("ahead of this machine's clock")]),
         ("an event older than the retention", "a.ndjson", format!("{SALE}\n{}\n", sale_with("e4", "2026-03-07", "2024-03-07")).into(), vec![Accepted, Dead("beyond the retention")]),
         ("the same id twice, same content", "a.ndjson", format!("{SALE}\n{SALE}\n").into(), vec![Accepted, Duplicate]),
         ("the same id twice, other content", "a.ndjson", format!("{SALE}\n{}\n", SALE.replace(r#""qty":2"#, r#""qty":3"#)).into(), vec![Accepted, Dead("already accepted with different content")]),
