@@ -21,6 +21,9 @@ pub struct SaleLineRec {
     pub promo_id: Option<Id>,
 }
 
+/// The lines of one accepted sale (never empty: a sale has at least one line).
+pub type SaleLines = Vec<SaleLineRec>;
+
 /// One line of an accepted refund.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RefundLineRec {

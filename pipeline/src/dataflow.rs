@@ -241,11 +241,9 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
         let stores = stores::current_stores(stores);
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
-        let post_voids = voids.clone().filter(|v| v.post).map(|v| (v.store_id, v.transaction_id)).distinct();
-        let sale_key = |l: &tillflow_operators::SaleLineRec| (l.store_id.clone(), l.transaction_id.clone());
-        let sales = sales::not_post_voided(sale_lines, post_voids.clone(), sale_key);
-        let transaction_key = |t: &tillflow_operators::TransactionRec| (t.store_id.clone(), t.transaction_id.clone());
-        let effective = sales::not_post_voided(transactions.clone(), post_voids, transaction_key);
+        let post_voids = sales::post_voids(voids.clone());
+        let sales = sales::effective_sale_lines(sale_lines, post_voids.clone());
+        let effective = sales::effective_transactions(transactions.clone(), post_voids);
 
         begin(CustomerSegment::NAME);
         let (segments, profiles) = customer_segments::customer_segments(

@@ -4,7 +4,7 @@ use chrono_tz::Tz;
 use differential_dataflow::input::InputSession;
 use rustc_hash::FxHashMap;
 use tillflow_operators::{
-    CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, ShiftRec, StoreRec,
+    CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, SaleLines, ShiftRec, StoreRec,
     TransactionRec, VoidRec,
 };
 use tillflow_schemas::time::local_hour;
@@ -16,7 +16,8 @@ use crate::source::{Counts, Epoch};
 
 /// The input handles of the dataflow, one per input collection.
 pub struct Inputs {
-    pub sale_lines: InputSession<Epoch, SaleLineRec, isize>,
+    /// Each sale's lines, as one record: post-voids are matched per sale, not per line.
+    pub sale_lines: InputSession<Epoch, SaleLines, isize>,
     pub transactions: InputSession<Epoch, TransactionRec, isize>,
     pub refund_lines: InputSession<Epoch, RefundLineRec, isize>,
     pub refunds: InputSession<Epoch, RefundRec, isize>,
@@ -152,25 +153,21 @@ impl Inputs {
                     },
                     diff,
                 );
-                for line in sale.lines {
-                    self.sale_lines.update(
-                        SaleLineRec {
-                            store_id: sale.store_id.clone(),
-                            transaction_id: sale.transaction_id.clone(),
-                            line_no: line.line_no,
-                            business_date: day,
-                            ts: sale.ts,
-                            cashier_id: sale.cashier_id.clone(),
-                            customer_ref: sale.customer_ref.clone(),
-                            sku: line.sku,
-                            qty: line.qty,
-                            unit_price: line.unit_price,
-                            discount: line.discount,
-                            promo_id: line.promo_id,
-                        },
-                        diff,
-                    );
-                }
+                let lines = sale.lines.into_iter().map(|line| SaleLineRec {
+                    store_id: sale.store_id.clone(),
+                    transaction_id: sale.transaction_id.clone(),
+                    line_no: line.line_no,
+                    business_date: day,
+                    ts: sale.ts,
+                    cashier_id: sale.cashier_id.clone(),
+                    customer_ref: sale.customer_ref.clone(),
+                    sku: line.sku,
+                    qty: line.qty,
+                    unit_price: line.unit_price,
+                    discount: line.discount,
+                    promo_id: line.promo_id,
+                });
+                self.sale_lines.update(lines.collect(), diff);
             }
             Event::Refund(refund) => {
                 self.refunds.update(
