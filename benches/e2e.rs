@@ -311,7 +311,7 @@ fn incremental(events: &[(Event, Option<Day>)], workers: usize, tail_ms: Millis)
         let probe = Handle::new();
         let operators = tillflow::profile::OperatorClock::install(worker);
         let tillflow::dataflow::Graph { mut inputs, captures, stages, .. } =
-            tillflow::dataflow::build(worker, Default::default(), 0, &probe);
+            tillflow::dataflow::build(worker, Default::default(), &probe);
         let mut timing = Incremental {
             history: Duration::ZERO,
             history_events: 0,
@@ -417,14 +417,7 @@ fn datafusion_recompute(events: &[(Event, Option<Day>)], tables: &Path) -> anyho
 /// DuckDB computing the SQL views from the same NDJSON files, parse included; its row counts and
 /// totals are compared with tillflow's views persisted under `out` by a run that took `tillflow_s`.
 fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s: f64) -> anyhow::Result<()> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/duckdb_from_ndjson.py");
-    let output = Command::new("python3").arg(script).arg(ndjson).output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "duckdb_from_ndjson.py failed (pip install duckdb, or pass --no-duckdb): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let result: serde_json::Value = serde_json::from_str(&duckdb_script("duckdb_from_ndjson.py", ndjson)?)?;
     let seconds = result["seconds"].as_f64().unwrap_or(f64::NAN);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(&path(out))?))?;
@@ -468,15 +461,20 @@ fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s
     Ok(())
 }
 
-/// Seconds DuckDB takes to compute the same views from the Parquet event tables.
-fn duckdb_recompute(tables: &Path) -> anyhow::Result<f64> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/duckdb_recompute.py");
-    let output = Command::new("python3").arg(script).arg(tables).output()?;
+/// What one of the DuckDB scripts in benches/ printed, run on `input`.
+fn duckdb_script(script: &str, input: &Path) -> anyhow::Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches").join(script);
+    let output = Command::new("python3").arg(path).arg(input).output()?;
     anyhow::ensure!(
         output.status.success(),
-        "duckdb_recompute.py failed (pip install duckdb, or pass --no-duckdb): {}",
+        "{script} failed (pip install duckdb, or pass --no-duckdb): {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8(output.stdout)?;
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// Seconds DuckDB takes to compute the same views from the Parquet event tables.
+fn duckdb_recompute(tables: &Path) -> anyhow::Result<f64> {
+    let text = duckdb_script("duckdb_recompute.py", tables)?;
     text.trim().parse().map_err(|_| anyhow::anyhow!("duckdb_recompute.py printed {text:?}, not seconds"))
 }

@@ -55,7 +55,7 @@ fn main() {
     timely::execute_directly(move |worker| {
         let probe = Handle::new();
         let operators = OperatorClock::install(worker);
-        let Graph { mut inputs, captures, stages, .. } = build(worker, Default::default(), 0, &probe);
+        let Graph { mut inputs, captures, stages, .. } = build(worker, Default::default(), &probe);
         let mut epoch: Epoch = 0;
         let settle = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next| {
             inputs.close(next);

@@ -51,11 +51,6 @@ impl StoreClocks {
         true
     }
 
-    /// The latest event time of one store.
-    pub fn store(&self, store: &Id) -> Option<Millis> {
-        self.latest.get(store).copied()
-    }
-
     /// The chain's clock: the second latest store time, or the only one.
     pub fn chain(&self) -> Option<Millis> {
         let [first, second] = &self.top;

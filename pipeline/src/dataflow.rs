@@ -210,10 +210,10 @@ pub struct Graph {
     pub stages: Stages,
 }
 
-/// Builds the whole graph on this worker, the `process`-th of its cluster. Every view is
+/// Builds the whole graph on this worker. Every view is
 /// exchanged by key inside, so results do not depend on the worker or process count; each view's
 /// output changes are gathered on worker 0, which `probe` follows.
-pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, probe: &Handle<Epoch>) -> Graph {
+pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle<Epoch>) -> Graph {
     let mut captures: Vec<Capture> = Vec::new();
     let counted = Rc::new(RefCell::new(Counts::default()));
     let sink = Rc::clone(&counted);
@@ -314,7 +314,6 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, process: u32, 
             dead_letters: dead_letters_in,
             counts: counts_in,
             watermark: Watermark::new(tuning.allowed_lateness_ms),
-            process,
         }
     });
     Graph { inputs, captures, counts: counted, stages }
@@ -371,12 +370,12 @@ pub fn run(
     detail: Detail,
 ) -> Result<Output, String> {
     let workers = workers.max(1);
-    let (process, processes_count) = (processes.process as u32, processes.count());
+    let processes_count = processes.count();
     let config = processes.config(workers);
     let guards = timely::execute(config, move |worker| {
         let probe = Handle::new();
         let clock = detail.profile.then(|| OperatorClock::install(worker));
-        let Graph { mut inputs, captures, counts, stages } = build(worker, tuning, process, &probe);
+        let Graph { mut inputs, captures, counts, stages } = build(worker, tuning, &probe);
         let fold_here = !detail.epochs && worker.index() == 0;
         let mut folded: Vec<Box<dyn ViewChanges>> = match fold_here {
             true => captures.iter().map(|capture| capture()).collect(),

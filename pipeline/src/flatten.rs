@@ -38,15 +38,13 @@ pub struct Inputs {
     /// Each feeding process's counts, summed on worker 0 (runs over files).
     pub counts: InputSession<Epoch, Counts, isize>,
     pub watermark: Watermark,
-    /// This process's place in a cluster (0 when alone).
-    pub process: u32,
 }
 
 /// Each store's latest event time accepted here (and the one last published to the graph), and
 /// the stores' zones.
 #[derive(Default)]
 pub struct Watermark {
-    pub clocks: StoreClocks,
+    clocks: StoreClocks,
     /// How far the watermark trails the chain's clock.
     pub lateness: Millis,
     zones: FxHashMap<Id, Tz>,

@@ -118,7 +118,7 @@ pub fn run(
     let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
         let probe = Handle::new();
-        let dataflow::Graph { mut inputs, captures, .. } = dataflow::build(worker, config.tuning, 0, &probe);
+        let dataflow::Graph { mut inputs, captures, .. } = dataflow::build(worker, config.tuning, &probe);
         let mut counts = Ok(Counts::default());
         if worker.index() == 0 {
             let (feed, journal) = start.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");

@@ -32,14 +32,6 @@ impl Record {
     pub fn rejected(position: u64, rejected: Rejected) -> Record {
         Record { position, outcome: Err(rejected), raw: String::new() }
     }
-
-    /// The record's text as received.
-    pub fn text(&self) -> &str {
-        match &self.outcome {
-            Ok(_) => &self.raw,
-            Err(rejected) => &rejected.raw,
-        }
-    }
 }
 
 /// A record that was not accepted: its raw text (cut to [`RAW_LIMIT`] bytes) and why.

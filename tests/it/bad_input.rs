@@ -176,5 +176,35 @@ fn one_store_running_ahead_does_not_move_the_chain_clock() {
     assert!(!clocks.observe(&b, 50), "an earlier event moves nothing");
     clocks.observe(&c, 130);
     assert_eq!(clocks.chain(), Some(130), "C passes B: the second latest is C");
-    assert_eq!(clocks.store(&b), Some(120));
+    assert_eq!(clocks.stores().find(|(s, _)| **s == b).map(|(_, t)| t), Some(120));
+}
+
+#[test]
+fn the_future_limit_counts_from_the_injected_clock_for_every_dated_record() {
+    use tillflow::source::{Admission, Ingested};
+    use tillflow_schemas::formats::Record;
+
+    use crate::events::{BASE, DAY, HOUR, line, link, product, sale, store};
+
+    let mut admission = Admission::new(400 * DAY).with_clock(std::sync::Arc::new(|| BASE));
+    let mut admit = |event: tillflow_schemas::Event| match admission.admit(
+        "test",
+        Record::new(1, event.to_json().as_bytes(), Ok(event)),
+        0,
+    ) {
+        Some(Ingested::Accepted { .. }) => "accepted".to_string(),
+        Some(Ingested::Dead(letter)) => letter.reason,
+        other => format!("{other:?}"),
+    };
+    assert_eq!(admit(store("S1", "UTC")), "accepted");
+    let one = || vec![line(1, "A", 1, 100, 0, false)];
+    assert_eq!(admit(sale("t1", "S1", BASE + 23 * HOUR, one())), "accepted", "within a day of the clock");
+    for (what, event) in [
+        ("a sale", sale("t2", "S1", BASE + 2 * DAY, one())),
+        ("a product", product("A", 100, Some(BASE + 2 * DAY), Some("p1"))),
+        ("a loyalty link", link("l1", BASE + 2 * DAY, "L1", "C1", true)),
+    ] {
+        let verdict = admit(event);
+        assert!(verdict.contains("48 hours ahead of this machine's clock"), "{what}: {verdict}");
+    }
 }

@@ -65,14 +65,14 @@ pub struct Admitted {
 }
 
 impl Admitted {
-    pub fn new(stamped: &[(Epoch, Event)]) -> Admitted {
-        let lines = stamped.iter().map(|(epoch, event)| (*epoch, event.to_json())).collect();
-        Admitted::of_lines(Arc::new(lines))
-    }
-
-    fn of_lines(lines: Arc<Vec<(Epoch, String)>>) -> Admitted {
+    fn new(lines: Arc<Vec<(Epoch, String)>>) -> Admitted {
         Admitted { lines, next: 0, admission: Admission::new(tillflow_schemas::time::RETENTION_MS) }
     }
+}
+
+/// Each event as the NDJSON line a file would hold, with its epoch.
+fn ndjson_lines(stamped: &[(Epoch, Event)]) -> Arc<Vec<(Epoch, String)>> {
+    Arc::new(stamped.iter().map(|(epoch, event)| (*epoch, event.to_json())).collect())
 }
 
 impl Iterator for Admitted {
@@ -98,7 +98,7 @@ impl IngestStream for Admitted {
 
 /// The events admission accepts of `stamped`, with their epochs: what the references read.
 pub fn admitted(stamped: &[(Epoch, Event)]) -> Vec<(Epoch, Event)> {
-    Admitted::new(stamped)
+    Admitted::new(ndjson_lines(stamped))
         .filter_map(|item| match item {
             Ingested::Accepted { epoch, event, .. } => Some((epoch, event)),
             Ingested::Dead(_) | Ingested::Known(_) => None,
@@ -109,9 +109,8 @@ pub fn admitted(stamped: &[(Epoch, Event)]) -> Vec<(Epoch, Event)> {
 /// Runs the dataflow over events stamped with epochs, fed through admission; stores must precede
 /// their events.
 pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
-    let lines: Arc<Vec<(Epoch, String)>> =
-        Arc::new(stamped.iter().map(|(epoch, event)| (*epoch, event.to_json())).collect());
-    let factory: IngestFactory = Arc::new(move || Box::new(Admitted::of_lines(Arc::clone(&lines))));
+    let lines = ndjson_lines(stamped);
+    let factory: IngestFactory = Arc::new(move || Box::new(Admitted::new(Arc::clone(&lines))));
     dataflow::run(workers, &Default::default(), Default::default(), factory, every_epoch()).unwrap()
 }
 
