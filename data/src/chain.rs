@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tillflow_schemas::time::{MILLIS_PER_DAY, date_to_day};
-use tillflow_schemas::{Cents, Event, Id, Product, PromoTarget, Promotion, Store};
+use tillflow_schemas::{Cents, Event, Id, Product, PromoTarget, Promotion, Store, Text};
 
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
@@ -83,7 +83,7 @@ pub struct StoreInfo {
 
 #[derive(Clone, Debug)]
 pub struct Customer {
-    pub loyalty_ref: Id,
+    pub loyalty_ref: Text,
     pub customer_id: Id,
     pub consent: bool,
     /// How often they shop, relative to others.

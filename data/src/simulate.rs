@@ -243,7 +243,7 @@ impl<'a> Simulator<'a> {
         let mut counter = 0u32;
         let mut next_id = |kind: &str| {
             counter += 1;
-            Id::from(format!("{tag}-{kind}{counter:05}"))
+            Text::from(format!("{tag}-{kind}{counter:05}"))
         };
 
         let weekday_factor = [0.92, 0.88, 0.95, 1.0, 1.15, 1.4, 1.2][weekday as usize];
@@ -313,7 +313,7 @@ impl<'a> Simulator<'a> {
             let ts = Self::at(tz, date, rng.random_range(9 * 60..20 * 60));
             let refund_id = next_id("R");
             let fake = n >= ordinary;
-            let original = fake.then(|| Id::from(format!("T{tag}-X{n}")));
+            let original = fake.then(|| Text::from(format!("T{tag}-X{n}")));
             if let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "refund_without_sale").filter(|_| fake) {
                 truth.evidence.push(refund_id.to_string());
             }
@@ -348,7 +348,7 @@ impl<'a> Simulator<'a> {
         s: usize,
         cashier_index: usize,
         ts: i64,
-        next_id: &mut impl FnMut(&str) -> Id,
+        next_id: &mut impl FnMut(&str) -> Text,
         rng: &mut ChaCha8Rng,
     ) {
         let chain = self.chain;
@@ -357,7 +357,7 @@ impl<'a> Simulator<'a> {
         let voider = self.plan.void_cashier == (s, cashier_index);
         let abuser = self.plan.discount_cashier == (s, cashier_index);
         let transaction_id = next_id("T");
-        let register_id: Id = format!("{}-R{}", store.record.store_id, 1 + cashier_index % 4).into();
+        let register_id: Text = format!("{}-R{}", store.record.store_id, 1 + cashier_index % 4).into();
 
         let basket = 1 + geometric(rng, 0.42).min(11);
         let mut lines: Vec<SaleLine> = Vec::with_capacity(basket);
@@ -532,7 +532,7 @@ impl<'a> Simulator<'a> {
         tillflow_schemas::time::date_to_day(end) as i64 * MILLIS_PER_DAY
     }
 
-    fn inventory_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Id) {
+    fn inventory_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Text) {
         let chain = self.chain;
         let store = &chain.stores[s];
         let tz = store.record.timezone;
@@ -540,7 +540,7 @@ impl<'a> Simulator<'a> {
         let weekday = date.weekday().num_days_from_monday();
         let week = day / 7;
         let store_id = store.record.store_id.clone();
-        let inventory = |event_id: Id, ts: i64, k: usize, kind: InventoryKind, qty: i64, unit_cost: Option<Cents>| {
+        let inventory = |event_id: Text, ts: i64, k: usize, kind: InventoryKind, qty: i64, unit_cost: Option<Cents>| {
             Event::Inventory(Inventory {
                 event_id,
                 ts,
@@ -630,7 +630,7 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn loyalty_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Id) {
+    fn loyalty_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Text) {
         let store = &self.chain.stores[s];
         let date = self.date(day);
         let tz = store.record.timezone;

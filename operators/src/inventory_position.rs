@@ -7,11 +7,12 @@
 //! day of the watermark ([`DEMAND_WINDOW_DAYS`]).
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{DEMAND_WINDOW_DAYS, InventoryPosition};
 use tillflow_schemas::{Day, Epoch, Id, Millis};
 
-use crate::records::{InventoryRec, RefundLineRec, SaleLineRec};
+use crate::records::{InventoryRec, RefundRec, SaleRec, greatest};
 use crate::sums::Sums;
 
 type StoreSku = (Id, Id);
@@ -28,14 +29,15 @@ enum Part {
     AsOf(Day),
 }
 
-/// Maintains `inventory_position`. `watermark_days` holds each store's local day of the watermark.
+/// Maintains `inventory_position` from inventory events, the sales that count, refunds and each
+/// store's local day of the watermark.
 ///
 /// On hand is `last count + Σ movements − Σ movements at or before the count`. The sums travel
 /// together as one difference ([`Totals`]) kept by consolidation, so a sale costs O(1) work
 /// whatever the history; only a new count rescans its (store, sku)'s movements.
 pub fn inventory_position<'s>(
-    sale_lines: VecCollection<'s, Epoch, SaleLineRec>,
-    refund_lines: VecCollection<'s, Epoch, RefundLineRec>,
+    sales: VecCollection<'s, Epoch, SaleRec>,
+    refunds: VecCollection<'s, Epoch, RefundRec>,
     inventory: VecCollection<'s, Epoch, InventoryRec>,
     watermark_days: VecCollection<'s, Epoch, (Id, Day)>,
 ) -> VecCollection<'s, Epoch, InventoryPosition> {
@@ -44,45 +46,59 @@ pub fn inventory_position<'s>(
         .filter(|i| i.is_count)
         .map(|i| ((i.store_id, i.sku), (i.ts, i.event_id, i.qty)))
         .reduce_named("inventory_position: last count", |_key: &StoreSku, counts, out| {
-            // Values arrive sorted: the last present one has the greatest (ts, event_id).
-            if let Some(((ts, _, qty), _)) = counts.iter().rev().find(|(_, n)| *n > 0) {
+            if let Some((ts, _, qty)) = greatest(counts, |c| c.clone()) {
                 out.push(((*ts, *qty), 1));
             }
         });
 
-    // Movements at each instant, their quantity carried as the multiplicity.
+    // Every movement at its instant, its quantity carried as the difference.
     let moves = inventory
         .clone()
-        .filter(|i| !i.is_count)
-        .explode(|i| Some((((i.store_id, i.sku), i.ts), i.qty as isize)))
-        .concat(sale_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), -l.qty as isize))))
-        .concat(refund_lines.clone().explode(|l| Some((((l.store_id, l.sku), l.ts), l.qty as isize))));
-    let moved = moves.clone().explode(|(key, _)| Some((key, Sums([1, 0, 0, 0]))));
+        .flat_map(|i| (!i.is_count).then_some((((i.store_id, i.sku), i.ts), i.qty)))
+        .concat(sales.clone().flat_map(|s| {
+            let (store, ts) = (s.store_id, s.ts);
+            s.lines.into_iter().map(move |l| (((store, l.sku), ts), -l.qty))
+        }))
+        .concat(refunds.clone().flat_map(|r| {
+            let (store, ts) = (r.store_id, r.ts);
+            r.lines.into_iter().map(move |l| (((store, l.sku), ts), l.qty))
+        }))
+        .explode(|(key, qty)| Some((key, qty as isize)))
+        .arrange_by_key_named("inventory_position: movements by instant");
+    let moved = moves.clone().as_collection(|key, _ts| *key).explode(|key| Some((key, Sums([1, 0, 0, 0]))));
     let counted = moves
-        .join_map(last_count.clone(), |key, ts, (counted_at, _)| (key.clone(), *ts <= *counted_at))
-        .explode(|(key, before)| before.then_some((key, Sums([0, 1, 0, 0]))));
+        .join_core(
+            last_count.clone().arrange_by_key_named("inventory_position: last count by sku"),
+            |key, ts, (at, _)| (*ts <= *at).then_some(*key),
+        )
+        .explode(|key| Some((key, Sums([0, 1, 0, 0]))));
 
     // Keyed by (store, day), so a new day joins the sales of the day entering the window and of
     // the one leaving it, not the store's whole history.
     let window_days = watermark_days
         .clone()
-        .flat_map(|(store, as_of)| (0..DEMAND_WINDOW_DAYS as Day).map(move |back| ((store.clone(), as_of - back), ())));
-    let sold = sale_lines
+        .flat_map(|(store, as_of)| (0..DEMAND_WINDOW_DAYS as Day).map(move |back| ((store, as_of - back), ())));
+    let sold = sales
         .clone()
-        .explode(|l| Some((((l.store_id, l.business_date), l.sku), l.qty as isize)))
-        .join_map(window_days, |(store, _), sku, ()| (store.clone(), sku.clone()))
+        .flat_map(|s| {
+            let (store, day) = (s.store_id, s.business_date);
+            s.lines.into_iter().map(move |l| (((store, day), l.sku), l.qty))
+        })
+        .explode(|(key, qty)| Some((key, qty as isize)))
+        .join_map(window_days, |(store, _), sku, ()| (*store, *sku))
         .explode(|key| Some((key, Sums([0, 0, 1, 0]))));
 
     let seen = inventory
-        .explode(|i| Some(((i.store_id, i.sku), Sums([0, 0, 0, 1]))))
-        .concat(sale_lines.explode(|l| Some(((l.store_id, l.sku), Sums([0, 0, 0, 1])))))
-        .concat(refund_lines.explode(|l| Some(((l.store_id, l.sku), Sums([0, 0, 0, 1])))));
+        .map(|i| (i.store_id, i.sku))
+        .concat(sales.flat_map(|s| s.lines.into_iter().map(move |l| (s.store_id, l.sku))))
+        .concat(refunds.flat_map(|r| r.lines.into_iter().map(move |l| (r.store_id, l.sku))))
+        .explode(|key| Some((key, Sums([0, 0, 0, 1]))));
 
-    let totals = moved.concat(counted).concat(sold).concat(seen).count();
+    let totals = moved.concat(counted).concat(sold).concat(seen).count_total();
     let as_of = totals
         .clone()
         .map(|((store, sku), _)| (store, sku))
-        .join_map(watermark_days, |store, sku, day| ((store.clone(), sku.clone()), Part::AsOf(*day)));
+        .join_map(watermark_days, |store, sku, day| ((*store, *sku), Part::AsOf(*day)));
     let totals = totals
         .map(|(key, Sums([moved, counted, sold, _])): (StoreSku, Totals)| (key, Part::Totals { moved, counted, sold }));
     let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
@@ -90,9 +106,8 @@ pub fn inventory_position<'s>(
     totals
         .concat(last_count)
         .concat(as_of)
-        .reduce_named("inventory_position", |key: &StoreSku, parts, out| {
-            let mut row =
-                InventoryPosition { store_id: key.0.clone(), sku: key.1.clone(), ..InventoryPosition::default() };
+        .reduce_named("inventory_position", |&(store_id, sku): &StoreSku, parts, out| {
+            let mut row = InventoryPosition { store_id, sku, ..InventoryPosition::default() };
             let (mut present, mut moved, mut counted, mut base) = (false, 0, 0, 0);
             for (part, _) in parts {
                 match part {

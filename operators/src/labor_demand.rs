@@ -7,12 +7,13 @@
 //! to the watermark. Shifts are split at the store's local hour boundaries.
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::{hour_slices, parse_tz};
 use tillflow_schemas::views::LaborDemand;
 use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
-use crate::records::{RefundRec, ShiftRec, TransactionRec};
+use crate::records::{RefundRec, SaleRec, ShiftRec};
 
 type Slot = (Id, Day, u8);
 
@@ -42,7 +43,7 @@ type Interval = (Millis, Option<Millis>, Id);
 /// Maintains `labor_demand`; `watermark` holds the one current watermark instant, `target` the
 /// transactions per labor hour each store aims for.
 pub fn labor_demand<'s>(
-    effective: VecCollection<'s, Epoch, TransactionRec>,
+    effective: VecCollection<'s, Epoch, SaleRec>,
     refunds: VecCollection<'s, Epoch, RefundRec>,
     shifts: VecCollection<'s, Epoch, ShiftRec>,
     watermark: VecCollection<'s, Epoch, ((), Millis)>,
@@ -52,54 +53,51 @@ pub fn labor_demand<'s>(
         let tz = parse_tz(&timezone).unwrap_or(chrono_tz::UTC);
         hour_slices(start, end, tz)
             .into_iter()
-            .map(move |(day, hour, ms)| (((store.clone(), day, hour), Measure::StaffMs), ms as isize))
+            .map(move |(day, hour, ms)| (((store, day, hour), Measure::StaffMs), ms as isize))
     });
     let own = effective
         .clone()
         .explode(|t| {
-            let slot = (t.store_id.clone(), t.business_date, t.hour);
-            let net = t.net().0;
+            let slot = (t.store_id, t.business_date, t.hour);
             [
-                ((slot.clone(), Measure::Transactions), 1),
-                ((slot.clone(), Measure::Items), t.items as isize),
-                ((slot, Measure::NetSales), net as isize),
+                ((slot, Measure::Transactions), 1),
+                ((slot, Measure::Items), t.items() as isize),
+                ((slot, Measure::NetSales), t.net().0 as isize),
             ]
             .into_iter()
             .filter(|(_, n)| *n != 0)
         })
         .concat(refunds.explode(|r| {
             let slot = (r.store_id, r.business_date, r.hour);
-            [((slot.clone(), Measure::Refunds), 1), ((slot, Measure::NetSales), -r.amount.0 as isize)]
+            [((slot, Measure::Refunds), 1), ((slot, Measure::NetSales), -r.amount().0 as isize)]
                 .into_iter()
                 .filter(|(_, n)| *n != 0)
         }))
         .concat(staff)
-        .count();
+        .count_total();
 
     let history = own
         .clone()
         .filter(|((_, m), _)| *m == Measure::Transactions)
-        .explode(|(((store, day, hour), _), n)| {
-            (1..=FORECAST_WEEKS).map(move |k| ((store.clone(), day + 7 * k, hour), n))
-        })
-        .count();
+        .explode(|(((store, day, hour), _), n)| (1..=FORECAST_WEEKS).map(move |k| ((store, day + 7 * k, hour), n)))
+        .count_total();
     let traded_weeks = effective
         .map(|t| (t.store_id, t.business_date))
-        .distinct()
-        .explode(|(store, day)| (1..=FORECAST_WEEKS).map(move |k| ((store.clone(), day + 7 * k), 1)))
-        .count();
+        .distinct_total()
+        .explode(|(store, day)| (1..=FORECAST_WEEKS).map(move |k| ((store, day + 7 * k), 1)))
+        .count_total();
     let weeks = own
         .clone()
         .map(|(((store, day, hour), _), _)| ((store, day), hour))
-        .distinct()
-        .join_map(traded_weeks, |(store, day), hour, n| ((store.clone(), *day, *hour), Part::Weeks(*n as i64)));
+        .distinct_total()
+        .join_map(traded_weeks, |(store, day), hour, n| ((*store, *day, *hour), Part::Weeks(*n as i64)));
 
     own.map(|((slot, m), n)| (slot, Part::Own(m, n as i64)))
         .concat(history.map(|(slot, n)| (slot, Part::History(n as i64))))
         .concat(weeks)
         .reduce_named("labor_demand", move |(store_id, business_date, hour): &Slot, parts, out| {
             let mut row = LaborDemand {
-                store_id: store_id.clone(),
+                store_id: *store_id,
                 business_date: *business_date,
                 hour: *hour,
                 target,

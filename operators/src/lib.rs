@@ -12,7 +12,8 @@
 //! - [`labor_demand`]: per (store, day, hour) traffic, staff on clock, forecast and gap;
 //! - [`customer_segments`]: features per loyalty customer, k-means segments and their profiles;
 //! - [`exceptions`]: the district manager's table, mapped from the views above;
-//! - [`sums`]: several sums as one difference type, added up by consolidation.
+//! - [`sums`]: several sums as one difference type, added up by consolidation;
+//! - [`keyed`]: arrangements shared by several operators.
 //!
 //! Timestamps are epochs ([`tillflow_schemas::Epoch`]); event time is data. The functions are
 //! concrete in it, so differential's generic code is compiled here, at opt-level 3, once.
@@ -20,6 +21,7 @@
 pub mod customer_segments;
 pub mod exceptions;
 pub mod inventory_position;
+pub mod keyed;
 pub mod labor_demand;
 pub mod records;
 pub mod refund_void_anomalies;

@@ -1,46 +1,126 @@
-//! What the pipeline feeds into the dataflow: events flattened to one record per line or
-//! movement, each already carrying its store-local business day.
+//! What the pipeline feeds into the dataflow: events flattened to compact records, each already
+//! carrying its store-local business day. Dimensions are interned [`Id`]s and transactions and
+//! loyalty cards [`Key`]s, so records are compared and moved as integers.
 
 use serde::{Deserialize, Serialize};
-use tillflow_schemas::{Cents, Day, Id, Millis};
+use tillflow_schemas::{Cents, Day, Id, Key, Millis, Text};
 
-/// One line of an accepted sale.
+/// One accepted sale, with its lines: post-voids are matched per sale, not per line.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct SaleLineRec {
+pub struct SaleRec {
     pub store_id: Id,
-    pub transaction_id: Id,
-    pub line_no: u32,
+    pub transaction: Key,
     pub business_date: Day,
+    /// The store-local hour of day, 0..=23.
+    pub hour: u8,
     pub ts: Millis,
     pub cashier_id: Id,
-    pub customer_ref: Option<Id>,
+    /// The loyalty card presented, if any.
+    pub card: Option<Key>,
+    /// Σ of the tenders.
+    pub tendered: Cents,
+    pub paid_by_card: bool,
+    pub paid_in_cash: bool,
+    /// Never empty.
+    pub lines: Vec<LineRec>,
+}
+
+/// A line of a sale.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LineRec {
     pub sku: Id,
     pub qty: i64,
     pub unit_price: Cents,
+    /// The line's total discount.
     pub discount: Cents,
     pub promo_id: Option<Id>,
 }
 
-/// The lines of one accepted sale (never empty: a sale has at least one line).
-pub type SaleLines = Vec<SaleLineRec>;
+impl LineRec {
+    /// qty × unit_price.
+    pub fn gross(&self) -> i64 {
+        self.qty * self.unit_price.0
+    }
 
-/// One line of an accepted refund.
+    /// qty × unit_price − discount.
+    pub fn net(&self) -> i64 {
+        self.gross() - self.discount.0
+    }
+}
+
+impl SaleRec {
+    /// Σ qty over the lines.
+    pub fn items(&self) -> i64 {
+        self.lines.iter().map(|l| l.qty).sum()
+    }
+
+    /// Σ qty × unit_price over the lines.
+    pub fn gross(&self) -> Cents {
+        Cents(self.lines.iter().map(LineRec::gross).sum())
+    }
+
+    /// Σ discount over the lines.
+    pub fn discount(&self) -> Cents {
+        Cents(self.lines.iter().map(|l| l.discount.0).sum())
+    }
+
+    /// Σ discount over the lines without a promotion: the cashier's own.
+    pub fn manual_discount(&self) -> Cents {
+        Cents(self.lines.iter().filter(|l| l.promo_id.is_none()).map(|l| l.discount.0).sum())
+    }
+
+    /// Gross less discounts.
+    pub fn net(&self) -> Cents {
+        Cents(self.lines.iter().map(LineRec::net).sum())
+    }
+}
+
+/// One accepted refund, with its lines.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RefundLineRec {
+pub struct RefundRec {
     pub store_id: Id,
-    pub refund_id: Id,
-    pub line_index: u32,
+    pub refund_id: Text,
     pub business_date: Day,
+    pub hour: u8,
     pub ts: Millis,
     pub cashier_id: Id,
-    pub original_transaction_id: Option<Id>,
+    /// The sale it cites, as a join key and as text; `None` for a refund without receipt.
+    pub original: Option<(Key, Text)>,
+    pub in_cash: bool,
+    /// Never empty.
+    pub lines: Vec<RefundLineRec>,
+}
+
+impl RefundRec {
+    /// Σ amount over the lines.
+    pub fn amount(&self) -> Cents {
+        Cents(self.lines.iter().map(|l| l.amount.0).sum())
+    }
+}
+
+/// A line of a refund.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RefundLineRec {
     pub sku: Id,
     pub qty: i64,
     pub amount: Cents,
 }
 
-/// A completed sale cancelled by a post-void: (store_id, transaction_id).
-pub type PostVoid = (Id, Id);
+/// A completed sale cancelled by a post-void: (store_id, transaction).
+pub type PostVoid = (Id, Key);
+
+/// An accepted void: a post-void cancels a completed sale; a line void is an audit record.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VoidRec {
+    pub store_id: Id,
+    pub transaction: Key,
+    pub transaction_id: Text,
+    pub business_date: Day,
+    pub cashier_id: Id,
+    pub post: bool,
+    /// The lines removed (line voids).
+    pub lines: i64,
+}
 
 /// An inventory receipt with its unit cost: the cost of that (store, sku) from `ts` on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,17 +129,18 @@ pub struct Receipt {
     pub sku: Id,
     pub business_date: Day,
     pub ts: Millis,
-    pub event_id: Id,
+    /// Breaks ties between receipts at the same `ts`: the greater (as text) wins.
+    pub event_id: Text,
     pub unit_cost: Cents,
 }
 
-/// A product record's catalog cost. The current one per sku is the greatest
+/// A product record's catalog cost and department. The current one per sku is the greatest
 /// (`ts`, `event_id`, `unit_cost`), a missing `ts` or `event_id` ordering first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CatalogCost {
     pub sku: Id,
     pub ts: Option<Millis>,
-    pub event_id: Option<Id>,
+    pub event_id: Option<Text>,
     pub unit_cost: Cents,
     pub department: Id,
 }
@@ -70,71 +151,11 @@ pub struct InventoryRec {
     pub store_id: Id,
     pub sku: Id,
     pub ts: Millis,
-    pub event_id: Id,
+    pub event_id: Text,
     /// `true` for a count (`qty` is then the level counted), else a movement.
     pub is_count: bool,
     /// The level counted, or the change in stock (transfers out are negative).
     pub qty: i64,
-}
-
-/// The header of an accepted sale: who rang it, when, its totals and how it was paid.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TransactionRec {
-    pub store_id: Id,
-    pub transaction_id: Id,
-    pub business_date: Day,
-    /// The store-local hour of day, 0..=23.
-    pub hour: u8,
-    pub ts: Millis,
-    pub cashier_id: Id,
-    pub customer_ref: Option<Id>,
-    /// Σ qty over the lines.
-    pub items: i64,
-    /// Σ qty × unit_price over the lines.
-    pub gross: Cents,
-    /// Σ discount over the lines.
-    pub discount: Cents,
-    /// Σ discount over the lines without a promotion.
-    pub manual_discount: Cents,
-    /// Σ of the tenders.
-    pub tendered: Cents,
-    pub paid_by_card: bool,
-    pub paid_in_cash: bool,
-}
-
-impl TransactionRec {
-    pub fn net(&self) -> Cents {
-        Cents(self.gross.0 - self.discount.0)
-    }
-}
-
-/// The header of an accepted refund.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RefundRec {
-    pub store_id: Id,
-    pub refund_id: Id,
-    pub business_date: Day,
-    pub hour: u8,
-    pub ts: Millis,
-    pub cashier_id: Id,
-    pub original_transaction_id: Option<Id>,
-    pub in_cash: bool,
-    /// Σ amount over the lines.
-    pub amount: Cents,
-}
-
-/// An accepted void: a post-void cancels a completed sale; a line void is an audit record.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct VoidRec {
-    pub store_id: Id,
-    pub transaction_id: Id,
-    pub event_id: Id,
-    pub business_date: Day,
-    pub ts: Millis,
-    pub cashier_id: Id,
-    pub post: bool,
-    /// The lines removed (line voids).
-    pub lines: i64,
 }
 
 /// A clock-in or clock-out, with the store's time zone name to split shifts into local hours.
@@ -143,7 +164,7 @@ pub struct ShiftRec {
     pub store_id: Id,
     pub staff_id: Id,
     pub ts: Millis,
-    pub event_id: Id,
+    pub event_id: Text,
     pub clock_in: bool,
     pub timezone: Id,
 }
@@ -153,18 +174,25 @@ pub struct ShiftRec {
 pub struct StoreRec {
     pub store_id: Id,
     pub ts: Option<Millis>,
-    pub event_id: Option<Id>,
+    pub event_id: Option<Text>,
     pub district: Id,
     pub timezone: Id,
 }
 
-/// A loyalty link: the current one per `customer_ref` (greatest `ts`, then `event_id`) decides
-/// which customer, if any, that card belongs to; without consent, none.
+/// A loyalty link: the current one per card (greatest `ts`, then `event_id`) decides which
+/// customer, if any, that card belongs to; without consent, none.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LinkRec {
-    pub customer_ref: Id,
+    pub card: Key,
     pub ts: Millis,
-    pub event_id: Id,
+    pub event_id: Text,
     pub consent: bool,
     pub customer_id: Id,
+}
+
+/// Of a reduce's input values present (positive count), the greatest by `key`. Values arrive
+/// in their own order, in which interned ids compare by number: `key` says what "latest" means,
+/// with ids compared as text.
+pub fn greatest<'a, V, K: Ord>(values: &[(&'a V, isize)], key: impl Fn(&V) -> K) -> Option<&'a V> {
+    values.iter().filter(|(_, n)| *n > 0).map(|(v, _)| *v).max_by_key(|v| key(v))
 }

@@ -3,15 +3,16 @@
 //!
 //! Reference: `queries/refund_void_anomalies.sql`. A record's measures travel together as one
 //! difference ([`Tally`]) that consolidation sums per cashier-day (a sale costs O(1) work); for
-//! the 7-day sums each record also counts towards the 6 days after its own; peers are compared
-//! in one reduce per (district, day), a few dozen cashiers.
+//! the 7-day sums each cashier-day's totals also count towards the 6 days after its own; peers
+//! are compared in one reduce per (district, day), a few dozen cashiers.
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
 use tillflow_schemas::{Day, Epoch, Id};
 
-use crate::records::{RefundRec, StoreRec, TransactionRec, VoidRec};
+use crate::records::{RefundRec, SaleRec, StoreRec, VoidRec};
 use crate::sums::Sums;
 
 type CashierDay = (Id, Id, Day);
@@ -90,7 +91,7 @@ const WINDOW_DAYS: Day = 7;
 /// Maintains `refund_void_anomalies` from the sales that count, voids, refunds, rule breaks and
 /// stores (for districts).
 pub fn refund_void_anomalies<'s>(
-    effective: VecCollection<'s, Epoch, TransactionRec>,
+    effective: VecCollection<'s, Epoch, SaleRec>,
     voids: VecCollection<'s, Epoch, VoidRec>,
     refunds: VecCollection<'s, Epoch, RefundRec>,
     rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
@@ -100,9 +101,9 @@ pub fn refund_void_anomalies<'s>(
         .explode(|t| {
             let tally = tally(&[
                 (Measure::Transactions, 1),
-                (Measure::Gross, t.gross.0),
-                (Measure::Discount, t.discount.0),
-                (Measure::ManualDiscount, t.manual_discount.0),
+                (Measure::Gross, t.gross().0),
+                (Measure::Discount, t.discount().0),
+                (Measure::ManualDiscount, t.manual_discount().0),
             ]);
             Some(((t.store_id, t.cashier_id, t.business_date), tally))
         })
@@ -113,8 +114,8 @@ pub fn refund_void_anomalies<'s>(
         .concat(refunds.explode(|r| {
             let tally = tally(&[
                 (Measure::Refunds, 1),
-                (Measure::NoReceiptRefunds, r.original_transaction_id.is_none() as i64),
-                (Measure::RefundAmount, r.amount.0),
+                (Measure::NoReceiptRefunds, r.original.is_none() as i64),
+                (Measure::RefundAmount, r.amount().0),
             ]);
             Some(((r.store_id, r.cashier_id, r.business_date), tally))
         }))
@@ -123,11 +124,11 @@ pub fn refund_void_anomalies<'s>(
                 .explode(|b| Some(((b.store_id, b.cashier_id, b.business_date), tally(&[(Measure::RuleBreaks, 1)])))),
         );
 
-    let weekly = tallies
+    let daily = tallies.count_total();
+    let weekly = daily
         .clone()
-        .flat_map(|(store, cashier, day)| (0..WINDOW_DAYS).map(move |d| (store.clone(), cashier.clone(), day + d)))
-        .count();
-    let daily = tallies.count();
+        .explode(|((store, cashier, day), tally)| (0..WINDOW_DAYS).map(move |d| ((store, cashier, day + d), tally)))
+        .count_total();
 
     let figures = daily
         .map(|(key, tally)| (key, (false, tally)))
@@ -148,17 +149,17 @@ pub fn refund_void_anomalies<'s>(
     figures
         .map(|((store, cashier, day), figures)| (store, (cashier, day, figures)))
         .join_map(stores, |store, (cashier, day, figures), record| {
-            ((record.district.clone(), *day), (store.clone(), cashier.clone(), figures.clone()))
+            ((record.district, *day), (*store, *cashier, figures.clone()))
         })
         .reduce_named("refund_void_anomalies: peers", |(district, business_date): &(Id, Day), members, out| {
             let weeks: Vec<&CashierFigures> = members.iter().map(|((_, _, (_, week)), _)| week).collect();
             let (median, mad, pooled) = peer_spread(&weeks);
             for ((store_id, cashier_id, (day, week)), _) in members {
                 let row = RefundVoidAnomaly {
-                    store_id: store_id.clone(),
-                    cashier_id: cashier_id.clone(),
+                    store_id: *store_id,
+                    cashier_id: *cashier_id,
                     business_date: *business_date,
-                    district: district.clone(),
+                    district: *district,
                     day: day.clone(),
                     week: week.clone(),
                     median,

@@ -1,43 +1,34 @@
 //! Sales that count: a post-voided sale counts nowhere, in any view.
+//!
+//! Reference: `effective_sale_lines` and `effective_transactions` in `queries/shared.sql`.
+//! Every sale is arranged once by (store, transaction) ([`Sales::by_transaction`]): the sales
+//! that count are read from it, and `rule_breaks` finds there the sale a post-void cancels.
 
-use differential_dataflow::{ExchangeData, VecCollection};
+use differential_dataflow::VecCollection;
+use differential_dataflow::operators::ThresholdTotal;
 use tillflow_schemas::Epoch;
 
-use crate::records::{PostVoid, SaleLineRec, SaleLines, TransactionRec, VoidRec};
+use crate::keyed::ByKey;
+use crate::records::{PostVoid, SaleRec, VoidRec};
 
-/// The sales cancelled by a post-void, once each.
-pub fn post_voids<'s>(voids: VecCollection<'s, Epoch, VoidRec>) -> VecCollection<'s, Epoch, PostVoid> {
-    voids.filter(|v| v.post).map(|v| (v.store_id, v.transaction_id)).distinct()
+/// The sales, arranged once, and those that count.
+pub struct Sales<'s> {
+    /// Every sale, post-voided ones included, by (store, transaction).
+    pub by_transaction: ByKey<'s, PostVoid, SaleRec>,
+    /// Sales not post-voided.
+    pub effective: VecCollection<'s, Epoch, SaleRec>,
 }
 
-/// The lines of every sale that still counts, one record per line. Sales arrive as one record
-/// each, so a post-void is matched per sale, not per line.
-pub fn effective_sale_lines<'s>(
-    sales: VecCollection<'s, Epoch, SaleLines>,
-    post_voids: VecCollection<'s, Epoch, PostVoid>,
-) -> VecCollection<'s, Epoch, SaleLineRec> {
-    let sale =
-        |lines: &SaleLines| lines.first().map(|l| (l.store_id.clone(), l.transaction_id.clone())).unwrap_or_default();
-    not_post_voided(sales, post_voids, sale).flat_map(|lines| lines)
-}
-
-/// The header of every sale that still counts.
-pub fn effective_transactions<'s>(
-    transactions: VecCollection<'s, Epoch, TransactionRec>,
-    post_voids: VecCollection<'s, Epoch, PostVoid>,
-) -> VecCollection<'s, Epoch, TransactionRec> {
-    not_post_voided(transactions, post_voids, |t| (t.store_id.clone(), t.transaction_id.clone()))
-}
-
-/// The records (sale lines or sale headers) of every sale that has not been post-voided; a late
-/// post-void retracts them. `post_voids` must be distinct; `sale` names a record's sale.
-fn not_post_voided<'s, D>(
-    records: VecCollection<'s, Epoch, D>,
-    post_voids: VecCollection<'s, Epoch, PostVoid>,
-    sale: fn(&D) -> PostVoid,
-) -> VecCollection<'s, Epoch, D>
-where
-    D: ExchangeData + std::hash::Hash,
-{
-    records.map(move |record| (sale(&record), record)).antijoin(post_voids).map(|(_, record)| record)
+/// Arranges `sales` by (store, transaction) and removes the post-voided ones; a late post-void
+/// retracts its sale.
+pub fn sales<'s>(sales: VecCollection<'s, Epoch, SaleRec>, voids: VecCollection<'s, Epoch, VoidRec>) -> Sales<'s> {
+    let by_transaction =
+        sales.clone().map(|s| ((s.store_id, s.transaction), s)).arrange_by_key_named("sales by transaction");
+    let post_voided = voids
+        .filter(|v| v.post)
+        .map(|v| (v.store_id, v.transaction))
+        .distinct_total()
+        .arrange_by_self_named("post-voided sales");
+    let voided = by_transaction.clone().join_core(post_voided, |_, sale, ()| Some(sale.clone()));
+    Sales { by_transaction, effective: sales.concat(voided.negate()) }
 }

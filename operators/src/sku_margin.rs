@@ -4,18 +4,22 @@
 //! of that (store, sku) at or before the line's `ts` (greater `event_id` first among equal `ts`),
 //! else the product's current catalog cost, else zero.
 //!
-//! The as-of cost join is done in keyed steps, so no step scans a key's whole history per line:
-//! 1. per (store, sku): from its receipts and the days that have lines, each day's opening cost
+//! Every measure of a line is a difference ([`Margin`]) that consolidation adds up per row, so a
+//! line costs O(1) whatever the day holds. Only the cost of goods needs a join, done in keyed steps
+//! so that no step rescans a row's lines:
+//! 1. the quantity each (store, sku, day) moves at each instant, summed as differences;
+//! 2. per (store, sku): from its receipts and the days that have lines, each day's opening cost
 //!    and that day's own receipts ([`DayCosts`]), with the catalog cost beside them;
-//! 2. each line joins its (store, sku, day)'s costs and becomes its contribution to the row's
-//!    sums ([`Margin`]), which consolidation adds up: a new line costs O(1), not a rescan of the day.
+//! 3. each instant's quantity joins its day's costs and becomes its row's cost of goods.
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::SkuMargin;
-use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
+use tillflow_schemas::{Cents, Day, Epoch, Id, Millis, Text};
 
-use crate::records::{CatalogCost, Receipt, RefundLineRec, SaleLineRec};
+use crate::keyed::keys;
+use crate::records::{CatalogCost, Receipt, RefundRec, SaleRec, greatest};
 use crate::sums::Sums;
 
 type StoreSku = (Id, Id);
@@ -27,156 +31,126 @@ pub struct DayCosts {
     /// The cost in force when the day began: the latest receipt of an earlier day.
     opening: Option<Cents>,
     /// That day's receipts, ordered by (ts, event_id).
-    intraday: Vec<(Millis, Id, Cents)>,
+    intraday: Vec<(Millis, Text, Cents)>,
+    /// The product's current catalog cost.
+    catalog: Option<Cents>,
 }
 
 impl DayCosts {
-    fn at(&self, ts: Millis) -> Option<Cents> {
+    /// The cost of a unit moved at `ts`.
+    fn at(&self, ts: Millis) -> Cents {
         let later = self.intraday.partition_point(|(t, _, _)| *t <= ts);
-        later.checked_sub(1).map(|i| self.intraday[i].2).or(self.opening)
+        later.checked_sub(1).map(|i| self.intraday[i].2).or(self.opening).or(self.catalog).unwrap_or(Cents::ZERO)
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum CostInput {
     LineDay(Day),
-    Receipt { day: Day, ts: Millis, event_id: Id, unit_cost: Cents },
-}
-
-/// A sale or refund line of a (store, sku, day).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Line {
-    Sale { ts: Millis, qty: i64, unit_price: Cents, discount: Cents, promo: bool },
-    Refund { ts: Millis, qty: i64, amount: Cents },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum CostPart {
-    Receipts(DayCosts),
+    Receipt { day: Day, ts: Millis, event_id: Text, unit_cost: Cents },
     Catalog(Cents),
-}
-
-/// What prices the lines of one (store, sku, day): its receipts, and the catalog cost if any.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-struct Costs {
-    days: DayCosts,
-    catalog: Option<Cents>,
-}
-
-impl Costs {
-    fn at(&self, ts: Millis) -> Cents {
-        self.days.at(ts).or(self.catalog).unwrap_or(Cents::ZERO)
-    }
 }
 
 /// The sums of a (store, sku, day), in this order: units sold, units returned, gross sales,
 /// discounts, refunds, cogs, promo units, lines.
 type Margin = Sums<8>;
 
-/// A priced line's contribution to its row's sums.
-fn contribution(line: &Line, costs: &Costs) -> Margin {
-    match line {
-        Line::Sale { ts, qty, unit_price, discount, promo } => {
-            Sums([*qty, 0, unit_price.0 * qty, discount.0, 0, costs.at(*ts).0 * qty, if *promo { *qty } else { 0 }, 1])
-        }
-        Line::Refund { ts, qty, amount } => Sums([0, *qty, 0, 0, amount.0, -costs.at(*ts).0 * qty, 0, 1]),
-    }
-}
-
-/// Maintains `sku_margin` from effective sale lines (see [`crate::sales`]), refund lines, receipts
-/// and catalog costs.
+/// Maintains `sku_margin` from the sales that count (see [`crate::sales`]), refunds, receipts and
+/// catalog costs.
 pub fn sku_margin<'s>(
-    sale_lines: VecCollection<'s, Epoch, SaleLineRec>,
-    refund_lines: VecCollection<'s, Epoch, RefundLineRec>,
+    sales: VecCollection<'s, Epoch, SaleRec>,
+    refunds: VecCollection<'s, Epoch, RefundRec>,
     receipts: VecCollection<'s, Epoch, Receipt>,
     catalog: VecCollection<'s, Epoch, CatalogCost>,
 ) -> VecCollection<'s, Epoch, SkuMargin> {
-    let sales = sale_lines.map(|l| {
-        let line = Line::Sale {
-            ts: l.ts,
-            qty: l.qty,
-            unit_price: l.unit_price,
-            discount: l.discount,
-            promo: l.promo_id.is_some(),
-        };
-        ((l.store_id, l.sku, l.business_date), line)
+    // 1. Every measure but the cost, as differences; and the quantity moved at each instant.
+    let sale_sums = sales.clone().flat_map(|s| {
+        let (store, day) = (s.store_id, s.business_date);
+        s.lines.into_iter().map(move |l| {
+            let promo = if l.promo_id.is_some() { l.qty } else { 0 };
+            ((store, l.sku, day), Sums([l.qty, 0, l.gross(), l.discount.0, 0, 0, promo, 1]))
+        })
     });
-    let refunds = refund_lines.map(|l| {
-        let line = Line::Refund { ts: l.ts, qty: l.qty, amount: l.amount };
-        ((l.store_id, l.sku, l.business_date), line)
+    let refund_sums = refunds.clone().flat_map(|r| {
+        let (store, day) = (r.store_id, r.business_date);
+        r.lines.into_iter().map(move |l| ((store, l.sku, day), Sums([0, l.qty, 0, 0, l.amount.0, 0, 0, 1])))
     });
-    let lines = sales.concat(refunds);
+    let sums = sale_sums.concat(refund_sums).explode(|(key, sums)| Some((key, sums)));
 
-    let line_days = lines.clone().map(|((store, sku, day), _)| ((store, sku), day)).distinct();
+    let moved = sales
+        .flat_map(|s| {
+            let (store, day, ts) = (s.store_id, s.business_date, s.ts);
+            s.lines.into_iter().map(move |l| (((store, l.sku, day), ts), l.qty))
+        })
+        .concat(refunds.flat_map(|r| {
+            let (store, day, ts) = (r.store_id, r.business_date, r.ts);
+            r.lines.into_iter().map(move |l| (((store, l.sku, day), ts), -l.qty))
+        }))
+        .explode(|(key, qty)| Some((key, qty as isize)))
+        .arrange_by_key_named("sku_margin: units moved by instant");
 
-    let day_costs = line_days
+    // 2. What prices each day that has lines.
+    let line_days = keys(moved.clone(), "sku_margin: days with lines");
+    let current_catalog = catalog.map(|c| (c.sku, (c.ts, c.event_id, c.unit_cost))).reduce_named(
+        "sku_margin: current catalog cost",
+        |_sku, versions, out| {
+            // (ts, event_id as text, cost) orders as the reference does.
+            if let Some(version) = greatest(versions, |v| v.clone()) {
+                out.push((version.2, 1));
+            }
+        },
+    );
+    let costs = line_days
         .clone()
-        .map(|(key, day)| (key, CostInput::LineDay(day)))
+        .map(|(store, sku, day)| ((store, sku), CostInput::LineDay(day)))
         .concat(receipts.map(|r| {
             let input =
                 CostInput::Receipt { day: r.business_date, ts: r.ts, event_id: r.event_id, unit_cost: r.unit_cost };
             ((r.store_id, r.sku), input)
         }))
-        .reduce_named("sku_margin: day costs", price_days)
-        .map(|((store, sku), (day, costs))| ((store, sku, day), costs));
-
-    let current_catalog = catalog.map(|c| (c.sku, (c.ts, c.event_id, c.unit_cost))).reduce_named(
-        "sku_margin: current catalog cost",
-        |_sku, versions, out| {
-            // Values arrive sorted; the last one present is the greatest.
-            if let Some((version, _)) = versions.iter().rev().find(|(_, count)| *count > 0) {
-                out.push((version.2, 1));
-            }
-        },
-    );
-    let catalog_days = line_days
-        .map(|((store, sku), day)| (sku, (store, day)))
-        .join_map(current_catalog, |sku, (store, day), cost| ((store.clone(), sku.clone(), *day), *cost));
-    let costs = day_costs
-        .map(|(key, days)| (key, CostPart::Receipts(days)))
-        .concat(catalog_days.map(|(key, cost)| (key, CostPart::Catalog(cost))))
-        .reduce_named("sku_margin: costs", |_key: &StoreSkuDay, parts, out| {
-            let (mut days, mut catalog) = (None, None);
-            for (part, _) in parts {
-                match part {
-                    CostPart::Receipts(d) => days = Some(d.clone()),
-                    CostPart::Catalog(cost) => catalog = Some(*cost),
-                }
-            }
-            if let Some(days) = days {
-                out.push((Costs { days, catalog }, 1));
-            }
-        });
-
-    lines
-        .join_map(costs, |key, line, costs| (key.clone(), contribution(line, costs)))
-        .explode(|(key, margin)| Some((key, margin)))
-        .count()
-        .flat_map(
-            |(
-                (store_id, sku, business_date),
-                Sums([sold, returned, gross, discounts, refunds, cogs, promo, lines]),
-            ): (StoreSkuDay, Margin)| {
-                (lines > 0).then(|| SkuMargin {
-                    store_id,
-                    sku,
-                    business_date,
-                    units_sold: sold,
-                    units_returned: returned,
-                    gross_sales: Cents(gross),
-                    discounts: Cents(discounts),
-                    refunds: Cents(refunds),
-                    cogs: Cents(cogs),
-                    promo_units: promo,
-                })
-            },
+        .concat(
+            line_days
+                .map(|(store, sku, _)| (sku, store))
+                .distinct_total()
+                .join_map(current_catalog, |sku, store, cost| ((*store, *sku), CostInput::Catalog(*cost))),
         )
+        .reduce_named("sku_margin: day costs", price_days)
+        .map(|((store, sku), (day, costs))| ((store, sku, day), costs))
+        .arrange_by_key_named("sku_margin: costs by day");
+
+    // 3. The cost of goods of each instant's quantity, into the same sums.
+    let cogs = moved.join_core(costs, |key, ts, costs| Some((*key, costs.at(*ts).0))).explode(|(key, cost)| {
+        let mut cogs = Margin::default();
+        cogs.0[5] = cost;
+        Some((key, cogs))
+    });
+
+    sums.concat(cogs).count_total().flat_map(
+        |((store_id, sku, business_date), Sums([sold, returned, gross, discounts, refunds, cogs, promo, lines])): (
+            StoreSkuDay,
+            Margin,
+        )| {
+            (lines > 0).then_some(SkuMargin {
+                store_id,
+                sku,
+                business_date,
+                units_sold: sold,
+                units_returned: returned,
+                gross_sales: Cents(gross),
+                discounts: Cents(discounts),
+                refunds: Cents(refunds),
+                cogs: Cents(cogs),
+                promo_units: promo,
+            })
+        },
+    )
 }
 
-/// For each day of a (store, sku) that has lines: the opening cost and that day's receipts.
+/// For each day of a (store, sku) that has lines: the opening cost, that day's receipts and the
+/// catalog cost.
 fn price_days(_key: &StoreSku, inputs: &[(&CostInput, isize)], out: &mut Vec<((Day, DayCosts), isize)>) {
-    let mut receipts: Vec<(Day, Millis, &Id, Cents)> = Vec::new();
-    let mut days = Vec::new();
+    let mut receipts: Vec<(Day, Millis, &Text, Cents)> = Vec::new();
+    let (mut days, mut catalog) = (Vec::new(), None);
     for (input, count) in inputs {
         if *count <= 0 {
             continue;
@@ -184,6 +158,7 @@ fn price_days(_key: &StoreSku, inputs: &[(&CostInput, isize)], out: &mut Vec<((D
         match input {
             CostInput::LineDay(day) => days.push(*day),
             CostInput::Receipt { day, ts, event_id, unit_cost } => receipts.push((*day, *ts, event_id, *unit_cost)),
+            CostInput::Catalog(cost) => catalog = Some(*cost),
         }
     }
     receipts.sort();
@@ -193,6 +168,7 @@ fn price_days(_key: &StoreSku, inputs: &[(&CostInput, isize)], out: &mut Vec<((D
         let costs = DayCosts {
             opening: before.checked_sub(1).map(|i| receipts[i].3),
             intraday: receipts[before..through].iter().map(|r| (r.1, r.2.clone(), r.3)).collect(),
+            catalog,
         };
         out.push(((day, costs), 1));
     }
@@ -207,12 +183,15 @@ mod tests {
         let costs = DayCosts {
             opening: Some(Cents(100)),
             intraday: vec![(10, "a".into(), Cents(120)), (10, "b".into(), Cents(130)), (20, "c".into(), Cents(90))],
+            catalog: Some(Cents(1)),
         };
-        assert_eq!(costs.at(5), Some(Cents(100)));
-        assert_eq!(costs.at(10), Some(Cents(130)), "greater event_id wins at equal ts");
-        assert_eq!(costs.at(19), Some(Cents(130)));
-        assert_eq!(costs.at(25), Some(Cents(90)));
-        let none = DayCosts { opening: None, intraday: vec![(10, "a".into(), Cents(1))] };
-        assert_eq!(none.at(9), None);
+        assert_eq!(costs.at(5), Cents(100));
+        assert_eq!(costs.at(10), Cents(130), "greater event_id wins at equal ts");
+        assert_eq!(costs.at(19), Cents(130));
+        assert_eq!(costs.at(25), Cents(90));
+        let none = DayCosts { opening: None, intraday: vec![(10, "a".into(), Cents(1))], catalog: Some(Cents(7)) };
+        assert_eq!(none.at(9), Cents(7), "the catalog cost before any receipt");
+        let nothing = DayCosts { opening: None, intraday: vec![], catalog: None };
+        assert_eq!(nothing.at(9), Cents::ZERO);
     }
 }

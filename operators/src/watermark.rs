@@ -28,7 +28,7 @@ pub fn store_days<'s>(
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
     watermark: VecCollection<'s, Epoch, ((), Millis)>,
 ) -> VecCollection<'s, Epoch, (Id, Day)> {
-    stores.map(|(store, record)| ((), (store, record.timezone))).join_map(watermark, |(), (store, zone), at| {
-        (store.clone(), local_day(*at, parse_tz(zone).unwrap_or(chrono_tz::UTC)))
-    })
+    stores
+        .map(|(store, record)| ((), (store, record.timezone)))
+        .join_map(watermark, |(), (store, zone), at| (*store, local_day(*at, parse_tz(zone).unwrap_or(chrono_tz::UTC))))
 }

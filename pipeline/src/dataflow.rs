@@ -221,9 +221,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
     let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
         let mut begin = |name| stages.begin(name, scope.worker());
         begin("inputs");
-        let (sale_lines_in, sale_lines) = scope.new_collection();
-        let (transactions_in, transactions) = scope.new_collection();
-        let (refund_lines_in, refund_lines) = scope.new_collection();
+        let (sales_in, sales) = scope.new_collection();
         let (refunds_in, refunds) = scope.new_collection();
         let (voids_in, voids) = scope.new_collection::<tillflow_operators::VoidRec, isize>();
         let (shifts_in, shifts) = scope.new_collection();
@@ -241,40 +239,34 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         let stores = stores::current_stores(stores);
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
-        let post_voids = sales::post_voids(voids.clone());
-        let sales = sales::effective_sale_lines(sale_lines, post_voids.clone());
-        let effective = sales::effective_transactions(transactions.clone(), post_voids);
+        let sales = sales::sales(sales, voids.clone());
 
         begin(CustomerSegment::NAME);
         let (segments, profiles) = customer_segments::customer_segments(
-            effective.clone(),
-            sales.clone(),
+            sales.effective.clone(),
             catalog.clone(),
             links,
             erasures,
             watermark_at.clone(),
         );
         begin(SkuMargin::NAME);
-        let margins = sku_margin::sku_margin(sales.clone(), refund_lines.clone(), receipts, catalog);
+        let margins = sku_margin::sku_margin(sales.effective.clone(), refunds.clone(), receipts, catalog);
         begin(InventoryPosition::NAME);
-        let stock = inventory_position::inventory_position(sales, refund_lines, inventory, watermark_days);
+        let stock =
+            inventory_position::inventory_position(sales.effective.clone(), refunds.clone(), inventory, watermark_days);
         begin(RuleBreak::NAME);
-        let breaks = rule_breaks::rule_breaks(
-            transactions,
-            effective.clone(),
-            refunds.clone(),
-            voids.clone().filter(|v| v.post),
-        );
+        let breaks =
+            rule_breaks::rule_breaks(sales.by_transaction, sales.effective.clone(), refunds.clone(), voids.clone());
         begin(RefundVoidAnomaly::NAME);
         let anomalies = refund_void_anomalies::refund_void_anomalies(
-            effective.clone(),
+            sales.effective.clone(),
             voids,
             refunds.clone(),
             breaks.clone(),
             stores.clone(),
         );
         begin(LaborDemand::NAME);
-        let labor = labor_demand::labor_demand(effective, refunds, shifts, watermark_at, tuning.labor_target);
+        let labor = labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target);
         begin(Exception::NAME);
         let exceptions = exceptions::exceptions(
             anomalies.clone(),
@@ -298,9 +290,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         sum_on_worker_0(counts, probe, sink);
 
         Inputs {
-            sale_lines: sale_lines_in,
-            transactions: transactions_in,
-            refund_lines: refund_lines_in,
+            sales: sales_in,
             refunds: refunds_in,
             voids: voids_in,
             shifts: shifts_in,

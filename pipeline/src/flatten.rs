@@ -4,22 +4,21 @@ use chrono_tz::Tz;
 use differential_dataflow::input::InputSession;
 use rustc_hash::FxHashMap;
 use tillflow_operators::{
-    CatalogCost, InventoryRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleLineRec, SaleLines, ShiftRec, StoreRec,
-    TransactionRec, VoidRec,
+    CatalogCost, InventoryRec, LineRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleRec, ShiftRec, StoreRec,
+    VoidRec,
 };
 use tillflow_schemas::time::local_hour;
 use tillflow_schemas::views::DeadLetter;
-use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Millis, ShiftKind, TenderKind, VoidScope};
+use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Key, Millis, ShiftKind, TenderKind, VoidScope};
 
 use crate::clock::StoreClocks;
 use crate::source::{Counts, Epoch};
 
 /// The input handles of the dataflow, one per input collection.
 pub struct Inputs {
-    /// Each sale's lines, as one record: post-voids are matched per sale, not per line.
-    pub sale_lines: InputSession<Epoch, SaleLines, isize>,
-    pub transactions: InputSession<Epoch, TransactionRec, isize>,
-    pub refund_lines: InputSession<Epoch, RefundLineRec, isize>,
+    /// Each sale with its lines, as one record: post-voids are matched per sale, not per line.
+    pub sales: InputSession<Epoch, SaleRec, isize>,
+    /// Each refund with its lines.
     pub refunds: InputSession<Epoch, RefundRec, isize>,
     pub voids: InputSession<Epoch, VoidRec, isize>,
     pub shifts: InputSession<Epoch, ShiftRec, isize>,
@@ -86,16 +85,14 @@ impl Watermark {
     }
 
     fn zone_name(&self, store: &Id) -> Id {
-        self.zones.get(store).map_or("UTC", |tz| tz.name()).into()
+        Id::from(self.zones.get(store).map_or("UTC", |tz| tz.name()))
     }
 }
 
 /// Calls a method on every input session.
 macro_rules! every_session {
     ($inputs:ident, $($call:tt)*) => {
-        $inputs.sale_lines.$($call)*;
-        $inputs.transactions.$($call)*;
-        $inputs.refund_lines.$($call)*;
+        $inputs.sales.$($call)*;
         $inputs.refunds.$($call)*;
         $inputs.voids.$($call)*;
         $inputs.shifts.$($call)*;
@@ -128,86 +125,57 @@ impl Inputs {
         let day = business_date.unwrap_or_default();
         match event {
             Event::Sale(sale) => {
-                let hour = self.watermark.local_hour(&sale.store_id, sale.ts);
                 let tendered = |kind: TenderKind| sale.tenders.iter().any(|t| t.kind == kind && t.amount.0 != 0);
-                self.transactions.update(
-                    TransactionRec {
-                        store_id: sale.store_id.clone(),
-                        transaction_id: sale.transaction_id.clone(),
-                        business_date: day,
-                        hour,
-                        ts: sale.ts,
-                        cashier_id: sale.cashier_id.clone(),
-                        customer_ref: sale.customer_ref.clone(),
-                        items: sale.lines.iter().map(|l| l.qty).sum(),
-                        gross: Cents(sale.lines.iter().map(|l| l.qty * l.unit_price.0).sum()),
-                        discount: Cents(sale.lines.iter().map(|l| l.discount.0).sum()),
-                        manual_discount: Cents(
-                            sale.lines.iter().filter(|l| l.promo_id.is_none()).map(|l| l.discount.0).sum(),
-                        ),
-                        tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
-                        paid_by_card: tendered(TenderKind::Card),
-                        paid_in_cash: tendered(TenderKind::Cash),
-                    },
-                    diff,
-                );
-                let lines = sale.lines.into_iter().map(|line| SaleLineRec {
-                    store_id: sale.store_id.clone(),
-                    transaction_id: sale.transaction_id.clone(),
-                    line_no: line.line_no,
+                let record = SaleRec {
+                    store_id: sale.store_id,
+                    transaction: Key::of(&sale.transaction_id),
                     business_date: day,
+                    hour: self.watermark.local_hour(&sale.store_id, sale.ts),
                     ts: sale.ts,
-                    cashier_id: sale.cashier_id.clone(),
-                    customer_ref: sale.customer_ref.clone(),
-                    sku: line.sku,
-                    qty: line.qty,
-                    unit_price: line.unit_price,
-                    discount: line.discount,
-                    promo_id: line.promo_id,
-                });
-                self.sale_lines.update(lines.collect(), diff);
-            }
-            Event::Refund(refund) => {
-                self.refunds.update(
-                    RefundRec {
-                        store_id: refund.store_id.clone(),
-                        refund_id: refund.refund_id.clone(),
-                        business_date: day,
-                        hour: self.watermark.local_hour(&refund.store_id, refund.ts),
-                        ts: refund.ts,
-                        cashier_id: refund.cashier_id.clone(),
-                        original_transaction_id: refund.original_transaction_id.clone(),
-                        in_cash: refund.tender_kind == TenderKind::Cash,
-                        amount: Cents(refund.lines.iter().map(|l| l.amount.0).sum()),
-                    },
-                    diff,
-                );
-                for (index, line) in refund.lines.into_iter().enumerate() {
-                    self.refund_lines.update(
-                        RefundLineRec {
-                            store_id: refund.store_id.clone(),
-                            refund_id: refund.refund_id.clone(),
-                            line_index: index as u32,
-                            business_date: day,
-                            ts: refund.ts,
-                            cashier_id: refund.cashier_id.clone(),
-                            original_transaction_id: refund.original_transaction_id.clone(),
+                    cashier_id: sale.cashier_id,
+                    card: sale.customer_ref.as_deref().map(Key::of),
+                    tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
+                    paid_by_card: tendered(TenderKind::Card),
+                    paid_in_cash: tendered(TenderKind::Cash),
+                    lines: sale
+                        .lines
+                        .into_iter()
+                        .map(|line| LineRec {
                             sku: line.sku,
                             qty: line.qty,
-                            amount: line.amount,
-                        },
-                        diff,
-                    );
-                }
+                            unit_price: line.unit_price,
+                            discount: line.discount,
+                            promo_id: line.promo_id,
+                        })
+                        .collect(),
+                };
+                self.sales.update(record, diff);
+            }
+            Event::Refund(refund) => {
+                let record = RefundRec {
+                    store_id: refund.store_id,
+                    refund_id: refund.refund_id,
+                    business_date: day,
+                    hour: self.watermark.local_hour(&refund.store_id, refund.ts),
+                    ts: refund.ts,
+                    cashier_id: refund.cashier_id,
+                    original: refund.original_transaction_id.map(|text| (Key::of(&text), text)),
+                    in_cash: refund.tender_kind == TenderKind::Cash,
+                    lines: refund
+                        .lines
+                        .into_iter()
+                        .map(|line| RefundLineRec { sku: line.sku, qty: line.qty, amount: line.amount })
+                        .collect(),
+                };
+                self.refunds.update(record, diff);
             }
             Event::Void(void) => {
                 self.voids.update(
                     VoidRec {
                         store_id: void.store_id,
+                        transaction: Key::of(&void.transaction_id),
                         transaction_id: void.transaction_id,
-                        event_id: void.event_id,
                         business_date: day,
-                        ts: void.ts,
                         cashier_id: void.cashier_id,
                         post: void.scope == VoidScope::Post,
                         lines: void.lines.len() as i64,
@@ -236,7 +204,7 @@ impl Inputs {
                         ts: store.ts,
                         event_id: store.event_id,
                         district: store.district,
-                        timezone: store.timezone.name().into(),
+                        timezone: Id::from(store.timezone.name()),
                     },
                     diff,
                 );
@@ -245,8 +213,8 @@ impl Inputs {
                 if let (InventoryKind::Receipt, Some(unit_cost)) = (inv.kind, inv.unit_cost) {
                     self.receipts.update(
                         Receipt {
-                            store_id: inv.store_id.clone(),
-                            sku: inv.sku.clone(),
+                            store_id: inv.store_id,
+                            sku: inv.sku,
                             business_date: day,
                             ts: inv.ts,
                             event_id: inv.event_id.clone(),
@@ -283,7 +251,7 @@ impl Inputs {
             Event::LoyaltyLink(link) => {
                 self.links.update(
                     LinkRec {
-                        customer_ref: link.customer_ref,
+                        card: Key::of(&link.customer_ref),
                         ts: link.ts,
                         event_id: link.event_id,
                         consent: link.consent,
@@ -307,12 +275,12 @@ impl Inputs {
     pub fn publish_watermark(&mut self) {
         let Watermark { clocks, published, .. } = &mut self.watermark;
         for (store, latest) in clocks.stores() {
-            match published.insert(store.clone(), latest) {
+            match published.insert(*store, latest) {
                 Some(old) if old == latest => continue,
-                Some(old) => self.latest.update((store.clone(), old), -1),
+                Some(old) => self.latest.update((*store, old), -1),
                 None => {}
             }
-            self.latest.insert((store.clone(), latest));
+            self.latest.insert((*store, latest));
         }
     }
 

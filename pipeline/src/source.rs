@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHasher};
 use tillflow_schemas::formats::{self, Record, Rejected};
 use tillflow_schemas::views::DeadLetter;
-use tillflow_schemas::{Event, Format, Id, InputError, Millis, ShiftKind, Store};
+use tillflow_schemas::{Event, Format, Id, InputError, Millis, ShiftKind, Store, Text};
 
 use crate::clock::{StoreClocks, WallClock, system_clock};
 
@@ -248,7 +248,7 @@ pub struct Admission {
     /// The content hash of every accepted event, by `event_id`, with the time until which it is
     /// kept: its own time for a dated event (pruned once beyond the retention, when such an event
     /// is refused anyway), forever for reference data.
-    seen: FxHashMap<Id, (u64, Millis)>,
+    seen: FxHashMap<Text, (u64, Millis)>,
     /// Accepted events since `seen` was last pruned.
     since_pruned: usize,
     stores: FxHashMap<Id, Store>,
@@ -417,7 +417,7 @@ impl Admission {
     /// Judges one record: a dead letter, a duplicate (`None`), or an accepted event.
     pub fn admit(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
         self.counts.received += 1;
-        let dead = |reason: InputError, raw: String, event_id: Option<&Id>| DeadLetter {
+        let dead = |reason: InputError, raw: String, event_id: Option<&Text>| DeadLetter {
             source: source.to_string(),
             position: record.position,
             epoch,

@@ -3,7 +3,7 @@
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::{Cents, Id, Millis};
+use crate::{Cents, Id, Millis, Text};
 
 /// One accepted input record: an event of the operational systems, or reference data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -22,7 +22,7 @@ pub enum Event {
 
 impl Event {
     /// The dedup key; reference records may have none.
-    pub fn event_id(&self) -> Option<&Id> {
+    pub fn event_id(&self) -> Option<&Text> {
         match self {
             Event::Sale(e) => Some(&e.event_id),
             Event::Refund(e) => Some(&e.event_id),
@@ -133,13 +133,13 @@ impl EventType {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Sale {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Id,
-    pub transaction_id: Id,
-    pub register_id: Id,
+    pub transaction_id: Text,
+    pub register_id: Text,
     pub cashier_id: Id,
-    pub customer_ref: Option<Id>,
+    pub customer_ref: Option<Text>,
     pub lines: Vec<SaleLine>,
     pub tenders: Vec<Tender>,
 }
@@ -173,17 +173,17 @@ pub enum TenderKind {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Refund {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Id,
-    pub refund_id: Id,
-    pub register_id: Id,
+    pub refund_id: Text,
+    pub register_id: Text,
     pub cashier_id: Id,
     /// `None` for a refund without receipt.
-    pub original_transaction_id: Option<Id>,
+    pub original_transaction_id: Option<Text>,
     pub lines: Vec<RefundLine>,
     pub tender_kind: TenderKind,
-    pub reason: Option<Id>,
+    pub reason: Option<Text>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -195,11 +195,11 @@ pub struct RefundLine {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Void {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Id,
-    pub transaction_id: Id,
-    pub register_id: Id,
+    pub transaction_id: Text,
+    pub register_id: Text,
     pub cashier_id: Id,
     pub scope: VoidScope,
     /// The lines removed before tender (`scope = line`); empty for a post-void.
@@ -223,17 +223,17 @@ pub struct VoidLine {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LoyaltyLink {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Option<Id>,
-    pub customer_ref: Id,
+    pub customer_ref: Text,
     pub customer_id: Id,
     pub consent: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Erasure {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Option<Id>,
     pub customer_id: Id,
@@ -241,7 +241,7 @@ pub struct Erasure {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Inventory {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Id,
     pub sku: Id,
@@ -263,11 +263,11 @@ pub enum InventoryKind {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Shift {
-    pub event_id: Id,
+    pub event_id: Text,
     pub ts: Millis,
     pub store_id: Id,
     pub staff_id: Id,
-    pub role: Id,
+    pub role: Text,
     pub kind: ShiftKind,
 }
 
@@ -280,7 +280,7 @@ pub enum ShiftKind {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Product {
-    pub event_id: Option<Id>,
+    pub event_id: Option<Text>,
     pub ts: Option<Millis>,
     pub sku: Id,
     pub name: String,
@@ -292,7 +292,7 @@ pub struct Product {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Store {
-    pub event_id: Option<Id>,
+    pub event_id: Option<Text>,
     pub ts: Option<Millis>,
     pub store_id: Id,
     pub name: String,
@@ -303,7 +303,7 @@ pub struct Store {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Promotion {
-    pub event_id: Option<Id>,
+    pub event_id: Option<Text>,
     pub ts: Option<Millis>,
     pub promo_id: Id,
     pub target: PromoTarget,

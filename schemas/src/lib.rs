@@ -12,6 +12,7 @@
 pub mod error;
 pub mod event;
 pub mod formats;
+pub mod id;
 pub mod money;
 pub mod raw;
 pub mod tables;
@@ -21,12 +22,10 @@ pub mod views;
 pub use error::InputError;
 pub use event::*;
 pub use formats::{Format, Record};
+pub use id::{Id, Key, Text};
 pub use money::Cents;
 pub use time::{Day, Millis};
 
 /// A tick of processing: the dataflow's timestamp (DESIGN.md, Time). Over files it counts the
 /// input's cuts (or ticks of event time); live, ticks of wall time since the Unix epoch.
 pub type Epoch = u64;
-
-/// Identifiers (store, sku, cashier, ...): short strings kept inline, so reading one allocates nothing.
-pub type Id = compact_str::CompactString;

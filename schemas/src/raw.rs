@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::*;
 use crate::time::{format_ts, parse_ts, parse_tz};
-use crate::{Cents, Id, InputError, Millis};
+use crate::{Cents, Id, InputError, Millis, Text};
 
 pub const TYPE_NAMES: &str = "sale, refund, void, loyalty_link, erasure, inventory, shift, product, store, promotion";
 
@@ -18,67 +18,67 @@ pub const MAX_QTY: i64 = 1_000_000;
 #[serde(default)]
 pub struct RawEvent {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub record_type: Option<Id>,
+    pub record_type: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<Id>,
+    pub event_id: Option<Text>,
     #[serde(with = "lenient_ts", skip_serializing_if = "Option::is_none")]
     pub ts: Option<Millis>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub store_id: Option<Id>,
+    pub store_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<Id>,
+    pub transaction_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub register_id: Option<Id>,
+    pub register_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cashier_id: Option<Id>,
+    pub cashier_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_ref: Option<Id>,
+    pub customer_ref: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_id: Option<Id>,
+    pub refund_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub original_transaction_id: Option<Id>,
+    pub original_transaction_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tender_kind: Option<Id>,
+    pub tender_kind: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Id>,
+    pub reason: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<Id>,
+    pub scope: Option<Text>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<RawLine>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tenders: Vec<RawTender>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<Id>,
+    pub customer_id: Option<Text>,
     #[serde(deserialize_with = "lenient_bool::deserialize", skip_serializing_if = "Option::is_none")]
     pub consent: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sku: Option<Id>,
+    pub sku: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Id>,
+    pub kind: Option<Text>,
     #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub qty: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit_cost: Option<Cents>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub staff_id: Option<Id>,
+    pub staff_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<Id>,
+    pub role: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<Id>,
+    pub category: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub department: Option<Id>,
+    pub department: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub list_price: Option<Cents>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub district: Option<Id>,
+    pub district: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<Id>,
+    pub region: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub timezone: Option<Id>,
+    pub timezone: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub promo_id: Option<Id>,
+    pub promo_id: Option<Text>,
     #[serde(with = "lenient_ts", skip_serializing_if = "Option::is_none")]
     pub start: Option<Millis>,
     #[serde(with = "lenient_ts", skip_serializing_if = "Option::is_none")]
@@ -94,7 +94,7 @@ pub struct RawLine {
     #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub line_no: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sku: Option<Id>,
+    pub sku: Option<Text>,
     #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub qty: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +102,7 @@ pub struct RawLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount: Option<Cents>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub promo_id: Option<Id>,
+    pub promo_id: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<Cents>,
 }
@@ -111,7 +111,7 @@ pub struct RawLine {
 #[serde(default)]
 pub struct RawTender {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Id>,
+    pub kind: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<Cents>,
 }
@@ -157,26 +157,26 @@ impl RawEvent {
             EventType::Refund => Event::Refund(self.refund(&v)?),
             EventType::Void => Event::Void(self.void(&v)?),
             EventType::LoyaltyLink => Event::LoyaltyLink(LoyaltyLink {
-                event_id: v.id("event_id", self.event_id)?,
+                event_id: v.text("event_id", self.event_id)?,
                 ts: v.req("ts", self.ts)?,
-                store_id: self.store_id,
-                customer_ref: v.id("customer_ref", self.customer_ref)?,
+                store_id: optional_id("store_id", self.store_id)?,
+                customer_ref: v.text("customer_ref", self.customer_ref)?,
                 customer_id: v.id("customer_id", self.customer_id)?,
                 consent: v.req("consent", self.consent)?,
             }),
             EventType::Erasure => Event::Erasure(Erasure {
-                event_id: v.id("event_id", self.event_id)?,
+                event_id: v.text("event_id", self.event_id)?,
                 ts: v.req("ts", self.ts)?,
-                store_id: self.store_id,
+                store_id: optional_id("store_id", self.store_id)?,
                 customer_id: v.id("customer_id", self.customer_id)?,
             }),
             EventType::Inventory => Event::Inventory(self.inventory(&v)?),
             EventType::Shift => Event::Shift(Shift {
-                event_id: v.id("event_id", self.event_id)?,
+                event_id: v.text("event_id", self.event_id)?,
                 ts: v.req("ts", self.ts)?,
                 store_id: v.id("store_id", self.store_id)?,
                 staff_id: v.id("staff_id", self.staff_id)?,
-                role: v.id("role", self.role)?,
+                role: v.text("role", self.role)?,
                 kind: v.choice("kind", self.kind.as_deref(), SHIFT_KINDS)?,
             }),
             EventType::Product => Event::Product(Product {
@@ -236,7 +236,7 @@ impl RawEvent {
                 qty,
                 unit_price,
                 discount,
-                promo_id: line.promo_id.filter(|p| !p.is_empty()),
+                promo_id: optional_id(&at("promo_id"), line.promo_id)?,
             });
         }
         let mut tenders = Vec::with_capacity(self.tenders.len());
@@ -247,11 +247,11 @@ impl RawEvent {
             });
         }
         Ok(Sale {
-            event_id: v.id("event_id", self.event_id)?,
+            event_id: v.text("event_id", self.event_id)?,
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
-            transaction_id: v.id("transaction_id", self.transaction_id)?,
-            register_id: v.id("register_id", self.register_id)?,
+            transaction_id: v.text("transaction_id", self.transaction_id)?,
+            register_id: v.text("register_id", self.register_id)?,
             cashier_id: v.id("cashier_id", self.cashier_id)?,
             customer_ref: self.customer_ref.filter(|c| !c.is_empty()),
             lines,
@@ -277,11 +277,11 @@ impl RawEvent {
             });
         }
         Ok(Refund {
-            event_id: v.id("event_id", self.event_id)?,
+            event_id: v.text("event_id", self.event_id)?,
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
-            refund_id: v.id("refund_id", self.refund_id)?,
-            register_id: v.id("register_id", self.register_id)?,
+            refund_id: v.text("refund_id", self.refund_id)?,
+            register_id: v.text("register_id", self.register_id)?,
             cashier_id: v.id("cashier_id", self.cashier_id)?,
             original_transaction_id: self.original_transaction_id.filter(|t| !t.is_empty()),
             lines,
@@ -311,11 +311,11 @@ impl RawEvent {
             return Err(InputError::rule("a line void needs the voided `lines`"));
         }
         Ok(Void {
-            event_id: v.id("event_id", self.event_id)?,
+            event_id: v.text("event_id", self.event_id)?,
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
-            transaction_id: v.id("transaction_id", self.transaction_id)?,
-            register_id: v.id("register_id", self.register_id)?,
+            transaction_id: v.text("transaction_id", self.transaction_id)?,
+            register_id: v.text("register_id", self.register_id)?,
             cashier_id: v.id("cashier_id", self.cashier_id)?,
             scope,
             lines,
@@ -343,7 +343,7 @@ impl RawEvent {
             return Err(InputError::MissingField { kind: "inventory receipt", field: "unit_cost" });
         }
         Ok(Inventory {
-            event_id: v.id("event_id", self.event_id)?,
+            event_id: v.text("event_id", self.event_id)?,
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
             sku: v.id("sku", self.sku)?,
@@ -355,8 +355,8 @@ impl RawEvent {
 
     fn promotion(self, v: &Validator) -> Result<Promotion, InputError> {
         let target = match (self.sku, self.category) {
-            (Some(sku), None) if !sku.is_empty() => PromoTarget::Sku(sku),
-            (None, Some(cat)) if !cat.is_empty() => PromoTarget::Category(cat),
+            (Some(sku), None) if !sku.is_empty() => PromoTarget::Sku(intern("sku", &sku)?),
+            (None, Some(cat)) if !cat.is_empty() => PromoTarget::Category(intern("category", &cat)?),
             (Some(_), Some(_)) => return Err(InputError::rule("a promotion names a `sku` or a `category`, not both")),
             _ => return Err(InputError::MissingField { kind: "promotion", field: "sku` or `category" }),
         };
@@ -392,21 +392,21 @@ impl Event {
         };
         match self {
             Event::Sale(s) => {
-                raw.store_id = Some(s.store_id.clone());
+                raw.store_id = Some(s.store_id.as_str().into());
                 raw.transaction_id = Some(s.transaction_id.clone());
                 raw.register_id = Some(s.register_id.clone());
-                raw.cashier_id = Some(s.cashier_id.clone());
+                raw.cashier_id = Some(s.cashier_id.as_str().into());
                 raw.customer_ref = s.customer_ref.clone();
                 raw.lines = s
                     .lines
                     .iter()
                     .map(|l| RawLine {
                         line_no: Some(l.line_no as i64),
-                        sku: Some(l.sku.clone()),
+                        sku: Some(l.sku.as_str().into()),
                         qty: Some(l.qty),
                         unit_price: Some(l.unit_price),
                         discount: Some(l.discount),
-                        promo_id: l.promo_id.clone(),
+                        promo_id: l.promo_id.map(|p| p.as_str().into()),
                         amount: None,
                     })
                     .collect();
@@ -417,16 +417,16 @@ impl Event {
                     .collect();
             }
             Event::Refund(r) => {
-                raw.store_id = Some(r.store_id.clone());
+                raw.store_id = Some(r.store_id.as_str().into());
                 raw.refund_id = Some(r.refund_id.clone());
                 raw.register_id = Some(r.register_id.clone());
-                raw.cashier_id = Some(r.cashier_id.clone());
+                raw.cashier_id = Some(r.cashier_id.as_str().into());
                 raw.original_transaction_id = r.original_transaction_id.clone();
                 raw.lines = r
                     .lines
                     .iter()
                     .map(|l| RawLine {
-                        sku: Some(l.sku.clone()),
+                        sku: Some(l.sku.as_str().into()),
                         qty: Some(l.qty),
                         amount: Some(l.amount),
                         ..RawLine::default()
@@ -436,17 +436,17 @@ impl Event {
                 raw.reason = r.reason.clone();
             }
             Event::Void(vd) => {
-                raw.store_id = Some(vd.store_id.clone());
+                raw.store_id = Some(vd.store_id.as_str().into());
                 raw.transaction_id = Some(vd.transaction_id.clone());
                 raw.register_id = Some(vd.register_id.clone());
-                raw.cashier_id = Some(vd.cashier_id.clone());
+                raw.cashier_id = Some(vd.cashier_id.as_str().into());
                 raw.scope = Some(name_of(VOID_SCOPES, vd.scope).into());
                 raw.lines = vd
                     .lines
                     .iter()
                     .map(|l| RawLine {
                         line_no: l.line_no.map(i64::from),
-                        sku: Some(l.sku.clone()),
+                        sku: Some(l.sku.as_str().into()),
                         qty: Some(l.qty),
                         unit_price: l.unit_price,
                         ..RawLine::default()
@@ -454,48 +454,48 @@ impl Event {
                     .collect();
             }
             Event::LoyaltyLink(l) => {
-                raw.store_id = l.store_id.clone();
+                raw.store_id = l.store_id.map(|s| s.as_str().into());
                 raw.customer_ref = Some(l.customer_ref.clone());
-                raw.customer_id = Some(l.customer_id.clone());
+                raw.customer_id = Some(l.customer_id.as_str().into());
                 raw.consent = Some(l.consent);
             }
             Event::Erasure(e) => {
-                raw.store_id = e.store_id.clone();
-                raw.customer_id = Some(e.customer_id.clone());
+                raw.store_id = e.store_id.map(|s| s.as_str().into());
+                raw.customer_id = Some(e.customer_id.as_str().into());
             }
             Event::Inventory(i) => {
-                raw.store_id = Some(i.store_id.clone());
-                raw.sku = Some(i.sku.clone());
+                raw.store_id = Some(i.store_id.as_str().into());
+                raw.sku = Some(i.sku.as_str().into());
                 raw.kind = Some(name_of(INVENTORY_KINDS, i.kind).into());
                 raw.qty = Some(i.qty);
                 raw.unit_cost = i.unit_cost;
             }
             Event::Shift(s) => {
-                raw.store_id = Some(s.store_id.clone());
-                raw.staff_id = Some(s.staff_id.clone());
+                raw.store_id = Some(s.store_id.as_str().into());
+                raw.staff_id = Some(s.staff_id.as_str().into());
                 raw.role = Some(s.role.clone());
                 raw.kind = Some(name_of(SHIFT_KINDS, s.kind).into());
             }
             Event::Product(p) => {
-                raw.sku = Some(p.sku.clone());
+                raw.sku = Some(p.sku.as_str().into());
                 raw.name = Some(p.name.clone());
-                raw.category = Some(p.category.clone());
-                raw.department = Some(p.department.clone());
+                raw.category = Some(p.category.as_str().into());
+                raw.department = Some(p.department.as_str().into());
                 raw.unit_cost = Some(p.unit_cost);
                 raw.list_price = Some(p.list_price);
             }
             Event::Store(s) => {
-                raw.store_id = Some(s.store_id.clone());
+                raw.store_id = Some(s.store_id.as_str().into());
                 raw.name = Some(s.name.clone());
-                raw.district = Some(s.district.clone());
-                raw.region = Some(s.region.clone());
+                raw.district = Some(s.district.as_str().into());
+                raw.region = Some(s.region.as_str().into());
                 raw.timezone = Some(s.timezone.name().into());
             }
             Event::Promotion(p) => {
-                raw.promo_id = Some(p.promo_id.clone());
+                raw.promo_id = Some(p.promo_id.as_str().into());
                 match &p.target {
-                    PromoTarget::Sku(s) => raw.sku = Some(s.clone()),
-                    PromoTarget::Category(c) => raw.category = Some(c.clone()),
+                    PromoTarget::Sku(s) => raw.sku = Some(s.as_str().into()),
+                    PromoTarget::Category(c) => raw.category = Some(c.as_str().into()),
                 }
                 raw.start = Some(p.start);
                 raw.end = Some(p.end);
@@ -541,11 +541,17 @@ impl Validator {
         value.ok_or_else(|| self.missing(field))
     }
 
-    fn id(&self, field: &str, value: Option<Id>) -> Result<Id, InputError> {
+    /// A required identifier, as text.
+    fn text(&self, field: &str, value: Option<Text>) -> Result<Text, InputError> {
         match value {
             Some(id) if !id.trim().is_empty() => Ok(id),
             _ => Err(self.missing(field)),
         }
+    }
+
+    /// A required dimension identifier, interned.
+    fn id(&self, field: &str, value: Option<Text>) -> Result<Id, InputError> {
+        intern(field, &self.text(field, value)?)
     }
 
     fn choice<T: Copy>(&self, field: &str, value: Option<&str>, table: &[(&'static str, T)]) -> Result<T, InputError> {
@@ -563,6 +569,16 @@ impl Validator {
             None => InputError::invalid(field, format!("is required on a {} record", self.kind)),
         }
     }
+}
+
+/// Interns an identifier read from input.
+fn intern(field: &str, text: &str) -> Result<Id, InputError> {
+    Id::new(text).map_err(|collision| InputError::invalid(field, collision.to_string()))
+}
+
+/// An optional dimension identifier (absent when empty), interned.
+fn optional_id(field: &str, value: Option<Text>) -> Result<Option<Id>, InputError> {
+    value.filter(|v| !v.is_empty()).map(|v| intern(field, &v)).transpose()
 }
 
 fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {

@@ -28,7 +28,7 @@ pub fn store(id: &str, tz: &str) -> Event {
 
 pub fn product(sku: &str, cost: i64, ts: Option<i64>, event_id: Option<&str>) -> Event {
     Event::Product(Product {
-        event_id: event_id.map(Id::from),
+        event_id: event_id.map(Text::from),
         ts,
         sku: sku.into(),
         name: sku.into(),
@@ -99,7 +99,7 @@ pub fn refund_by(
         refund_id: id.into(),
         register_id: "r".into(),
         cashier_id: cashier.into(),
-        original_transaction_id: original.map(Id::from),
+        original_transaction_id: original.map(Text::from),
         lines: vec![RefundLine { sku: sku.into(), qty, amount: Cents(amount) }],
         tender_kind,
         reason: None,
@@ -156,7 +156,7 @@ pub fn movement(id: &str, store: &str, sku: &str, ts: i64, kind: InventoryKind, 
 /// The same sale, made with a loyalty card.
 pub fn with_card(event: Event, card: Option<&str>) -> Event {
     match event {
-        Event::Sale(sale) => Event::Sale(Sale { customer_ref: card.map(Id::from), ..sale }),
+        Event::Sale(sale) => Event::Sale(Sale { customer_ref: card.map(Text::from), ..sale }),
         other => other,
     }
 }

@@ -49,9 +49,9 @@ type Raw = [i64; 5];
 type Point = [f64; 5];
 
 /// The version order of reference records and links: the greatest wins.
-type StoreVersion<'a> = (Option<i64>, Option<&'a Id>, &'a Id, &'static str);
-type ProductVersion<'a> = (Option<i64>, Option<&'a Id>, &'a Id);
-type LinkVersion<'a> = (i64, &'a Id, bool, &'a Id);
+type StoreVersion<'a> = (Option<i64>, Option<&'a str>, &'a str, &'static str);
+type ProductVersion<'a> = (Option<i64>, Option<&'a str>, &'a str);
+type LinkVersion<'a> = (i64, &'a str, bool, &'a str);
 
 /// One sale of a customer.
 struct Purchase {
@@ -70,7 +70,7 @@ struct Purchase {
 struct History<'a> {
     purchases: Vec<Purchase>,
     /// (UTC day, department, line net) of every sale line whose SKU has a product record.
-    lines: Vec<(i32, &'a Id, i64)>,
+    lines: Vec<(i32, &'a str, i64)>,
 }
 
 /// Both views over `events` (in any order): one row per linked, consenting, not erased customer
@@ -78,36 +78,37 @@ struct History<'a> {
 /// with members, in segment_id order.
 pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<SegmentProfile>) {
     // Reference records, links, erasures and post-voids.
-    let mut zones: BTreeMap<&Id, (StoreVersion, Tz)> = BTreeMap::new();
-    let mut departments: BTreeMap<&Id, ProductVersion> = BTreeMap::new();
-    let mut links: BTreeMap<&Id, LinkVersion> = BTreeMap::new();
-    let mut erased: BTreeSet<&Id> = BTreeSet::new();
-    let mut post_voided: BTreeSet<(&Id, &Id)> = BTreeSet::new();
+    // Identifiers as text: ties between versions are broken by text, as docs/views.md says.
+    let mut zones: BTreeMap<&str, (StoreVersion, Tz)> = BTreeMap::new();
+    let mut departments: BTreeMap<&str, ProductVersion> = BTreeMap::new();
+    let mut links: BTreeMap<&str, LinkVersion> = BTreeMap::new();
+    let mut erased: BTreeSet<&str> = BTreeSet::new();
+    let mut post_voided: BTreeSet<(&str, &str)> = BTreeSet::new();
     for event in events {
         match event {
             Event::Store(s) => {
-                let version = (s.ts, s.event_id.as_ref(), &s.district, s.timezone.name());
-                if zones.get(&s.store_id).is_none_or(|(current, _)| *current < version) {
-                    zones.insert(&s.store_id, (version, s.timezone));
+                let version = (s.ts, s.event_id.as_deref(), s.district.as_str(), s.timezone.name());
+                if zones.get(s.store_id.as_str()).is_none_or(|(current, _)| *current < version) {
+                    zones.insert(s.store_id.as_str(), (version, s.timezone));
                 }
             }
             Event::Product(p) => {
-                let version = (p.ts, p.event_id.as_ref(), &p.department);
-                if departments.get(&p.sku).is_none_or(|current| *current < version) {
-                    departments.insert(&p.sku, version);
+                let version = (p.ts, p.event_id.as_deref(), p.department.as_str());
+                if departments.get(p.sku.as_str()).is_none_or(|current| *current < version) {
+                    departments.insert(p.sku.as_str(), version);
                 }
             }
             Event::LoyaltyLink(l) => {
-                let version = (l.ts, &l.event_id, l.consent, &l.customer_id);
-                if links.get(&l.customer_ref).is_none_or(|current| *current < version) {
-                    links.insert(&l.customer_ref, version);
+                let version = (l.ts, l.event_id.as_str(), l.consent, l.customer_id.as_str());
+                if links.get(l.customer_ref.as_str()).is_none_or(|current| *current < version) {
+                    links.insert(l.customer_ref.as_str(), version);
                 }
             }
             Event::Erasure(e) => {
-                erased.insert(&e.customer_id);
+                erased.insert(e.customer_id.as_str());
             }
             Event::Void(v) if v.scope == VoidScope::Post => {
-                post_voided.insert((&v.store_id, &v.transaction_id));
+                post_voided.insert((v.store_id.as_str(), v.transaction_id.as_str()));
             }
             _ => {}
         }
@@ -119,16 +120,16 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
     let window = (as_of - WINDOW_DAYS + 1)..=as_of;
 
     // Every sale that counts, under the customer its card is currently linked to.
-    let mut customers: BTreeMap<&Id, History> = BTreeMap::new();
+    let mut customers: BTreeMap<&str, History> = BTreeMap::new();
     for event in events {
         let Event::Sale(sale) = event else { continue };
         let Some(card) = &sale.customer_ref else { continue };
-        let Some((_, _, consent, customer)) = links.get(card) else { continue };
+        let Some((_, _, consent, customer)) = links.get(card.as_str()) else { continue };
         if !*consent || erased.contains(customer) {
             continue;
         }
-        let Some((_, tz)) = zones.get(&sale.store_id) else { continue };
-        if post_voided.contains(&(&sale.store_id, &sale.transaction_id)) {
+        let Some((_, tz)) = zones.get(sale.store_id.as_str()) else { continue };
+        if post_voided.contains(&(sale.store_id.as_str(), sale.transaction_id.as_str())) {
             continue;
         }
         let day = utc_day(sale.ts);
@@ -138,7 +139,7 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
         for line in &sale.lines {
             let line_net = line.qty * line.unit_price.0 - line.discount.0;
             net += line_net;
-            if let Some((_, _, department)) = departments.get(&line.sku) {
+            if let Some((_, _, department)) = departments.get(line.sku.as_str()) {
                 history.lines.push((day, *department, line_net));
             }
         }
@@ -178,20 +179,21 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
                 preferred = *part;
             }
         }
-        let mut spend: BTreeMap<Id, i64> = BTreeMap::new();
+        let mut spend: BTreeMap<&str, i64> = BTreeMap::new();
         for (day, department, net) in &history.lines {
             if window.contains(day) {
-                *spend.entry((*department).clone()).or_default() += net;
+                *spend.entry(*department).or_default() += net;
             }
         }
-        let by_department: Vec<(Id, i64)> = spend.into_iter().filter(|(_, net)| *net != 0).collect();
+        let by_department: Vec<(Id, i64)> =
+            spend.into_iter().filter(|(_, net)| *net != 0).map(|(d, net)| (Id::from(d), net)).collect();
 
         let recency = i64::from(as_of - last);
         let avg_basket = if frequency > 0 { monetary.div_euclid(frequency) } else { 0 };
         let weekend_permille = if frequency > 0 { 1000 * weekend / frequency } else { 0 };
         raws.push([recency, frequency, monetary, avg_basket, weekend_permille]);
         rows.push(CustomerFeatures {
-            customer_id: (*customer).clone(),
+            customer_id: Id::from(*customer),
             as_of,
             recency_days: recency,
             frequency,

@@ -105,7 +105,7 @@ impl CustomerFeatures {
             }
         }
         departments.retain(|(_, net)| *net != 0);
-        departments.sort();
+        departments.sort_by_key(|(name, net)| (name.as_str(), *net));
         Some(CustomerFeatures {
             customer_id: customer_id.clone(),
             as_of,
@@ -148,7 +148,7 @@ impl CustomerFeatures {
     pub fn department_mix(&self) -> String {
         let total: i64 = self.departments.iter().map(|(_, n)| n).sum();
         let mut shares: Vec<&(Id, i64)> = self.departments.iter().collect();
-        shares.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        shares.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.as_str().cmp(b.0.as_str())));
         let body: Vec<String> = shares
             .iter()
             .map(|(d, n)| {
@@ -256,17 +256,17 @@ pub const STARTS: usize = 2;
 /// 1. bisection: the cluster with the largest sum of squares is split in two along its first
 ///    principal component, until there are [`SEGMENTS`]; each part's mean.
 ///
-/// Both only depend on the set of points (they are first put in customer order).
+/// Both only depend on the set of points (they are first put in the order of customer ids' text).
 pub fn initial_centroids(points: &[(&Id, &Features)]) -> [Vec<(u8, Features)>; STARTS] {
     let mut sorted: Vec<(&Id, &Features)> = points.to_vec();
-    sorted.sort();
+    sorted.sort_by_key(|(id, p)| (id.as_str(), *p));
     let tenth = |m: Features| m.map(|v| (v as f64 / (FIXED_POINT / 10.0)).round() as i64 * (FIXED_POINT / 10.0) as i64);
     let numbered = |groups: Vec<Vec<&Features>>| -> Vec<(u8, Features)> {
         groups.iter().filter_map(|g| mean(g)).enumerate().map(|(j, m)| (j as u8, tenth(m))).collect()
     };
 
     let mut ranked = sorted.clone();
-    ranked.sort_by_key(|(id, p)| (p[2] + p[1] - p[0], *id));
+    ranked.sort_by_key(|(id, p)| (p[2] + p[1] - p[0], id.as_str()));
     let n = ranked.len();
     let runs =
         (0..SEGMENTS).map(|j| ranked[j * n / SEGMENTS..(j + 1) * n / SEGMENTS].iter().map(|(_, p)| *p).collect());

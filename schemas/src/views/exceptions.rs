@@ -8,7 +8,7 @@ use super::{
     Columns, InventoryPosition, LaborDemand, RATES, RefundVoidAnomaly, Rule, RuleBreak, SkuMargin, StaffingStatus,
     ViewRow, Z_THRESHOLD,
 };
-use crate::{Cents, Day, Id};
+use crate::{Cents, Day, Id, Text};
 
 /// Understaffed hours in one business day that make it an exception.
 pub const UNDERSTAFFED_HOURS: usize = 3;
@@ -34,13 +34,13 @@ impl Severity {
 pub struct Exception {
     /// A hash of (kind, store, subject, business day): the same exception keeps its id while
     /// its figures change from epoch to epoch.
-    pub exception_id: Id,
+    pub exception_id: Text,
     pub district: Id,
     pub store_id: Id,
-    pub kind: Id,
+    pub kind: Text,
     pub severity: Severity,
     /// The cashier, SKU, refund, transaction or store it is about.
-    pub subject: Id,
+    pub subject: Text,
     pub business_date: Day,
     pub amount: Option<Cents>,
     pub evidence: String,
@@ -51,8 +51,8 @@ impl Exception {
         let key = format!("{kind}|{store_id}|{subject}|{business_date}");
         Exception {
             exception_id: format!("{:016x}", fnv1a(key.as_bytes())).into(),
-            district: district.clone(),
-            store_id: store_id.clone(),
+            district: *district,
+            store_id: *store_id,
             kind: kind.into(),
             severity: Severity::Medium,
             subject: subject.into(),

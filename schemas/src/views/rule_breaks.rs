@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Columns, ViewRow};
-use crate::{Cents, Day, Id};
+use crate::{Cents, Day, Id, Text};
 
 /// The refund and void rules of DESIGN.md (Views, `refund_void_anomalies`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,9 +47,9 @@ pub struct RuleBreak {
     pub business_date: Day,
     pub rule: Rule,
     /// The refund that breaks the rule; `None` for post-voids.
-    pub refund_id: Option<Id>,
+    pub refund_id: Option<Text>,
     /// The sale cited or cancelled.
-    pub transaction_id: Id,
+    pub transaction_id: Text,
     /// The refund's amount, or the voided sale's tendered amount.
     pub amount: Cents,
 }
