@@ -2,8 +2,66 @@
 //! carrying its store-local business day. Dimensions are interned [`Id`]s and transactions and
 //! loyalty cards [`Key`]s, so records are compared and moved as integers.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tillflow_schemas::{Cents, Day, Id, Key, Millis, Text};
+
+/// The lines of a sale or refund, shared by every copy of their record: a collection read by
+/// several views is copied once for each, and each copy then costs a pointer, not the lines.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lines<T>(Arc<[T]>);
+
+impl<T> std::ops::Deref for Lines<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> FromIterator<T> for Lines<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Lines<T> {
+        Lines(items.into_iter().collect())
+    }
+}
+
+impl<T: Clone> IntoIterator for Lines<T> {
+    type Item = T;
+    type IntoIter = LinesIter<T>;
+
+    fn into_iter(self) -> LinesIter<T> {
+        LinesIter { lines: self.0, next: 0 }
+    }
+}
+
+/// The lines of a [`Lines`], each copied out.
+pub struct LinesIter<T> {
+    lines: Arc<[T]>,
+    next: usize,
+}
+
+impl<T: Clone> Iterator for LinesIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        let line = self.lines.get(self.next).cloned();
+        self.next += 1;
+        line
+    }
+}
+
+impl<T: Serialize> Serialize for Lines<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lines<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Lines<T>, D::Error> {
+        Vec::deserialize(deserializer).map(|lines| Lines(lines.into()))
+    }
+}
 
 /// One accepted sale, with its lines: post-voids are matched per sale, not per line.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -22,11 +80,11 @@ pub struct SaleRec {
     pub paid_by_card: bool,
     pub paid_in_cash: bool,
     /// Never empty.
-    pub lines: Vec<LineRec>,
+    pub lines: Lines<LineRec>,
 }
 
 /// A line of a sale.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LineRec {
     pub sku: Id,
     pub qty: i64,
@@ -88,7 +146,7 @@ pub struct RefundRec {
     pub original: Option<(Key, Text)>,
     pub in_cash: bool,
     /// Never empty.
-    pub lines: Vec<RefundLineRec>,
+    pub lines: Lines<RefundLineRec>,
 }
 
 impl RefundRec {
@@ -99,7 +157,7 @@ impl RefundRec {
 }
 
 /// A line of a refund.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RefundLineRec {
     pub sku: Id,
     pub qty: i64,

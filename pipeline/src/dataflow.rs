@@ -7,10 +7,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
-    customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies, rule_breaks, sales,
-    sku_margin, stores, watermark,
+    SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies,
+    rule_breaks, sales, sku_margin, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
@@ -223,7 +224,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         begin("inputs");
         let (sales_in, sales) = scope.new_collection();
         let (refunds_in, refunds) = scope.new_collection();
-        let (voids_in, voids) = scope.new_collection::<tillflow_operators::VoidRec, isize>();
+        let (voids_in, voids) = scope.new_collection::<VoidRec, isize>();
         let (shifts_in, shifts) = scope.new_collection();
         let (stores_in, stores) = scope.new_collection();
         let (receipts_in, receipts) = scope.new_collection();
@@ -236,6 +237,9 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         let (counts_in, counts) = scope.new_collection::<Counts, isize>();
 
         begin("stores, watermark, sales that count");
+        // Sales are fed on one worker: spread them, so that every worker maps the sales of its
+        // share of transactions (as their arrangement by transaction wants them anyway).
+        let sales = spread(sales, |s: &SaleRec| (s.store_id, s.transaction).hashed());
         let stores = stores::current_stores(stores);
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
@@ -307,6 +311,16 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         }
     });
     Graph { inputs, captures, counts: counted, stages }
+}
+
+/// The same collection, its records sent to the workers by `hash`.
+fn spread<'s, D: differential_dataflow::ExchangeData>(
+    records: differential_dataflow::VecCollection<'s, Epoch, D>,
+    hash: impl Fn(&D) -> u64 + 'static,
+) -> differential_dataflow::VecCollection<'s, Epoch, D> {
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::operators::Exchange;
+    records.inner.exchange(move |(record, _, _)| hash(record)).as_collection()
 }
 
 /// Where a run's graph runs: this process, or a timely cluster of processes (one `host:port`
@@ -382,31 +396,35 @@ pub fn run(
             let mut current: Option<Epoch> = None;
             let mut recent = std::collections::VecDeque::with_capacity(EPOCHS_IN_FLIGHT + 1);
             let (items, reader) = read_ahead(Arc::clone(&ingest));
-            for item in items.iter().flatten() {
-                match item {
-                    Ingested::Dead(letter) => inputs.dead_letters.insert(letter),
-                    Ingested::Known(event) => inputs.learn(&event),
-                    Ingested::Accepted { epoch, event, business_date } => {
-                        if current.is_none_or(|c| epoch > c) {
-                            // Close the epochs before this one; let all but the last few settle,
-                            // so the graph works on several epochs at once while memory stays bounded.
-                            inputs.close(epoch);
-                            recent.push_back(epoch);
-                            if recent.len() > EPOCHS_IN_FLIGHT {
-                                let settled = recent.pop_front().unwrap_or(epoch);
-                                worker.step_while(|| probe.less_than(&settled));
-                            } else {
-                                worker.step();
+            for chunk in items.iter() {
+                for item in chunk {
+                    match item {
+                        Ingested::Dead(letter) => inputs.dead_letters.insert(letter),
+                        Ingested::Known(event) => inputs.learn(&event),
+                        Ingested::Accepted { epoch, event, business_date } => {
+                            if current.is_none_or(|c| epoch > c) {
+                                // Close the epochs before this one; let all but the last few settle,
+                                // so the graph works on several epochs at once while memory stays bounded.
+                                inputs.close(epoch);
+                                recent.push_back(epoch);
+                                if recent.len() > EPOCHS_IN_FLIGHT {
+                                    let settled = recent.pop_front().unwrap_or(epoch);
+                                    worker.step_while(|| probe.less_than(&settled));
+                                } else {
+                                    worker.step();
+                                }
+                                current = Some(epoch);
+                                output.epochs += 1;
+                                if fold_here && output.epochs % EPOCHS_PER_FOLD == 0 {
+                                    fold(&mut folded);
+                                }
                             }
-                            current = Some(epoch);
-                            output.epochs += 1;
-                            if fold_here && output.epochs % EPOCHS_PER_FOLD == 0 {
-                                fold(&mut folded);
-                            }
+                            inputs.push(event, business_date);
                         }
-                        inputs.push(event, business_date);
                     }
                 }
+                // Let the closed epochs progress while the next chunk is read.
+                worker.step();
             }
             inputs.publish_watermark();
             output.counts = reader.join().map_err(|_| "the input reader failed".to_string())?;

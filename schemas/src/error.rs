@@ -42,8 +42,8 @@ pub enum InputError {
 }
 
 impl InputError {
-    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        InputError::InvalidField { field: field.into(), detail: detail.into() }
+    pub fn invalid(field: impl std::fmt::Display, detail: impl Into<String>) -> Self {
+        InputError::InvalidField { field: field.to_string(), detail: detail.into() }
     }
 
     pub fn rule(detail: impl Into<String>) -> Self {

@@ -123,6 +123,10 @@ impl RawEvent {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
             return Err(InputError::NotAnObject(json_kind(bytes)));
         }
+        // The common case at full speed; a record that fails is read again to name the field at fault.
+        if let Ok(raw) = serde_json::from_slice(bytes) {
+            return Ok(raw);
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let raw: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
@@ -212,10 +216,10 @@ impl RawEvent {
         }
         let mut lines = Vec::with_capacity(self.lines.len());
         for (i, line) in self.lines.into_iter().enumerate() {
-            let at = |f: &str| format!("lines[{i}].{f}");
-            let qty = line_qty(&at("qty"), line.qty)?;
-            let unit_price = non_negative(&at("unit_price"), v.req(&at("unit_price"), line.unit_price)?)?;
-            let discount = non_negative(&at("discount"), line.discount.unwrap_or_default())?;
+            let at = |f| Field::Item("lines", i, f);
+            let qty = line_qty(at("qty"), line.qty)?;
+            let unit_price = non_negative(at("unit_price"), v.req(at("unit_price"), line.unit_price)?)?;
+            let discount = non_negative(at("discount"), line.discount.unwrap_or_default())?;
             let gross =
                 unit_price.times(qty.abs()).ok_or_else(|| InputError::invalid(at("qty"), "line total is too large"))?;
             if discount > gross {
@@ -232,18 +236,18 @@ impl RawEvent {
             }
             lines.push(SaleLine {
                 line_no,
-                sku: v.id(&at("sku"), line.sku)?,
+                sku: v.id(at("sku"), line.sku)?,
                 qty,
                 unit_price,
                 discount,
-                promo_id: optional_id(&at("promo_id"), line.promo_id)?,
+                promo_id: optional_id(at("promo_id"), line.promo_id)?,
             });
         }
         let mut tenders = Vec::with_capacity(self.tenders.len());
         for (i, tender) in self.tenders.into_iter().enumerate() {
             tenders.push(Tender {
-                kind: v.choice(&format!("tenders[{i}].kind"), tender.kind.as_deref(), TENDER_KINDS)?,
-                amount: v.req(&format!("tenders[{i}].amount"), tender.amount)?,
+                kind: v.choice(Field::Item("tenders", i, "kind"), tender.kind.as_deref(), TENDER_KINDS)?,
+                amount: v.req(Field::Item("tenders", i, "amount"), tender.amount)?,
             });
         }
         Ok(Sale {
@@ -265,15 +269,15 @@ impl RawEvent {
         }
         let mut lines = Vec::with_capacity(self.lines.len());
         for (i, line) in self.lines.into_iter().enumerate() {
-            let at = |f: &str| format!("lines[{i}].{f}");
-            let qty = line_qty(&at("qty"), line.qty)?;
+            let at = |f| Field::Item("lines", i, f);
+            let qty = line_qty(at("qty"), line.qty)?;
             if qty < 0 {
                 return Err(InputError::invalid(at("qty"), "a refunded quantity is positive"));
             }
             lines.push(RefundLine {
-                sku: v.id(&at("sku"), line.sku)?,
+                sku: v.id(at("sku"), line.sku)?,
                 qty,
-                amount: non_negative(&at("amount"), v.req(&at("amount"), line.amount)?)?,
+                amount: non_negative(at("amount"), v.req(at("amount"), line.amount)?)?,
             });
         }
         Ok(Refund {
@@ -294,7 +298,7 @@ impl RawEvent {
         let scope = v.choice("scope", self.scope.as_deref(), VOID_SCOPES)?;
         let mut lines = Vec::with_capacity(self.lines.len());
         for (i, line) in self.lines.into_iter().enumerate() {
-            let at = |f: &str| format!("lines[{i}].{f}");
+            let at = |f| Field::Item("lines", i, f);
             lines.push(VoidLine {
                 line_no: line
                     .line_no
@@ -302,9 +306,9 @@ impl RawEvent {
                         u32::try_from(n).map_err(|_| InputError::invalid(at("line_no"), "must be a positive integer"))
                     })
                     .transpose()?,
-                sku: v.id(&at("sku"), line.sku)?,
-                qty: line_qty(&at("qty"), line.qty)?,
-                unit_price: line.unit_price.map(|p| non_negative(&at("unit_price"), p)).transpose()?,
+                sku: v.id(at("sku"), line.sku)?,
+                qty: line_qty(at("qty"), line.qty)?,
+                unit_price: line.unit_price.map(|p| non_negative(at("unit_price"), p)).transpose()?,
             });
         }
         if scope == VoidScope::Line && lines.is_empty() {
@@ -537,24 +541,31 @@ struct Validator {
 }
 
 impl Validator {
-    fn req<T>(&self, field: &str, value: Option<T>) -> Result<T, InputError> {
-        value.ok_or_else(|| self.missing(field))
+    fn req<T>(&self, field: impl Into<Field>, value: Option<T>) -> Result<T, InputError> {
+        value.ok_or_else(|| self.missing(field.into()))
     }
 
     /// A required identifier, as text.
-    fn text(&self, field: &str, value: Option<Text>) -> Result<Text, InputError> {
+    fn text(&self, field: impl Into<Field>, value: Option<Text>) -> Result<Text, InputError> {
         match value {
             Some(id) if !id.trim().is_empty() => Ok(id),
-            _ => Err(self.missing(field)),
+            _ => Err(self.missing(field.into())),
         }
     }
 
     /// A required dimension identifier, interned.
-    fn id(&self, field: &str, value: Option<Text>) -> Result<Id, InputError> {
+    fn id(&self, field: impl Into<Field>, value: Option<Text>) -> Result<Id, InputError> {
+        let field = field.into();
         intern(field, &self.text(field, value)?)
     }
 
-    fn choice<T: Copy>(&self, field: &str, value: Option<&str>, table: &[(&'static str, T)]) -> Result<T, InputError> {
+    fn choice<T: Copy>(
+        &self,
+        field: impl Into<Field>,
+        value: Option<&str>,
+        table: &[(&'static str, T)],
+    ) -> Result<T, InputError> {
+        let field = field.into();
         let value = value.filter(|v| !v.is_empty()).ok_or_else(|| self.missing(field))?;
         table.iter().find(|(n, _)| *n == value).map(|(_, k)| *k).ok_or_else(|| {
             let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
@@ -562,26 +573,52 @@ impl Validator {
         })
     }
 
-    fn missing(&self, field: &str) -> InputError {
+    fn missing(&self, field: Field) -> InputError {
         // Field names are static in the contract; indexed line fields keep their path in the reason.
-        match crate::formats::flat::COLUMNS.iter().find(|f| **f == field) {
-            Some(f) => InputError::MissingField { kind: self.kind, field: f },
-            None => InputError::invalid(field, format!("is required on a {} record", self.kind)),
+        match field {
+            Field::Top(name) if crate::formats::flat::COLUMNS.contains(&name) => {
+                InputError::MissingField { kind: self.kind, field: name }
+            }
+            _ => InputError::invalid(field, format!("is required on a {} record", self.kind)),
+        }
+    }
+}
+
+/// Where a value sits in a record: a field, or a field of one item of a list. Put into words only
+/// when a record is refused.
+#[derive(Clone, Copy, Debug)]
+enum Field {
+    Top(&'static str),
+    Item(&'static str, usize, &'static str),
+}
+
+impl From<&'static str> for Field {
+    fn from(name: &'static str) -> Field {
+        Field::Top(name)
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Top(name) => f.write_str(name),
+            Field::Item(list, i, name) => write!(f, "{list}[{i}].{name}"),
         }
     }
 }
 
 /// Interns an identifier read from input.
-fn intern(field: &str, text: &str) -> Result<Id, InputError> {
-    Id::new(text).map_err(|collision| InputError::invalid(field, collision.to_string()))
+fn intern(field: impl Into<Field>, text: &str) -> Result<Id, InputError> {
+    Id::new(text).map_err(|collision| InputError::invalid(field.into(), collision.to_string()))
 }
 
 /// An optional dimension identifier (absent when empty), interned.
-fn optional_id(field: &str, value: Option<Text>) -> Result<Option<Id>, InputError> {
+fn optional_id(field: impl Into<Field>, value: Option<Text>) -> Result<Option<Id>, InputError> {
+    let field = field.into();
     value.filter(|v| !v.is_empty()).map(|v| intern(field, &v)).transpose()
 }
 
-fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {
+fn line_qty(field: Field, qty: Option<i64>) -> Result<i64, InputError> {
     let qty = qty.ok_or_else(|| InputError::invalid(field, "is required"))?;
     if qty == 0 {
         return Err(InputError::invalid(field, "a line quantity cannot be zero"));
@@ -592,9 +629,9 @@ fn line_qty(field: &str, qty: Option<i64>) -> Result<i64, InputError> {
     Ok(qty)
 }
 
-fn non_negative(field: &str, value: Cents) -> Result<Cents, InputError> {
+fn non_negative(field: impl Into<Field>, value: Cents) -> Result<Cents, InputError> {
     if value.0 < 0 {
-        return Err(InputError::invalid(field, format!("{value} is negative")));
+        return Err(InputError::invalid(field.into(), format!("{value} is negative")));
     }
     Ok(value)
 }
