@@ -5,6 +5,10 @@
 //! (back into stock) and effective sale lines (out of stock); with no count, the movements alone.
 //! Demand is the units sold over the trailing window of business days ending on the store-local
 //! day of the watermark ([`DEMAND_WINDOW_DAYS`]).
+//!
+//! Sales and refunds arrive summed per day ([`crate::sku_days`]): the movements before the last
+//! count are the days before its day, plus the instants of its own day up to it. Every figure is
+//! a sum kept by consolidation ([`Totals`]); only a new count rejoins its (store, sku)'s days.
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;
@@ -12,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{DEMAND_WINDOW_DAYS, InventoryPosition};
 use tillflow_schemas::{Day, Epoch, Id, Millis};
 
-use crate::records::{InventoryRec, RefundRec, SaleRec, greatest};
+use crate::records::{InventoryRec, greatest};
+use crate::sku_days::{LINES, RETURNED, SOLD, SkuDays};
 use crate::sums::Sums;
 
 type StoreSku = (Id, Id);
@@ -22,6 +27,9 @@ type StoreSku = (Id, Id);
 /// refund lines; positive iff any).
 type Totals = Sums<4>;
 
+/// The last count of a (store, sku): when, its store-local day, and the level counted.
+type LastCount = (Millis, Day, i64);
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Part {
     LastCount { ts: Millis, qty: i64 },
@@ -29,79 +37,89 @@ enum Part {
     AsOf(Day),
 }
 
-/// Maintains `inventory_position` from inventory events, the sales that count, refunds and each
+/// Maintains `inventory_position` from inventory events, the days' sales and refunds, and each
 /// store's local day of the watermark.
 ///
-/// On hand is `last count + Σ movements − Σ movements at or before the count`. The sums travel
-/// together as one difference ([`Totals`]) kept by consolidation, so a sale costs O(1) work
-/// whatever the history; only a new count rescans its (store, sku)'s movements.
+/// On hand is `last count + Σ movements − Σ movements at or before the count`.
 pub fn inventory_position<'s>(
-    sales: VecCollection<'s, Epoch, SaleRec>,
-    refunds: VecCollection<'s, Epoch, RefundRec>,
+    days: &SkuDays<'s>,
     inventory: VecCollection<'s, Epoch, InventoryRec>,
     watermark_days: VecCollection<'s, Epoch, (Id, Day)>,
 ) -> VecCollection<'s, Epoch, InventoryPosition> {
     let last_count = inventory
         .clone()
         .filter(|i| i.is_count)
-        .map(|i| ((i.store_id, i.sku), (i.ts, i.event_id, i.qty)))
+        .map(|i| ((i.store_id, i.sku), (i.ts, i.event_id, i.business_date, i.qty)))
         .reduce_named("inventory_position: last count", |_key: &StoreSku, counts, out| {
-            if let Some((ts, _, qty)) = greatest(counts, |c| c.clone()) {
-                out.push(((*ts, *qty), 1));
+            if let Some((ts, _, day, qty)) = greatest(counts, |(ts, event_id, _, qty)| (*ts, event_id.clone(), *qty)) {
+                out.push(((*ts, *day, *qty), 1));
             }
         });
+    let counts_by_sku = last_count.clone().arrange_by_key_named("inventory_position: last count by sku");
 
-    // Every movement at its instant, its quantity carried as the difference.
-    let moves = inventory
+    // Inventory movements (receipts, transfers, adjustments), each at its instant.
+    let movements = inventory
         .clone()
-        .flat_map(|i| (!i.is_count).then_some((((i.store_id, i.sku), i.ts), i.qty)))
-        .concat(sales.clone().flat_map(|s| {
-            let (store, ts) = (s.store_id, s.ts);
-            s.lines.into_iter().map(move |l| (((store, l.sku), ts), -l.qty))
-        }))
-        .concat(refunds.clone().flat_map(|r| {
-            let (store, ts) = (r.store_id, r.ts);
-            r.lines.into_iter().map(move |l| (((store, l.sku), ts), l.qty))
-        }))
-        .explode(|(key, qty)| Some((key, qty as isize)))
-        .arrange_by_key_named("inventory_position: movements by instant");
-    let moved = moves.clone().as_collection(|key, _ts| *key).explode(|key| Some((key, Sums([1, 0, 0, 0]))));
-    let counted = moves
-        .join_core(
-            last_count.clone().arrange_by_key_named("inventory_position: last count by sku"),
-            |key, ts, (at, _)| (*ts <= *at).then_some(*key),
-        )
-        .explode(|key| Some((key, Sums([0, 1, 0, 0]))));
+        .flat_map(|i| (!i.is_count).then_some(((i.store_id, i.sku), (i.ts, i.qty))))
+        .arrange_by_key_named("inventory_position: movements by sku");
+    let moved_by_inventory = movements.clone().as_collection(|key, (_, qty)| (*key, *qty));
+    let counted_by_inventory = movements.join_core(counts_by_sku.clone(), |key, (ts, qty), (at, _, _): &LastCount| {
+        (*ts <= *at).then_some((*key, *qty))
+    });
+
+    // Sales and refunds by day: stock moves by what was returned less what was sold.
+    let day_moves =
+        days.sums.clone().map(|((store, sku, day), sums)| ((store, sku), (day, sums.0[RETURNED] - sums.0[SOLD])));
+    let moved_by_lines = day_moves.clone().map(|(key, (_, units))| (key, units));
+    let counted_days = day_moves
+        .arrange_by_key_named("inventory_position: day moves by sku")
+        .join_core(counts_by_sku, |key, (day, units), (_, count_day, _): &LastCount| {
+            (*day < *count_day).then_some((*key, *units))
+        });
+    let counted_instants = last_count
+        .clone()
+        .map(|((store, sku), (at, day, _))| ((store, sku, day), at))
+        .arrange_by_key_named("inventory_position: last count by day")
+        .join_core(days.instants.clone(), |(store, sku, _), at, ts| (*ts <= *at).then_some((*store, *sku)));
 
     // Keyed by (store, day), so a new day joins the sales of the day entering the window and of
     // the one leaving it, not the store's whole history.
     let window_days = watermark_days
         .clone()
         .flat_map(|(store, as_of)| (0..DEMAND_WINDOW_DAYS as Day).map(move |back| ((store, as_of - back), ())));
-    let sold = sales
+    let sold = days
+        .sums
         .clone()
-        .flat_map(|s| {
-            let (store, day) = (s.store_id, s.business_date);
-            s.lines.into_iter().map(move |l| (((store, day), l.sku), l.qty))
-        })
-        .explode(|(key, qty)| Some((key, qty as isize)))
-        .join_map(window_days, |(store, _), sku, ()| (*store, *sku))
-        .explode(|key| Some((key, Sums([0, 0, 1, 0]))));
+        .map(|((store, sku, day), sums)| ((store, day), (sku, sums.0[SOLD])))
+        .join_map(window_days, |(store, _), (sku, units), ()| ((*store, *sku), *units));
 
+    let total = |part: usize| {
+        move |(key, n): (StoreSku, i64)| {
+            let mut totals = Totals::default();
+            totals.0[part] = n;
+            Some((key, totals))
+        }
+    };
     let seen = inventory
         .map(|i| (i.store_id, i.sku))
-        .concat(sales.flat_map(|s| s.lines.into_iter().map(move |l| (s.store_id, l.sku))))
-        .concat(refunds.flat_map(|r| r.lines.into_iter().map(move |l| (r.store_id, l.sku))))
+        .concat(days.sums.clone().flat_map(|((store, sku, _), sums)| (sums.0[LINES] > 0).then_some((store, sku))))
         .explode(|key| Some((key, Sums([0, 0, 0, 1]))));
+    let totals = moved_by_inventory
+        .concat(moved_by_lines)
+        .explode(total(0))
+        .concat(counted_by_inventory.concat(counted_days).explode(total(1)))
+        .concat(counted_instants.explode(|key| Some((key, Sums([0, 1, 0, 0])))))
+        .concat(sold.explode(total(2)))
+        .concat(seen)
+        .count_total();
 
-    let totals = moved.concat(counted).concat(sold).concat(seen).count_total();
     let as_of = totals
         .clone()
         .map(|((store, sku), _)| (store, sku))
         .join_map(watermark_days, |store, sku, day| ((*store, *sku), Part::AsOf(*day)));
     let totals = totals
         .map(|(key, Sums([moved, counted, sold, _])): (StoreSku, Totals)| (key, Part::Totals { moved, counted, sold }));
-    let last_count = last_count.map(|(key, (ts, qty))| (key, Part::LastCount { ts, qty }));
+    let last_count = last_count.map(|(key, (ts, _, qty))| (key, Part::LastCount { ts, qty }));
 
     totals
         .concat(last_count)

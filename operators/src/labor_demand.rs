@@ -14,25 +14,21 @@ use tillflow_schemas::views::LaborDemand;
 use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
 use crate::records::{RefundRec, SaleRec, ShiftRec};
+use crate::sums::Sums;
 
 type Slot = (Id, Day, u8);
 
 /// The weeks of history behind the forecast.
 const FORECAST_WEEKS: Day = 4;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Measure {
-    Transactions,
-    Items,
-    NetSales,
-    StaffMs,
-    /// Refunds made: no column of its own, but an hour with one has a row.
-    Refunds,
-}
+/// An hour's own figures, summed by consolidation: transactions, items, net sales, staff
+/// milliseconds on the clock, refunds (no column of their own, but an hour with one has a row).
+type Own = Sums<5>;
+const TRANSACTIONS: usize = 0;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Part {
-    Own(Measure, i64),
+    Own(Own),
     History(i64),
     Weeks(i64),
 }
@@ -49,50 +45,37 @@ pub fn labor_demand<'s>(
     watermark: VecCollection<'s, Epoch, ((), Millis)>,
     target: i64,
 ) -> VecCollection<'s, Epoch, LaborDemand> {
-    let staff = staff_intervals(shifts, watermark).explode(|(store, start, end, timezone)| {
+    let staff = staff_intervals(shifts, watermark).flat_map(|(store, start, end, timezone)| {
         let tz = parse_tz(&timezone).unwrap_or(chrono_tz::UTC);
-        hour_slices(start, end, tz)
-            .into_iter()
-            .map(move |(day, hour, ms)| (((store, day, hour), Measure::StaffMs), ms as isize))
+        hour_slices(start, end, tz).into_iter().map(move |(day, hour, ms)| ((store, day, hour), Sums([0, 0, 0, ms, 0])))
     });
     let own = effective
-        .clone()
-        .explode(|t| {
-            let slot = (t.store_id, t.business_date, t.hour);
-            [
-                ((slot, Measure::Transactions), 1),
-                ((slot, Measure::Items), t.items() as isize),
-                ((slot, Measure::NetSales), t.net().0 as isize),
-            ]
-            .into_iter()
-            .filter(|(_, n)| *n != 0)
-        })
-        .concat(refunds.explode(|r| {
-            let slot = (r.store_id, r.business_date, r.hour);
-            [((slot, Measure::Refunds), 1), ((slot, Measure::NetSales), -r.amount().0 as isize)]
-                .into_iter()
-                .filter(|(_, n)| *n != 0)
-        }))
+        .map(|t| ((t.store_id, t.business_date, t.hour), Sums([1, t.items(), t.net().0, 0, 0])))
+        .concat(refunds.map(|r| ((r.store_id, r.business_date, r.hour), Sums([0, 0, -r.amount().0, 0, 1]))))
         .concat(staff)
+        .explode(|(slot, own)| Some((slot, own)))
         .count_total();
 
-    let history = own
+    let transactions = own.clone().flat_map(|(slot, own): (Slot, Own)| {
+        let n = own.0[TRANSACTIONS];
+        (n != 0).then_some((slot, n))
+    });
+    let history = transactions
         .clone()
-        .filter(|((_, m), _)| *m == Measure::Transactions)
-        .explode(|(((store, day, hour), _), n)| (1..=FORECAST_WEEKS).map(move |k| ((store, day + 7 * k, hour), n)))
+        .explode(|((store, day, hour), n)| (1..=FORECAST_WEEKS).map(move |k| ((store, day + 7 * k, hour), n as isize)))
         .count_total();
-    let traded_weeks = effective
-        .map(|t| (t.store_id, t.business_date))
+    let traded_weeks = transactions
+        .map(|((store, day, _), _)| (store, day))
         .distinct_total()
         .explode(|(store, day)| (1..=FORECAST_WEEKS).map(move |k| ((store, day + 7 * k), 1)))
         .count_total();
     let weeks = own
         .clone()
-        .map(|(((store, day, hour), _), _)| ((store, day), hour))
+        .map(|((store, day, hour), _)| ((store, day), hour))
         .distinct_total()
         .join_map(traded_weeks, |(store, day), hour, n| ((*store, *day, *hour), Part::Weeks(*n as i64)));
 
-    own.map(|((slot, m), n)| (slot, Part::Own(m, n as i64)))
+    own.map(|(slot, own)| (slot, Part::Own(own)))
         .concat(history.map(|(slot, n)| (slot, Part::History(n as i64))))
         .concat(weeks)
         .reduce_named("labor_demand", move |(store_id, business_date, hour): &Slot, parts, out| {
@@ -106,15 +89,10 @@ pub fn labor_demand<'s>(
             let mut present = false;
             for (part, _) in parts {
                 match part {
-                    Part::Own(m, n) => {
+                    Part::Own(Sums([transactions, items, net, staff_ms, _])) => {
                         present = true;
-                        match m {
-                            Measure::Transactions => row.transactions = *n,
-                            Measure::Items => row.items = *n,
-                            Measure::NetSales => row.net_sales = Cents(*n),
-                            Measure::StaffMs => row.staff_ms = *n,
-                            Measure::Refunds => {}
-                        }
+                        (row.transactions, row.items, row.net_sales, row.staff_ms) =
+                            (*transactions, *items, Cents(*net), *staff_ms);
                     }
                     Part::History(n) => row.history_transactions = *n,
                     Part::Weeks(n) => row.history_weeks = *n,

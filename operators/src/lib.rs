@@ -5,6 +5,7 @@
 //! - [`sales`]: sales that still count (post-voided sales removed), shared by every view;
 //! - [`stores`]: each store's current record (district, time zone);
 //! - [`watermark`]: the watermark, from every process's latest event time, and each store's day of it;
+//! - [`sku_days`]: what each (store, sku, day) sold, returned and moved, shared by the next two;
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;
 //! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags;
 //! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
@@ -27,6 +28,7 @@ pub mod records;
 pub mod refund_void_anomalies;
 pub mod rule_breaks;
 pub mod sales;
+pub mod sku_days;
 pub mod sku_margin;
 pub mod stores;
 pub mod sums;

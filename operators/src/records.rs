@@ -209,6 +209,7 @@ pub struct InventoryRec {
     pub store_id: Id,
     pub sku: Id,
     pub ts: Millis,
+    pub business_date: Day,
     pub event_id: Text,
     /// `true` for a count (`qty` is then the level counted), else a movement.
     pub is_count: bool,

@@ -11,7 +11,7 @@ use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
     SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies,
-    rule_breaks, sales, sku_margin, stores, watermark,
+    rule_breaks, sales, sku_days, sku_margin, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
@@ -236,7 +236,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         let (dead_letters_in, dead_letters) = scope.new_collection::<DeadLetter, isize>();
         let (counts_in, counts) = scope.new_collection::<Counts, isize>();
 
-        begin("stores, watermark, sales that count");
+        begin("stores, watermark, sales that count, sku days");
         // Sales are fed on one worker: spread them, so that every worker maps the sales of its
         // share of transactions (as their arrangement by transaction wants them anyway).
         let sales = spread(sales, |s: &SaleRec| (s.store_id, s.transaction).hashed());
@@ -244,6 +244,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
         let sales = sales::sales(sales, voids.clone());
+        let days = sku_days::sku_days(sales.effective.clone(), refunds.clone());
 
         begin(CustomerSegment::NAME);
         let (segments, profiles) = customer_segments::customer_segments(
@@ -254,10 +255,9 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
             watermark_at.clone(),
         );
         begin(SkuMargin::NAME);
-        let margins = sku_margin::sku_margin(sales.effective.clone(), refunds.clone(), receipts, catalog);
+        let margins = sku_margin::sku_margin(&days, receipts, catalog);
         begin(InventoryPosition::NAME);
-        let stock =
-            inventory_position::inventory_position(sales.effective.clone(), refunds.clone(), inventory, watermark_days);
+        let stock = inventory_position::inventory_position(&days, inventory, watermark_days);
         begin(RuleBreak::NAME);
         let breaks =
             rule_breaks::rule_breaks(sales.by_transaction, sales.effective.clone(), refunds.clone(), voids.clone());

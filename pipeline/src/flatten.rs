@@ -229,6 +229,7 @@ impl Inputs {
                         store_id: inv.store_id,
                         sku: inv.sku,
                         ts: inv.ts,
+                        business_date: day,
                         event_id: inv.event_id,
                         is_count: inv.kind == InventoryKind::Count,
                         qty,

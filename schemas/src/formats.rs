@@ -52,12 +52,24 @@ impl Rejected {
 
 /// The raw text as UTF-8 (invalid bytes replaced), cut to [`RAW_LIMIT`] bytes with a note of the full size.
 pub fn clip(raw: &[u8]) -> String {
-    if raw.len() <= RAW_LIMIT {
-        return String::from_utf8_lossy(raw).into_owned();
+    match std::str::from_utf8(raw) {
+        Ok(text) => clip_text(text),
+        Err(_) if raw.len() <= RAW_LIMIT => String::from_utf8_lossy(raw).into_owned(),
+        Err(_) => {
+            let mut text = String::from_utf8_lossy(&raw[..RAW_LIMIT]).into_owned();
+            text.push_str(&format!("… ({} bytes in all)", raw.len()));
+            text
+        }
     }
-    let mut text = String::from_utf8_lossy(&raw[..RAW_LIMIT]).into_owned();
-    text.push_str(&format!("… ({} bytes in all)", raw.len()));
-    text
+}
+
+/// [`clip`] for text already known to be UTF-8: cut at a character boundary.
+pub fn clip_text(text: &str) -> String {
+    if text.len() <= RAW_LIMIT {
+        return text.to_owned();
+    }
+    let cut = (0..=RAW_LIMIT).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}… ({} bytes in all)", &text[..cut], text.len())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
