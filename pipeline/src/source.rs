@@ -33,9 +33,12 @@ pub enum Epochs {
 }
 
 impl Epochs {
-    /// Records per epoch when the user asks for no epoch-by-epoch states: large enough that the
-    /// per-epoch cost of the graph vanishes, small enough that reading overlaps computing.
-    pub const FAST: Epochs = Epochs::Records(1 << 17);
+    /// Records per epoch when the user asks for no epoch-by-epoch states. Large: each epoch a key
+    /// is touched costs its operators a look at its history, and the arrangements sort what they
+    /// receive while the epoch is still open, so reading overlaps computing anyway. Bounded, so
+    /// that a long history is still compacted as it goes. (40 stores × 30 days, 360k records:
+    /// one epoch ran in about 2.4 s, three of 2^17 in 3.1 s, eleven of 2^15 in 3.5 s.)
+    pub const FAST: Epochs = Epochs::Records(1 << 19);
 
     /// `--tick` if given, else [`Epochs::FAST`].
     pub fn tick_or_fast(tick_ms: Option<i64>) -> Epochs {
