@@ -49,6 +49,10 @@ struct Args {
     /// Skip DuckDB (when Python's duckdb is not installed).
     #[arg(long)]
     no_duckdb: bool,
+    /// How many times `tillflow run` on 2 workers and DuckDB each run, alternately: this VM's
+    /// run-to-run spread is ±20 %, so medians are compared.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
     /// Do not rewrite benches/RESULTS.md.
     #[arg(long)]
     no_write: bool,
@@ -81,7 +85,7 @@ fn main() -> anyhow::Result<()> {
     ));
 
     if !args.skip_runs {
-        runs(&mut report, &args.dir, &ndjson, &parquet, !args.no_duckdb)?;
+        runs(&mut report, &args.dir, &ndjson, &parquet, !args.no_duckdb, args.repeat.max(1))?;
     }
     let events = accepted(&ndjson);
     for workers in [1, 2] {
@@ -139,38 +143,76 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Steps 2 and 3: `tillflow run` over NDJSON with 1 and 2 workers, and `replay` from Parquet.
-fn runs(report: &mut Report, dir: &Path, ndjson: &Path, parquet: &Path, duckdb: bool) -> anyhow::Result<()> {
+/// Steps 2 and 3: `tillflow run` over NDJSON with 1 and 2 workers (2 workers and DuckDB
+/// `repeat` times, alternately), and `replay` from Parquet.
+fn runs(
+    report: &mut Report,
+    dir: &Path,
+    ndjson: &Path,
+    parquet: &Path,
+    duckdb: bool,
+    repeat: usize,
+) -> anyhow::Result<()> {
     let out = dir.join("views");
     let reference = path(&ndjson.join("reference.ndjson"));
     let baseline = measure(&["run", "--input", &reference, "--out", &path(&out), "--workers", "2"])?.peak_rss;
-    let mut graph_rates = Vec::new();
-    for workers in [1, 2] {
-        let run = measure(&["run", "--input", &path(ndjson), "--out", &path(&out), "--workers", &workers.to_string()])?;
-        report.line(format!(
-            "`tillflow run` NDJSON, {workers} worker(s): {} events in {:.2} s read+compute → **{:.0} events/s**; \
-             peak RSS {:.0} MiB",
-            run.events,
-            run.compute_s,
-            run.events as f64 / run.compute_s,
-            run.peak_rss as f64 / (1 << 20) as f64
-        ));
-        graph_rates.push(run.events as f64 / run.compute_s);
-        if workers == 2 && duckdb {
-            duckdb_from_ndjson(report, ndjson, &out, run.compute_s)?;
-        }
-        if workers == 2 {
-            let rows: u64 = run.views.iter().map(|(_, n)| n).sum();
-            report.line(format!(
-                "view rows: {} (total {rows}); peak RSS above a run over the reference data alone ({:.0} MiB), \
-                 per view row: **{:.0} bytes**",
-                run.views.iter().map(|(v, n)| format!("{v} {n}")).collect::<Vec<_>>().join(", "),
-                baseline as f64 / (1 << 20) as f64,
-                run.peak_rss.saturating_sub(baseline) as f64 / rows.max(1) as f64
-            ));
+    let run = |workers: usize| {
+        measure(&["run", "--input", &path(ndjson), "--out", &path(&out), "--workers", &workers.to_string()])
+    };
+
+    let one = run(1)?;
+    let (mut twos, mut ducks) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        twos.push(run(2)?);
+        if duckdb {
+            ducks.push(duckdb_from_ndjson(ndjson)?);
         }
     }
-    report.line(format!("2 workers / 1 worker: **{:.2}×**", graph_rates[1] / graph_rates[0]));
+    let compute: Vec<f64> = twos.iter().map(|r| r.compute_s).collect();
+    let walls: Vec<f64> = twos.iter().map(|r| r.wall_s).collect();
+    let two = twos.into_iter().min_by(|a, b| a.compute_s.total_cmp(&b.compute_s)).expect("at least one run");
+    for (workers, seconds, run) in [(1, one.compute_s, &one), (2, median(&compute), &two)] {
+        report.line(format!(
+            "`tillflow run` NDJSON, {workers} worker(s): {} events in {seconds:.2} s read+compute{} → **{:.0} events/s**; \
+             peak RSS {:.0} MiB",
+            run.events,
+            if workers == 2 { format!(" (median of {repeat}: {})", spread(&compute)) } else { String::new() },
+            run.events as f64 / seconds,
+            run.peak_rss as f64 / (1 << 20) as f64
+        ));
+    }
+    report.line(format!(
+        "the same end to end, persisting every view as Delta included: median {:.2} s ({}) → {:.0} events/s",
+        median(&walls),
+        spread(&walls),
+        two.events as f64 / median(&walls)
+    ));
+    if duckdb {
+        let seconds: Vec<f64> = ducks.iter().map(|d| d.seconds).collect();
+        let checked = check_against_duckdb(&ducks[0], &out)?;
+        report.line(format!(
+            "DuckDB from the same NDJSON, parse included ({} threads): the {} SQL views in a median {:.2} s ({}; parse \
+             {:.2} s) against `tillflow run`'s {:.2} s read+compute for every view on 2 workers → tillflow **{:.2}×** \
+             DuckDB's speed ({:.2}× counting tillflow's persisting too); DuckDB's row counts and totals are {checked}",
+            ducks[0].threads,
+            ducks[0].views,
+            median(&seconds),
+            spread(&seconds),
+            ducks[0].parse_seconds,
+            median(&compute),
+            median(&seconds) / median(&compute),
+            median(&seconds) / median(&walls),
+        ));
+    }
+    let rows: u64 = two.views.iter().map(|(_, n)| n).sum();
+    report.line(format!(
+        "view rows: {} (total {rows}); peak RSS above a run over the reference data alone ({:.0} MiB), \
+         per view row: **{:.0} bytes**",
+        two.views.iter().map(|(v, n)| format!("{v} {n}")).collect::<Vec<_>>().join(", "),
+        baseline as f64 / (1 << 20) as f64,
+        two.peak_rss.saturating_sub(baseline) as f64 / rows.max(1) as f64
+    ));
+    report.line(format!("2 workers / 1 worker: **{:.2}×**", one.compute_s / median(&compute)));
     let replay = measure(&["replay", "--input", &path(parquet), "--out", &path(&out), "--workers", "2"])?;
     report.line(format!(
         "`tillflow replay` Parquet, 2 workers: {} events in {:.2} s → **{:.0} events/s**",
@@ -180,6 +222,17 @@ fn runs(report: &mut Report, dir: &Path, ndjson: &Path, parquet: &Path, duckdb: 
     ));
 
     Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 0.5)
+}
+
+/// The values, smallest first, as text.
+fn spread(values: &[f64]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 fn path(p: &Path) -> String {
@@ -223,6 +276,8 @@ impl Report {
 struct Measured {
     events: u64,
     compute_s: f64,
+    /// Read, compute and persist.
+    wall_s: f64,
     views: Vec<(String, u64)>,
     peak_rss: u64,
 }
@@ -254,6 +309,7 @@ fn measure(args: &[&str]) -> anyhow::Result<Measured> {
     };
     let events = field("events read").and_then(|v| v.parse().ok()).unwrap_or(0);
     let compute_s = field("read+compute").and_then(|v| v.trim_end_matches('s').parse().ok()).unwrap_or(f64::NAN);
+    let wall_s = field("wall time").and_then(|v| v.trim_end_matches('s').parse().ok()).unwrap_or(f64::NAN);
     let views = summary
         .lines()
         .filter_map(|l| l.strip_prefix("view "))
@@ -262,7 +318,7 @@ fn measure(args: &[&str]) -> anyhow::Result<Measured> {
             Some((words.next()?.to_string(), words.next()?.parse().ok()?))
         })
         .collect();
-    Ok(Measured { events, compute_s, views, peak_rss: sampler.join().unwrap_or(0) })
+    Ok(Measured { events, compute_s, wall_s, views, peak_rss: sampler.join().unwrap_or(0) })
 }
 
 /// The accepted events of the chain, with their business days, in ingest order.
@@ -298,8 +354,11 @@ fn busiest(events: &[(Event, Option<Day>)], tail_ms: Millis) -> Millis {
     buckets.into_iter().max_by_key(|(start, n)| (*n, *start)).map_or(end - tail_ms, |(start, _)| start)
 }
 
-/// Events per epoch of the history, as `tillflow run` cuts finished input (`Epochs::FAST`).
-const HISTORY_EPOCH_EVENTS: u64 = 1 << 17;
+/// Events per epoch of the history, as `tillflow run` cuts finished input.
+const HISTORY_EPOCH_EVENTS: u64 = match Epochs::FAST {
+    Epochs::Records(n) => n,
+    Epochs::Tick(_) => 1 << 19,
+};
 
 /// Feeds the history in large epochs up to the busiest `tail_ms` of the last day, then that in
 /// 1-second epochs (numbered from the tail's first second on); what comes after is not fed.
@@ -414,11 +473,29 @@ fn datafusion_recompute(events: &[(Event, Option<Day>)], tables: &Path) -> anyho
     })
 }
 
-/// DuckDB computing the SQL views from the same NDJSON files, parse included; its row counts and
-/// totals are compared with tillflow's views persisted under `out` by a run that took `tillflow_s`.
-fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s: f64) -> anyhow::Result<()> {
+/// What DuckDB printed after computing the SQL views from the NDJSON files, parse included.
+struct Duck {
+    seconds: f64,
+    parse_seconds: f64,
+    threads: serde_json::Value,
+    views: usize,
+    result: serde_json::Value,
+}
+
+fn duckdb_from_ndjson(ndjson: &Path) -> anyhow::Result<Duck> {
     let result: serde_json::Value = serde_json::from_str(&duckdb_script("duckdb_from_ndjson.py", ndjson)?)?;
-    let seconds = result["seconds"].as_f64().unwrap_or(f64::NAN);
+    Ok(Duck {
+        seconds: result["seconds"].as_f64().unwrap_or(f64::NAN),
+        parse_seconds: result["parse_seconds"].as_f64().unwrap_or(f64::NAN),
+        threads: result["threads"].clone(),
+        views: result["rows"].as_object().map_or(0, |rows| rows.len()),
+        result,
+    })
+}
+
+/// Whether DuckDB's row counts and totals equal those of tillflow's views persisted under `out`, in words.
+fn check_against_duckdb(duck: &Duck, out: &Path) -> anyhow::Result<String> {
+    let result = &duck.result;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(&path(out))?))?;
     let scalar = |sql: &str| -> anyhow::Result<String> {
@@ -445,20 +522,10 @@ fn duckdb_from_ndjson(report: &mut Report, ndjson: &Path, out: &Path, tillflow_s
             differences.push(format!("Σ {name}: {ours}, DuckDB {duck}"));
         }
     }
-    let verdict = match differences.is_empty() {
+    Ok(match differences.is_empty() {
         true => format!("equal to tillflow's ({})", checked.join(", ")),
         false => format!("**differing** from tillflow's: {}", differences.join("; ")),
-    };
-    report.line(format!(
-        "DuckDB from the same NDJSON, parse included ({} threads): the {} SQL views in {seconds:.2} s \
-         (parse {:.2} s) against `tillflow run`'s {tillflow_s:.2} s for every view on 2 workers → tillflow \
-         **{:.2}×** DuckDB's speed; DuckDB's row counts and totals are {verdict}",
-        result["threads"],
-        rows.len(),
-        result["parse_seconds"].as_f64().unwrap_or(f64::NAN),
-        seconds / tillflow_s,
-    ));
-    Ok(())
+    })
 }
 
 /// What one of the DuckDB scripts in benches/ printed, run on `input`.

@@ -1,5 +1,5 @@
-//! `exceptions`: the table a district manager reads, mapped from the other views' rows with the
-//! functions of [`tillflow_schemas::views::Exception`].
+//! `exceptions`: the table a district manager reads, one exception per rule a row of another
+//! view breaks (or, for staffing, one store-day's hours).
 //!
 //! Reference: `queries/exceptions.sql`, over the other views' reference tables. Each row becomes
 //! its exceptions first, and only those meet their store's district (rows of a store without a
@@ -7,11 +7,16 @@
 
 use differential_dataflow::VecCollection;
 use tillflow_schemas::views::{
-    Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SkuMargin, StaffingStatus,
+    Exception, InventoryPosition, LaborDemand, RATES, RefundVoidAnomaly, Rule, RuleBreak, Severity, SkuMargin,
+    StaffingStatus,
 };
-use tillflow_schemas::{Day, Epoch, Id};
+use tillflow_schemas::{Cents, Day, Epoch, Id};
 
 use crate::records::StoreRec;
+use crate::refund_void_anomalies::Z_THRESHOLD;
+
+/// Understaffed hours in one business day that make it an exception.
+pub const UNDERSTAFFED_HOURS: usize = 3;
 
 pub fn exceptions<'s>(
     anomalies: VecCollection<'s, Epoch, RefundVoidAnomaly>,
@@ -21,22 +26,161 @@ pub fn exceptions<'s>(
     stock: VecCollection<'s, Epoch, InventoryPosition>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, Exception> {
-    let nowhere = Id::default();
     let staffing = labor
-        .filter(|hour| hour.status() == StaffingStatus::Understaffed)
+        .filter(|hour| hour.status == StaffingStatus::Understaffed)
         .map(|hour| ((hour.store_id, hour.business_date), hour))
-        .reduce_named("exceptions: staffing", move |_key: &(Id, Day), hours, out| {
-            if let Some(exception) = Exception::from_staffing(hours.iter().map(|(h, _)| *h), &nowhere) {
+        .reduce_named("exceptions: staffing", |_key: &(Id, Day), hours, out| {
+            if let Some(exception) = from_staffing(hours.iter().map(|(h, _)| *h)) {
                 out.push((exception, 1));
             }
         })
         .map(|(_, exception)| exception);
     anomalies
-        .flat_map(|row| Exception::from_anomaly(&row))
-        .concat(rule_breaks.map(move |row| Exception::from_rule_break(&row, &nowhere)))
-        .concat(margins.flat_map(move |row| Exception::from_margin(&row, &nowhere)))
-        .concat(stock.flat_map(move |row| Exception::from_inventory(&row, &nowhere)))
+        .flat_map(|row| from_anomaly(&row))
+        .concat(rule_breaks.map(|row| from_rule_break(&row)))
+        .concat(margins.flat_map(|row| from_margin(&row)))
+        .concat(stock.flat_map(|row| from_inventory(&row)))
         .concat(staffing)
         .map(|exception| (exception.store_id, exception))
         .join_map(stores, |_, exception, store| Exception { district: store.district, ..exception.clone() })
+}
+
+/// An exception of `kind` about `subject`, its district to be filled in. Its id is a hash of
+/// (kind, store, subject, business day): the same exception keeps it while its figures change.
+fn exception(kind: &str, store_id: Id, subject: &str, business_date: Day) -> Exception {
+    let key = format!("{kind}|{store_id}|{subject}|{business_date}");
+    Exception {
+        exception_id: format!("{:016x}", fnv1a(key.as_bytes())).into(),
+        district: Id::default(),
+        store_id,
+        kind: kind.into(),
+        severity: Severity::Medium,
+        subject: subject.into(),
+        business_date,
+        amount: None,
+        evidence: String::new(),
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash, the same on every platform and run.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn with(mut e: Exception, severity: Severity, amount: Option<Cents>, evidence: String) -> Exception {
+    (e.severity, e.amount, e.evidence) = (severity, amount, evidence);
+    e
+}
+
+/// One exception per kind of flag a cashier-day carries: `excess_voids`, `excess_refunds`, `discount_abuse`.
+pub fn from_anomaly(row: &RefundVoidAnomaly) -> Vec<Exception> {
+    let kinds: [(&str, &[usize]); 3] =
+        [("excess_voids", &[0, 1]), ("excess_refunds", &[2, 3]), ("discount_abuse", &[4])];
+    kinds
+        .iter()
+        .filter_map(|(kind, rates)| {
+            let flagged: Vec<usize> = rates.iter().copied().filter(|i| row.flags & (1 << i) != 0).collect();
+            let worst = flagged.iter().filter_map(|i| row.z[*i]).map(|z| z.0).fold(f64::MIN, f64::max);
+            (!flagged.is_empty()).then(|| {
+                let severity = if worst >= 2.0 * Z_THRESHOLD { Severity::High } else { Severity::Medium };
+                let amount = match *kind {
+                    "excess_refunds" => Some(row.week.refund_amount),
+                    "discount_abuse" => Some(row.week.manual_discount_amount),
+                    _ => None,
+                };
+                let evidence = flagged.iter().map(|i| rate_evidence(row, *i)).collect::<Vec<_>>().join("; ");
+                with(exception(kind, row.store_id, &row.cashier_id, row.business_date), severity, amount, evidence)
+            })
+        })
+        .collect()
+}
+
+fn rate_evidence(row: &RefundVoidAnomaly, i: usize) -> String {
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    format!(
+        "{} {} over 7 days ({} transactions), district median {}, z {:.1}",
+        RATES[i],
+        pct(row.week.rates()[i]),
+        row.week.transactions,
+        pct(row.median[i].map(|m| m.0)),
+        row.z[i].map_or(0.0, |z| z.0)
+    )
+}
+
+pub fn from_rule_break(row: &RuleBreak) -> Exception {
+    let subject = row.refund_id.as_deref().unwrap_or(&row.transaction_id);
+    let severity = match row.rule {
+        Rule::RefundWithoutSale | Rule::CashRefundOfCardSale => Severity::High,
+        Rule::RefundAboveOriginal | Rule::RefundBySameCashier => Severity::Medium,
+        Rule::PostVoidAfterTender => Severity::Low,
+    };
+    let evidence = match &row.refund_id {
+        Some(refund) => format!("refund {refund} by {} cites sale {}", row.cashier_id, row.transaction_id),
+        None => format!("sale {} voided by {} after tender", row.transaction_id, row.cashier_id),
+    };
+    with(exception(row.rule.name(), row.store_id, subject, row.business_date), severity, Some(row.amount), evidence)
+}
+
+/// A business day with [`UNDERSTAFFED_HOURS`] or more understaffed hours; `hours` are that store-day's rows.
+pub fn from_staffing<'a>(hours: impl IntoIterator<Item = &'a LaborDemand>) -> Option<Exception> {
+    let short: Vec<&LaborDemand> = hours.into_iter().filter(|h| h.status == StaffingStatus::Understaffed).collect();
+    let first = short.first()?;
+    if short.len() < UNDERSTAFFED_HOURS {
+        return None;
+    }
+    let severity = if short.len() >= 2 * UNDERSTAFFED_HOURS { Severity::High } else { Severity::Medium };
+    let evidence = short
+        .iter()
+        .map(|h| {
+            format!(
+                "{:02}:00 {} transactions, {:.1} staff on clock, {:.1} required",
+                h.hour,
+                h.transactions,
+                h.staff_on_clock(),
+                h.required_staff.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let store = first.store_id;
+    Some(with(exception("understaffed_peak", store, &store, first.business_date), severity, None, evidence))
+}
+
+/// A SKU sold below cost on a day: planned when every unit was on promotion.
+pub fn from_margin(row: &SkuMargin) -> Option<Exception> {
+    let margin = row.gross_margin();
+    if margin.0 >= 0 || row.net_sales().0 <= 0 {
+        return None;
+    }
+    let planned = row.promo_units >= row.units_sold;
+    let severity = if planned { Severity::Low } else { Severity::Medium };
+    let evidence = format!(
+        "{} units, net sales {}, cost {}{}",
+        row.units_sold,
+        row.net_sales(),
+        row.cogs,
+        if planned { ", all on promotion" } else { "" }
+    );
+    Some(with(
+        exception("negative_margin", row.store_id, &row.sku, row.business_date),
+        severity,
+        Some(margin),
+        evidence,
+    ))
+}
+
+/// Negative stock (`ghost_inventory`) and `reorder` needs, dated by the watermark's day.
+pub fn from_inventory(row: &InventoryPosition) -> Option<Exception> {
+    let day = row.as_of_date?;
+    if row.negative_stock {
+        let evidence =
+            format!("on hand {} after the last count; {} sold in 14 days", row.on_hand, row.units_sold_window);
+        Some(with(exception("ghost_inventory", row.store_id, &row.sku, day), Severity::High, None, evidence))
+    } else if row.reorder {
+        let cover = row.days_of_cover.map_or("no recent sales".to_string(), |d| format!("{:.1} days of cover", d.0));
+        let evidence = format!("on hand {}, {cover}", row.on_hand);
+        Some(with(exception("reorder", row.store_id, &row.sku, day), Severity::Low, None, evidence))
+    } else {
+        None
+    }
 }

@@ -13,7 +13,7 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
-use tillflow_schemas::views::{DEMAND_WINDOW_DAYS, InventoryPosition};
+use tillflow_schemas::views::{InventoryPosition, Ratio};
 use tillflow_schemas::{Day, Epoch, Id, Millis};
 
 use crate::records::{InventoryRec, greatest};
@@ -21,6 +21,23 @@ use crate::sku_days::{LINES, RETURNED, SOLD, SkuDays};
 use crate::sums::Sums;
 
 type StoreSku = (Id, Id);
+
+/// The trailing window of the demand, in business days ending on the watermark's day.
+pub const DEMAND_WINDOW_DAYS: i64 = 14;
+
+/// Days of cover under which a SKU should be reordered: supplier lead time plus safety stock.
+pub const REORDER_COVER_DAYS: i64 = 3 + 2;
+
+/// The figures and flags that follow from a row's stock and demand.
+fn assess(row: &mut InventoryPosition) {
+    let avg = row.units_sold_window as f64 / DEMAND_WINDOW_DAYS as f64;
+    row.avg_daily_units = Ratio(avg);
+    row.days_of_cover = (row.units_sold_window != 0).then(|| Ratio(row.on_hand as f64 / avg));
+    // Cover below REORDER_COVER_DAYS, exactly: on_hand × window < cover days × units.
+    row.reorder =
+        row.units_sold_window > 0 && row.on_hand * DEMAND_WINDOW_DAYS < REORDER_COVER_DAYS * row.units_sold_window;
+    row.negative_stock = row.on_hand < 0;
+}
 
 /// Per (store, sku), summed by consolidation: Σ movements, Σ movements at or before the last
 /// count (already in it), units sold in the demand window, and records seen (inventory, sale and
@@ -137,6 +154,7 @@ pub fn inventory_position<'s>(
                 }
             }
             row.on_hand = base + moved - counted;
+            assess(&mut row);
             if present {
                 out.push((row, 1));
             }

@@ -9,8 +9,9 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
+use tillflow_schemas::time::MILLIS_PER_HOUR;
 use tillflow_schemas::time::{hour_slices, parse_tz};
-use tillflow_schemas::views::LaborDemand;
+use tillflow_schemas::views::{LaborDemand, Ratio, StaffingStatus};
 use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
 use crate::records::{RefundRec, SaleRec, ShiftRec};
@@ -20,6 +21,36 @@ type Slot = (Id, Day, u8);
 
 /// The weeks of history behind the forecast.
 const FORECAST_WEEKS: Day = 4;
+
+/// The default staffing target: transactions one person on the clock handles in an hour.
+pub const TARGET_TRANSACTIONS_PER_LABOR_HOUR: i64 = 14;
+
+/// max(transactions × weeks, history transactions), and weeks × target: the hour's demand and
+/// what one person handles, both scaled by the weeks of history (so the comparison stays exact).
+fn basis(row: &LaborDemand) -> (i64, i64) {
+    let weeks = row.history_weeks.max(1);
+    ((row.transactions * weeks).max(row.history_transactions), weeks * row.target.max(1))
+}
+
+/// People the hour required: max(transactions, forecast) / target.
+pub fn required_staff(row: &LaborDemand) -> f64 {
+    let (demand, per_person) = basis(row);
+    demand as f64 / per_person as f64
+}
+
+/// Understaffed when staff on clock falls short of the required staff by more than half a
+/// person, overstaffed when it exceeds it by more than one and a half (compared exactly).
+pub fn status(row: &LaborDemand) -> StaffingStatus {
+    let (demand, per_person) = basis(row);
+    let twice_gap = 2 * row.staff_ms * per_person - 2 * demand * MILLIS_PER_HOUR;
+    if twice_gap < -per_person * MILLIS_PER_HOUR {
+        StaffingStatus::Understaffed
+    } else if twice_gap > 3 * per_person * MILLIS_PER_HOUR {
+        StaffingStatus::Overstaffed
+    } else {
+        StaffingStatus::Ok
+    }
+}
 
 /// An hour's own figures, summed by consolidation: transactions, items, net sales, staff
 /// milliseconds on the clock, refunds (no column of their own, but an hour with one has a row).
@@ -99,6 +130,7 @@ pub fn labor_demand<'s>(
                 }
             }
             if present {
+                (row.required_staff, row.status) = (Ratio(required_staff(&row)), status(&row));
                 out.push((row, 1));
             }
         })

@@ -9,7 +9,7 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
-use tillflow_schemas::views::{CashierFigures, MIN_SUPPORT, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
+use tillflow_schemas::views::{CashierFigures, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
 use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, SaleRec, StoreRec, VoidRec};
@@ -88,6 +88,53 @@ fn cashier_figures(tally: &Tally) -> CashierFigures {
 /// The trailing window of the weekly figures, in days.
 const WINDOW_DAYS: Day = 7;
 
+/// Transactions over the trailing 7 days a cashier needs before being compared or flagged.
+pub const MIN_SUPPORT: i64 = 30;
+
+/// The robust z-score from which a rate is flagged (Iglewicz and Hoaglin's 3.5); count rates
+/// must also clear it on the Poisson scale.
+pub const Z_THRESHOLD: f64 = 3.5;
+
+/// Scales the median absolute deviation to a standard deviation under normality.
+const MAD_TO_SD: f64 = 1.4826;
+
+/// The rate expected of a cashier of this district: the larger of the peers' median and their
+/// pooled rate (the median of a rare event is often 0).
+fn expected(row: &RefundVoidAnomaly, i: usize) -> Option<f64> {
+    Some(row.median[i]?.0.max(row.pooled[i]?.0))
+}
+
+/// The robust z-score of rate `i`: its distance from the peer median over the larger of the
+/// peers' spread (1.4826 × MAD) and the cashier's own sampling noise (√(p / n), p the expected
+/// rate), so a quiet district or a short week cannot make one event look extreme.
+pub fn z(row: &RefundVoidAnomaly, i: usize) -> Option<f64> {
+    let n = row.week.transactions;
+    let (rate, median, mad, expected) = (row.week.rates()[i]?, row.median[i]?.0, row.mad[i]?.0, expected(row, i)?);
+    if n == 0 {
+        return None;
+    }
+    let noise = (expected.max(1.0 / n as f64) / n as f64).sqrt();
+    Some((rate - median) / (MAD_TO_SD * mad).max(noise))
+}
+
+/// For the count rates, the events against those expected on the Poisson square-root scale,
+/// 2 (√k − √(n p)), roughly standard normal for counts: a handful of rare events stays below the
+/// threshold where a normal approximation would not.
+pub fn count_z(row: &RefundVoidAnomaly, i: usize) -> Option<f64> {
+    let (events, n) = row.week.rate_terms()[i];
+    (i < 4).then_some(())?;
+    Some(2.0 * ((events as f64).sqrt() - (n as f64 * expected(row, i)?).sqrt()))
+}
+
+/// The rates flagged, one bit each: [`MIN_SUPPORT`] transactions, a z-score of [`Z_THRESHOLD`]
+/// or more, and for the count rates a Poisson z-score of as much.
+pub fn flags(row: &RefundVoidAnomaly) -> u8 {
+    let unusual = |z: Option<f64>| z.is_some_and(|z| z >= Z_THRESHOLD);
+    (0..RATES.len())
+        .filter(|&i| row.week.transactions >= MIN_SUPPORT && unusual(z(row, i)) && (i == 4 || unusual(count_z(row, i))))
+        .fold(0, |bits, i| bits | 1 << i)
+}
+
 /// Maintains `refund_void_anomalies` from the sales that count, voids, refunds, rule breaks and
 /// stores (for districts).
 pub fn refund_void_anomalies<'s>(
@@ -155,7 +202,7 @@ pub fn refund_void_anomalies<'s>(
             let weeks: Vec<&CashierFigures> = members.iter().map(|((_, _, (_, week)), _)| week).collect();
             let (median, mad, pooled) = peer_spread(&weeks);
             for ((store_id, cashier_id, (day, week)), _) in members {
-                let row = RefundVoidAnomaly {
+                let mut row = RefundVoidAnomaly {
                     store_id: *store_id,
                     cashier_id: *cashier_id,
                     business_date: *business_date,
@@ -165,7 +212,11 @@ pub fn refund_void_anomalies<'s>(
                     median,
                     mad,
                     pooled,
+                    z: [None; 5],
+                    flags: 0,
                 };
+                row.z = std::array::from_fn(|i| z(&row, i).map(Ratio));
+                row.flags = flags(&row);
                 out.push((row, 1));
             }
         })

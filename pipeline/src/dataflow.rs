@@ -16,7 +16,7 @@ use tillflow_operators::{
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SkuMargin,
-    TARGET_TRANSACTIONS_PER_LABOR_HOUR, ViewRow,
+    ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -40,7 +40,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            labor_target: TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+            labor_target: labor_demand::TARGET_TRANSACTIONS_PER_LABOR_HOUR,
             allowed_lateness_ms: ALLOWED_LATENESS_MS,
             retention_ms: RETENTION_MS,
         }

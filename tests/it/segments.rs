@@ -7,7 +7,8 @@ use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::{consolidate, states_at};
 use tillflow::run::{RunConfig, compute};
 use tillflow_data::ChainConfig;
-use tillflow_schemas::views::{CustomerSegment, Daypart, SEGMENTS};
+use tillflow_operators::customer_segments::SEGMENTS;
+use tillflow_schemas::views::{CustomerSegment, Daypart};
 use tillflow_schemas::*;
 
 use crate::events::*;

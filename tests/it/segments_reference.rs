@@ -233,6 +233,7 @@ pub fn customer_segments(events: &[&Event]) -> (Vec<CustomerSegment>, Vec<Segmen
             size: members.len() as i64,
             raw_sums,
             centroid: centroid.map(|v| v as i64),
+            label: label_of(centroid),
         });
     }
     let segments: Vec<CustomerSegment> = rows
@@ -490,4 +491,29 @@ fn lloyd(points: &[Point], mut centroids: Vec<Point>) -> Vec<Point> {
 /// The within-cluster sum of squares: every point at its nearest centroid.
 fn objective(points: &[Point], centroids: &[Point]) -> f64 {
     points.iter().map(|p| nearest(p, centroids).1).sum()
+}
+
+/// The label docs/views.md gives a standardized centroid (1000 units = one standard deviation):
+/// value from monetary (±0.5), then lapsing (recency > 0.75) or else frequent (frequency > 0.75),
+/// then weekend or weekday (weekend share ±0.5).
+fn label_of(centroid: &[f64; 5]) -> String {
+    let sd = |i: usize| centroid[i] / 1000.0;
+    let mut words = Vec::new();
+    words.push(match sd(2) {
+        m if m > 0.5 => "high-value",
+        m if m < -0.5 => "low-value",
+        _ => "mid-value",
+    });
+    if sd(0) > 0.75 {
+        words.push("lapsing");
+    } else if sd(1) > 0.75 {
+        words.push("frequent");
+    }
+    if sd(4) > 0.5 {
+        words.push("weekend");
+    } else if sd(4) < -0.5 {
+        words.push("weekday");
+    }
+    words.push("shoppers");
+    words.join(" ")
 }

@@ -1,15 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Columns, ViewRow};
+use super::{Columns, Ratio, ViewRow};
 use crate::{Day, Id, Millis};
 
-/// Days of cover under which a SKU should be reordered: supplier lead time plus safety stock.
-pub const REORDER_COVER_DAYS: i64 = 3 + 2;
-
-/// The trailing window of `avg_daily_units`, in business days ending on the watermark's day.
-pub const DEMAND_WINDOW_DAYS: i64 = 14;
-
 /// `inventory_position`: one row per (store, sku) with an inventory event or a sale or refund line.
+/// The figures and flags are set by `operators::inventory_position`, which holds their rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct InventoryPosition {
     pub store_id: Id,
@@ -17,31 +12,16 @@ pub struct InventoryPosition {
     /// The last count (greatest ts, then event_id) plus every movement after it.
     pub on_hand: i64,
     pub last_count_at: Option<Millis>,
-    /// Units sold over the [`DEMAND_WINDOW_DAYS`] business days ending on `as_of_date`.
+    /// Units sold over the 14 business days ending on `as_of_date`.
     pub units_sold_window: i64,
+    pub avg_daily_units: Ratio,
+    /// `on_hand / avg_daily_units`, `None` without sales in the window.
+    pub days_of_cover: Option<Ratio>,
+    pub reorder: bool,
+    /// Negative stock: the system believes in goods that cannot be there ("ghost inventory").
+    pub negative_stock: bool,
     /// The store-local day of the watermark; `None` before any event time is seen.
     pub as_of_date: Option<Day>,
-}
-
-impl InventoryPosition {
-    pub fn avg_daily_units(&self) -> f64 {
-        self.units_sold_window as f64 / DEMAND_WINDOW_DAYS as f64
-    }
-
-    /// `on_hand / avg_daily_units`, `None` without sales in the window.
-    pub fn days_of_cover(&self) -> Option<f64> {
-        (self.units_sold_window != 0).then(|| self.on_hand as f64 / self.avg_daily_units())
-    }
-
-    /// Cover below [`REORDER_COVER_DAYS`] (exactly: `on_hand × window < cover days × units`).
-    pub fn reorder(&self) -> bool {
-        self.units_sold_window > 0 && self.on_hand * DEMAND_WINDOW_DAYS < REORDER_COVER_DAYS * self.units_sold_window
-    }
-
-    /// Negative stock: the system believes in goods that cannot be there ("ghost inventory").
-    pub fn negative_stock(&self) -> bool {
-        self.on_hand < 0
-    }
 }
 
 impl ViewRow for InventoryPosition {
@@ -54,10 +34,10 @@ impl ViewRow for InventoryPosition {
             .int("on_hand", |r| r.on_hand)
             .opt_timestamp("last_count_at", |r| r.last_count_at)
             .int("units_sold_14d", |r| r.units_sold_window)
-            .real("avg_daily_units", Self::avg_daily_units)
-            .opt_real("days_of_cover", Self::days_of_cover)
-            .flag("reorder", Self::reorder)
-            .flag("negative_stock", Self::negative_stock)
+            .real("avg_daily_units", |r| r.avg_daily_units.0)
+            .opt_real("days_of_cover", |r| r.days_of_cover.map(|d| d.0))
+            .flag("reorder", |r| r.reorder)
+            .flag("negative_stock", |r| r.negative_stock)
             .opt_date("as_of_date", |r| r.as_of_date);
     }
 }

@@ -1,19 +1,17 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Columns, ViewRow, ratio};
+use super::{Columns, Ratio, ViewRow, ratio};
 use crate::time::MILLIS_PER_HOUR;
 use crate::{Cents, Day, Id};
 
-/// The default staffing target: transactions one person on the clock handles in an hour.
-pub const TARGET_TRANSACTIONS_PER_LABOR_HOUR: i64 = 14;
-
 /// How an hour's staff on clock compares with the staff it required.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum StaffingStatus {
     /// Short by more than half a person.
     Understaffed,
     /// More than one and a half people beyond what was required.
     Overstaffed,
+    #[default]
     Ok,
 }
 
@@ -46,6 +44,9 @@ pub struct LaborDemand {
     pub history_weeks: i64,
     /// The store's target transactions per labor hour.
     pub target: i64,
+    /// People the hour required (see `operators::labor_demand`).
+    pub required_staff: Ratio,
+    pub status: StaffingStatus,
 }
 
 impl LaborDemand {
@@ -62,35 +63,9 @@ impl LaborDemand {
         ratio(self.history_transactions, self.history_weeks)
     }
 
-    /// max(transactions × weeks, history): the hour's demand, scaled by the weeks of history.
-    fn basis(&self) -> (i64, i64) {
-        let weeks = self.history_weeks.max(1);
-        ((self.transactions * weeks).max(self.history_transactions), weeks * self.target.max(1))
-    }
-
-    /// People the hour required: max(transactions, forecast) / target.
-    pub fn required_staff(&self) -> f64 {
-        let (demand, per_person) = self.basis();
-        demand as f64 / per_person as f64
-    }
-
     /// staff_on_clock − required_staff: negative when short.
     pub fn gap(&self) -> f64 {
-        self.staff_on_clock() - self.required_staff()
-    }
-
-    /// Understaffed when the gap is below −½ person, overstaffed above +1½ (compared exactly).
-    pub fn status(&self) -> StaffingStatus {
-        let (demand, per_person) = self.basis();
-        // 2 × gap × per_person × hour, in integers.
-        let twice_gap = 2 * self.staff_ms * per_person - 2 * demand * MILLIS_PER_HOUR;
-        if twice_gap < -per_person * MILLIS_PER_HOUR {
-            StaffingStatus::Understaffed
-        } else if twice_gap > 3 * per_person * MILLIS_PER_HOUR {
-            StaffingStatus::Overstaffed
-        } else {
-            StaffingStatus::Ok
-        }
+        self.staff_on_clock() - self.required_staff.0
     }
 }
 
@@ -113,8 +88,8 @@ impl ViewRow for LaborDemand {
             .opt_real("transactions_per_labor_hour", Self::transactions_per_labor_hour)
             .opt_real("forecast_transactions", Self::forecast_transactions)
             .int("target_per_labor_hour", |r| r.target)
-            .real("required_staff", Self::required_staff)
+            .real("required_staff", |r| r.required_staff.0)
             .real("gap", Self::gap)
-            .text("status", |r| r.status().name());
+            .text("status", |r| r.status.name());
     }
 }

@@ -26,11 +26,11 @@ mod sku_margin;
 
 pub use customer_segments::*;
 pub use dead_letters::DeadLetter;
-pub use exceptions::{Exception, Severity, UNDERSTAFFED_HOURS};
-pub use inventory_position::{DEMAND_WINDOW_DAYS, InventoryPosition, REORDER_COVER_DAYS};
-pub use labor_demand::{LaborDemand, StaffingStatus, TARGET_TRANSACTIONS_PER_LABOR_HOUR};
+pub use exceptions::{Exception, Severity};
+pub use inventory_position::InventoryPosition;
+pub use labor_demand::{LaborDemand, StaffingStatus};
 pub use pipeline_stats::PipelineStat;
-pub use refund_void_anomalies::{CashierFigures, MIN_SUPPORT, RATES, RefundVoidAnomaly, Z_THRESHOLD};
+pub use refund_void_anomalies::{CashierFigures, RATES, RefundVoidAnomaly};
 pub use rule_breaks::{Rule, RuleBreak};
 pub use sku_margin::SkuMargin;
 

@@ -7,16 +7,6 @@ use crate::{Cents, Day, Id};
 pub const RATES: [&str; 5] =
     ["line_void_rate", "post_void_rate", "refund_rate", "no_receipt_refund_rate", "manual_discount_rate"];
 
-/// Transactions over the trailing 7 days a cashier needs before being compared or flagged.
-pub const MIN_SUPPORT: i64 = 30;
-
-/// The robust z-score from which a rate is flagged (Iglewicz and Hoaglin's 3.5); count rates
-/// must also clear it on the Poisson scale.
-pub const Z_THRESHOLD: f64 = 3.5;
-
-/// Scales the median absolute deviation to a standard deviation under normality.
-const MAD_TO_SD: f64 = 1.4826;
-
 /// What one cashier did over some business days.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CashierFigures {
@@ -71,48 +61,16 @@ pub struct RefundVoidAnomaly {
     pub mad: [Option<Ratio>; 5],
     /// Per rate, the same peers' pooled rate: Σ numerators / Σ denominators.
     pub pooled: [Option<Ratio>; 5],
+    /// Per rate, the robust z-score against the peers (see `operators::refund_void_anomalies`).
+    pub z: [Option<Ratio>; 5],
+    /// The rates flagged, one bit per rate of [`RATES`].
+    pub flags: u8,
 }
 
 impl RefundVoidAnomaly {
-    /// The rate expected of a cashier of this district: the larger of the peers' median and
-    /// their pooled rate (the median of a rare event is often 0).
-    fn expected(&self, i: usize) -> Option<f64> {
-        Some(self.median[i]?.0.max(self.pooled[i]?.0))
-    }
-
-    /// The robust z-score of rate `i`: its distance from the peer median over the larger of the
-    /// peers' spread (1.4826 × MAD) and the cashier's own sampling noise (√(p / n), p the
-    /// expected rate), so a quiet district or a short week cannot make one event look extreme.
-    pub fn z(&self, i: usize) -> Option<f64> {
-        let n = self.week.transactions;
-        let (rate, median, mad, expected) =
-            (self.week.rates()[i]?, self.median[i]?.0, self.mad[i]?.0, self.expected(i)?);
-        if n == 0 {
-            return None;
-        }
-        let noise = (expected.max(1.0 / n as f64) / n as f64).sqrt();
-        Some((rate - median) / (MAD_TO_SD * mad).max(noise))
-    }
-
-    /// For the count rates, the events against those expected on the Poisson square-root scale,
-    /// 2 (√k − √(n p)), roughly standard normal for counts: a handful of rare events stays below
-    /// the threshold where a normal approximation would not.
-    pub fn count_z(&self, i: usize) -> Option<f64> {
-        let (events, n) = self.week.rate_terms()[i];
-        (i < 4).then_some(())?;
-        Some(2.0 * ((events as f64).sqrt() - (n as f64 * self.expected(i)?).sqrt()))
-    }
-
-    /// The rates flagged: [`MIN_SUPPORT`] transactions, a z-score of [`Z_THRESHOLD`] or more, and
-    /// for the count rates a Poisson z-score of as much.
-    pub fn flags(&self) -> Vec<&'static str> {
-        (0..RATES.len())
-            .filter(|&i| {
-                let unusual = |z: Option<f64>| z.is_some_and(|z| z >= Z_THRESHOLD);
-                self.week.transactions >= MIN_SUPPORT && unusual(self.z(i)) && (i == 4 || unusual(self.count_z(i)))
-            })
-            .map(|i| RATES[i])
-            .collect()
+    /// The names of the rates flagged, in [`RATES`] order.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        (0..RATES.len()).filter(|i| self.flags & (1 << i) != 0).map(|i| RATES[i]).collect()
     }
 }
 
@@ -146,8 +104,8 @@ impl ViewRow for RefundVoidAnomaly {
                 .opt_real(&format!("{rate}_median"), |r| r.median[i].map(|m| m.0))
                 .opt_real(&format!("{rate}_mad"), |r| r.mad[i].map(|m| m.0))
                 .opt_real(&format!("{rate}_district"), |r| r.pooled[i].map(|m| m.0))
-                .opt_real(&format!("{rate}_z"), |r| r.z(i));
+                .opt_real(&format!("{rate}_z"), |r| r.z[i].map(|z| z.0));
         }
-        c.flag("flagged", |r| !r.flags().is_empty()).text_owned("flags", |r| r.flags().join(","));
+        c.flag("flagged", |r| r.flags != 0).text_owned("flags", |r| r.flag_names().join(","));
     }
 }

@@ -17,12 +17,101 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::utc_day;
-use tillflow_schemas::views::{
-    CustomerFeatures, CustomerSegment, Features, Purchase, SegmentProfile, customer_as_of, segment,
-};
-use tillflow_schemas::{Day, Epoch, Id, Millis};
+use tillflow_schemas::views::{CustomerFeatures, CustomerSegment, Daypart, Features, SegmentProfile};
+use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
 
 use crate::records::{CatalogCost, LinkRec, SaleRec, greatest};
+
+mod kmeans;
+
+pub use kmeans::{KMEANS_ROUNDS, SEGMENTS, segment};
+
+/// Purchases count towards frequency, monetary, mix and daypart over this many days, ending on
+/// the as-of day.
+pub const CUSTOMER_WINDOW_DAYS: Day = 90;
+
+/// One purchase of a customer, as the features need it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Purchase {
+    /// The UTC day of the purchase: what the window and recency count in.
+    pub day: Day,
+    /// The store-local day, for the weekend share.
+    pub business_date: Day,
+    pub hour: u8,
+    pub net: Cents,
+}
+
+/// The as-of day of the customer views: the day before the UTC day of the watermark.
+pub fn customer_as_of(watermark: Millis) -> Day {
+    utc_day(watermark) - 1
+}
+
+/// The part of the day of a local hour: before 12, before 17, or later.
+fn daypart(hour: u8) -> Daypart {
+    match hour {
+        0..12 => Daypart::Morning,
+        12..17 => Daypart::Afternoon,
+        _ => Daypart::Evening,
+    }
+}
+
+fn in_window(day: Day, as_of: Day) -> bool {
+    day > as_of - CUSTOMER_WINDOW_DAYS && day <= as_of
+}
+
+/// Saturday or Sunday (day 0, 1970-01-01, was a Thursday).
+fn is_weekend(day: Day) -> bool {
+    matches!((day as i64 + 3).rem_euclid(7), 5 | 6)
+}
+
+/// A customer's features from every purchase and department spend (UTC day, department, net)
+/// of theirs; `None` before their first purchase up to `as_of`.
+pub fn features_of(
+    customer_id: &Id,
+    as_of: Day,
+    purchases: &[&Purchase],
+    spend: &[(Day, &Id, i64)],
+) -> Option<CustomerFeatures> {
+    let last = purchases.iter().map(|p| p.day).filter(|day| *day <= as_of).max()?;
+    let recent: Vec<&&Purchase> = purchases.iter().filter(|p| in_window(p.day, as_of)).collect();
+    let mut parts = [0i64; 3];
+    for p in &recent {
+        parts[daypart(p.hour) as usize] += 1;
+    }
+    let best = (0..3).rev().max_by_key(|i| parts[*i]).unwrap_or(0);
+    let mut departments: Vec<(Id, i64)> = Vec::new();
+    for (day, department, net) in spend {
+        if in_window(*day, as_of) {
+            match departments.iter_mut().find(|(d, _)| d == *department) {
+                Some((_, total)) => *total += net,
+                None => departments.push((**department, *net)),
+            }
+        }
+    }
+    departments.retain(|(_, net)| *net != 0);
+    departments.sort_by_key(|(name, net)| (name.as_str(), *net));
+    Some(CustomerFeatures {
+        customer_id: *customer_id,
+        as_of,
+        recency_days: (as_of - last).max(0) as i64,
+        frequency: recent.len() as i64,
+        monetary: Cents(recent.iter().map(|p| p.net.0).sum()),
+        weekend_purchases: recent.iter().filter(|p| is_weekend(p.business_date)).count() as i64,
+        daypart: [Daypart::Morning, Daypart::Afternoon, Daypart::Evening][best],
+        departments,
+    })
+}
+
+/// The raw features k-means standardizes, in the order of `views::FEATURES`.
+pub fn raw(features: &CustomerFeatures) -> Features {
+    [
+        features.recency_days,
+        features.frequency,
+        features.monetary.0,
+        features.avg_basket().map_or(0, |c| c.0),
+        features.weekend_permille(),
+    ]
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Part {
@@ -115,13 +204,13 @@ pub fn customer_segments<'s>(
                     Part::Spend(day, department, net) => spend.push((*day, department, *net)),
                 }
             }
-            if let Some(features) = as_of.and_then(|day| CustomerFeatures::compute(customer, day, &bought, &spend)) {
+            if let Some(features) = as_of.and_then(|day| features_of(customer, day, &bought, &spend)) {
                 out.push((features, 1));
             }
         },
     );
 
-    let segmented = features.clone().map(|(customer, f)| ((), (customer, f.raw()))).reduce_named(
+    let segmented = features.clone().map(|(customer, f)| ((), (customer, raw(&f)))).reduce_named(
         "customer_segments: k-means",
         |_, all, out| {
             let customers: Vec<(&Id, Features)> =
