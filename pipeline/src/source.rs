@@ -317,10 +317,31 @@ impl Interleave {
     }
 }
 
-/// A file's records, or one rejected record saying why it cannot be read.
+/// A file's records, or one rejected record saying why it cannot be read. They are read and
+/// parsed on a thread of the file's own, a chunk ahead of the caller, so parsing (most of the
+/// cost of reading) runs beside admission and the dataflow. Chunks start small and grow while
+/// the caller keeps taking them: files that wait their turn in an [`Interleave`] hold little.
 pub fn read_file(path: &Path, format: Format) -> Records {
-    formats::read_file(path, format)
-        .unwrap_or_else(|reason| Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", reason)))))
+    const FIRST_CHUNK: usize = 16;
+    const LARGEST_CHUNK: usize = 4096;
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Record>>(2);
+    let path = path.to_path_buf();
+    let parser = std::thread::Builder::new().name("tillflow:parse".into()).spawn(move || {
+        let mut records = formats::read_file(&path, format)
+            .unwrap_or_else(|reason| Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", reason)))));
+        let mut size = FIRST_CHUNK;
+        loop {
+            let chunk: Vec<Record> = records.by_ref().take(size).collect();
+            if chunk.is_empty() || send.send(chunk).is_err() {
+                return;
+            }
+            size = (size * 4).min(LARGEST_CHUNK);
+        }
+    });
+    match parser {
+        Ok(_) => Box::new(receive.into_iter().flatten()),
+        Err(e) => Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", InputError::Io(e.to_string()))))),
+    }
 }
 
 impl Iterator for Interleave {
