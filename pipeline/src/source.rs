@@ -11,6 +11,7 @@ use std::collections::BinaryHeap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 
 use rustc_hash::{FxHashMap, FxHasher};
 use tillflow_schemas::formats::{self, Record, Rejected};
@@ -309,38 +310,147 @@ impl Interleave {
         interleave
     }
 
-    /// Every file's records; a file that cannot be opened at all is one rejected record, at position 0.
+    /// Every file's records, read ahead in parallel; a file that cannot be opened at all is one
+    /// rejected record, at position 0.
     pub fn files(files: &[(PathBuf, Format)]) -> Interleave {
+        let ahead = ReadAhead::new();
         let sources =
-            files.iter().map(|(path, format)| (path.display().to_string().into(), read_file(path, *format))).collect();
+            files.iter().map(|(path, format)| (path.display().to_string().into(), ahead.file(path, *format))).collect();
         Interleave::new(sources)
     }
 }
 
-/// A file's records, or one rejected record saying why it cannot be read. They are read and
-/// parsed on a thread of the file's own, a chunk ahead of the caller, so parsing (most of the
-/// cost of reading) runs beside admission and the dataflow. Chunks start small and grow while
-/// the caller keeps taking them: files that wait their turn in an [`Interleave`] hold little.
+/// A file's records, or one rejected record saying why it cannot be read, parsed on the
+/// calling thread (see [`ReadAhead`] for files read in parallel).
 pub fn read_file(path: &Path, format: Format) -> Records {
-    const FIRST_CHUNK: usize = 16;
-    const LARGEST_CHUNK: usize = 4096;
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Record>>(2);
-    let path = path.to_path_buf();
-    let parser = std::thread::Builder::new().name("tillflow:parse".into()).spawn(move || {
-        let mut records = formats::read_file(&path, format)
-            .unwrap_or_else(|reason| Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", reason)))));
-        let mut size = FIRST_CHUNK;
-        loop {
-            let chunk: Vec<Record> = records.by_ref().take(size).collect();
-            if chunk.is_empty() || send.send(chunk).is_err() {
-                return;
+    formats::read_file(path, format)
+        .unwrap_or_else(|reason| Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", reason)))))
+}
+
+/// Files read and parsed on threads of their own, ahead of the caller: parsing is most of the
+/// cost of reading, record by record independent, so it runs beside admission and the dataflow,
+/// several files at once. What is parsed but not yet taken is bounded over all the files
+/// together; a file the caller waits on may always parse its next chunk.
+#[derive(Clone)]
+pub struct ReadAhead {
+    budget: Arc<Budget>,
+}
+
+/// One file's records sent and not yet taken by the caller, and whether the caller is gone.
+#[derive(Default)]
+struct Pending {
+    records: std::sync::atomic::AtomicUsize,
+    dropped: std::sync::atomic::AtomicBool,
+}
+
+/// Records that may be parsed ahead of the caller, over every file.
+struct Budget {
+    left: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl ReadAhead {
+    /// Records parsed ahead over all the files, at most (plus a chunk per file).
+    const RECORDS: usize = 1 << 16;
+    const CHUNK: usize = 2048;
+
+    pub fn new() -> ReadAhead {
+        let budget = Budget { left: std::sync::Mutex::new(Self::RECORDS), freed: std::sync::Condvar::new() };
+        ReadAhead { budget: Arc::new(budget) }
+    }
+
+    /// The file's records, parsed on a thread of its own.
+    pub fn file(&self, path: &Path, format: Format) -> Records {
+        let (send, receive) = std::sync::mpsc::channel::<Vec<Record>>();
+        let pending = Arc::new(Pending::default());
+        let (budget, path, queued) = (Arc::clone(&self.budget), path.to_path_buf(), Arc::clone(&pending));
+        let parser = std::thread::Builder::new().name("tillflow:parse".into()).spawn(move || {
+            let mut records = read_file(&path, format);
+            // Small chunks first: every file's first record is needed before the first is taken.
+            let mut size = 16;
+            loop {
+                let chunk: Vec<Record> = records.by_ref().take(size).collect();
+                size = (size * 4).min(Self::CHUNK);
+                if chunk.is_empty() {
+                    return;
+                }
+                let n = chunk.len();
+                if !budget.take(n, &queued) {
+                    return;
+                }
+                queued.records.fetch_add(n, SeqCst);
+                if send.send(chunk).is_err() {
+                    return;
+                }
             }
-            size = (size * 4).min(LARGEST_CHUNK);
+        });
+        match parser {
+            Ok(_) => Box::new(Taken {
+                chunks: receive,
+                current: Vec::new().into_iter(),
+                pending,
+                budget: Arc::clone(&self.budget),
+            }),
+            Err(e) => Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", InputError::Io(e.to_string()))))),
         }
-    });
-    match parser {
-        Ok(_) => Box::new(receive.into_iter().flatten()),
-        Err(e) => Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", InputError::Io(e.to_string()))))),
+    }
+}
+
+impl Default for ReadAhead {
+    fn default() -> Self {
+        ReadAhead::new()
+    }
+}
+
+impl Budget {
+    /// Waits until `n` records fit in the budget, or until the caller has taken every record of
+    /// this file (then the caller waits on it, and it goes ahead regardless). `false` once the
+    /// caller is gone.
+    fn take(&self, n: usize, file: &Pending) -> bool {
+        let mut left = self.left.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *left < n && file.records.load(SeqCst) > 0 && !file.dropped.load(SeqCst) {
+            left = self.freed.wait(left).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *left = left.saturating_sub(n);
+        !file.dropped.load(SeqCst)
+    }
+
+    fn give(&self, n: usize) {
+        let mut left = self.left.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *left = (*left + n).min(ReadAhead::RECORDS);
+        self.freed.notify_all();
+    }
+}
+
+/// The records of one file as the caller takes them, chunk by chunk.
+struct Taken {
+    chunks: std::sync::mpsc::Receiver<Vec<Record>>,
+    current: std::vec::IntoIter<Record>,
+    pending: Arc<Pending>,
+    budget: Arc<Budget>,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.pending.dropped.store(true, SeqCst);
+        self.budget.give(0);
+    }
+}
+
+impl Iterator for Taken {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            if let Some(record) = self.current.next() {
+                return Some(record);
+            }
+            let chunk = self.chunks.recv().ok()?;
+            let n = chunk.len();
+            self.pending.records.fetch_sub(n, SeqCst);
+            self.budget.give(n);
+            self.current = chunk.into_iter();
+        }
     }
 }
 
