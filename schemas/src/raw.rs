@@ -146,6 +146,10 @@ impl RawEvent {
 
     /// Reads a JSON value (a CSV or Parquet row regrouped), naming the field at fault.
     pub fn from_value(value: serde_json::Value) -> Result<RawEvent, InputError> {
+        // As for JSON text: the common case directly, a failure again to name the field.
+        if let Ok(raw) = RawEvent::deserialize(&value) {
+            return Ok(raw);
+        }
         serde_path_to_error::deserialize(value).map_err(|e: serde_path_to_error::Error<serde_json::Error>| {
             let path = e.path().to_string();
             InputError::invalid(path, strip_position(e.inner()))
