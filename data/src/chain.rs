@@ -190,9 +190,9 @@ impl Chain {
                     let (_, categories) = DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())];
                     PromoTarget::Category(categories[rng.random_range(0..categories.len())].0.into())
                 } else if n == 1 {
-                    PromoTarget::Sku(products[25 * rng.random_range(1..=products.len() / 25) - 1].record.sku.clone())
+                    PromoTarget::Sku(products[25 * rng.random_range(1..=products.len() / 25) - 1].record.sku)
                 } else {
-                    PromoTarget::Sku(products[rng.random_range(0..products.len())].record.sku.clone())
+                    PromoTarget::Sku(products[rng.random_range(0..products.len())].record.sku)
                 };
                 promotions.push(Promotion {
                     event_id: None,

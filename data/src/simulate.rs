@@ -198,8 +198,8 @@ impl<'a> Simulator<'a> {
                 let event = Event::Inventory(Inventory {
                     event_id: format!("{}-OPEN-{k:04}", store.record.store_id).into(),
                     ts,
-                    store_id: store.record.store_id.clone(),
-                    sku: product.record.sku.clone(),
+                    store_id: store.record.store_id,
+                    sku: product.record.sku,
                     kind: InventoryKind::Count,
                     qty,
                     unit_cost: None,
@@ -210,9 +210,9 @@ impl<'a> Simulator<'a> {
                 let event = Event::LoyaltyLink(LoyaltyLink {
                     event_id: format!("{}-LINK-{}", store.record.store_id, customer.loyalty_ref).into(),
                     ts: ts - HOUR,
-                    store_id: Some(store.record.store_id.clone()),
+                    store_id: Some(store.record.store_id),
                     customer_ref: customer.loyalty_ref.clone(),
-                    customer_id: customer.customer_id.clone(),
+                    customer_id: customer.customer_id,
                     consent: customer.consent,
                 });
                 self.emit(ts - HOUR, event);
@@ -238,7 +238,7 @@ impl<'a> Simulator<'a> {
         let tz = store.record.timezone;
         let date = self.date(day);
         let weekday = date.weekday().num_days_from_monday();
-        let store_id = store.record.store_id.clone();
+        let store_id = store.record.store_id;
         let tag = format!("{store_id}-{}", date.format("%Y%m%d"));
         let mut counter = 0u32;
         let mut next_id = |kind: &str| {
@@ -281,8 +281,8 @@ impl<'a> Simulator<'a> {
                     let event = Event::Shift(Shift {
                         event_id: next_id("H"),
                         ts,
-                        store_id: store_id.clone(),
-                        staff_id: store.cashiers[k].clone(),
+                        store_id,
+                        staff_id: store.cashiers[k],
                         role: "cashier".into(),
                         kind,
                     });
@@ -320,12 +320,12 @@ impl<'a> Simulator<'a> {
             let event = Event::Refund(Refund {
                 event_id: next_id("E"),
                 ts,
-                store_id: store_id.clone(),
+                store_id,
                 refund_id,
                 register_id: format!("{store_id}-R1").into(),
-                cashier_id: store.cashiers[rng.random_range(0..roster)].clone(),
+                cashier_id: store.cashiers[rng.random_range(0..roster)],
                 original_transaction_id: original,
-                lines: vec![RefundLine { sku: product.sku.clone(), qty: 1, amount: product.list_price }],
+                lines: vec![RefundLine { sku: product.sku, qty: 1, amount: product.list_price }],
                 tender_kind: if fake {
                     TenderKind::Card
                 } else if rng.random_range(0.0..1.0) < 0.6 {
@@ -353,7 +353,7 @@ impl<'a> Simulator<'a> {
     ) {
         let chain = self.chain;
         let store = &chain.stores[s];
-        let cashier = store.cashiers[cashier_index].clone();
+        let cashier = store.cashiers[cashier_index];
         let voider = self.plan.void_cashier == (s, cashier_index);
         let abuser = self.plan.discount_cashier == (s, cashier_index);
         let transaction_id = next_id("T");
@@ -385,11 +385,11 @@ impl<'a> Simulator<'a> {
             }
             lines.push(SaleLine {
                 line_no: lines.len() as u32 + 1,
-                sku: product.sku.clone(),
+                sku: product.sku,
                 qty,
                 unit_price: product.list_price,
                 discount: Cents(discount),
-                promo_id: promo.map(|p| p.promo_id.clone()),
+                promo_id: promo.map(|p| p.promo_id),
             });
             skus.push(k);
         }
@@ -406,14 +406,14 @@ impl<'a> Simulator<'a> {
             let event = Event::Void(Void {
                 event_id: next_id("V"),
                 ts: ts - rng.random_range(5_000..40_000),
-                store_id: store.record.store_id.clone(),
+                store_id: store.record.store_id,
                 transaction_id: transaction_id.clone(),
                 register_id: register_id.clone(),
-                cashier_id: cashier.clone(),
+                cashier_id: cashier,
                 scope: VoidScope::Line,
                 lines: vec![VoidLine {
                     line_no: Some(lines.len() as u32 + 1),
-                    sku: product.sku.clone(),
+                    sku: product.sku,
                     qty: 1,
                     unit_price: Some(product.list_price),
                 }],
@@ -453,10 +453,10 @@ impl<'a> Simulator<'a> {
         let sale = Sale {
             event_id: next_id("E"),
             ts,
-            store_id: store.record.store_id.clone(),
+            store_id: store.record.store_id,
             transaction_id: transaction_id.clone(),
             register_id: register_id.clone(),
-            cashier_id: cashier.clone(),
+            cashier_id: cashier,
             customer_ref,
             lines: lines.clone(),
             tenders,
@@ -469,7 +469,7 @@ impl<'a> Simulator<'a> {
             let event = Event::Void(Void {
                 event_id: next_id("V"),
                 ts: at,
-                store_id: store.record.store_id.clone(),
+                store_id: store.record.store_id,
                 transaction_id,
                 register_id,
                 cashier_id: cashier,
@@ -499,7 +499,7 @@ impl<'a> Simulator<'a> {
             let refund_id = next_id("R");
             let cash_for_card = cash_store && tender_kind == TenderKind::Card && rng.random_range(0.0..1.0) < 0.6;
             let refund_tender = if cash_for_card { TenderKind::Cash } else { tender_kind };
-            let cashier_id = store.cashiers[rng.random_range(0..store.cashiers.len())].clone();
+            let cashier_id = store.cashiers[rng.random_range(0..store.cashiers.len())];
             let original_transaction_id = (rng.random_range(0..100) < 92).then_some(sold_as);
             // Without a receipt the refund cannot be tied to the card sale: an ordinary cash refund.
             if cash_for_card
@@ -511,12 +511,12 @@ impl<'a> Simulator<'a> {
             let event = Event::Refund(Refund {
                 event_id: next_id("E"),
                 ts: at,
-                store_id: store.record.store_id.clone(),
+                store_id: store.record.store_id,
                 refund_id,
                 register_id: format!("{}-R1", store.record.store_id).into(),
                 cashier_id,
                 original_transaction_id,
-                lines: vec![RefundLine { sku: line.sku.clone(), qty, amount: Cents(amount) }],
+                lines: vec![RefundLine { sku: line.sku, qty, amount: Cents(amount) }],
                 tender_kind: refund_tender,
                 reason: Some(
                     ["changed mind", "defective", "wrong size", "duplicate purchase"][rng.random_range(0..4)].into(),
@@ -539,13 +539,13 @@ impl<'a> Simulator<'a> {
         let date = self.date(day);
         let weekday = date.weekday().num_days_from_monday();
         let week = day / 7;
-        let store_id = store.record.store_id.clone();
+        let store_id = store.record.store_id;
         let inventory = |event_id: Text, ts: i64, k: usize, kind: InventoryKind, qty: i64, unit_cost: Option<Cents>| {
             Event::Inventory(Inventory {
                 event_id,
                 ts,
-                store_id: store_id.clone(),
-                sku: chain.products[k].record.sku.clone(),
+                store_id,
+                sku: chain.products[k].record.sku,
                 kind,
                 qty,
                 unit_cost,
@@ -618,8 +618,8 @@ impl<'a> Simulator<'a> {
                 let event = Event::Inventory(Inventory {
                     event_id: next_id("I"),
                     ts: arrives,
-                    store_id: dest.record.store_id.clone(),
-                    sku: chain.products[k].record.sku.clone(),
+                    store_id: dest.record.store_id,
+                    sku: chain.products[k].record.sku,
                     kind: InventoryKind::TransferIn,
                     qty,
                     unit_cost: None,
@@ -640,9 +640,9 @@ impl<'a> Simulator<'a> {
             let event = Event::LoyaltyLink(LoyaltyLink {
                 event_id: next_id("L"),
                 ts,
-                store_id: Some(store.record.store_id.clone()),
+                store_id: Some(store.record.store_id),
                 customer_ref: c.loyalty_ref.clone(),
-                customer_id: c.customer_id.clone(),
+                customer_id: c.customer_id,
                 consent: false,
             });
             self.emit(ts + 1000, event);
@@ -650,12 +650,8 @@ impl<'a> Simulator<'a> {
         if day > 0 && rng.random_range(0.0..1.0) < 0.03 {
             let c = &store.customers[rng.random_range(0..store.customers.len())];
             let ts = Self::at(tz, date, rng.random_range(9 * 60..21 * 60));
-            let event = Event::Erasure(Erasure {
-                event_id: next_id("X"),
-                ts,
-                store_id: None,
-                customer_id: c.customer_id.clone(),
-            });
+            let event =
+                Event::Erasure(Erasure { event_id: next_id("X"), ts, store_id: None, customer_id: c.customer_id });
             self.emit(ts + 1000, event);
         }
     }

@@ -148,20 +148,20 @@ fn staff_intervals<'s>(
             let mut open: Option<(Millis, &Id)> = None;
             for ((ts, _, clock_in, timezone), _) in events {
                 if let Some((start, tz)) = open.take() {
-                    out.push(((start, Some(*ts), tz.clone()), 1));
+                    out.push(((start, Some(*ts), *tz), 1));
                 }
                 if *clock_in {
                     open = Some((*ts, timezone));
                 }
             }
             if let Some((start, tz)) = open {
-                out.push(((start, None, tz.clone()), 1));
+                out.push(((start, None, *tz), 1));
             }
         });
     let closed = intervals.clone().flat_map(|((store, _), (start, end, tz))| end.map(|end| (store, start, end, tz)));
     let open = intervals
         .filter(|(_, (_, end, _))| end.is_none())
         .map(|((store, _), (start, _, tz))| ((), (store, start, tz)))
-        .join_map(watermark, |_, (store, start, tz), at| (store.clone(), *start, (*at).max(*start), tz.clone()));
+        .join_map(watermark, |_, (store, start, tz), at| (*store, *start, (*at).max(*start), *tz));
     closed.concat(open)
 }

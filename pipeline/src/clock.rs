@@ -34,19 +34,19 @@ impl StoreClocks {
             Some(latest) if *latest >= ts => return false,
             Some(latest) => *latest = ts,
             None => {
-                self.latest.insert(store.clone(), ts);
+                self.latest.insert(*store, ts);
             }
         }
         let [first, second] = &mut self.top;
         let is = |slot: &Option<(Millis, Id)>| slot.as_ref().is_some_and(|(_, s)| s == store);
         if is(first) {
-            *first = Some((ts, store.clone()));
+            *first = Some((ts, *store));
         } else if first.as_ref().is_none_or(|(t, _)| ts > *t) {
             // A new latest store; the old one becomes second, unless the mover was second already.
             *second = first.take();
-            *first = Some((ts, store.clone()));
+            *first = Some((ts, *store));
         } else if is(second) || second.as_ref().is_none_or(|(t, _)| ts > *t) {
-            *second = Some((ts, store.clone()));
+            *second = Some((ts, *store));
         }
         true
     }

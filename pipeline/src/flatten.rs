@@ -75,7 +75,7 @@ impl Watermark {
     /// Learns a store's zone from its record, without taking its time.
     fn learn(&mut self, event: &Event) {
         if let Event::Store(store) = event {
-            self.zones.insert(store.store_id.clone(), store.timezone);
+            self.zones.insert(store.store_id, store.timezone);
         }
     }
 

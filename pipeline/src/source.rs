@@ -544,7 +544,7 @@ impl Admission {
     /// Learns a store's record (its zone dates its events) without admitting it.
     pub fn learn(&mut self, event: &Event) {
         if let Event::Store(store) = event {
-            self.stores.insert(store.store_id.clone(), store.clone());
+            self.stores.insert(store.store_id, store.clone());
         }
     }
 
@@ -598,7 +598,7 @@ impl Admission {
         }
         let business_date = match (&event, event.dated_by_store(), event.ts()) {
             (Event::Store(store), _, _) => {
-                self.stores.insert(store.store_id.clone(), store.clone());
+                self.stores.insert(store.store_id, store.clone());
                 None
             }
             (_, Some(store_id), Some(ts)) => match self.stores.get(store_id) {
@@ -623,7 +623,7 @@ impl Admission {
             self.clocks.observe(store_id, ts);
         }
         if let Event::Shift(shift) = &event {
-            let key = (shift.store_id.clone(), shift.staff_id.clone());
+            let key = (shift.store_id, shift.staff_id);
             let matched = match shift.kind {
                 ShiftKind::ClockIn => {
                     self.on_clock.insert(key);
