@@ -91,6 +91,9 @@ pub enum Error {
     /// The thread writing live snapshots to storage panicked.
     #[error("the persister failed")]
     PersisterFailed,
+    /// A thread writing a view at the end of a run panicked.
+    #[error("a view writer failed")]
+    WriterPanicked,
     /// A view's partition column is not a date: its schema and its table disagree.
     #[error("partition column {0} is not a date")]
     PartitionNotDate(String),

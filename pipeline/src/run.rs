@@ -73,13 +73,27 @@ pub fn write(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Summary> {
     let compute = started.elapsed();
-    let mut views = Vec::new();
-    for view in output.views {
-        let (name, partition, batch) = (view.name(), view.partition(), view.into_batch());
-        views.push((name, batch.num_rows()));
-        let write = || runtime.block_on(write_table(&root, name, partition, batch.clone(), None, &Dirty::Whole));
-        crate::retry(&format!("writing view {name}"), write)?;
-    }
+    // Every view at once, each on a thread of its own: turning rows into Arrow and encoding
+    // Parquet keep the cores busy while other views wait on the disk.
+    let root = &root;
+    let written: Vec<Result<(&'static str, usize)>> = std::thread::scope(|scope| {
+        let writers: Vec<_> = output
+            .views
+            .into_iter()
+            .map(|view| {
+                scope.spawn(move || {
+                    let (name, partition, batch) = (view.name(), view.partition(), view.into_batch());
+                    let rows = batch.num_rows();
+                    let write =
+                        || runtime.block_on(write_table(root, name, partition, batch.clone(), None, &Dirty::Whole));
+                    crate::retry(&format!("writing view {name}"), write).map(|()| (name, rows))
+                })
+            })
+            .collect();
+        writers.into_iter().map(|writer| writer.join().unwrap_or_else(|_| Err(Error::WriterPanicked))).collect()
+    });
+    let views = written.into_iter().collect::<Result<Vec<_>>>()?;
+    let root = root.clone();
     Ok(Summary {
         counts: output.counts,
         epochs: output.epochs,
