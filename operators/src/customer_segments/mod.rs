@@ -2,9 +2,11 @@
 //! trailing window, and k-means segments computed inside the dataflow.
 //!
 //! Reference: `tests/it/segments_reference.rs` (a plain batch function written apart from this
-//! code, sharing none of it: SQL cannot say k-means). Features are maintained per customer from
-//! their purchases; a purchase counts from the day after its own, so a purchase of today changes
-//! no feature (its customer's reduce runs, and yields what it yielded before). The k-means step,
+//! code, sharing none of it: SQL cannot say k-means). Features are sums and maxima, so they are
+//! kept per loyalty card ([`CardFigures`], from the card's purchases, keyed as they arrive) and
+//! combined per customer over the cards linked to them: no purchase is arranged twice. A purchase
+//! counts from the day after its own, so a purchase of today changes no figure (its card's reduce
+//! runs, and yields what it yielded before). The k-means step,
 //! [`segment`], takes every customer's raw features at once (the standardization and the initial
 //! centroids depend on all of them) and yields each customer's segment and the profiles; it runs
 //! again whenever any features change: once a day, when the as-of day moves, and when late
@@ -18,7 +20,7 @@ use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::utc_day;
 use tillflow_schemas::views::{CustomerFeatures, CustomerSegment, Daypart, Features, SegmentProfile};
-use tillflow_schemas::{Cents, Day, Epoch, Id, Millis};
+use tillflow_schemas::{Cents, Day, Epoch, Id, Key, Millis};
 
 use crate::records::{CatalogCost, LinkRec, SaleRec, greatest};
 
@@ -64,39 +66,80 @@ fn is_weekend(day: Day) -> bool {
     matches!((day as i64 + 3).rem_euclid(7), 5 | 6)
 }
 
-/// A customer's features from every purchase and department spend (UTC day, department, net)
-/// of theirs; `None` before their first purchase up to `as_of`.
-pub fn features_of(
-    customer_id: &Id,
+/// What one card's purchases add to its customer's features over the window ending on
+/// `as_of`: every figure a sum or a maximum, so a customer's several cards combine.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CardFigures {
     as_of: Day,
-    purchases: &[&Purchase],
-    spend: &[(Day, &Id, i64)],
-) -> Option<CustomerFeatures> {
+    /// The day of the last purchase on or before `as_of`.
+    last: Day,
+    frequency: i64,
+    monetary: i64,
+    weekend: i64,
+    /// Purchases in the window by daypart.
+    dayparts: [i64; 3],
+    /// Net spend in the window by department, by name, without zeros.
+    departments: Vec<(Id, i64)>,
+}
+
+/// One card's figures from its purchases and department spend (UTC day, department, net);
+/// `None` before its first purchase up to `as_of`.
+pub fn card_figures(as_of: Day, purchases: &[&Purchase], spend: &[(Day, &Id, i64)]) -> Option<CardFigures> {
     let last = purchases.iter().map(|p| p.day).filter(|day| *day <= as_of).max()?;
     let recent: Vec<&&Purchase> = purchases.iter().filter(|p| in_window(p.day, as_of)).collect();
-    let mut parts = [0i64; 3];
+    let mut dayparts = [0i64; 3];
     for p in &recent {
-        parts[daypart(p.hour) as usize] += 1;
+        dayparts[daypart(p.hour) as usize] += 1;
     }
-    let best = (0..3).rev().max_by_key(|i| parts[*i]).unwrap_or(0);
     let mut departments: Vec<(Id, i64)> = Vec::new();
-    for (day, department, net) in spend {
-        if in_window(*day, as_of) {
-            match departments.iter_mut().find(|(d, _)| d == *department) {
-                Some((_, total)) => *total += net,
-                None => departments.push((**department, *net)),
-            }
-        }
+    for (_, department, net) in spend.iter().filter(|(day, _, _)| in_window(*day, as_of)) {
+        add_to(&mut departments, **department, *net);
     }
     departments.retain(|(_, net)| *net != 0);
     departments.sort_by_key(|(name, net)| (name.as_str(), *net));
+    Some(CardFigures {
+        as_of,
+        last,
+        frequency: recent.len() as i64,
+        monetary: recent.iter().map(|p| p.net.0).sum(),
+        weekend: recent.iter().filter(|p| is_weekend(p.business_date)).count() as i64,
+        dayparts,
+        departments,
+    })
+}
+
+fn add_to(departments: &mut Vec<(Id, i64)>, department: Id, net: i64) {
+    match departments.iter_mut().find(|(d, _)| *d == department) {
+        Some((_, total)) => *total += net,
+        None => departments.push((department, net)),
+    }
+}
+
+/// A customer's features from the figures of each of their cards.
+pub fn features_of(customer_id: Id, cards: &[&CardFigures]) -> Option<CustomerFeatures> {
+    let as_of = cards.iter().map(|c| c.as_of).max()?;
+    let last = cards.iter().map(|c| c.last).max()?;
+    let mut dayparts = [0i64; 3];
+    let mut departments: Vec<(Id, i64)> = Vec::new();
+    for card in cards {
+        for (i, n) in card.dayparts.iter().enumerate() {
+            dayparts[i] += n;
+        }
+        for (department, net) in &card.departments {
+            add_to(&mut departments, *department, *net);
+        }
+    }
+    // The most frequent daypart, the earliest among equals.
+    let best = (0..3).rev().max_by_key(|i| dayparts[*i]).unwrap_or(0);
+    departments.retain(|(_, net)| *net != 0);
+    departments.sort_by_key(|(name, net)| (name.as_str(), *net));
     Some(CustomerFeatures {
-        customer_id: *customer_id,
+        customer_id,
         as_of,
         recency_days: (as_of - last).max(0) as i64,
-        frequency: recent.len() as i64,
-        monetary: Cents(recent.iter().map(|p| p.net.0).sum()),
-        weekend_purchases: recent.iter().filter(|p| is_weekend(p.business_date)).count() as i64,
+        frequency: cards.iter().map(|c| c.frequency).sum(),
+        monetary: Cents(cards.iter().map(|c| c.monetary).sum()),
+        weekend_purchases: cards.iter().map(|c| c.weekend).sum(),
         daypart: [Daypart::Morning, Daypart::Afternoon, Daypart::Evening][best],
         departments,
     })
@@ -152,16 +195,12 @@ pub fn customer_segments<'s>(
         .map(|(customer, card)| (card, customer))
         .arrange_by_key_named("customer_segments: customer by card");
 
+    // Each card's figures, from its purchases and department spend and the as-of day.
     let with_card = effective.filter(|s| s.card.is_some());
-    let purchases = with_card
-        .clone()
-        .map(|s| {
-            let purchase = Purchase { day: utc_day(s.ts), business_date: s.business_date, hour: s.hour, net: s.net() };
-            (s.card.unwrap_or_default(), purchase)
-        })
-        .arrange_by_key_named("customer_segments: purchases by card")
-        .join_core(cards.clone(), |_, purchase, customer| Some((*customer, Part::Purchase(purchase.clone()))));
-
+    let purchases = with_card.clone().map(|s| {
+        let purchase = Purchase { day: utc_day(s.ts), business_date: s.business_date, hour: s.hour, net: s.net() };
+        (s.card.unwrap_or_default(), Part::Purchase(purchase))
+    });
     let departments = catalog.map(|c| (c.sku, (c.ts, c.event_id, c.department))).reduce_named(
         "customer_segments: departments",
         |_sku, records, out| {
@@ -178,24 +217,20 @@ pub fn customer_segments<'s>(
             s.lines.into_iter().map(move |l| ((l.sku, (card, day)), l.net()))
         })
         .explode(|(key, net)| Some((key, net as isize)))
-        .join_map(departments, |_, (card, day), department| (*card, (*day, *department)))
-        .arrange_by_key_named("customer_segments: spend by card")
-        .join_core(cards, |_, (day, department), customer| Some((*customer, *day, *department)))
+        .join_map(departments, |_, (card, day), department| (*card, *day, *department))
         .count_total()
-        .flat_map(|((customer, day, department), net)| {
-            (net != 0).then_some((customer, Part::Spend(day, department, net as i64)))
+        .flat_map(|((card, day, department), net)| {
+            (net != 0).then_some((card, Part::Spend(day, department, net as i64)))
         });
-
     let as_of = watermark.map(|((), at)| ((), customer_as_of(at)));
-    let customers_as_of = purchases
+    let cards_as_of = purchases
         .clone()
-        .map(|(customer, _)| ((), customer))
+        .map(|(card, _)| ((), card))
         .distinct_total()
-        .join_map(as_of, |_, customer, day| (*customer, Part::AsOf(*day)));
-
-    let features = purchases.concat(spend).concat(customers_as_of).reduce_named(
-        "customer_segments: features",
-        |customer: &Id, parts, out| {
+        .join_map(as_of, |_, card, day| (*card, Part::AsOf(*day)));
+    let card_figures = purchases.concat(spend).concat(cards_as_of).reduce_named(
+        "customer_segments: card figures",
+        |_card: &Key, parts, out| {
             let (mut as_of, mut bought, mut spend) = (None, Vec::new(), Vec::new());
             for (part, n) in parts {
                 match part {
@@ -204,11 +239,23 @@ pub fn customer_segments<'s>(
                     Part::Spend(day, department, net) => spend.push((*day, department, *net)),
                 }
             }
-            if let Some(features) = as_of.and_then(|day| features_of(customer, day, &bought, &spend)) {
-                out.push((features, 1));
+            if let Some(figures) = as_of.and_then(|day| card_figures(day, &bought, &spend)) {
+                out.push((figures, 1));
             }
         },
     );
+
+    // Each customer's features, from the figures of the cards linked to them.
+    let features = card_figures
+        .arrange_by_key_named("customer_segments: figures by card")
+        .join_core(cards, |_, figures, customer| Some((*customer, figures.clone())))
+        .reduce_named("customer_segments: features", |customer: &Id, cards, out| {
+            let cards: Vec<&CardFigures> =
+                cards.iter().flat_map(|(card, n)| std::iter::repeat_n(*card, (*n).max(0) as usize)).collect();
+            if let Some(features) = features_of(*customer, &cards) {
+                out.push((features, 1));
+            }
+        });
 
     let segmented = features.clone().map(|(customer, f)| ((), (customer, raw(&f)))).reduce_named(
         "customer_segments: k-means",
