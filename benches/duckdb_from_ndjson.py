@@ -167,6 +167,14 @@ TOTALS = {
     "inventory_position.on_hand": "SELECT COALESCE(SUM(on_hand), 0) FROM inventory_position",
     "labor_demand.transactions": "SELECT COALESCE(SUM(transactions), 0) FROM labor_demand",
     "refund_void_anomalies.refunds": "SELECT COALESCE(SUM(refunds), 0) FROM refund_void_anomalies",
+    "exceptions.amount": "SELECT CAST(COALESCE(SUM(amount), 0) AS DECIMAL(38, 2)) FROM exceptions",
+}
+
+# Digests of whole columns, compared with the same SQL over tillflow's views (benches/e2e.rs):
+# every exception, with its id, severity and evidence text.
+DIGESTS = {
+    "exceptions": "SELECT md5(string_agg(concat(exception_id, ':', severity, ':', evidence), '\n' "
+                  "ORDER BY concat(exception_id, ':', severity, ':', evidence))) FROM exceptions",
 }
 
 
@@ -207,7 +215,7 @@ def main():
     con.execute("SET TimeZone = 'UTC'")
     if args.threads:
         con.execute(f"SET threads = {args.threads}")
-    for statement in recompute.statements(recompute.MACROS + INSTANT):
+    for statement in recompute.statements(recompute.MACROS + recompute.ARROW_CAST + INSTANT):
         con.execute(statement)
 
     started = time.perf_counter()
@@ -219,15 +227,15 @@ def main():
     for statement in recompute.statements((recompute.QUERIES / "shared.sql").read_text()):
         con.execute(statement)
     for view in recompute.VIEWS:
-        body = "\n".join(recompute.statements((recompute.QUERIES / f"{view}.sql").read_text()))
-        con.execute(f"CREATE TABLE {view} AS {body}")
+        con.execute(f"CREATE TABLE {view} AS {recompute.view_sql(view)}")
     finished = time.perf_counter()
 
     rows = {view: con.execute(f"SELECT COUNT(*) FROM {view}").fetchone()[0] for view in recompute.VIEWS}
     totals = {}
     for name, query in TOTALS.items():
         value = con.execute(query).fetchone()[0]
-        totals[name] = f"{value:.2f}" if name.endswith("net_sales") else int(value)
+        totals[name] = f"{value:.2f}" if name.endswith(("net_sales", "amount")) else int(value)
+    digests = {view: con.execute(query).fetchone()[0] for view, query in DIGESTS.items()}
     print(json.dumps({
         "seconds": round(finished - started, 4),
         "parse_seconds": round(parsed - started, 4),
@@ -236,6 +244,8 @@ def main():
         "files": len(files),
         "rows": rows,
         "totals": totals,
+        "digests": digests,
+        "digest_sql": DIGESTS,
     }))
 
 

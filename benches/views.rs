@@ -19,7 +19,6 @@ use tillflow::profile::OperatorClock;
 use tillflow::source::{Epoch, Epochs, Ingest, Ingested, discover};
 use tillflow_data::ChainConfig;
 use tillflow_schemas::{Day, Event, Format};
-use timely::dataflow::operators::probe::Handle;
 
 /// Events per batch.
 const BATCH: usize = 64;
@@ -53,40 +52,37 @@ fn main() {
         (end - start) as f64 / 60e3
     );
     timely::execute_directly(move |worker| {
-        let probe = Handle::new();
         let operators = OperatorClock::install(worker);
-        let Graph { mut inputs, captures, stages, .. } = build(worker, Default::default(), &probe);
-        let mut epoch: Epoch = 0;
-        let settle = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker, next| {
-            inputs.close(next);
-            worker.step_while(|| probe.less_than(&next));
-            for capture in &captures {
-                drop(capture());
-            }
+        let mut graph = build(worker, Default::default());
+        let stages = graph.stages.clone();
+        let settle = |graph: &mut Graph, worker: &mut timely::worker::Worker, next| {
+            graph.advance(worker, next);
+            drop(graph.drain());
         };
+        let mut epoch: Epoch = 0;
         for (at, event, day) in events {
             if at > epoch {
-                settle(&mut inputs, worker, at);
+                settle(&mut graph, worker, at);
                 epoch = at;
             }
-            inputs.push(event, day);
+            graph.inputs.push(event, day);
         }
         epoch += 1;
-        settle(&mut inputs, worker, epoch);
+        settle(&mut graph, worker, epoch);
         let loaded = operators.profile(worker, &stages).operators;
 
         // Takes the batch back, or feeds it again, in an epoch of its own.
         let mut fed = true;
-        let mut flip = |inputs: &mut tillflow::flatten::Inputs, worker: &mut timely::worker::Worker| {
+        let mut flip = |graph: &mut Graph, worker: &mut timely::worker::Worker| {
             for (event, day) in &batch {
                 match fed {
-                    true => inputs.retract(event.clone(), *day),
-                    false => inputs.push(event.clone(), *day),
+                    true => graph.inputs.retract(event.clone(), *day),
+                    false => graph.inputs.push(event.clone(), *day),
                 }
             }
             fed = !fed;
             epoch += 1;
-            settle(inputs, worker, epoch);
+            settle(graph, worker, epoch);
         };
 
         let mut criterion = Criterion::default().sample_size(20).configure_from_args();
@@ -95,7 +91,7 @@ fn main() {
             b.iter_custom(|iterations| {
                 let started = Instant::now();
                 for _ in 0..iterations {
-                    flip(&mut inputs, worker);
+                    flip(&mut graph, worker);
                 }
                 started.elapsed()
             })
@@ -110,7 +106,7 @@ fn main() {
                 b.iter_custom(|iterations| {
                     let before = spent(&operators, worker);
                     for _ in 0..iterations {
-                        flip(&mut inputs, worker);
+                        flip(&mut graph, worker);
                     }
                     spent(&operators, worker).saturating_sub(before)
                 })

@@ -15,8 +15,8 @@ use tillflow_operators::{
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SkuMargin,
-    ViewRow,
+    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak,
+    SegmentProfile, SkuMargin, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -26,9 +26,12 @@ use crate::persist::Dirty;
 use crate::profile::{OperatorClock, Profile, Stages};
 use crate::source::{Counts, Epoch, IngestStream, Ingested};
 
-/// The settings of the views' definitions; the defaults are the ones the reference definitions use.
+/// Which views a graph computes, and the settings of their definitions; the defaults (every
+/// view) are the ones the reference definitions use.
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
+    /// The views kept: captured, persisted and served.
+    pub views: ViewSet,
     /// Transactions one person on the clock should handle in an hour (`labor_demand`).
     pub labor_target: i64,
     /// How far the watermark trails the latest event time.
@@ -40,10 +43,71 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
+            views: ViewSet::ALL,
             labor_target: labor_demand::TARGET_TRANSACTIONS_PER_LABOR_HOUR,
             allowed_lateness_ms: ALLOWED_LATENESS_MS,
             retention_ms: RETENTION_MS,
         }
+    }
+}
+
+/// A choice among the views a user can ask for (every one by default). A view that a chosen view
+/// reads is computed too (`exceptions` reads five), but only the chosen ones are kept;
+/// `dead_letters` always is. `customer_segments` and `segment_profiles` are computed together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewSet(u8);
+
+impl ViewSet {
+    /// The views one can choose, in the order the graph builds them.
+    pub const NAMES: [&'static str; 8] = [
+        CustomerSegment::NAME,
+        SegmentProfile::NAME,
+        SkuMargin::NAME,
+        InventoryPosition::NAME,
+        RuleBreak::NAME,
+        RefundVoidAnomaly::NAME,
+        LaborDemand::NAME,
+        Exception::NAME,
+    ];
+    pub const ALL: ViewSet = ViewSet(u8::MAX);
+
+    /// A comma-separated list of view names, e.g. `sku_margin,exceptions`.
+    pub fn parse(list: &str) -> Result<ViewSet, String> {
+        let mut set = 0u8;
+        for name in list.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+            let Some(i) = Self::NAMES.iter().position(|known| *known == name) else {
+                return Err(format!("`{name}` is not a view; choose among {}", Self::NAMES.join(", ")));
+            };
+            set |= 1 << i;
+        }
+        match set {
+            0 => Err(format!("name at least one view among {}", Self::NAMES.join(", "))),
+            set => Ok(ViewSet(set)),
+        }
+    }
+
+    /// Whether the view called `name` is kept: it was chosen, or it is not a choice (`dead_letters`).
+    pub fn has(self, name: &str) -> bool {
+        Self::NAMES.iter().position(|known| *known == name).is_none_or(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// Whether the view called `name` is computed: kept, or read by a view that is.
+    fn computes(self, name: &str) -> bool {
+        let read_by_exceptions = [SkuMargin::NAME, InventoryPosition::NAME, RefundVoidAnomaly::NAME, LaborDemand::NAME];
+        match name {
+            RuleBreak::NAME => self.has(name) || self.computes(RefundVoidAnomaly::NAME),
+            CustomerSegment::NAME | SegmentProfile::NAME => {
+                self.has(CustomerSegment::NAME) || self.has(SegmentProfile::NAME)
+            }
+            name if read_by_exceptions.contains(&name) => self.has(name) || self.has(Exception::NAME),
+            name => self.has(name),
+        }
+    }
+}
+
+impl Default for ViewSet {
+    fn default() -> Self {
+        ViewSet::ALL
     }
 }
 
@@ -200,21 +264,66 @@ const EPOCHS_IN_FLIGHT: usize = 8;
 /// Produces the ingest stream; called once, on worker 0.
 pub type IngestFactory = Arc<dyn Fn() -> Box<dyn IngestStream> + Send + Sync>;
 
-/// The graph as built on one worker.
+/// The graph as built on one worker, and the one way every driver (a batch run, live mode, the
+/// benchmarks) moves it on: push records into `inputs`, [`close`](Graph::close) the epoch,
+/// [`settle`](Graph::settle) it, [`drain`](Graph::drain) the views' changes, and at the end
+/// [`finish`](Graph::finish).
 pub struct Graph {
     pub inputs: Inputs,
-    /// One per view, `dead_letters` last.
+    /// One per view kept, `dead_letters` last.
     pub captures: Vec<Capture>,
     /// The sum of every count fed to `inputs.counts` (on worker 0; zero elsewhere).
     pub counts: Rc<RefCell<Counts>>,
     /// The operators of each view, and of what the views share.
     pub stages: Stages,
+    /// Follows every view's output, gathered on worker 0.
+    probe: Handle<Epoch>,
+}
+
+impl Graph {
+    /// Ends the epochs before `next`: no more input at them.
+    pub fn close(&mut self, next: Epoch) {
+        self.inputs.close(next);
+    }
+
+    /// Steps this worker until every view's output has passed the epochs before `next`.
+    pub fn settle(&self, worker: &mut timely::worker::Worker, next: Epoch) {
+        worker.step_while(|| self.probe.less_than(&next));
+    }
+
+    /// Closes the epochs before `next` and settles them.
+    pub fn advance(&mut self, worker: &mut timely::worker::Worker, next: Epoch) {
+        self.close(next);
+        self.settle(worker, next);
+    }
+
+    /// Every kept view's changes since the last drain (on worker 0; empty elsewhere).
+    pub fn drain(&self) -> Vec<Box<dyn ViewChanges>> {
+        self.captures.iter().map(|capture| capture()).collect()
+    }
+
+    /// Ends the input and runs the graph to completion.
+    pub fn finish(self, worker: &mut timely::worker::Worker) -> Finished {
+        drop(self.inputs);
+        while worker.step_or_park(None) {}
+        let views = self.captures.iter().map(|capture| capture()).collect();
+        Finished { views, counts: *self.counts.borrow(), stages: self.stages }
+    }
+}
+
+/// A graph run to completion: what was left to drain of each kept view (on worker 0), the counts
+/// (on worker 0) and the graph's stages.
+pub struct Finished {
+    pub views: Vec<Box<dyn ViewChanges>>,
+    pub counts: Counts,
+    pub stages: Stages,
 }
 
 /// Builds the whole graph on this worker. Every view is
 /// exchanged by key inside, so results do not depend on the worker or process count; each view's
-/// output changes are gathered on worker 0, which `probe` follows.
-pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle<Epoch>) -> Graph {
+/// output changes are gathered on worker 0.
+pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
+    let probe = Handle::new();
     let mut captures: Vec<Capture> = Vec::new();
     let counted = Rc::new(RefCell::new(Counts::default()));
     let sink = Rc::clone(&counted);
@@ -246,52 +355,70 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
         let sales = sales::sales(sales, voids.clone());
         let days = sku_days::sku_days(sales.effective.clone(), refunds.clone());
 
-        begin(CustomerSegment::NAME);
-        let (segments, profiles) = customer_segments::customer_segments(
-            sales.effective.clone(),
-            catalog.clone(),
-            links,
-            erasures,
-            watermark_at.clone(),
-        );
-        begin(SkuMargin::NAME);
-        let margins = sku_margin::sku_margin(&days, receipts, catalog);
-        begin(InventoryPosition::NAME);
-        let stock = inventory_position::inventory_position(&days, inventory, watermark_days);
-        begin(RuleBreak::NAME);
-        let breaks =
-            rule_breaks::rule_breaks(sales.by_transaction, sales.effective.clone(), refunds.clone(), voids.clone());
-        begin(RefundVoidAnomaly::NAME);
-        let anomalies = refund_void_anomalies::refund_void_anomalies(
-            sales.effective.clone(),
-            voids,
-            refunds.clone(),
-            breaks.clone(),
-            stores.clone(),
-        );
-        begin(LaborDemand::NAME);
-        let labor = labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target);
-        begin(Exception::NAME);
-        let exceptions = exceptions::exceptions(
-            anomalies.clone(),
-            breaks.clone(),
-            labor.clone(),
-            margins.clone(),
-            stock.clone(),
-            stores,
-        );
+        let views = tuning.views;
+        let segments = views.computes(CustomerSegment::NAME).then(|| {
+            begin(CustomerSegment::NAME);
+            customer_segments::customer_segments(
+                sales.effective.clone(),
+                catalog.clone(),
+                links,
+                erasures,
+                watermark_at.clone(),
+            )
+        });
+        let margins = views.computes(SkuMargin::NAME).then(|| {
+            begin(SkuMargin::NAME);
+            sku_margin::sku_margin(&days, receipts, catalog)
+        });
+        let stock = views.computes(InventoryPosition::NAME).then(|| {
+            begin(InventoryPosition::NAME);
+            inventory_position::inventory_position(&days, inventory, watermark_days)
+        });
+        let breaks = views.computes(RuleBreak::NAME).then(|| {
+            begin(RuleBreak::NAME);
+            rule_breaks::rule_breaks(sales.by_transaction, sales.effective.clone(), refunds.clone(), voids.clone())
+        });
+        let anomalies = breaks.clone().filter(|_| views.computes(RefundVoidAnomaly::NAME)).map(|breaks| {
+            begin(RefundVoidAnomaly::NAME);
+            refund_void_anomalies::refund_void_anomalies(
+                sales.effective.clone(),
+                voids,
+                refunds.clone(),
+                breaks,
+                stores.clone(),
+            )
+        });
+        let labor = views.computes(LaborDemand::NAME).then(|| {
+            begin(LaborDemand::NAME);
+            labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target)
+        });
+        let exceptions = match (&anomalies, &breaks, &labor, &margins, &stock) {
+            (Some(anomalies), Some(breaks), Some(labor), Some(margins), Some(stock)) if views.has(Exception::NAME) => {
+                begin(Exception::NAME);
+                Some(exceptions::exceptions(
+                    anomalies.clone(),
+                    breaks.clone(),
+                    labor.clone(),
+                    margins.clone(),
+                    stock.clone(),
+                    stores,
+                ))
+            }
+            _ => None,
+        };
 
         begin("sinks");
-        capture(segments, probe, &mut captures);
-        capture(profiles, probe, &mut captures);
-        capture(margins, probe, &mut captures);
-        capture(stock, probe, &mut captures);
-        capture(breaks, probe, &mut captures);
-        capture(anomalies, probe, &mut captures);
-        capture(labor, probe, &mut captures);
-        capture(exceptions, probe, &mut captures);
-        capture(dead_letters, probe, &mut captures);
-        sum_on_worker_0(counts, probe, sink);
+        let (segments, profiles) = segments.unzip();
+        capture(views, segments, &probe, &mut captures);
+        capture(views, profiles, &probe, &mut captures);
+        capture(views, margins, &probe, &mut captures);
+        capture(views, stock, &probe, &mut captures);
+        capture(views, breaks, &probe, &mut captures);
+        capture(views, anomalies, &probe, &mut captures);
+        capture(views, labor, &probe, &mut captures);
+        capture(views, exceptions, &probe, &mut captures);
+        capture(views, Some(dead_letters), &probe, &mut captures);
+        sum_on_worker_0(counts, &probe, sink);
 
         Inputs {
             sales: sales_in,
@@ -310,7 +437,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning, probe: &Handle
             watermark: Watermark::new(tuning.allowed_lateness_ms),
         }
     });
-    Graph { inputs, captures, counts: counted, stages }
+    Graph { inputs, captures, counts: counted, stages, probe }
 }
 
 /// The same collection, its records sent to the workers by `hash`.
@@ -377,17 +504,13 @@ pub fn run(
     let processes_count = processes.count();
     let config = processes.config(workers);
     let guards = timely::execute(config, move |worker| {
-        let probe = Handle::new();
         let clock = detail.profile.then(|| OperatorClock::install(worker));
-        let Graph { mut inputs, captures, counts, stages } = build(worker, tuning, &probe);
+        let mut graph = build(worker, tuning);
         let fold_here = !detail.epochs && worker.index() == 0;
-        let mut folded: Vec<Box<dyn ViewChanges>> = match fold_here {
-            true => captures.iter().map(|capture| capture()).collect(),
-            false => Vec::new(),
-        };
-        let fold = |folded: &mut Vec<Box<dyn ViewChanges>>| {
-            for (view, capture) in folded.iter_mut().zip(&captures) {
-                view.fold(capture());
+        let mut folded: Vec<Box<dyn ViewChanges>> = if fold_here { graph.drain() } else { Vec::new() };
+        let fold = |folded: &mut Vec<Box<dyn ViewChanges>>, newer: Vec<Box<dyn ViewChanges>>| {
+            for (view, newer) in folded.iter_mut().zip(newer) {
+                view.fold(newer);
             }
         };
 
@@ -399,53 +522,51 @@ pub fn run(
             for chunk in items.iter() {
                 for item in chunk {
                     match item {
-                        Ingested::Dead(letter) => inputs.dead_letters.insert(letter),
-                        Ingested::Known(event) => inputs.learn(&event),
+                        Ingested::Dead(letter) => graph.inputs.dead_letters.insert(letter),
+                        Ingested::Known(event) => graph.inputs.learn(&event),
                         Ingested::Accepted { epoch, event, business_date } => {
                             if current.is_none_or(|c| epoch > c) {
                                 // Close the epochs before this one; let all but the last few settle,
                                 // so the graph works on several epochs at once while memory stays bounded.
-                                inputs.close(epoch);
+                                graph.close(epoch);
                                 recent.push_back(epoch);
                                 if recent.len() > EPOCHS_IN_FLIGHT {
-                                    let settled = recent.pop_front().unwrap_or(epoch);
-                                    worker.step_while(|| probe.less_than(&settled));
+                                    graph.settle(worker, recent.pop_front().unwrap_or(epoch));
                                 } else {
                                     worker.step();
                                 }
                                 current = Some(epoch);
                                 output.epochs += 1;
                                 if fold_here && output.epochs % EPOCHS_PER_FOLD == 0 {
-                                    fold(&mut folded);
+                                    fold(&mut folded, graph.drain());
                                 }
                             }
-                            inputs.push(event, business_date);
+                            graph.inputs.push(event, business_date);
                         }
                     }
                 }
                 // Let the closed epochs progress while the next chunk is read.
                 worker.step();
             }
-            inputs.publish_watermark();
+            graph.inputs.publish_watermark();
             output.counts = reader.join().map_err(|_| "the input reader failed".to_string())?;
             // In a cluster, what one process skipped another received: the owners count it.
             let skipped = if processes_count > 1 { 0 } else { output.counts.skipped };
-            inputs.counts.insert(Counts { skipped, ..output.counts });
+            graph.inputs.counts.insert(Counts { skipped, ..output.counts });
         }
-        drop(inputs);
-        while worker.step_or_park(None) {}
+        let finished = graph.finish(worker);
 
         if let Some(clock) = clock {
-            output.profile = clock.profile(worker, &stages);
+            output.profile = clock.profile(worker, &finished.stages);
         }
         if worker.index() == 0 {
-            output.counts = *counts.borrow();
+            output.counts = finished.counts;
             output.views = match fold_here {
                 true => {
-                    fold(&mut folded);
+                    fold(&mut folded, finished.views);
                     folded
                 }
-                false => captures.iter().map(|capture| capture()).collect(),
+                false => finished.views,
             };
         }
         Ok::<Output, String>(output)
@@ -495,14 +616,17 @@ fn sum_on_worker_0(
         .probe_with(probe);
 }
 
-/// Captures every change of a view on worker 0, to be drained (consolidated) by the driver.
+/// Captures every change of a view on worker 0, to be drained (consolidated) by the driver; a
+/// view not computed, or not kept, is not captured.
 fn capture<'s, Row>(
-    view: differential_dataflow::VecCollection<'s, Epoch, Row>,
+    views: ViewSet,
+    view: Option<differential_dataflow::VecCollection<'s, Epoch, Row>>,
     probe: &Handle<Epoch>,
     captures: &mut Vec<Capture>,
 ) where
     Row: ViewRow + differential_dataflow::ExchangeData + std::hash::Hash + Send,
 {
+    let Some(view) = view.filter(|_| views.has(Row::NAME)) else { return };
     use timely::dataflow::operators::{Exchange, Inspect, Probe};
     let changes = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&changes);

@@ -11,7 +11,6 @@ use arrow::array::RecordBatch;
 use tillflow_queries::live::Hub;
 use tillflow_schemas::formats::Record;
 use tillflow_schemas::views::{DeadLetter, PipelineStat, ViewRow};
-use timely::dataflow::operators::probe::Handle;
 
 use crate::dataflow::{self, Tuning, ViewState};
 use crate::journal::{Entry, Journal};
@@ -117,17 +116,16 @@ pub fn run(
 ) -> Result<Counts, String> {
     let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
-        let probe = Handle::new();
-        let dataflow::Graph { mut inputs, captures, .. } = dataflow::build(worker, config.tuning, &probe);
+        let mut graph = dataflow::build(worker, config.tuning);
         let mut counts = Ok(Counts::default());
         if worker.index() == 0 {
             let (feed, journal) = start.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
-            let mut driver = Driver::new(&config, &captures, &hub, &metrics, &persist);
+            let mut driver = Driver::new(&config, &graph.captures, &hub, &metrics, &persist);
             let tick_ms = config.tick.as_millis().max(1) as u64;
             let mut epoch: Epoch = now_ms() / tick_ms;
-            inputs.advance_to(epoch);
+            graph.inputs.advance_to(epoch);
             if let Some((journal, logged)) = journal {
-                driver.recover(logged, epoch, &mut inputs);
+                driver.recover(logged, epoch, &mut graph.inputs);
                 driver.journal = Some(journal);
             }
             loop {
@@ -135,7 +133,7 @@ pub fn run(
                 let mut drained = false;
                 while Instant::now() < deadline {
                     match feed.recv_timeout(deadline.saturating_duration_since(Instant::now()).min(TICK_SLICE)) {
-                        Ok(delivery) => driver.admit(delivery, epoch, &mut inputs),
+                        Ok(delivery) => driver.admit(delivery, epoch, &mut graph.inputs),
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => {
                             drained = true;
@@ -146,9 +144,8 @@ pub fn run(
                 }
                 let closed = Instant::now();
                 let next = (now_ms() / tick_ms).max(epoch + 1);
-                inputs.close(next);
-                worker.step_while(|| probe.less_than(&next));
-                driver.publish(epoch, closed, &inputs.watermark, &captures);
+                graph.advance(worker, next);
+                driver.publish(epoch, closed, &graph.inputs.watermark, &graph.captures);
                 epoch = next;
                 if drained || driver.failure.is_some() || stop.load(Ordering::Relaxed) && driver.idle {
                     break;
@@ -160,8 +157,7 @@ pub fn run(
                 None => Ok(driver.admission.counts),
             };
         }
-        drop(inputs);
-        while worker.step_or_park(None) {}
+        graph.finish(worker);
         counts
     })?;
     let mut total = Counts::default();

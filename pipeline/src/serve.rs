@@ -51,7 +51,8 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
     if let Some(path) = missing.first() {
         return Err(Error::InputMissing(path.to_path_buf()));
     }
-    let hub = Hub::new(tables().into_iter().map(|t| (t.name, t.schema)).collect());
+    let views = config.live.tuning.views;
+    let hub = Hub::new(tables().into_iter().filter(|t| views.has(t.name)).map(|t| (t.name, t.schema)).collect());
     let metrics = Arc::new(Metrics::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (feed, deliveries) = mpsc::sync_channel(1024);

@@ -8,6 +8,7 @@
 //! labor-target = 14
 //! allowed-lateness = "1h"
 //! retention = "400d"
+//! views = ["sku_margin", "exceptions"]
 //! follow = true
 //! listen = "127.0.0.1:8080"
 //! pg = "127.0.0.1:6875"
@@ -36,6 +37,7 @@ pub struct Settings {
     pub allowed_lateness: Option<i64>,
     #[serde(default, deserialize_with = "duration")]
     pub retention: Option<i64>,
+    pub views: Option<Vec<String>>,
     pub follow: Option<bool>,
     pub listen: Option<SocketAddr>,
     pub pg: Option<SocketAddr>,

@@ -179,6 +179,10 @@ fn user_mistakes_get_one_clear_line() {
         (vec!["run", "--input", missing.as_str(), "--tick", "soon"], "duration"),
         (vec!["sql", "--out", "s3://bucket/views", "SELECT 1"], "local folders only"),
         (vec!["run", "--follow", "--profile"], "live mode has /metrics instead"),
+        (
+            vec!["run", "--input", missing.as_str(), "--views", "margins"],
+            "is not a view; choose among customer_segments",
+        ),
     ] {
         let output = tillflow().args(&args).output().unwrap();
         assert!(!output.status.success());
@@ -282,6 +286,49 @@ fn final_views_do_not_depend_on_how_the_input_is_cut_into_epochs() {
     for (i, other) in tables.iter().enumerate().skip(1) {
         for ((name, want), (_, got)) in tables[0].iter().zip(other) {
             assert_eq!(got, want, "{name}: the cut {:?} changes the final rows", cuts[i]);
+        }
+    }
+}
+
+/// `--views` computes the views asked for (and what they read) and keeps only those: each equals
+/// the same view of a run of every view, and nothing else is written.
+#[test]
+fn a_run_of_some_views_equals_those_views_of_a_full_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain").display().to_string();
+    run_ok(&["generate", "--out", &chain, "--stores", "3", "--days", "5", "--seed", "5"]);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let read = |out: &str| -> Vec<(String, Vec<String>)> {
+        let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(out).unwrap())).unwrap();
+        tillflow::table_names()
+            .into_iter()
+            .filter(|name| std::path::Path::new(out).join(name).join("_delta_log").is_dir())
+            .map(|name| {
+                let batches = runtime.block_on(tillflow::sql::query(&ctx, &format!("SELECT * FROM {name}"))).unwrap();
+                (name.to_string(), rows(&batches))
+            })
+            .collect()
+    };
+    let full = dir.path().join("full").display().to_string();
+    run_ok(&["run", "--input", &chain, "--out", &full, "--workers", "2"]);
+    let full = read(&full);
+    for (i, chosen) in ["exceptions,labor_demand", "segment_profiles", "rule_breaks"].into_iter().enumerate() {
+        let out = dir.path().join(format!("some{i}")).display().to_string();
+        let summary = run_ok(&["run", "--input", &chain, "--out", &out, "--workers", "2", "--views", chosen]);
+        let some = read(&out);
+        let names: Vec<&str> = some.iter().map(|(name, _)| name.as_str()).collect();
+        let mut expected: Vec<&str> = chosen.split(',').chain(["dead_letters", "pipeline_stats"]).collect();
+        expected.retain(|name| full.iter().any(|(n, _)| n == name));
+        let mut sorted = names.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected, "--views {chosen} writes those views alone: {summary}");
+        for (name, got) in &some {
+            let (_, want) = full.iter().find(|(n, _)| n == name).unwrap();
+            if name != "pipeline_stats" && name != "dead_letters" {
+                assert!(!want.is_empty(), "{name} has rows");
+                assert_eq!(got, want, "{name} of --views {chosen}");
+            }
         }
     }
 }
