@@ -5,9 +5,11 @@
 //! - [`functions`]: the SQL functions both need (`business_date`);
 //! - [`live`]: the live views, one consistent snapshot per epoch;
 //! - [`as_of`]: earlier persisted states (`as_of('view', 'epoch', N)`);
-//! - [`pg`], [`flight`]: the Postgres wire and Arrow Flight SQL servers.
+//! - [`pg`], [`flight`]: the Postgres wire and Arrow Flight SQL servers;
+//! - [`comments`]: every view's and column's description (docs/views.md) in `pg_catalog`.
 
 pub mod as_of;
+pub mod comments;
 pub mod flight;
 pub mod functions;
 pub mod live;

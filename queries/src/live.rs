@@ -80,7 +80,10 @@ impl Hub {
     /// A session with every live view registered by name, tillflow's functions, `information_schema`,
     /// and `as_of` over the views persisted under `root`.
     pub fn session(self: &Arc<Self>, root: &url::Url) -> datafusion::error::Result<SessionContext> {
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(crate::pg::DATABASE, "public");
+        let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         crate::as_of::register(&ctx, root);
         for (index, (name, schema)) in self.schemas.iter().enumerate() {
@@ -105,8 +108,10 @@ impl TableProvider for LiveTable {
         Arc::clone(&self.schema)
     }
 
+    /// A base table to clients (`pg_class.relkind = 'r'`), so that the schema browsers that list
+    /// tables only (SQLAlchemy's `get_table_names`, several BI tools) list the views.
     fn table_type(&self) -> TableType {
-        TableType::View
+        TableType::Base
     }
 
     async fn scan(

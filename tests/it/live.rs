@@ -184,6 +184,13 @@ fn posted_events_reach_psql_and_flight_sql() {
     let columns = live.psql("\\d sku_margin");
     assert!(columns.contains("net_sales") && columns.contains("business_date"), "{columns}");
 
+    // Postgres's identity, as drivers parse it, and the views described from docs/views.md.
+    assert!(live.psql("SELECT version()").starts_with("PostgreSQL 16."), "{}", live.psql("SELECT version()"));
+    assert_eq!(live.psql("SHOW server_version_num"), "160006\n");
+    assert_eq!(live.psql("SELECT current_database()"), "tillflow\n");
+    let described = live.psql("\\d+ sku_margin");
+    assert!(described.contains("gross_sales − discounts − refunds"), "{described}");
+
     // The pipeline describes itself: the counts reconcile.
     let stats =
         live.psql("SELECT SUM(events_in), SUM(accepted), SUM(duplicates), SUM(dead_lettered) FROM pipeline_stats");

@@ -9,6 +9,7 @@ mod corpus;
 mod events;
 mod hand_computed;
 mod live;
+mod pg;
 mod replay;
 mod segments;
 mod segments_reference;
