@@ -55,11 +55,32 @@ def view_sql(view):
 
 
 def statements(sql):
-    """The statements of a SQL file, comments and blanks left out."""
-    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-    for statement in code.split(";"):
-        if statement.strip():
-            yield statement
+    """The statements of a SQL file, comments and blanks left out (`;` and `--` inside a quoted
+    string are text)."""
+    statement, quoted, i = [], False, 0
+    while i < len(sql):
+        c = sql[i]
+        if quoted:
+            statement.append(c)
+            quoted = c != "'"
+        elif c == "'":
+            statement.append(c)
+            quoted = True
+        elif sql.startswith("--", i):
+            i = sql.find("\n", i)
+            i = len(sql) if i < 0 else i
+            continue
+        elif c == ";":
+            text = "".join(statement)
+            if text.strip():
+                yield text
+            statement = []
+        else:
+            statement.append(c)
+        i += 1
+    text = "".join(statement)
+    if text.strip():
+        yield text
 
 
 def main():
