@@ -9,6 +9,10 @@
 //! Sales and refunds arrive summed per day ([`crate::sku_days`]): the movements before the last
 //! count are the days before its day, plus the instants of its own day up to it. Every figure is
 //! a sum kept by consolidation ([`Totals`]); only a new count rejoins its (store, sku)'s days.
+//!
+//! The reference definition, `queries/inventory_position.sql`, which the tests (`tests/it/views.rs`) compare
+//! this view with at every epoch, on 1 and 2 workers, with events fed through admission:
+#![doc = concat!("```sql\n", include_str!("../../queries/inventory_position.sql"), "```")]
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;

@@ -5,6 +5,10 @@
 //! Reference: `queries/labor_demand.sql`. A shift runs from a clock-in to the staff member's next
 //! shift event at that store (a clock-out, or a clock-in that forgot one); a shift still open runs
 //! to the watermark. Shifts are split at the store's local hour boundaries.
+//!
+//! The reference definition, `queries/labor_demand.sql`, which the tests (`tests/it/views.rs`) compare
+//! this view with at every epoch, on 1 and 2 workers, with events fed through admission:
+#![doc = concat!("```sql\n", include_str!("../../queries/labor_demand.sql"), "```")]
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};

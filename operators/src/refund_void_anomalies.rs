@@ -5,6 +5,10 @@
 //! difference ([`Tally`]) that consolidation sums per cashier-day (a sale costs O(1) work); for
 //! the 7-day sums each cashier-day's totals also count towards the 6 days after its own; peers
 //! are compared in one reduce per (district, day), a few dozen cashiers.
+//!
+//! The reference definition, `queries/refund_void_anomalies.sql`, which the tests (`tests/it/views.rs`) compare
+//! this view with at every epoch, on 1 and 2 workers, with events fed through admission:
+#![doc = concat!("```sql\n", include_str!("../../queries/refund_void_anomalies.sql"), "```")]
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;

@@ -3,6 +3,10 @@
 //! Reference: `queries/rule_breaks.sql`. A refund citing a transaction is matched with the sale of
 //! that `transaction_id` anywhere in the chain (a refund may be made at another store); a
 //! post-void with the sale it cancels in its own store.
+//!
+//! The reference definition, `queries/rule_breaks.sql`, which the tests (`tests/it/views.rs`) compare
+//! this view with at every epoch, on 1 and 2 workers, with events fed through admission:
+#![doc = concat!("```sql\n", include_str!("../../queries/rule_breaks.sql"), "```")]
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::ThresholdTotal;

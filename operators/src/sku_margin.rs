@@ -12,6 +12,10 @@
 //! 2. a day's net units (sold less returned) at its opening cost;
 //! 3. a day with receipts of its own (about one in ten) adds, for each of them, the change of
 //!    cost times the net units moved at or after it: only those days' instants are joined.
+//!
+//! The reference definition, `queries/sku_margin.sql`, which the tests (`tests/it/views.rs`) compare
+//! this view with at every epoch, on 1 and 2 workers, with events fed through admission:
+#![doc = concat!("```sql\n", include_str!("../../queries/sku_margin.sql"), "```")]
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};

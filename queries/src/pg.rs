@@ -384,17 +384,19 @@ impl Answer {
 ///   … FROM unnest(tc.reloptions)), ', ')`: a column `pg_class` lacks here and an array
 ///   constructor DataFusion lacks. tillflow's tables have no storage options, which psql shows
 ///   as nothing: the expression is read as NULL.
+/// - `user` and `current_user` name the client's user.
 /// - A scalar subquery reading only catalogs that are empty here (tillflow's tables have no
 ///   column defaults, sequences, inheritance or triggers) is NULL, as it is in Postgres for
 ///   such tables; DataFusion cannot plan some of them (correlated inside a `CASE`).
 /// - SQLAlchemy's and pgJDBC's column queries hold correlated scalar subqueries that return one
 ///   row (a column's type, default, collation) without aggregating it, which DataFusion refuses:
 ///   their one value is read through `max`, the same value when there is at most one row.
-fn catalog_rewrite(statement: &Statement) -> Option<Statement> {
+fn catalog_rewrite(statement: &Statement, user: &str) -> Option<Statement> {
     use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, Value, visit_expressions_mut};
     // (The statement arrives with `pg_catalog.` qualifiers already stripped from some names.)
     let text = statement.to_string();
-    if !["pg_catalog", "pg_class", "pg_attribute", "pg_type", "pg_namespace"].iter().any(|t| text.contains(t)) {
+    let catalogs = ["pg_catalog", "pg_class", "pg_attribute", "pg_type", "pg_namespace", "information_schema"];
+    if !catalogs.iter().any(|t| text.contains(t)) {
         return None;
     }
     let aggregated = |expr: &Expr| {
@@ -411,9 +413,27 @@ fn catalog_rewrite(statement: &Statement) -> Option<Statement> {
             .ok()
     };
     let mut rewritten = statement.clone();
-    let mut changed = false;
+    let mut in_from = ScalarFunctionsInFrom::default();
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(&mut rewritten, &mut in_from);
+    let mut changed = in_from.changed;
     let _ = visit_expressions_mut(&mut rewritten, |expr| {
         match expr {
+            // `user`, `current_user`, `session_user`: the name the client connected as.
+            Expr::Identifier(name)
+                if ["user", "current_user", "session_user"].contains(&name.value.to_ascii_lowercase().as_str())
+                    && name.quote_style.is_none() =>
+            {
+                *expr = Expr::value(Value::SingleQuotedString(user.to_string()));
+                changed = true;
+            }
+            Expr::Function(function)
+                if ["user", "current_user", "session_user"]
+                    .contains(&function.name.to_string().to_ascii_lowercase().as_str())
+                    && matches!(function.args, datafusion::sql::sqlparser::ast::FunctionArguments::None) =>
+            {
+                *expr = Expr::value(Value::SingleQuotedString(user.to_string()));
+                changed = true;
+            }
             Expr::Function(function)
                 if function.name.to_string().to_ascii_lowercase().ends_with("array_to_string")
                     && function.args.to_string().contains("reloptions") =>
@@ -450,6 +470,56 @@ fn catalog_rewrite(statement: &Statement) -> Option<Statement> {
         std::ops::ControlFlow::<()>::Continue(())
     });
     changed.then_some(rewritten)
+}
+
+/// The user name the client connected as.
+fn session_user<C: ClientInfo + ?Sized>(client: &C) -> &str {
+    client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).map_or("tillflow", String::as_str)
+}
+
+/// Grafana lists tables with `FROM generate_series(…) AS i, string_to_array(current_setting(
+/// 'search_path'), ',') s`: a scalar function in `FROM`, which Postgres reads as a table of one
+/// row and DataFusion does not. Such a function becomes that table: `(SELECT f(…) AS s) AS s`;
+/// and a set-returning function's alias names its column too, as in Postgres.
+#[derive(Default)]
+struct ScalarFunctionsInFrom {
+    changed: bool,
+}
+
+impl datafusion::sql::sqlparser::ast::VisitorMut for ScalarFunctionsInFrom {
+    type Break = ();
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut datafusion::sql::sqlparser::ast::TableFactor,
+    ) -> std::ops::ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{TableAliasColumnDef, TableFactor};
+        const SCALAR: [&str; 3] = ["string_to_array", "current_setting", "current_schemas"];
+        const SET_RETURNING: [&str; 2] = ["generate_series", "unnest"];
+        // `FROM generate_series(…) AS i` names the column `i` too, in Postgres.
+        if let TableFactor::Table { name, alias: Some(alias), args: Some(_), .. } = factor
+            && alias.columns.is_empty()
+            && SET_RETURNING.contains(&name.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog."))
+        {
+            alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+            self.changed = true;
+        }
+        if let TableFactor::Table { name, alias: Some(alias), args: Some(args), .. } = factor
+            && SCALAR.contains(&name.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog."))
+        {
+            let arguments = args.args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let select = format!("SELECT {name}({arguments}) AS {}", alias.name);
+            let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+            let parsed = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+                .try_with_sql(&select)
+                .and_then(|mut parser| parser.parse_query());
+            if let Ok(subquery) = parsed {
+                *factor = TableFactor::Derived { lateral: false, subquery, alias: Some(alias.clone()), sample: None };
+                self.changed = true;
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
 }
 
 /// NULL, as an expression that still holds the parameters `expr` holds: the client binds a value
@@ -510,7 +580,7 @@ impl QueryHook for PostgresIdentity {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        if let Some(rewritten) = catalog_rewrite(statement) {
+        if let Some(rewritten) = catalog_rewrite(statement, session_user(&*client)) {
             use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
             use datafusion_postgres::pgwire::api::portal::Format;
             use datafusion_postgres::pgwire::types::format::FormatOptions;
@@ -528,9 +598,9 @@ impl QueryHook for PostgresIdentity {
         &self,
         statement: &Statement,
         ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
+        client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        if let Some(rewritten) = catalog_rewrite(statement) {
+        if let Some(rewritten) = catalog_rewrite(statement, session_user(client)) {
             let statement = datafusion::sql::parser::Statement::Statement(Box::new(rewritten));
             return Some(
                 ctx.state().statement_to_plan(statement).await.map_err(|e| PgWireError::ApiError(Box::new(e))),

@@ -75,6 +75,29 @@ public class JdbcClient {
                 }
             }
             System.out.println("ok: pgJDBC PreparedStatement (" + rows + " rows)");
+
+            // A fetch size inside a transaction reads through a portal, 100 rows per Execute.
+            connection.setAutoCommit(false);
+            try (PreparedStatement statement = connection.prepareStatement(
+                    "SELECT store_id, units_sold FROM sku_margin ORDER BY store_id, sku, business_date")) {
+                statement.setFetchSize(100);
+                int fetched = 0;
+                long units = 0;
+                try (ResultSet rs = statement.executeQuery()) {
+                    while (rs.next()) {
+                        fetched++;
+                        units += rs.getLong(2);
+                    }
+                }
+                long expectedUnits = 0;
+                for (String[] w : want) expectedUnits += Long.parseLong(w[3]);
+                if (fetched != want.size() || units != expectedUnits) {
+                    fail("fetching 100 at a time read " + fetched + " rows, " + units + " units; expected " + want.size() + ", " + expectedUnits);
+                }
+                System.out.println("ok: pgJDBC portal with a row limit (" + fetched + " rows, 100 per fetch)");
+            }
+            connection.commit();
+            connection.setAutoCommit(true);
             String[][] errors = {{"SELECT * FROM no_such_view", "42P01"}, {"SELEC 1", "42601"}};
             for (String[] error : errors) {
                 try (PreparedStatement statement = connection.prepareStatement(error[0])) {
