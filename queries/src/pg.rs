@@ -146,6 +146,21 @@ async fn prepare(ctx: SessionContext) -> datafusion::error::Result<SessionContex
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     ));
     ctx.register_udf(create_udf(
+        "pg_type_name",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = datafusion::arrow::array::AsArray::as_string::<i32>(&names[0]);
+            let pg: datafusion::arrow::array::StringArray = names.iter().map(|name| name.map(pg_type_name)).collect();
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&pg, 0)?),
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(pg)),
+            })
+        }),
+    ));
+    ctx.register_udf(create_udf(
         "to_regtype",
         vec![DataType::Utf8],
         DataType::Int32,
@@ -472,6 +487,35 @@ fn catalog_rewrite(statement: &Statement, user: &str) -> Option<Statement> {
     changed.then_some(rewritten)
 }
 
+/// DataFusion's `information_schema.columns`, its `data_type` as Postgres names it (quoted, so
+/// that the rewrite does not apply to it again).
+const INFORMATION_SCHEMA_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, column_name, \
+     ordinal_position, column_default, is_nullable, pg_type_name(data_type) AS data_type, \
+     character_maximum_length, character_octet_length, numeric_precision, numeric_precision_radix, \
+     numeric_scale, datetime_precision, interval_type FROM information_schema.\"columns\"";
+
+/// Postgres's name of a type, from Arrow's as `information_schema` of DataFusion writes it.
+fn pg_type_name(arrow: &str) -> String {
+    let name = match arrow {
+        "Utf8" | "LargeUtf8" | "Utf8View" => "text",
+        "Int64" | "UInt32" => "bigint",
+        "Int32" | "UInt16" => "integer",
+        "Int16" | "Int8" | "UInt8" => "smallint",
+        "Float64" => "double precision",
+        "Float32" | "Float16" => "real",
+        "Boolean" => "boolean",
+        "Date32" | "Date64" => "date",
+        "Binary" | "LargeBinary" | "BinaryView" => "bytea",
+        "UInt64" => "numeric",
+        decimal if decimal.starts_with("Decimal") => "numeric",
+        zoned if zoned.starts_with("Timestamp(") && zoned.contains('"') => "timestamp with time zone",
+        local if local.starts_with("Timestamp(") => "timestamp without time zone",
+        list if list.starts_with("List(") || list.starts_with("LargeList(") => "ARRAY",
+        other => return other.to_ascii_lowercase(),
+    };
+    name.to_string()
+}
+
 /// The user name the client connected as.
 fn session_user<C: ClientInfo + ?Sized>(client: &C) -> &str {
     client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).map_or("tillflow", String::as_str)
@@ -493,7 +537,28 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for ScalarFunctionsInFrom {
         &mut self,
         factor: &mut datafusion::sql::sqlparser::ast::TableFactor,
     ) -> std::ops::ControlFlow<()> {
-        use datafusion::sql::sqlparser::ast::{TableAliasColumnDef, TableFactor};
+        use datafusion::sql::sqlparser::ast::{TableAlias, TableAliasColumnDef, TableFactor};
+        // `information_schema.columns` with Postgres's type names (DataFusion's lists Arrow's).
+        if let TableFactor::Table { name, alias, args: None, .. } = factor
+            && name.to_string().eq_ignore_ascii_case("information_schema.columns")
+        {
+            let alias = alias.clone().unwrap_or(TableAlias {
+                explicit: true,
+                name: datafusion::sql::sqlparser::ast::Ident::new("columns"),
+                columns: vec![],
+                at: None,
+            });
+            let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+            let parsed = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+                .try_with_sql(INFORMATION_SCHEMA_COLUMNS)
+                .and_then(|mut parser| parser.parse_query());
+            if let Ok(subquery) = parsed {
+                *factor = TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None };
+                self.changed = true;
+                // Not into the subquery: it reads the table it replaces.
+                return std::ops::ControlFlow::Continue(());
+            }
+        }
         const SCALAR: [&str; 3] = ["string_to_array", "current_setting", "current_schemas"];
         const SET_RETURNING: [&str; 2] = ["generate_series", "unnest"];
         // `FROM generate_series(…) AS i` names the column `i` too, in Postgres.

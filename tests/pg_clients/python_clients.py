@@ -96,6 +96,12 @@ def main():
         except psycopg.Error as e:
             assert e.sqlstate == "42601", f"syntax error: SQLSTATE {e.sqlstate}: {e}"
         print("ok: psycopg errors carry SQLSTATE 42P01 and 42601")
+        types = dict(connection.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'sku_margin'").fetchall())
+        expected = {"store_id": "text", "business_date": "date", "units_sold": "bigint", "net_sales": "numeric",
+                    "margin_pct": "double precision"}
+        assert all(types.get(k) == v for k, v in expected.items()), f"information_schema.columns types: {types}"
+        print("ok: information_schema.columns in Postgres's type names")
 
 
 if __name__ == "__main__":
