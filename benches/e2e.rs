@@ -159,10 +159,15 @@ fn runs(
         measure(&["run", "--input", &path(ndjson), "--out", &path(&out), "--workers", &workers.to_string()])
     };
 
-    // The views DuckDB computes too: those with reference SQL (customer_segments and
+    // The views DuckDB computes too: those whose reference is SQL (customer_segments and
     // segment_profiles are k-means, not SQL).
     let same_out = dir.join("views-same");
-    let same_views = "sku_margin,inventory_position,rule_breaks,refund_void_anomalies,labor_demand,exceptions";
+    let sql_views: Vec<&str> = tillflow::tables()
+        .into_iter()
+        .filter(|t| matches!(t.reference, tillflow::Reference::Sql(_)))
+        .map(|t| t.name)
+        .collect();
+    let same_views = &sql_views.join(",");
     let same = || {
         let args =
             ["run", "--input", &path(ndjson), "--out", &path(&same_out), "--workers", "2", "--views", same_views];

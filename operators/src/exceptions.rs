@@ -188,3 +188,13 @@ pub fn from_inventory(row: &InventoryPosition) -> Option<Exception> {
         None
     }
 }
+
+/// Beside the view, its reference test: `queries/exceptions.sql` at every epoch of random streams fed
+/// through admission, on 1 and 2 workers (`tillflow_testkit::views::check_view`).
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("exceptions");
+    }
+}

@@ -165,3 +165,13 @@ pub fn inventory_position<'s>(
         })
         .map(|(_, row)| row)
 }
+
+/// Beside the view, its reference test: `queries/inventory_position.sql` at every epoch of random streams fed
+/// through admission, on 1 and 2 workers (`tillflow_testkit::views::check_view`).
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("inventory_position");
+    }
+}

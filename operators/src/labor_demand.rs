@@ -169,3 +169,13 @@ fn staff_intervals<'s>(
         .join_map(watermark, |_, (store, start, tz), at| (*store, *start, (*at).max(*start), *tz));
     closed.concat(open)
 }
+
+/// Beside the view, its reference test: `queries/labor_demand.sql` at every epoch of random streams fed
+/// through admission, on 1 and 2 workers (`tillflow_testkit::views::check_view`).
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("labor_demand");
+    }
+}

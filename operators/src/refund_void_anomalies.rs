@@ -255,3 +255,13 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
         _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
+
+/// Beside the view, its reference test: `queries/refund_void_anomalies.sql` at every epoch of random streams fed
+/// through admission, on 1 and 2 workers (`tillflow_testkit::views::check_view`).
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("refund_void_anomalies");
+    }
+}

@@ -98,3 +98,13 @@ fn refund_break(refund: &RefundRec, rule: Rule) -> RuleBreak {
         amount: refund.amount(),
     }
 }
+
+/// Beside the view, its reference test: `queries/rule_breaks.sql` at every epoch of random streams fed
+/// through admission, on 1 and 2 workers (`tillflow_testkit::views::check_view`).
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("rule_breaks");
+    }
+}

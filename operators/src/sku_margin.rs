@@ -215,3 +215,13 @@ mod tests {
         assert_eq!(by_steps, per_line);
     }
 }
+
+/// Beside the view, its reference test: `queries/sku_margin.sql` at every epoch of random streams fed
+/// through admission, on 1 and 2 workers (`tillflow_testkit::views::check_view`).
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("sku_margin");
+    }
+}

@@ -46,32 +46,56 @@ use tillflow_schemas::views::{
     SegmentProfile, SkuMargin, ViewRow,
 };
 
-/// A table tillflow serves and persists.
+/// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
+/// servers, the tests and the benchmarks read.
 #[derive(Clone, Debug)]
 pub struct Table {
     pub name: &'static str,
     /// The column it is partitioned by on disk, if any.
     pub partition: Option<&'static str>,
+    /// The Arrow form of its row type.
     pub schema: SchemaRef,
+    /// What its rows are checked against.
+    pub reference: Reference,
 }
 
-fn table<R: ViewRow>() -> Table {
-    Table { name: R::NAME, partition: R::PARTITION, schema: R::schema() }
+/// What a table's rows are checked against, sharing no code with the dataflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// Its definition in SQL, `queries/<view>.sql`, run over the raw events.
+    Sql(&'static str),
+    /// A batch function written apart (`tillflow_testkit::segments_reference`: SQL cannot say k-means).
+    Batch,
+    /// Not derived from events by rules (what the pipeline says of itself).
+    None,
+}
+
+fn table<R: ViewRow>(reference: Reference) -> Table {
+    Table { name: R::NAME, partition: R::PARTITION, schema: R::schema(), reference }
+}
+
+/// A view whose reference is SQL.
+fn sql_view<R: ViewRow>() -> Table {
+    let (_, sql) = tillflow_queries::REFERENCE_SQL
+        .iter()
+        .find(|(name, _)| *name == R::NAME)
+        .expect("every SQL-defined view has its queries/<view>.sql");
+    table::<R>(Reference::Sql(sql))
 }
 
 /// Every table, in the order SQL lists them: the views, then `dead_letters` and `pipeline_stats`.
 pub fn tables() -> Vec<Table> {
     vec![
-        table::<SkuMargin>(),
-        table::<InventoryPosition>(),
-        table::<RuleBreak>(),
-        table::<RefundVoidAnomaly>(),
-        table::<LaborDemand>(),
-        table::<Exception>(),
-        table::<CustomerSegment>(),
-        table::<SegmentProfile>(),
-        table::<DeadLetter>(),
-        table::<PipelineStat>(),
+        sql_view::<SkuMargin>(),
+        sql_view::<InventoryPosition>(),
+        sql_view::<RuleBreak>(),
+        sql_view::<RefundVoidAnomaly>(),
+        sql_view::<LaborDemand>(),
+        sql_view::<Exception>(),
+        table::<CustomerSegment>(Reference::Batch),
+        table::<SegmentProfile>(Reference::Batch),
+        table::<DeadLetter>(Reference::None),
+        table::<PipelineStat>(Reference::None),
     ]
 }
 

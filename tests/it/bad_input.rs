@@ -3,7 +3,7 @@
 
 use tillflow::run::{RunConfig, run};
 
-use crate::support::rows;
+use tillflow_testkit::support::rows;
 
 const GOOD_SALE: &str = r#"{"type":"sale","event_id":"e1","ts":"2026-03-07T15:00:00Z","store_id":"S1","transaction_id":"T1","register_id":"R1","cashier_id":"K1","lines":[{"line_no":1,"sku":"A","qty":2,"unit_price":"4.50","discount":0.5}],"tenders":[{"kind":"card","amount":8.5}]}"#;
 
@@ -130,7 +130,7 @@ fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
     use tillflow::source::{Admission, Ingested};
     use tillflow_schemas::formats::Record;
 
-    use crate::events::{BASE, DAY, line, sale, store};
+    use tillflow_testkit::events::{BASE, DAY, line, sale, store};
 
     let mut admission = Admission::new(DAY);
     let mut admit = |event: tillflow_schemas::Event| match admission.admit(
@@ -184,7 +184,7 @@ fn the_future_limit_counts_from_the_injected_clock_for_every_dated_record() {
     use tillflow::source::{Admission, Ingested};
     use tillflow_schemas::formats::Record;
 
-    use crate::events::{BASE, DAY, HOUR, line, link, product, sale, store};
+    use tillflow_testkit::events::{BASE, DAY, HOUR, line, link, product, sale, store};
 
     let mut admission = Admission::new(400 * DAY).with_clock(std::sync::Arc::new(|| BASE));
     let mut admit = |event: tillflow_schemas::Event| match admission.admit(

@@ -7,7 +7,9 @@ use tillflow::sql::{OutputFormat, render};
 
 use tillflow_schemas::views::{CustomerSegment, SegmentProfile, ViewRow};
 
-use crate::support::{rows, run_ok, tillflow};
+use tillflow_testkit::support::rows;
+
+use crate::support::{run_ok, tillflow};
 
 const QUERY: &str = "SELECT store_id, sku, business_date, net_sales, cogs, gross_margin FROM sku_margin ORDER BY 1,2,3";
 
@@ -63,7 +65,7 @@ fn generate_run_sql_equals_reference() {
         assert_eq!(rows(&got), rows(&expected), "{view}");
         assert!(!rows(&got).is_empty(), "{view} has rows");
     }
-    let (segments, profiles) = crate::segments_reference::customer_segments(&refs);
+    let (segments, profiles) = tillflow_testkit::segments_reference::customer_segments(&refs);
     for (view, expected) in [
         (CustomerSegment::NAME, CustomerSegment::to_batch(&segments)),
         (SegmentProfile::NAME, SegmentProfile::to_batch(&profiles)),

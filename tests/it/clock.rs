@@ -2,7 +2,9 @@
 //! whatever its type, and one store whose clock runs ahead moves neither the watermark nor any
 //! other store's figures.
 
-use crate::support::{rows, run_ok};
+use tillflow_testkit::support::rows;
+
+use crate::support::run_ok;
 
 #[test]
 fn one_wrong_clock_does_not_move_time() {

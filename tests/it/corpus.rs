@@ -11,7 +11,7 @@ use tillflow_schemas::raw::RawEvent;
 use tillflow_schemas::time::RETENTION_MS;
 use tillflow_schemas::views::{DeadLetter, SkuMargin};
 
-use crate::events::{BASE, HOUR, refund, void};
+use tillflow_testkit::events::{BASE, HOUR, refund, void};
 
 const STORE: &str =
     r#"{"type":"store","store_id":"S1","name":"One","district":"D1","region":"East","timezone":"America/New_York"}"#;

@@ -7,8 +7,8 @@ use tillflow_schemas::views::{
 };
 use tillflow_schemas::*;
 
-use crate::events::*;
-use crate::support::run_prepared;
+use tillflow_testkit::events::*;
+use tillflow_testkit::support::run_prepared;
 
 /// An instant at New York local time on `BASE`'s day plus `d` days.
 fn new_york(d: i64, hour: u32, minute: u32) -> i64 {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tillflow_schemas::Event;
 
-use crate::events::{BASE, DAY, HOUR, line, product, refund, sale, store};
 use crate::support::tillflow;
+use tillflow_testkit::events::{BASE, DAY, HOUR, line, product, refund, sale, store};
 
 /// Milliseconds per epoch in these tests.
 const TICK_MS: u64 = 100;

@@ -31,7 +31,7 @@ fn config(inputs: &[PathBuf], workers: usize, window: Window) -> ReplayConfig {
         tuning: Tuning::default(),
         window,
         speed: Speed::Max,
-        detail: crate::support::every_epoch(),
+        detail: tillflow_testkit::support::every_epoch(),
     }
 }
 

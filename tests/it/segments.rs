@@ -11,8 +11,8 @@ use tillflow_operators::customer_segments::SEGMENTS;
 use tillflow_schemas::views::{CustomerSegment, Daypart};
 use tillflow_schemas::*;
 
-use crate::events::*;
-use crate::support::run_prepared;
+use tillflow_testkit::events::*;
+use tillflow_testkit::support::run_prepared;
 
 #[test]
 fn features_of_one_customer_and_every_way_to_leave() {
@@ -122,7 +122,7 @@ fn kmeans_objective_is_within_two_percent_of_batch_kmeans() {
         };
         let segments = consolidate(compute(&run).unwrap().changes::<CustomerSegment>().to_vec());
         assert!(segments.len() > 500, "{} customers", segments.len());
-        let points = crate::segments_reference::standardized(&segments);
+        let points = tillflow_testkit::segments_reference::standardized(&segments);
         let labels: Vec<usize> = segments.iter().map(|s| s.segment_id as usize).collect();
         let ours = wcss(&points, &labels, SEGMENTS);
         let best = (0..8).map(|s| batch_kmeans(&points, SEGMENTS, s)).fold(f64::MAX, f64::min);

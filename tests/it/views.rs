@@ -1,110 +1,19 @@
 //! Every view equals its reference at every epoch, for random streams with post-voids, refunds,
 //! voids, shifts, cost changes, counts and movements, late events and random epoch splits, on 1
-//! and 2 workers, fed through admission. Every reference shares no code with its view: SQL for
-//! all but the segments, whose reference is the batch function of `segments_reference`.
-
-use std::collections::HashMap;
+//! and 2 workers, fed through admission (`tillflow_testkit::views`). Every reference shares no
+//! code with its view: SQL for all but the segments, whose reference is the batch function of
+//! `tillflow_testkit::segments_reference`. Each view's own test, beside it in `operators/`, runs
+//! fixed streams; this one explores new random streams on every run, every view at once.
 
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tillflow::dataflow::{Output, states_at};
 use tillflow::source::Epoch;
-use tillflow_schemas::views::{
-    CustomerSegment, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SegmentProfile,
-    SkuMargin, ViewRow,
-};
+use tillflow_schemas::views::RefundVoidAnomaly;
 use tillflow_schemas::*;
-
-use crate::events::*;
-use crate::support::{admitted, references, rows, run_prepared};
-
-/// The views with a reference SQL, as rows at each epoch of `epochs`.
-fn actual<R: ViewRow + Ord + Clone + 'static>(output: &Output, epochs: &[Epoch]) -> Vec<Vec<R>> {
-    states_at(output.changes::<R>(), epochs)
-}
-
-/// The reference rows of every SQL-defined view at each epoch, by view name.
-type Expected = HashMap<&'static str, Vec<Vec<String>>>;
-
-const SQL_VIEWS: [&str; 6] = [
-    SkuMargin::NAME,
-    InventoryPosition::NAME,
-    RuleBreak::NAME,
-    RefundVoidAnomaly::NAME,
-    LaborDemand::NAME,
-    Exception::NAME,
-];
-
-fn expected(stamped: &[(Epoch, Event)], epochs: &[Epoch]) -> Expected {
-    let mut expected: Expected = SQL_VIEWS.iter().map(|v| (*v, Vec::new())).collect();
-    for at in epochs {
-        let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
-        for (view, batches) in SQL_VIEWS.iter().zip(references(&so_far, &SQL_VIEWS)) {
-            expected.get_mut(view).unwrap().push(rows(&batches));
-        }
-    }
-    expected
-}
-
-fn check<R: ViewRow + Ord + Clone + 'static>(output: &Output, expected: &Expected, epochs: &[Epoch], workers: usize) {
-    let states = actual::<R>(output, epochs);
-    for (i, at) in epochs.iter().enumerate() {
-        let got = rows(&[R::to_batch(&states[i])]);
-        assert_eq!(
-            got,
-            expected[R::NAME][i],
-            "{} differs from the reference at epoch {at} with {workers} worker(s)",
-            R::NAME
-        );
-    }
-}
-
-/// The batch reference of `customer_segments` and `segment_profiles` at each epoch.
-fn expected_segments(stamped: &[(Epoch, Event)], epochs: &[Epoch]) -> Vec<(Vec<CustomerSegment>, Vec<SegmentProfile>)> {
-    epochs
-        .iter()
-        .map(|at| {
-            let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
-            let (mut segments, mut profiles) = crate::segments_reference::customer_segments(&so_far);
-            segments.sort();
-            profiles.sort();
-            (segments, profiles)
-        })
-        .collect()
-}
-
-fn check_segments(
-    output: &Output,
-    expected: &[(Vec<CustomerSegment>, Vec<SegmentProfile>)],
-    epochs: &[Epoch],
-    workers: usize,
-) {
-    let (segments, profiles) = (actual::<CustomerSegment>(output, epochs), actual::<SegmentProfile>(output, epochs));
-    for (i, at) in epochs.iter().enumerate() {
-        assert_eq!(segments[i], expected[i].0, "customer_segments at epoch {at} with {workers} worker(s)");
-        assert_eq!(profiles[i], expected[i].1, "segment_profiles at epoch {at} with {workers} worker(s)");
-    }
-}
-
-fn check_every_epoch(stamped: &[(Epoch, Event)]) {
-    // The references read what admission accepted; the graph is fed through admission itself.
-    let accepted = admitted(stamped);
-    let mut epochs: Vec<Epoch> = stamped.iter().map(|(e, _)| *e).collect();
-    epochs.dedup();
-    let expected = expected(&accepted, &epochs);
-    let segments = expected_segments(&accepted, &epochs);
-    for workers in [1, 2] {
-        let output = run_prepared(stamped, workers);
-        check::<SkuMargin>(&output, &expected, &epochs, workers);
-        check::<InventoryPosition>(&output, &expected, &epochs, workers);
-        check::<RuleBreak>(&output, &expected, &epochs, workers);
-        check::<RefundVoidAnomaly>(&output, &expected, &epochs, workers);
-        check::<LaborDemand>(&output, &expected, &epochs, workers);
-        check_segments(&output, &segments, &epochs, workers);
-        check::<Exception>(&output, &expected, &epochs, workers);
-    }
-}
+use tillflow_testkit::events::*;
+use tillflow_testkit::support::run_prepared;
+use tillflow_testkit::views::{actual, check_every_epoch, views};
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -118,7 +27,7 @@ proptest! {
 
     #[test]
     fn views_equal_their_references_at_every_epoch(seed in any::<u64>()) {
-        check_every_epoch(&random_stream(seed, 10..80));
+        check_every_epoch(&random_stream(seed, 10..80), &views());
     }
 }
 
@@ -181,7 +90,7 @@ fn busy_district(seed: u64) -> Vec<(Epoch, Event)> {
 fn busy_district_equals_its_reference_and_flags_the_outliers() {
     for seed in 0..3 {
         let stamped = busy_district(seed);
-        check_every_epoch(&stamped);
+        check_every_epoch(&stamped, &views());
         let output = run_prepared(&stamped, 2);
         let last = *stamped.iter().map(|(e, _)| e).max().unwrap();
         let state = &actual::<RefundVoidAnomaly>(&output, &[last])[0];

@@ -281,3 +281,19 @@ pub fn customer_segments<'s>(
     });
     (segments, profiles)
 }
+
+/// Beside the views, their reference test: the batch function of
+/// `tillflow_testkit::segments_reference` (its own features, standardization and k-means) at
+/// every epoch of random streams fed through admission, on 1 and 2 workers.
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn customer_segments_equal_their_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("customer_segments");
+    }
+
+    #[test]
+    fn segment_profiles_equal_their_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("segment_profiles");
+    }
+}
