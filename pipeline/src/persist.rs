@@ -69,10 +69,20 @@ pub async fn write_table(
                 .with_save_mode(SaveMode::Overwrite)
                 .with_replace_where(col(column).in_list(partitions, false))
         }
-        _ => {
-            let write =
-                table.write(vec![batch]).with_save_mode(SaveMode::Overwrite).with_schema_mode(SchemaMode::Overwrite);
-            write.with_partition_columns(partition)
+        (_, Some(column)) => {
+            // Its days in a few groups, written side by side (one group is one writer).
+            let groups = by_day_groups(&batch, column)?;
+            let scan = datafusion::datasource::MemTable::try_new(batch.schema(), groups)?;
+            let source = datafusion::datasource::provider_as_source(std::sync::Arc::new(scan));
+            let plan = datafusion::logical_expr::LogicalPlanBuilder::scan("rows", source, None)?.build()?;
+            let write = table.write(Vec::new()).with_input_plan(plan);
+            write
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(SchemaMode::Overwrite)
+                .with_partition_columns([column])
+        }
+        (_, None) => {
+            table.write(vec![batch]).with_save_mode(SaveMode::Overwrite).with_schema_mode(SchemaMode::Overwrite)
         }
     };
     let write = match epoch {
@@ -88,6 +98,23 @@ pub async fn write_table(
         error: Box::new(error),
     })?;
     Ok(())
+}
+
+/// The rows of `batch` in as many groups as there are cores, each holding whole days of the
+/// date `column`.
+fn by_day_groups(batch: &RecordBatch, column: &str) -> Result<Vec<Vec<RecordBatch>>> {
+    let dates = batch
+        .column_by_name(column)
+        .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+        .ok_or_else(|| Error::PartitionNotDate(column.to_string()))?;
+    let groups = std::thread::available_parallelism().map_or(1, usize::from) as i32;
+    (0..groups)
+        .map(|group| {
+            let keep: BooleanArray =
+                dates.iter().map(|day| Some(day.unwrap_or(0).rem_euclid(groups) == group)).collect();
+            Ok(vec![arrow::compute::filter_record_batch(batch, &keep)?])
+        })
+        .collect()
 }
 
 /// The rows of `batch` whose date `column` is one of `days`.
