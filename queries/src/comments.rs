@@ -37,14 +37,19 @@ pub struct Described {
 }
 
 /// The descriptions docs/views.md gives: each `## \`view\` — per …` section's heading and first
-/// paragraph for the table, and each row of its tables whose first cell names columns.
+/// paragraph for the table, each row of its tables whose first cell names columns, and for the
+/// columns it leaves out, "Columns every view shares".
 pub fn from_docs() -> HashMap<String, Described> {
     let mut described: HashMap<String, Described> = HashMap::new();
     let mut current: Vec<String> = Vec::new();
     let mut paragraph: Option<String> = None;
+    // "## Columns every view shares": meanings of the columns many views have.
+    let mut shared: HashMap<String, String> = HashMap::new();
+    let mut in_shared = false;
     for line in VIEWS_DOC.lines() {
         if let Some(heading) = line.strip_prefix("## ") {
             current.clear();
+            in_shared = heading.starts_with("Columns every view shares");
             // "`a` — per x, and `b` — per y": one view per backticked name, each with its grain.
             for part in heading.split(", and ") {
                 let Some((name, grain)) = part.split_once(" — ") else { continue };
@@ -53,6 +58,13 @@ pub fn from_docs() -> HashMap<String, Described> {
                 current.push(name);
             }
             paragraph = Some(String::new());
+            continue;
+        }
+        if in_shared {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() >= 4 && cells[1].starts_with('`') {
+                shared.insert(cells[1].trim_matches('`').to_string(), plain(cells[2]));
+            }
             continue;
         }
         if current.is_empty() {
@@ -83,6 +95,11 @@ pub fn from_docs() -> HashMap<String, Described> {
                     described.entry(name.clone()).or_default().columns.insert(column.to_string(), meaning.clone());
                 }
             }
+        }
+    }
+    for view in described.values_mut() {
+        for (column, meaning) in &shared {
+            view.columns.entry(column.clone()).or_insert_with(|| meaning.clone());
         }
     }
     described

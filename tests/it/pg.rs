@@ -11,6 +11,7 @@ fn the_docs_describe_every_view_and_its_columns() {
     let margin = &described["sku_margin"];
     assert!(margin.table.starts_with("One row per (store_id, sku, business_date). A row for every"), "{margin:?}");
     assert_eq!(margin.columns["net_sales"], "gross_sales − discounts − refunds");
+    assert_eq!(margin.columns["store_id"], "the store, as its store record names it");
     let labor = &described["labor_demand"];
     assert_eq!(labor.columns["items"], labor.columns["transactions"]);
     assert!(
