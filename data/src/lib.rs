@@ -3,10 +3,13 @@
 //! refunds, voids, inventory movements, late and out-of-order arrivals, and injected anomalies
 //! whose ground truth is written beside the events.
 //!
+//! [`shopify`] maps the webhooks of Shopify POS to the same canonical events.
+//!
 //! Same [`ChainConfig`], same bytes: every random draw comes from a generator seeded by the
 //! chain seed and the (store, day) it concerns.
 
 pub mod chain;
+pub mod shopify;
 pub mod simulate;
 pub mod write;
 

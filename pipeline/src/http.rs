@@ -1,5 +1,5 @@
-//! The HTTP listener: `POST /v1/events` (NDJSON or a JSON array), `GET /metrics` (Prometheus),
-//! `GET /healthz`.
+//! The HTTP listener: `POST /v1/events` (NDJSON or a JSON array), `POST /v1/sources/shopify`
+//! (Shopify webhooks, signed), `GET /metrics` (Prometheus), `GET /healthz`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,13 +21,29 @@ struct Shared {
     feed: SyncSender<Delivery>,
     metrics: Arc<Metrics>,
     requests: Arc<AtomicU64>,
+    shopify: Option<Arc<Shopify>>,
+}
+
+/// A Shopify app's webhooks: the secret that signs them and the store of each POS location.
+#[derive(Clone, Default)]
+pub struct Shopify {
+    pub secret: String,
+    /// Shopify location id → tillflow store id.
+    pub locations: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Shopify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shopify").field("secret", &"<redacted>").field("locations", &self.locations).finish()
+    }
 }
 
 /// The routes, feeding accepted bodies to `feed`.
-pub fn router(feed: SyncSender<Delivery>, metrics: Arc<Metrics>) -> Router {
-    let shared = Shared { feed, metrics, requests: Arc::new(AtomicU64::new(0)) };
+pub fn router(feed: SyncSender<Delivery>, metrics: Arc<Metrics>, shopify: Option<Shopify>) -> Router {
+    let shared = Shared { feed, metrics, requests: Arc::new(AtomicU64::new(0)), shopify: shopify.map(Arc::new) };
     Router::new()
         .route("/v1/events", post(post_events))
+        .route("/v1/sources/shopify", post(post_shopify))
         .route("/metrics", get(|State(s): State<Shared>| async move { s.metrics.render() }))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(shared)
@@ -61,8 +77,46 @@ async fn post_events(State(shared): State<Shared>, body: Bytes) -> Response {
         return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
     }
     let request = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    deliver(&shared, format!("http#{request}"), records).await
+}
+
+/// A Shopify webhook: its signature checked against the raw body (401 if missing or wrong, and
+/// counted; nothing reaches the views), then its topic mapped to canonical records
+/// (`tillflow_data::shopify`), which are admitted like any others. A webhook that does not map is
+/// a dead letter with the reason and the body as received.
+async fn post_shopify(State(shared): State<Shared>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let Some(shopify) = shared.shopify.clone() else {
+        let hint = "Shopify webhooks are not configured: add [shopify] with its secret and locations to the config\n";
+        return (StatusCode::NOT_FOUND, hint).into_response();
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let signature = header("x-shopify-hmac-sha256");
+    if !tillflow_data::shopify::verify(shopify.secret.as_bytes(), &body, &signature) {
+        shared.metrics.unauthenticated.fetch_add(1, Ordering::Relaxed);
+        let reason =
+            if signature.is_empty() { "no X-Shopify-Hmac-Sha256 header" } else { "the signature does not match" };
+        return (StatusCode::UNAUTHORIZED, format!("{reason}: the webhook was not accepted\n")).into_response();
+    }
+    let topic = header("x-shopify-topic");
+    let records = match tillflow_data::shopify::map(&topic, &body, &shopify.locations) {
+        Ok(canonical) => {
+            let lines: Vec<String> = canonical.iter().map(|record| record.to_string()).collect();
+            formats::body(lines.join("\n").as_bytes())
+        }
+        Err(reason) => {
+            let reason = tillflow_schemas::InputError::RuleBroken(reason);
+            vec![formats::Record::rejected(1, formats::Rejected::new(&body, reason))]
+        }
+    };
+    let webhook = header("x-shopify-webhook-id");
+    let source = if webhook.is_empty() { format!("shopify {topic}") } else { format!("shopify {topic} {webhook}") };
+    deliver(&shared, source, records).await
+}
+
+/// Hands `records` to the driver and answers with their verdicts.
+async fn deliver(shared: &Shared, source: String, records: Vec<formats::Record>) -> Response {
     let (reply, verdicts) = tokio::sync::oneshot::channel();
-    let delivery = Delivery { source: format!("http#{request}").into(), records, reply: Some(reply) };
+    let delivery = Delivery { source: source.into(), records, reply: Some(reply) };
     let feed = shared.feed.clone();
     let sent = tokio::task::spawn_blocking(move || feed.send(delivery).is_ok()).await.unwrap_or(false);
     let verdicts = match (sent, verdicts.await) {

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub persist_ms: AtomicU64,
     pub persists: AtomicU64,
     pub persist_failures: AtomicU64,
+    /// Requests refused for a missing or wrong signature (they never reach the views).
+    pub unauthenticated: AtomicU64,
     pub view_rows: Mutex<Vec<(&'static str, usize)>>,
 }
 
@@ -90,6 +92,12 @@ impl Metrics {
             "counter",
             "Persists that failed (retried next time).",
             get(&self.persist_failures),
+        );
+        metric(
+            "unauthenticated_total",
+            "counter",
+            "Requests refused for a missing or wrong signature.",
+            get(&self.unauthenticated),
         );
         out.push_str("# HELP tillflow_view_rows Rows in each live view.\n# TYPE tillflow_view_rows gauge\n");
         for (view, rows) in self.view_rows.lock().unwrap_or_else(|e| e.into_inner()).iter() {

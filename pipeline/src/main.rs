@@ -398,6 +398,18 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 pg,
                 flight,
                 keep_history: Duration::from_millis(keep_history as u64),
+                shopify: match file.shopify.clone() {
+                    None => None,
+                    Some(shopify) => {
+                        let secret = shopify.secret.or_else(|| std::env::var("TILLFLOW_SHOPIFY_SECRET").ok());
+                        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+                            anyhow::bail!(
+                                "[shopify] needs the app's secret: set `secret` in the config or TILLFLOW_SHOPIFY_SECRET"
+                            );
+                        };
+                        Some(tillflow::http::Shopify { secret, locations: shopify.locations })
+                    }
+                },
             };
             let counts = serve(config, &runtime)?;
             eprintln!(

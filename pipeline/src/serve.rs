@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub flight: Option<SocketAddr>,
     /// Persisted versions younger than this stay readable with `as_of`; older files are vacuumed.
     pub keep_history: Duration,
+    /// Shopify webhooks on `POST /v1/sources/shopify`, if configured.
+    pub shopify: Option<http::Shopify>,
 }
 
 /// The folder under `--out` holding the ingest log.
@@ -63,9 +65,14 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| Error::HttpListen { addr, source })?;
-        let app = http::router(feed.clone(), Arc::clone(&metrics));
+        let shopify =
+            config.shopify.is_some().then(|| format!(", Shopify webhooks on http://{addr}/v1/sources/shopify"));
+        let app = http::router(feed.clone(), Arc::clone(&metrics), config.shopify.clone());
         runtime.spawn(async move { axum::serve(listener, app).await });
-        listening.push(format!("HTTP ingest on http://{addr}/v1/events (metrics on /metrics)"));
+        listening.push(format!(
+            "HTTP ingest on http://{addr}/v1/events{} (metrics on /metrics)",
+            shopify.unwrap_or_default()
+        ));
     }
     if let Some(addr) = config.pg {
         let ctx = hub.session(&root)?;

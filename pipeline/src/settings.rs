@@ -15,6 +15,10 @@
 //! flight = "127.0.0.1:50051"
 //! persist-every = "10s"
 //! keep-history = "7d"
+//!
+//! [shopify]                     # POST /v1/sources/shopify (the secret may come from
+//! secret = "…"                  # TILLFLOW_SHOPIFY_SECRET instead)
+//! locations = { "655441491" = "S001", "655441492" = "S002" }
 //! ```
 
 use std::net::SocketAddr;
@@ -46,6 +50,23 @@ pub struct Settings {
     pub persist_every: Option<i64>,
     #[serde(default, deserialize_with = "duration")]
     pub keep_history: Option<i64>,
+    pub shopify: Option<ShopifySettings>,
+}
+
+/// `[shopify]`: the app secret that signs the webhooks, and the store of each POS location.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifySettings {
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub locations: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for ShopifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = self.secret.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ShopifySettings").field("secret", &secret).field("locations", &self.locations).finish()
+    }
 }
 
 /// Reads a config file; errors name the file, the line and what is wrong.

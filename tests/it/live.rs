@@ -499,3 +499,57 @@ fn replaying_the_ingest_log_reproduces_the_live_run_epoch_by_epoch() {
         assert_eq!(persisted_rows(&at, "SELECT * FROM sku_margin"), then, "epoch {epoch}");
     }
 }
+
+/// A Shopify POS order posted as its webhook, signed with the app's secret, reaches sku_margin;
+/// a wrong or missing signature is refused with 401 and counted, never admitted; a webhook that
+/// does not map is a dead letter holding the body as received.
+#[test]
+fn a_signed_shopify_webhook_reaches_sku_margin() {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    std::fs::write(&config, "[shopify]\nsecret = \"shpss_test\"\nlocations = { \"655441491\" = \"S1\" }\n").unwrap();
+    let live = Live::start_with(&["--config", &config.display().to_string()]);
+    live.post(&reference_data());
+    let sign = |body: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"shpss_test").unwrap();
+        mac.update(body);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let webhook = |topic: &str, signature: &str, body: &[u8]| {
+        let head = format!(
+            "POST /v1/sources/shopify HTTP/1.1\r\nX-Shopify-Topic: {topic}\r\nX-Shopify-Hmac-Sha256: {signature}\r\n\
+             X-Shopify-Webhook-Id: b54557e4-{topic}"
+        );
+        live.request(&head, body).unwrap()
+    };
+    let order = crate::shopify::ORDER.as_bytes();
+
+    let (status, answer) = webhook("orders/create", &sign(order), order);
+    assert_eq!(status, 202, "{answer}");
+    wait_for("the Shopify order in sku_margin", || {
+        live.psql("SELECT units_sold, net_sales FROM sku_margin WHERE sku = 'K1'") == "3|34.47\n"
+    });
+    // Shopify sends the order again when it is paid, and retries: it counts once.
+    let (status, answer) = webhook("orders/paid", &sign(order), order);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("\"duplicates\":1"), "{answer}");
+
+    // Not signed by the secret: 401, counted, nothing admitted.
+    let reserialised = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(order).unwrap()).unwrap();
+    assert_eq!(webhook("orders/create", &sign(order), &reserialised).0, 401);
+    assert_eq!(webhook("orders/create", "", order).0, 401);
+    let (_, metrics) = live.get("/metrics").unwrap();
+    assert!(metrics.contains("tillflow_unauthenticated_total 2"), "{metrics}");
+
+    // Signed, but at a location no store is mapped to: a dead letter with the body as received.
+    let elsewhere = crate::shopify::ORDER.replace("655441491", "999").replace("450789469", "450789470");
+    let (status, answer) = webhook("orders/create", &sign(elsewhere.as_bytes()), elsewhere.as_bytes());
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("location 999 is not mapped"), "{answer}");
+    wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
+    let raw = live.psql("SELECT raw FROM dead_letters");
+    assert_eq!(raw.trim_end(), elsewhere, "the dead letter keeps the webhook's body as received");
+    assert_eq!(live.psql("SELECT SUM(units_sold) FROM sku_margin"), "4\n", "only the mapped order counts");
+}

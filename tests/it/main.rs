@@ -11,6 +11,7 @@ mod live;
 mod pg;
 mod replay;
 mod segments;
+mod shopify;
 mod storage;
 mod support;
 mod views;

@@ -1,0 +1,201 @@
+//! Shopify webhooks as tillflow's canonical events: a pure mapping from a webhook's topic and
+//! body to the canonical records (JSON, as a file or `POST /v1/events` would carry them), and the
+//! check of its signature. No I/O: the HTTP endpoint calls these.
+//!
+//! | topic | canonical record |
+//! | --- | --- |
+//! | `orders/create`, `orders/paid`, `orders/updated` | `sale`: the order's line items at their price, with the discounts allocated to each line; one tender of the order's total, its kind from the payment gateway |
+//! | `orders/cancelled` | `void` with scope `post` of that sale |
+//! | `refunds/create` | `refund` citing the order, one line per refunded line item |
+//!
+//! Each order is one sale, `event_id` `shopify-order-<id>`: Shopify sends an order again on
+//! `orders/paid` and on retries, and the same content counts once; an update that changes the
+//! lines is a conflicting duplicate, a dead letter (tillflow does not yet replace a sale). The
+//! store is the order's `location_id` (a POS location) through the configured map; an order
+//! without one (an online order) or at an unmapped location is refused with the reason.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+/// Whether `signature` (the `X-Shopify-Hmac-Sha256` header: base64 of the HMAC-SHA256 of the raw
+/// body with the app's secret) signs `body`. Compared in constant time.
+pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
+    let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else { return false };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// The canonical records of one webhook, or why it does not map. `locations` maps Shopify
+/// location ids to tillflow store ids.
+pub fn map(topic: &str, body: &[u8], locations: &HashMap<String, String>) -> Result<Vec<Value>, String> {
+    let payload: Value = serde_json::from_slice(body).map_err(|e| format!("the {topic} body is not JSON: {e}"))?;
+    match topic {
+        "orders/create" | "orders/paid" | "orders/updated" => Ok(vec![sale(&payload, locations)?]),
+        "orders/cancelled" => Ok(vec![cancellation(&payload, locations)?]),
+        "refunds/create" => Ok(vec![refund(&payload, locations)?]),
+        other => Err(format!(
+            "Shopify topic `{other}` is not mapped; tillflow maps orders/create, orders/paid, orders/updated, \
+             orders/cancelled and refunds/create"
+        )),
+    }
+}
+
+/// A field as text: a JSON string as it is, a number in its JSON form.
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn required(payload: &Value, field: &str, what: &str) -> Result<String, String> {
+    text(&payload[field]).ok_or_else(|| format!("the {what} has no `{field}`"))
+}
+
+/// The store of a Shopify location.
+fn store(location: Option<String>, locations: &HashMap<String, String>, what: &str) -> Result<String, String> {
+    let location = location.ok_or_else(|| {
+        format!("the {what} has no location_id (an online order?); tillflow maps POS locations to stores")
+    })?;
+    locations.get(&location).cloned().ok_or_else(|| {
+        format!("Shopify location {location} is not mapped to a store: add it under [shopify.locations] in the config")
+    })
+}
+
+/// Cents of a money string ("19.99"), summed exactly.
+fn cents(value: &Value) -> Result<i64, String> {
+    let raw = text(value).unwrap_or_else(|| "0".to_string());
+    let (whole, fraction) = raw.split_once('.').unwrap_or((&raw, ""));
+    let negative = whole.starts_with('-');
+    let whole: i64 = whole.trim_start_matches('-').parse().map_err(|_| format!("`{raw}` is not an amount"))?;
+    let fraction = format!("{fraction:0<2}");
+    let cents_part: i64 = fraction[..2].parse().map_err(|_| format!("`{raw}` is not an amount"))?;
+    let cents = whole * 100 + cents_part;
+    Ok(if negative { -cents } else { cents })
+}
+
+/// An amount of cents as canonical money text.
+fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// The tender kind of a Shopify payment gateway name.
+fn tender_kind(gateway: &str) -> &'static str {
+    match gateway.to_ascii_lowercase().as_str() {
+        "cash" => "cash",
+        "gift_card" | "gift card" => "gift_card",
+        "store_credit" | "store credit" => "store_credit",
+        _ => "card",
+    }
+}
+
+/// Who rang it: the POS staff member (`user_id`), else the register, else Shopify.
+fn cashier(payload: &Value) -> String {
+    text(&payload["user_id"]).map_or_else(|| "shopify".to_string(), |id| format!("shopify-staff-{id}"))
+}
+
+fn register(payload: &Value) -> String {
+    text(&payload["device_id"]).map_or_else(|| "shopify".to_string(), |id| format!("shopify-device-{id}"))
+}
+
+fn sale(order: &Value, locations: &HashMap<String, String>) -> Result<Value, String> {
+    let id = required(order, "id", "order")?;
+    let store_id = store(text(&order["location_id"]), locations, "order")?;
+    let ts = text(&order["processed_at"]).or_else(|| text(&order["created_at"]));
+    let ts = ts.ok_or_else(|| "the order has neither `processed_at` nor `created_at`".to_string())?;
+    let items = order["line_items"].as_array().filter(|items| !items.is_empty());
+    let items = items.ok_or_else(|| "the order has no line_items".to_string())?;
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let sku = text(&item["sku"])
+            .or_else(|| text(&item["variant_id"]).map(|v| format!("shopify-variant-{v}")))
+            .ok_or_else(|| format!("line item {} has neither `sku` nor `variant_id`", i + 1))?;
+        let allocated = match item["discount_allocations"].as_array() {
+            Some(allocations) => allocations.iter().map(|a| cents(&a["amount"])).sum::<Result<i64, String>>()?,
+            None => cents(&item["total_discount"])?,
+        };
+        let qty = item["quantity"].as_i64().ok_or_else(|| format!("line item {} has no quantity", i + 1))?;
+        lines.push(json!({
+            "line_no": i + 1,
+            "sku": sku,
+            "qty": qty,
+            "unit_price": money(cents(&item["price"])?),
+            "discount": money(allocated),
+        }));
+    }
+    let gateway = order["payment_gateway_names"].as_array().and_then(|g| g.first()).and_then(Value::as_str);
+    let mut sale = json!({
+        "type": "sale",
+        "event_id": format!("shopify-order-{id}"),
+        "ts": ts,
+        "store_id": store_id,
+        "transaction_id": format!("shopify-{id}"),
+        "register_id": register(order),
+        "cashier_id": cashier(order),
+        "lines": lines,
+        "tenders": [{"kind": tender_kind(gateway.unwrap_or("card")), "amount": money(cents(&order["total_price"])?)}],
+    });
+    if let Some(customer) = text(&order["customer"]["id"]) {
+        sale["customer_ref"] = json!(format!("shopify-customer-{customer}"));
+    }
+    Ok(sale)
+}
+
+fn cancellation(order: &Value, locations: &HashMap<String, String>) -> Result<Value, String> {
+    let id = required(order, "id", "order")?;
+    let store_id = store(text(&order["location_id"]), locations, "order")?;
+    let ts = required(order, "cancelled_at", "cancelled order")?;
+    Ok(json!({
+        "type": "void",
+        "event_id": format!("shopify-cancel-{id}"),
+        "ts": ts,
+        "store_id": store_id,
+        "transaction_id": format!("shopify-{id}"),
+        "register_id": register(order),
+        "cashier_id": cashier(order),
+        "scope": "post",
+    }))
+}
+
+fn refund(refund: &Value, locations: &HashMap<String, String>) -> Result<Value, String> {
+    let id = required(refund, "id", "refund")?;
+    let order = required(refund, "order_id", "refund")?;
+    let items = refund["refund_line_items"].as_array().filter(|items| !items.is_empty());
+    let items = items.ok_or_else(|| "the refund has no refund_line_items".to_string())?;
+    let location = items.iter().find_map(|item| text(&item["location_id"]));
+    let store_id = store(location, locations, "refund")?;
+    let ts = text(&refund["processed_at"]).or_else(|| text(&refund["created_at"]));
+    let ts = ts.ok_or_else(|| "the refund has neither `processed_at` nor `created_at`".to_string())?;
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let line = &item["line_item"];
+        let sku = text(&line["sku"])
+            .or_else(|| text(&line["variant_id"]).map(|v| format!("shopify-variant-{v}")))
+            .ok_or_else(|| format!("refund line item {} has neither `sku` nor `variant_id`", i + 1))?;
+        let qty = item["quantity"].as_i64().ok_or_else(|| format!("refund line item {} has no quantity", i + 1))?;
+        lines.push(json!({"sku": sku, "qty": qty, "amount": money(cents(&item["subtotal"])?)}));
+    }
+    let gateway = refund["transactions"].as_array().and_then(|t| t.first()).and_then(|t| t["gateway"].as_str());
+    let mut canonical = json!({
+        "type": "refund",
+        "event_id": format!("shopify-refund-{id}"),
+        "ts": ts,
+        "store_id": store_id,
+        "refund_id": format!("shopify-refund-{id}"),
+        "original_transaction_id": format!("shopify-{order}"),
+        "register_id": "shopify",
+        "cashier_id": cashier(refund),
+        "tender_kind": tender_kind(gateway.unwrap_or("card")),
+        "lines": lines,
+    });
+    if let Some(note) = text(&refund["note"]) {
+        canonical["reason"] = json!(note);
+    }
+    Ok(canonical)
+}

@@ -1,0 +1,125 @@
+//! Shopify webhooks mapped to canonical events (`tillflow_data::shopify`), each field checked by
+//! hand against the order below, which follows the shape of Shopify's Order resource (POS
+//! order: `location_id`, `user_id`, `device_id`; money as decimal strings; discounts allocated
+//! to lines). The signature against a vector computed apart (Python's `hmac`).
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use tillflow_data::shopify::{map, verify};
+
+pub const ORDER: &str = r##"{
+  "id": 450789469,
+  "name": "#1001",
+  "created_at": "2026-03-07T10:15:00-05:00",
+  "processed_at": "2026-03-07T10:14:58-05:00",
+  "updated_at": "2026-03-07T10:15:01-05:00",
+  "location_id": 655441491,
+  "user_id": 548380009,
+  "device_id": 7,
+  "currency": "USD",
+  "total_price": "43.47",
+  "payment_gateway_names": ["cash"],
+  "customer": {"id": 207119551, "email": "bob.norman@example.com"},
+  "line_items": [
+    {"id": 466157049, "variant_id": 39072856, "sku": "K1", "title": "IPod Nano - 8gb", "quantity": 3,
+     "price": "11.99", "total_discount": "0.00",
+     "discount_allocations": [{"amount": "1.50", "discount_application_index": 0}]},
+    {"id": 518995019, "variant_id": 49148385, "sku": "", "title": "IPod Nano - Red", "quantity": 1,
+     "price": "9.00", "total_discount": "0.00", "discount_allocations": []}
+  ]
+}"##;
+
+pub fn locations() -> HashMap<String, String> {
+    HashMap::from([("655441491".to_string(), "S1".to_string())])
+}
+
+#[test]
+fn an_order_becomes_a_sale_of_its_lines() {
+    let records = map("orders/create", ORDER.as_bytes(), &locations()).unwrap();
+    let expected = json!({
+        "type": "sale",
+        "event_id": "shopify-order-450789469",
+        "ts": "2026-03-07T10:14:58-05:00",
+        "store_id": "S1",
+        "transaction_id": "shopify-450789469",
+        "register_id": "shopify-device-7",
+        "cashier_id": "shopify-staff-548380009",
+        "customer_ref": "shopify-customer-207119551",
+        "lines": [
+            {"line_no": 1, "sku": "K1", "qty": 3, "unit_price": "11.99", "discount": "1.50"},
+            {"line_no": 2, "sku": "shopify-variant-49148385", "qty": 1, "unit_price": "9.00", "discount": "0.00"}
+        ],
+        "tenders": [{"kind": "cash", "amount": "43.47"}]
+    });
+    assert_eq!(records, vec![expected]);
+    // orders/paid sends the same order again: the same record, so it counts once.
+    assert_eq!(map("orders/paid", ORDER.as_bytes(), &locations()).unwrap(), records);
+}
+
+#[test]
+fn a_cancellation_is_a_post_void_and_a_refund_cites_its_order() {
+    let mut cancelled: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+    cancelled["cancelled_at"] = json!("2026-03-07T11:00:00-05:00");
+    let body = cancelled.to_string();
+    let void = map("orders/cancelled", body.as_bytes(), &locations()).unwrap();
+    assert_eq!(void[0]["type"], "void");
+    assert_eq!(void[0]["scope"], "post");
+    assert_eq!(void[0]["transaction_id"], "shopify-450789469");
+    assert_eq!(void[0]["ts"], "2026-03-07T11:00:00-05:00");
+
+    let refund = json!({
+        "id": 509562969,
+        "order_id": 450789469,
+        "created_at": "2026-03-07T12:00:00-05:00",
+        "note": "wrong size",
+        "user_id": 548380009,
+        "refund_line_items": [
+            {"id": 104689539, "quantity": 1, "line_item_id": 466157049, "location_id": 655441491,
+             "subtotal": "11.49", "line_item": {"id": 466157049, "sku": "K1", "variant_id": 39072856}}
+        ],
+        "transactions": [{"id": 245135, "kind": "refund", "gateway": "shopify_payments", "amount": "11.49"}]
+    });
+    let records = map("refunds/create", refund.to_string().as_bytes(), &locations()).unwrap();
+    assert_eq!(
+        records,
+        vec![json!({
+            "type": "refund",
+            "event_id": "shopify-refund-509562969",
+            "ts": "2026-03-07T12:00:00-05:00",
+            "store_id": "S1",
+            "refund_id": "shopify-refund-509562969",
+            "original_transaction_id": "shopify-450789469",
+            "register_id": "shopify",
+            "cashier_id": "shopify-staff-548380009",
+            "tender_kind": "card",
+            "reason": "wrong size",
+            "lines": [{"sku": "K1", "qty": 1, "amount": "11.49"}]
+        })]
+    );
+}
+
+#[test]
+fn what_does_not_map_says_why() {
+    let empty = HashMap::new();
+    let unmapped = map("orders/create", ORDER.as_bytes(), &empty).unwrap_err();
+    assert!(unmapped.contains("location 655441491 is not mapped") && unmapped.contains("[shopify.locations]"));
+    let online = ORDER.replace("\"location_id\": 655441491,", "\"location_id\": null,");
+    assert!(map("orders/create", online.as_bytes(), &locations()).unwrap_err().contains("no location_id"));
+    let topic = map("carts/update", ORDER.as_bytes(), &locations()).unwrap_err();
+    assert!(topic.contains("`carts/update` is not mapped"), "{topic}");
+    assert!(map("orders/create", b"not json", &locations()).unwrap_err().contains("not JSON"));
+}
+
+#[test]
+fn the_signature_is_the_hmac_of_the_raw_body() {
+    let body = br#"{"id":820982911946154508,"email":"jon@example.com"}"#;
+    // base64(HMAC-SHA256(key "hush", body)), computed with Python's hmac module.
+    let signature = "D0UMXmhjwBRi4y66TmhJrDlhQABD7zI2fm3p6/QLMo8=";
+    assert!(verify(b"hush", body, signature));
+    assert!(!verify(b"hush!", body, signature), "another secret");
+    let reserialised = br#"{"id": 820982911946154508, "email": "jon@example.com"}"#;
+    assert!(!verify(b"hush", reserialised, signature), "the same JSON with other whitespace");
+    assert!(!verify(b"hush", body, ""), "no signature");
+    assert!(!verify(b"hush", body, "not base64!"), "garbage");
+}
