@@ -100,6 +100,11 @@ fn cashier(payload: &Value) -> String {
     text(&payload["user_id"]).map_or_else(|| "shopify".to_string(), |id| format!("shopify-staff-{id}"))
 }
 
+/// A line item's SKU, else its variant (a product without a SKU).
+fn sku(item: &Value) -> Option<String> {
+    text(&item["sku"]).or_else(|| text(&item["variant_id"]).map(|v| format!("shopify-variant-{v}")))
+}
+
 fn register(payload: &Value) -> String {
     text(&payload["device_id"]).map_or_else(|| "shopify".to_string(), |id| format!("shopify-device-{id}"))
 }
@@ -113,9 +118,7 @@ fn sale(order: &Value, locations: &HashMap<String, String>) -> Result<Value, Str
     let items = items.ok_or_else(|| "the order has no line_items".to_string())?;
     let mut lines = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let sku = text(&item["sku"])
-            .or_else(|| text(&item["variant_id"]).map(|v| format!("shopify-variant-{v}")))
-            .ok_or_else(|| format!("line item {} has neither `sku` nor `variant_id`", i + 1))?;
+        let sku = sku(item).ok_or_else(|| format!("line item {} has neither `sku` nor `variant_id`", i + 1))?;
         let allocated = match item["discount_allocations"].as_array() {
             Some(allocations) => allocations.iter().map(|a| cents(&a["amount"])).sum::<Result<i64, String>>()?,
             None => cents(&item["total_discount"])?,
@@ -175,9 +178,7 @@ fn refund(refund: &Value, locations: &HashMap<String, String>) -> Result<Value, 
     let mut lines = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let line = &item["line_item"];
-        let sku = text(&line["sku"])
-            .or_else(|| text(&line["variant_id"]).map(|v| format!("shopify-variant-{v}")))
-            .ok_or_else(|| format!("refund line item {} has neither `sku` nor `variant_id`", i + 1))?;
+        let sku = sku(line).ok_or_else(|| format!("refund line item {} has neither `sku` nor `variant_id`", i + 1))?;
         let qty = item["quantity"].as_i64().ok_or_else(|| format!("refund line item {} has no quantity", i + 1))?;
         lines.push(json!({"sku": sku, "qty": qty, "amount": money(cents(&item["subtotal"])?)}));
     }
