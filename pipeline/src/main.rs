@@ -72,6 +72,10 @@ enum Command {
         /// A TOML file setting any of these flags (flags given here win); see docs/live.md.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Files of Shopify orders as the Orders API lists them, read with the inputs (backfill;
+        /// locations mapped to stores by [shopify] in --config).
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        shopify_orders: Vec<PathBuf>,
     },
     /// Replay history through the same graph: event files, or a live run's ingest log.
     #[command(after_help = REPLAY_EXAMPLES)]
@@ -211,6 +215,7 @@ impl ComputeArgs {
             epochs: Epochs::tick_or_fast(self.tick),
             tuning: self.tuning(),
             detail: Detail { profile: self.profile, ..Detail::default() },
+            shopify: Default::default(),
         }
     }
 
@@ -340,7 +345,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { input, out, compute, live, cluster, config } => {
+        Command::Run { input, out, compute, live, cluster, config, shopify_orders } => {
             let file = match config {
                 Some(path) => settings::load(&path)?,
                 None => settings::Settings::default(),
@@ -363,18 +368,30 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let follow =
                 live.follow || file.follow.unwrap_or(false) || listen.is_some() || pg.is_some() || flight.is_some();
             if !follow {
-                if input.is_empty() {
+                if input.is_empty() && shopify_orders.is_empty() {
                     anyhow::bail!(
                         "nothing to read: pass --input FILE_OR_FOLDER, or --follow with --listen ADDR for HTTP ingest"
                     );
                 }
-                let config = RunConfig { processes: cluster.processes()?, ..compute.config(input, out) };
+                let locations = file.shopify.clone().unwrap_or_default().locations;
+                if !shopify_orders.is_empty() && locations.is_empty() {
+                    anyhow::bail!(
+                        "--shopify-orders needs the store of each Shopify location: [shopify] locations = {{ \"<location id>\" = \"<store_id>\" }} in --config"
+                    );
+                }
+                let shopify = tillflow::run::ShopifyExports { files: shopify_orders, locations };
+                let config = RunConfig { processes: cluster.processes()?, shopify, ..compute.config(input, out) };
                 let summary = run(&config, &runtime)?;
                 println!("{summary}");
                 return Ok(());
             }
             if compute.profile {
                 anyhow::bail!("--profile times a run over files or a replay; live mode has /metrics instead");
+            }
+            if !shopify_orders.is_empty() {
+                anyhow::bail!(
+                    "--shopify-orders reads history in a run over files; live mode takes Shopify's webhooks on /v1/sources/shopify"
+                );
             }
             if cluster.hosts.is_some() {
                 anyhow::bail!(

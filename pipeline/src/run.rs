@@ -25,6 +25,16 @@ pub struct RunConfig {
     pub epochs: Epochs,
     pub tuning: Tuning,
     pub detail: Detail,
+    /// Shopify order exports to read besides `inputs` (`--shopify-orders`), and the store of each
+    /// Shopify location.
+    pub shopify: ShopifyExports,
+}
+
+/// Files of Shopify orders as the Orders API lists them, mapped as the webhooks are.
+#[derive(Clone, Debug, Default)]
+pub struct ShopifyExports {
+    pub files: Vec<PathBuf>,
+    pub locations: std::collections::HashMap<String, String>,
 }
 
 impl RunConfig {
@@ -38,6 +48,7 @@ impl RunConfig {
             epochs: Epochs::FAST,
             tuning: Tuning::default(),
             detail: Detail::default(),
+            shopify: ShopifyExports::default(),
         }
     }
 }
@@ -109,10 +120,21 @@ pub fn write(
 /// Reads the inputs (this process's share of them, in a cluster) and computes every view,
 /// without persisting anything.
 pub fn compute(config: &RunConfig) -> Result<dataflow::Output> {
-    let files = Arc::new(source::discover(&config.inputs).map_err(Error::Input)?);
+    let files = match (config.inputs.is_empty(), config.shopify.files.is_empty()) {
+        (true, false) => Vec::new(),
+        _ => source::discover(&config.inputs).map_err(Error::Input)?,
+    };
+    let files = Arc::new(files);
+    if let Some(missing) = config.shopify.files.iter().find(|path| !path.is_file()) {
+        return Err(Error::InputMissing(missing.clone()));
+    }
+    let shopify = Arc::new(config.shopify.clone());
     let (epochs, retention_ms) = (config.epochs, config.tuning.retention_ms);
     let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
-    let ingest: IngestFactory = Arc::new(move || Box::new(Ingest::open(&files, epochs, retention_ms).share(share)));
+    let ingest: IngestFactory = Arc::new(move || {
+        let exports = shopify.files.iter().map(|path| source::shopify_orders(path, &shopify.locations)).collect();
+        Box::new(Ingest::open_with(&files, exports, epochs, retention_ms).share(share))
+    });
     dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.detail).map_err(Error::Dataflow)
 }
 

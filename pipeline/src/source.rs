@@ -311,13 +311,77 @@ impl Interleave {
     }
 
     /// Every file's records, read ahead in parallel; a file that cannot be opened at all is one
-    /// rejected record, at position 0.
-    pub fn files(files: &[(PathBuf, Format)]) -> Interleave {
+    /// rejected record, at position 0. `others` are read with them, in the same order of time.
+    pub fn files(files: &[(PathBuf, Format)], others: Vec<(Arc<str>, Records)>) -> Interleave {
         let ahead = ReadAhead::new();
-        let sources =
+        let mut sources: Vec<(Arc<str>, Records)> =
             files.iter().map(|(path, format)| (path.display().to_string().into(), ahead.file(path, *format))).collect();
+        sources.extend(others);
         Interleave::new(sources)
     }
+}
+
+/// A file of Shopify orders as the Orders API lists them (`{"orders": [...]}`, a JSON array, or
+/// one order per line), each mapped as its webhooks are: the order's sale, its cancellation if
+/// it was cancelled, and each of its refunds. An order that does not map is a dead letter with
+/// the reason and the order's JSON. Positions count orders.
+pub fn shopify_orders(path: &Path, locations: &std::collections::HashMap<String, String>) -> (Arc<str>, Records) {
+    use tillflow_data::shopify::map;
+    let name: Arc<str> = path.display().to_string().into();
+    let orders: Vec<serde_json::Value> = match std::fs::read(path) {
+        Err(e) => {
+            return (
+                name,
+                Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", InputError::Io(e.to_string()))))),
+            );
+        }
+        Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut listing)) => match listing.remove("orders") {
+                Some(serde_json::Value::Array(orders)) => orders,
+                _ => vec![serde_json::Value::Object(listing)],
+            },
+            Ok(serde_json::Value::Array(orders)) => orders,
+            Ok(other) => vec![other],
+            Err(_) => bytes
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.trim_ascii().is_empty())
+                .map(|line| {
+                    serde_json::from_slice(line)
+                        .unwrap_or(serde_json::Value::String(String::from_utf8_lossy(line).into()))
+                })
+                .collect(),
+        },
+    };
+    let mut records = Vec::new();
+    for (i, order) in orders.iter().enumerate() {
+        let position = i as u64 + 1;
+        let body = order.to_string();
+        let mut canonical = map("orders/create", body.as_bytes(), locations);
+        if let (Ok(mapped), Some(_)) = (&mut canonical, order["cancelled_at"].as_str()) {
+            match map("orders/cancelled", body.as_bytes(), locations) {
+                Ok(void) => mapped.extend(void),
+                Err(reason) => canonical = Err(reason),
+            }
+        }
+        for refund in order["refunds"].as_array().into_iter().flatten() {
+            if let Ok(mapped) = &mut canonical {
+                match map("refunds/create", refund.to_string().as_bytes(), locations) {
+                    Ok(refund) => mapped.extend(refund),
+                    Err(reason) => canonical = Err(reason),
+                }
+            }
+        }
+        match canonical {
+            Ok(mapped) => records.extend(mapped.iter().map(|record| {
+                let text = record.to_string();
+                Record::new(position, text.as_bytes(), tillflow_schemas::formats::ndjson::parse_line(text.as_bytes()))
+            })),
+            Err(reason) => {
+                records.push(Record::rejected(position, Rejected::new(body.as_bytes(), InputError::RuleBroken(reason))))
+            }
+        }
+    }
+    (name, Box::new(records.into_iter()))
 }
 
 /// A file's records, or one rejected record saying why it cannot be read, parsed on the
@@ -474,8 +538,18 @@ impl Iterator for Interleave {
 impl Ingest {
     /// Reads `files`; events dated more than `retention_ms` before the latest are dead letters.
     pub fn open(files: &[(PathBuf, Format)], epochs: Epochs, retention_ms: Millis) -> Ingest {
+        Ingest::open_with(files, Vec::new(), epochs, retention_ms)
+    }
+
+    /// Reads `files` and the `others` sources of records together.
+    pub fn open_with(
+        files: &[(PathBuf, Format)],
+        others: Vec<(Arc<str>, Records)>,
+        epochs: Epochs,
+        retention_ms: Millis,
+    ) -> Ingest {
         Ingest {
-            records: Interleave::files(files),
+            records: Interleave::files(files, others),
             epochs,
             read: 0,
             admission: Admission::new(retention_ms),
