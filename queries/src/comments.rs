@@ -139,34 +139,23 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
     let wrapped = DescribedCatalog { inner, oids: Arc::clone(&oids), descriptions: Arc::clone(&descriptions) };
     catalog.register_schema("pg_catalog", Arc::new(wrapped))?;
 
-    let (table_oids, table_descriptions) = (Arc::clone(&oids), Arc::clone(&descriptions));
-    ctx.register_udf(create_udf(
-        "obj_description",
-        vec![DataType::Int64, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(move |args| {
-            describe(args, |oid, _| {
-                let names = table_oids.read().unwrap_or_else(|e| e.into_inner());
-                names.get(&oid).and_then(|name| table_descriptions.get(name)).map(|(table, _)| table.clone())
-            })
-        }),
-    ));
-    let (column_oids, column_descriptions) = (oids, descriptions);
-    ctx.register_udf(create_udf(
-        "col_description",
-        vec![DataType::Int64, DataType::Int64],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(move |args| {
-            describe(args, |oid, attnum| {
-                let names = column_oids.read().unwrap_or_else(|e| e.into_inner());
-                let (_, columns) = names.get(&oid).and_then(|name| column_descriptions.get(name))?;
-                let attnum = usize::try_from(attnum?.checked_sub(1)?).ok()?;
-                columns.get(attnum).cloned().flatten()
-            })
-        }),
-    ));
+    // obj_description(oid, 'pg_class') describes a table, col_description(oid, attnum) a column.
+    for (name, second, of_column) in
+        [("obj_description", DataType::Utf8, false), ("col_description", DataType::Int64, true)]
+    {
+        let (oids, descriptions) = (Arc::clone(&oids), Arc::clone(&descriptions));
+        let lookup = move |oid: i32, attnum: Option<i64>| {
+            let names = oids.read().unwrap_or_else(|e| e.into_inner());
+            let (table, columns) = names.get(&oid).and_then(|name| descriptions.get(name))?;
+            if !of_column {
+                return Some(table.clone());
+            }
+            let attnum = usize::try_from(attnum?.checked_sub(1)?).ok()?;
+            columns.get(attnum).cloned().flatten()
+        };
+        let function = Arc::new(move |args: &[ColumnarValue]| describe(args, &lookup));
+        ctx.register_udf(create_udf(name, vec![DataType::Int64, second], DataType::Utf8, Volatility::Stable, function));
+    }
     Ok(())
 }
 

@@ -77,8 +77,9 @@ fn expected_segments(stamped: &[(Epoch, Event)], epochs: &[Epoch]) -> Vec<(Vec<C
 }
 
 /// Every view of `views` (names of [`views()`]) equals its reference at every epoch of `stamped`,
-/// on 1 and 2 workers, the graph computing only those views (and what they read).
-pub fn check_every_epoch(stamped: &[(Epoch, Event)], views: &[&str]) {
+/// on 1 and 2 workers, the graph computing only those views (and what they read). Returns how
+/// many reference rows were compared, over every epoch.
+pub fn check_every_epoch(stamped: &[(Epoch, Event)], views: &[&str]) -> usize {
     // The references read what admission accepted; the graph is fed through admission itself.
     let accepted = admitted(stamped);
     let mut epochs: Vec<Epoch> = stamped.iter().map(|(e, _)| *e).collect();
@@ -87,6 +88,9 @@ pub fn check_every_epoch(stamped: &[(Epoch, Event)], views: &[&str]) {
     let expected = expected(&accepted, &epochs, &sql);
     let segmented = views.iter().any(|v| *v == CustomerSegment::NAME || *v == SegmentProfile::NAME);
     let segments = if segmented { expected_segments(&accepted, &epochs) } else { Vec::new() };
+    let compared = expected.values().flatten().map(Vec::len).sum::<usize>()
+        + segments.iter().filter(|_| views.contains(&CustomerSegment::NAME)).map(|(s, _)| s.len()).sum::<usize>()
+        + segments.iter().filter(|_| views.contains(&SegmentProfile::NAME)).map(|(_, p)| p.len()).sum::<usize>();
     let chosen = ViewSet::parse(&views.join(",")).expect("views with a reference");
     for workers in [1, 2] {
         let output = run_views(stamped, workers, chosen);
@@ -114,6 +118,7 @@ pub fn check_every_epoch(stamped: &[(Epoch, Event)], views: &[&str]) {
             }
         }
     }
+    compared
 }
 
 /// A view's own reference test: [`STREAMS`] random streams (post-voids, refunds, voids, shifts,
@@ -122,12 +127,17 @@ pub fn check_every_epoch(stamped: &[(Epoch, Event)], views: &[&str]) {
 /// failure names the stream that fails; the workspace's randomized test (`tests/it/views.rs`)
 /// explores new ones on every run.
 pub fn check_view(view: &str) {
+    let mut compared = 0;
     for seed in 0..STREAMS {
         let stream = random_stream(0x7111_f10e ^ seed, 10..80);
-        let checked = std::panic::catch_unwind(|| check_every_epoch(&stream, &[view]));
-        if let Err(failure) = checked {
-            eprintln!("{view}: the random stream of seed {seed} fails");
-            std::panic::resume_unwind(failure);
+        match std::panic::catch_unwind(|| check_every_epoch(&stream, &[view])) {
+            Ok(rows) => compared += rows,
+            Err(failure) => {
+                eprintln!("{view}: the random stream of seed {seed} fails");
+                std::panic::resume_unwind(failure);
+            }
         }
     }
+    // Empty views equal empty references: the streams must give the view rows to compare.
+    assert!(compared >= 10, "{view}: only {compared} rows compared over {STREAMS} streams");
 }
