@@ -110,13 +110,13 @@ CREATE MACRO tf_instant(t) AS CASE
 # reason is absent (NULL); refund lines are numbered by position; void lines keep their optional
 # line_no and unit_price as given (both scopes: a post void may list lines too).
 TABLES = {
-    "stores": """
+    "store_records": """
         SELECT store_id, name, district, region, timezone, event_id, ts
         FROM raw WHERE type = 'store'""",
-    "products": """
+    "product_records": """
         SELECT sku, name, category, department, unit_cost, list_price, event_id, ts
         FROM raw WHERE type = 'product'""",
-    "promotions": """
+    "promotion_records": """
         SELECT promo_id, sku, category, tf_instant("start") AS "start", tf_instant("end") AS "end",
                discount_pct, event_id, ts
         FROM raw WHERE type = 'promotion'""",

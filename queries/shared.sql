@@ -2,10 +2,12 @@
 
 -- The current record of each store: the greatest (ts, event_id), missing values first.
 CREATE TABLE current_stores AS
-SELECT store_id, district, timezone FROM (
-    SELECT store_id, district, timezone, ROW_NUMBER() OVER (
-        PARTITION BY store_id ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, district DESC, timezone DESC) AS rn
-    FROM stores) s
+SELECT store_id, name, district, region, timezone FROM (
+    SELECT store_id, name, district, region, timezone, ROW_NUMBER() OVER (
+        PARTITION BY store_id
+        ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, district DESC, timezone DESC, region DESC, name DESC
+    ) AS rn
+    FROM store_records) s
 WHERE rn = 1;
 
 -- The current catalog cost of each product, chosen the same way (then the greater cost).
@@ -13,7 +15,7 @@ CREATE TABLE current_products AS
 SELECT sku, unit_cost FROM (
     SELECT sku, unit_cost, ROW_NUMBER() OVER (
         PARTITION BY sku ORDER BY ts DESC NULLS LAST, event_id DESC NULLS LAST, unit_cost DESC) AS rn
-    FROM products) p
+    FROM product_records) p
 WHERE rn = 1;
 
 -- Sale lines that count: a post-voided sale counts nowhere.

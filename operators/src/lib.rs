@@ -3,7 +3,7 @@
 //!
 //! - [`records`]: the flattened, business-dated records the pipeline feeds in;
 //! - [`sales`]: sales that still count (post-voided sales removed), shared by every view;
-//! - [`stores`]: each store's current record (district, time zone);
+//! - [`stores`]: each store's current record (district, region, time zone), and the `stores` view;
 //! - [`watermark`]: the watermark, from every process's latest event time, and each store's day of it;
 //! - [`sku_days`]: what each (store, sku, day) sold, returned and moved, shared by the next two;
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;

@@ -234,7 +234,9 @@ pub struct StoreRec {
     pub store_id: Id,
     pub ts: Option<Millis>,
     pub event_id: Option<Text>,
+    pub name: Text,
     pub district: Id,
+    pub region: Id,
     pub timezone: Id,
 }
 

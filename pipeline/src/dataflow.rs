@@ -53,7 +53,7 @@ impl Default for Tuning {
 
 /// A choice among the views a user can ask for (every one by default). A view that a chosen view
 /// reads is computed too (`exceptions` reads five), but only the chosen ones are kept;
-/// `dead_letters` always is. `customer_segments` and `segment_profiles` are computed together.
+/// `dead_letters` and the reference tables (`stores`) always are. `customer_segments` and `segment_profiles` are computed together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewSet(u8);
 
@@ -70,6 +70,8 @@ impl ViewSet {
         Exception::NAME,
     ];
     pub const ALL: ViewSet = ViewSet(u8::MAX);
+    /// None of the views one can choose: the ones always kept only.
+    pub const NONE: ViewSet = ViewSet(0);
 
     /// A comma-separated list of view names, e.g. `sku_margin,exceptions`.
     pub fn parse(list: &str) -> Result<ViewSet, String> {
@@ -350,6 +352,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         // share of transactions (as their arrangement by transaction wants them anyway).
         let sales = spread(sales, |s: &SaleRec| (s.store_id, s.transaction).hashed());
         let stores = stores::current_stores(stores);
+        let store_records = stores::stores(stores.clone());
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
         let sales = sales::sales(sales, voids.clone());
@@ -417,6 +420,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         capture(views, anomalies, &probe, &mut captures);
         capture(views, labor, &probe, &mut captures);
         capture(views, exceptions, &probe, &mut captures);
+        capture(views, Some(store_records), &probe, &mut captures);
         capture(views, Some(dead_letters), &probe, &mut captures);
         sum_on_worker_0(counts, &probe, sink);
 

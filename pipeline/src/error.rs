@@ -51,12 +51,14 @@ pub enum Error {
     NoDistrict { district: String, known: Vec<String> },
     #[error("no sales in district `{0}` yet")]
     NoSales(String),
-    /// A SQL server asked to listen beyond this machine.
+    /// A SQL server asked to listen beyond this machine without users or TLS.
     #[error(
-        "{flag} {addr}: tillflow's SQL servers have no authentication or TLS yet, so they listen on loopback \
-         only (127.0.0.1 or [::1]); reach them from other machines through an SSH tunnel or an authenticating proxy"
+        "{flag} {addr} is reachable from other machines: configure [[users]] and [tls] (or --tls-cert and \
+         --tls-key) in --config first (docs/access.md), or listen on 127.0.0.1"
     )]
-    NotLoopback { flag: &'static str, addr: SocketAddr },
+    Unprotected { flag: &'static str, addr: SocketAddr },
+    #[error(transparent)]
+    Tls(tillflow_queries::access::gate::TlsError),
     #[error("cannot listen for HTTP on {addr} (is the port taken? pick another with --listen)")]
     HttpListen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot listen for {server} clients on {addr} (is the port taken? pick another address)")]

@@ -42,8 +42,8 @@ pub use error::{Error, Result};
 
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
-    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat, RefundVoidAnomaly, RuleBreak,
-    SegmentProfile, SkuMargin, ViewRow,
+    AccessEntry, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat,
+    RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -83,7 +83,8 @@ fn sql_view<R: ViewRow>() -> Table {
     table::<R>(Reference::Sql(sql))
 }
 
-/// Every table, in the order SQL lists them: the views, then `dead_letters` and `pipeline_stats`.
+/// Every table, in the order SQL lists them: the views, the reference tables, then `dead_letters`,
+/// `pipeline_stats` and `access_log` (the last three written by the pipeline itself).
 pub fn tables() -> Vec<Table> {
     vec![
         sql_view::<SkuMargin>(),
@@ -92,10 +93,12 @@ pub fn tables() -> Vec<Table> {
         sql_view::<RefundVoidAnomaly>(),
         sql_view::<LaborDemand>(),
         sql_view::<Exception>(),
+        sql_view::<StoreRecord>(),
         table::<CustomerSegment>(Reference::Batch),
         table::<SegmentProfile>(Reference::Batch),
         table::<DeadLetter>(Reference::None),
         table::<PipelineStat>(Reference::None),
+        table::<AccessEntry>(Reference::None),
     ]
 }
 

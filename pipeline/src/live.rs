@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use tillflow_queries::access::audit::AccessLog;
 use tillflow_queries::live::Hub;
 use tillflow_schemas::formats::Record;
-use tillflow_schemas::views::{DeadLetter, PipelineStat, ViewRow};
+use tillflow_schemas::views::{AccessEntry, DeadLetter, PipelineStat, ViewRow};
 
-use crate::dataflow::{self, Tuning, ViewState};
+use crate::dataflow::{self, Changes, Tuning, ViewChanges, ViewState};
 use crate::journal::{Entry, Journal};
 use crate::persist::Dirty;
 use crate::source::{Admission, Counts, Epoch, Ingested, Window};
@@ -121,6 +122,7 @@ pub fn run(
     persist: Arc<dyn Fn(Persistable) + Send + Sync>,
     stop: Arc<AtomicBool>,
     journal: Option<(Journal, Vec<Entry>)>,
+    access_log: Arc<AccessLog>,
 ) -> Result<Counts, String> {
     let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
@@ -128,7 +130,7 @@ pub fn run(
         let mut counts = Ok(Counts::default());
         if worker.index() == 0 {
             let (feed, journal) = start.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
-            let mut driver = Driver::new(&config, &graph.captures, &hub, &metrics, &persist);
+            let mut driver = Driver::new(&config, &graph.captures, &hub, &metrics, &persist, &access_log);
             let tick_ms = config.tick.as_millis().max(1) as u64;
             let mut epoch: Epoch = now_ms() / tick_ms;
             graph.inputs.advance_to(epoch);
@@ -188,6 +190,9 @@ struct Driver<'a> {
     hub: &'a Arc<Hub>,
     metrics: &'a Metrics,
     persist: &'a Arc<dyn Fn(Persistable) + Send + Sync>,
+    /// What the SQL servers record, published with each epoch.
+    access_log: &'a AccessLog,
+    accesses: Box<dyn ViewState>,
     admission: Admission,
     /// The views' states in the hub's order, and the capture feeding each.
     states: Vec<Box<dyn ViewState>>,
@@ -217,14 +222,15 @@ impl<'a> Driver<'a> {
         hub: &'a Arc<Hub>,
         metrics: &'a Metrics,
         persist: &'a Arc<dyn Fn(Persistable) + Send + Sync>,
+        access_log: &'a AccessLog,
     ) -> Self {
-        // The hub lists the views first, then dead letters and pipeline stats.
+        // The hub lists the views first, then dead letters, pipeline stats and the access log.
         let mut captured: Vec<(usize, Box<dyn ViewState>)> =
             captures.iter().map(|c| c().new_state()).enumerate().collect();
         let tables = hub.views().len();
         let mut order = Vec::new();
         let mut states = Vec::new();
-        for (name, _) in &hub.views()[..tables - 2] {
+        for (name, _) in &hub.views()[..tables - 3] {
             let at = captured.iter().position(|(_, s)| s.name() == *name).expect("every view is captured");
             let (capture, state) = captured.swap_remove(at);
             order.push(capture);
@@ -235,6 +241,8 @@ impl<'a> Driver<'a> {
             hub,
             metrics,
             persist,
+            access_log,
+            accesses: Changes::<AccessEntry>(Vec::new()).new_state(),
             admission: Admission::new(config.tuning.retention_ms),
             states,
             order,
@@ -373,6 +381,12 @@ impl<'a> Driver<'a> {
             let rows: Vec<PipelineStat> = self.stats.iter().cloned().collect();
             self.batches[views + 1] = vec![PipelineStat::to_batch(&rows)];
             self.unpersisted[views + 1] = Dirty::Whole;
+        }
+        let accesses: Vec<_> = self.access_log.drain().into_iter().map(|entry| (entry, epoch, 1)).collect();
+        let changed = self.accesses.apply(Box::new(Changes(accesses)));
+        if changed != Dirty::Clean {
+            self.batches[views + 2] = self.accesses.batches();
+            self.unpersisted[views + 2].merge(changed);
         }
         self.hub.publish(epoch, self.batches.clone());
         let m = self.metrics;

@@ -16,6 +16,7 @@ use tillflow::settings;
 use tillflow::source::Epochs;
 use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
+use tillflow_queries::access::TlsFiles;
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Format;
 
@@ -135,6 +136,10 @@ enum Command {
         #[arg(long)]
         to: Option<PathBuf>,
     },
+    /// Make the SCRAM-SHA-256 verifier of a password, for `password_scram` in [[users]]: the
+    /// password is read from the first line of standard input and never stored.
+    #[command(after_help = "Example:\n  tillflow password < secret.txt")]
+    Password,
     /// Query the persisted views with SQL; with no query, an interactive session.
     #[command(
         after_help = "Examples:\n  tillflow sql \"SELECT store_id, SUM(net_sales) FROM sku_margin GROUP BY 1\"\n  tillflow sql --out views --format csv \"SELECT * FROM dead_letters\""
@@ -145,6 +150,13 @@ enum Command {
         /// Query a running tillflow's Flight SQL server (`tillflow run --flight ADDR`) instead.
         #[arg(long, value_name = "ADDR", conflicts_with = "out")]
         connect: Option<String>,
+        /// Sign in to --connect as this user; the password is read from TILLFLOW_PASSWORD, or
+        /// the first line of standard input.
+        #[arg(long, requires = "connect")]
+        user: Option<String>,
+        /// Connect to --connect over TLS, trusting the certificate authority in this PEM file.
+        #[arg(long, value_name = "FILE", requires = "connect")]
+        tls_ca: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
         query: Option<String>,
@@ -239,12 +251,18 @@ struct LiveArgs {
     /// HTTP ingest (POST /v1/events) and Prometheus metrics (GET /metrics) on this address.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// Postgres wire protocol on this address (loopback only).
+    /// Postgres wire protocol on this address (beyond loopback: with [[users]] and TLS).
     #[arg(long, value_name = "ADDR")]
     pg: Option<SocketAddr>,
-    /// Arrow Flight SQL on this address (loopback only).
+    /// Arrow Flight SQL on this address (beyond loopback: with [[users]] and TLS).
     #[arg(long, value_name = "ADDR")]
     flight: Option<SocketAddr>,
+    /// The certificate chain (PEM) the SQL servers present; they then accept TLS only.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How often views are written to their Delta tables, e.g. 10s [default: 10s].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     persist_every: Option<i64>,
@@ -293,6 +311,26 @@ enum InputFormat {
     Ndjson,
     Csv,
     Parquet,
+}
+
+/// The password to sign in with: TILLFLOW_PASSWORD, or the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    match std::env::var("TILLFLOW_PASSWORD") {
+        Ok(password) if !password.is_empty() => Ok(password),
+        _ => first_line_of_stdin(),
+    }
+}
+
+fn first_line_of_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        anyhow::bail!("no password: give it on the first line of standard input (or in TILLFLOW_PASSWORD)");
+    }
+    Ok(password)
 }
 
 fn default_workers() -> usize {
@@ -365,6 +403,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 profile: compute.profile,
             };
             let (listen, pg, flight) = (live.listen.or(file.listen), live.pg.or(file.pg), live.flight.or(file.flight));
+            let tls = match (live.tls_cert, live.tls_key, &file.tls) {
+                (Some(cert), Some(key), _) => Some(TlsFiles { cert, key }),
+                (_, _, Some(tls)) => Some(TlsFiles { cert: tls.cert.clone(), key: tls.key.clone() }),
+                _ => None,
+            };
+            let users =
+                file.users.iter().map(|u| u.user()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
             let follow =
                 live.follow || file.follow.unwrap_or(false) || listen.is_some() || pg.is_some() || flight.is_some();
             if !follow {
@@ -414,6 +459,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 listen,
                 pg,
                 flight,
+                users,
+                tls,
                 keep_history: Duration::from_millis(keep_history as u64),
                 shopify: match file.shopify.clone() {
                     None => None,
@@ -482,11 +529,33 @@ fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Sql { out, connect, format, query } => {
+        Command::Password => {
+            let password = first_line_of_stdin()?;
+            println!("{}", tillflow_queries::access::scram::Verifier::generate(&password));
+            Ok(())
+        }
+        Command::Sql { out, connect, user, tls_ca, format, query } => {
             let run: Box<sql::Run<'static>> = match connect {
-                Some(addr) => Box::new(move |q: &str| {
-                    runtime.block_on(tillflow_queries::flight::query(&addr, q)).map_err(tillflow::Error::Remote)
-                }),
+                Some(addr) => {
+                    let connect = tillflow_queries::flight::Connect {
+                        ca: match tls_ca {
+                            Some(path) => Some(
+                                std::fs::read(&path)
+                                    .map_err(|e| anyhow::anyhow!("cannot read --tls-ca {}: {e}", path.display()))?,
+                            ),
+                            None => None,
+                        },
+                        user: match user {
+                            Some(user) => Some((user, read_password()?)),
+                            None => None,
+                        },
+                    };
+                    Box::new(move |q: &str| {
+                        runtime
+                            .block_on(tillflow_queries::flight::query(&addr, q, &connect))
+                            .map_err(tillflow::Error::Remote)
+                    })
+                }
                 None => {
                     let ctx = runtime.block_on(sql::open(&root_url(&out)?))?;
                     Box::new(move |q: &str| runtime.block_on(sql::query(&ctx, q)))

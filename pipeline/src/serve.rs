@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use tillflow_queries::access::audit::AccessLog;
+use tillflow_queries::access::{Gate, TlsFiles, User};
 use tillflow_queries::live::Hub;
 use tillflow_queries::persisted::root_url;
 use url::Url;
@@ -32,22 +34,33 @@ pub struct ServeConfig {
     pub keep_history: Duration,
     /// Shopify webhooks on `POST /v1/sources/shopify`, if configured.
     pub shopify: Option<http::Shopify>,
+    /// Who may sign in to the SQL servers; none: no sign-in, loopback only.
+    pub users: Vec<User>,
+    /// The SQL servers' certificate and key; with them, TLS only.
+    pub tls: Option<TlsFiles>,
 }
 
 /// The folder under `--out` holding the ingest log.
 pub const INGEST_LOG: &str = "_ingest_log";
 
-/// Refuses to serve SQL beyond this machine: the servers have no authentication yet.
-fn loopback_only(flag: &'static str, addr: Option<SocketAddr>) -> Result<()> {
+/// Refuses to serve SQL beyond this machine without users and TLS.
+fn protected(flag: &'static str, addr: Option<SocketAddr>, config: &ServeConfig) -> Result<()> {
     match addr {
-        Some(addr) if !addr.ip().is_loopback() => Err(Error::NotLoopback { flag, addr }),
+        Some(addr) if !addr.ip().is_loopback() && (config.users.is_empty() || config.tls.is_none()) => {
+            Err(Error::Unprotected { flag, addr })
+        }
         _ => Ok(()),
     }
 }
 
 pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<Counts> {
-    loopback_only("--pg", config.pg)?;
-    loopback_only("--flight", config.flight)?;
+    protected("--pg", config.pg, &config)?;
+    protected("--flight", config.flight, &config)?;
+    if let Some(tls) = &config.tls {
+        tls.read().map_err(Error::Tls)?;
+    }
+    let access_log = Arc::new(AccessLog::default());
+    let gate = Arc::new(Gate::new(config.users.clone(), config.tls.clone(), Arc::clone(&access_log)));
     let root = root_url(&config.out)?;
     let missing: Vec<_> = config.inputs.iter().filter(|p| p.as_os_str() != "-" && !p.exists()).collect();
     if let Some(path) = missing.first() {
@@ -74,15 +87,21 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
             shopify.unwrap_or_default()
         ));
     }
+    let signing_in = match (gate.authenticates(), gate.tls.is_some()) {
+        (true, true) => format!(", {} users, TLS only", config.users.len()),
+        (true, false) => format!(", {} users", config.users.len()),
+        (false, true) => ", TLS only, no sign-in".to_string(),
+        (false, false) => String::new(),
+    };
     if let Some(addr) = config.pg {
-        let ctx = hub.session(&root)?;
-        spawn_sql_server(runtime, "Postgres", addr, &stop, tillflow_queries::pg::serve(ctx, addr))?;
-        listening.push(format!("Postgres wire on {addr} (psql -h {} -p {})", addr.ip(), addr.port()));
+        let server = tillflow_queries::pg::serve(Arc::clone(&hub), root.clone(), addr, Arc::clone(&gate));
+        spawn_sql_server(runtime, "Postgres", addr, &stop, server)?;
+        listening.push(format!("Postgres wire on {addr} (psql -h {} -p {}{signing_in})", addr.ip(), addr.port()));
     }
     if let Some(addr) = config.flight {
-        let ctx = hub.session(&root)?;
-        spawn_sql_server(runtime, "Flight SQL", addr, &stop, tillflow_queries::flight::serve(ctx, addr))?;
-        listening.push(format!("Arrow Flight SQL on {addr} (tillflow sql --connect {addr})"));
+        let server = tillflow_queries::flight::serve(Arc::clone(&hub), root.clone(), addr, Arc::clone(&gate));
+        spawn_sql_server(runtime, "Flight SQL", addr, &stop, server)?;
+        listening.push(format!("Arrow Flight SQL on {addr} (tillflow sql --connect {addr}{signing_in})"));
     }
     let journal = match root.to_file_path().ok().filter(|_| root.scheme() == "file") {
         Some(path) => {
@@ -125,8 +144,8 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
     let persist: Arc<dyn Fn(Persistable) + Send + Sync> = Arc::new(move |snapshot| {
         let _ = persist_send.send(snapshot);
     });
-    let counts =
-        live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop), journal).map_err(Error::Live)?;
+    let counts = live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop), journal, access_log)
+        .map_err(Error::Live)?;
     stop.store(true, Ordering::Relaxed);
     persister.join().map_err(|_| Error::PersisterFailed)?;
     drop(followers);

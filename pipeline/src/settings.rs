@@ -19,12 +19,24 @@
 //! [shopify]                     # POST /v1/sources/shopify (the secret may come from
 //! secret = "…"                  # TILLFLOW_SHOPIFY_SECRET instead)
 //! locations = { "655441491" = "S001", "655441492" = "S002" }
+//!
+//! [tls]                         # also --tls-cert / --tls-key: the SQL servers speak TLS only
+//! cert = "server.pem"
+//! key = "server.key"
+//!
+//! [[users]]                     # with users, the SQL servers sign clients in (docs/access.md)
+//! name = "s001-manager"
+//! password_scram = "SCRAM-SHA-256$4096:…"   # `tillflow password` makes one; or password = "…"
+//! scope = "store:S001"          # chain | region:R | district:D | store:S
+//! pii = false                   # may read customer-level tables
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tillflow_queries::access::scram::Verifier;
+use tillflow_queries::access::{Scope, User};
 
 use crate::{Error, Result};
 
@@ -51,6 +63,62 @@ pub struct Settings {
     #[serde(default, deserialize_with = "duration")]
     pub keep_history: Option<i64>,
     pub shopify: Option<ShopifySettings>,
+    pub tls: Option<TlsSettings>,
+    #[serde(default)]
+    pub users: Vec<UserSettings>,
+}
+
+/// `[tls]`: the certificate chain and key (PEM) the SQL servers present.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One `[[users]]` entry.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    pub name: String,
+    /// The password in the clear: turned into a verifier at load, then dropped.
+    pub password: Option<String>,
+    /// A SCRAM-SHA-256 verifier, as `tillflow password` or Postgres's `pg_authid` spells it.
+    pub password_scram: Option<String>,
+    pub scope: String,
+    #[serde(default)]
+    pub pii: bool,
+}
+
+impl std::fmt::Debug for UserSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSettings")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("pii", &self.pii)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserSettings {
+    /// The user as the servers keep them: a verifier, never the password.
+    pub fn user(&self) -> Result<User, String> {
+        let name = &self.name;
+        if name.is_empty() {
+            return Err("a [[users]] entry needs a name".into());
+        }
+        let scope: Scope = self.scope.parse().map_err(|e| format!("user {name}: {e}"))?;
+        let verifier = match (&self.password, &self.password_scram) {
+            (Some(password), None) if !password.is_empty() => Verifier::generate(password),
+            (None, Some(scram)) => scram.parse().map_err(|e| format!("user {name}: {e}"))?,
+            _ => {
+                return Err(format!(
+                    "user {name}: give either password or password_scram (`tillflow password` makes one)"
+                ));
+            }
+        };
+        Ok(User::new(name, scope, self.pii, verifier))
+    }
 }
 
 /// `[shopify]`: the app secret that signs the webhooks, and the store of each POS location.

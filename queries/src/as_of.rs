@@ -36,16 +36,34 @@ pub enum Selector {
     Time(DateTime<Utc>),
 }
 
-/// Registers `as_of(view, 'epoch'|'version'|'time', value)` over the views persisted under `root`.
-pub fn register(ctx: &SessionContext, root: &Url) {
-    ctx.register_udtf("as_of", Arc::new(AsOf { root: root.clone(), state: ctx.state() }));
+/// What a session may read of a persisted view: `None` if the view does not exist for its user,
+/// else how to read the table as they may.
+pub type Guard = Arc<dyn Fn(&str) -> Option<Wrap> + Send + Sync>;
+/// A persisted table as one user may read it.
+pub type Wrap = Box<dyn FnOnce(Arc<dyn TableProvider>) -> Arc<dyn TableProvider>>;
+
+/// The guard of a session that may read every view.
+pub fn unguarded() -> Guard {
+    Arc::new(|_| Some(Box::new(|table| table)))
 }
 
-#[derive(Debug)]
+/// Registers `as_of(view, 'epoch'|'version'|'time', value)` over the views persisted under `root`,
+/// each read through `guard`.
+pub fn register(ctx: &SessionContext, root: &Url, guard: Guard) {
+    ctx.register_udtf("as_of", Arc::new(AsOf { root: root.clone(), state: ctx.state(), guard }));
+}
+
 struct AsOf {
     root: Url,
     /// Where the table's object store gets registered (the runtime is shared with the session).
     state: SessionState,
+    guard: Guard,
+}
+
+impl std::fmt::Debug for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsOf").field("root", &self.root).finish_non_exhaustive()
+    }
 }
 
 fn literal(expr: &Expr) -> Option<&ScalarValue> {
@@ -87,13 +105,21 @@ impl TableFunctionImpl for AsOf {
             _ => None,
         };
         let Some(selector) = selector else { return plan_err!("{USAGE}") };
+        // A view's name, never a path out of the root.
+        let named = !view.is_empty() && view.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let Some(wrap) = (self.guard)(&view).filter(|_| named) else {
+            return plan_err!("as_of('{view}', …): no such view");
+        };
         let url = table_url(&self.root, &view).map_err(|e| DataFusionError::Plan(e.to_string()))?;
         // Table functions are planned synchronously; opening a Delta table is not.
         let table = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(open_at(url, selector)))
             .map_err(|e| DataFusionError::Plan(format!("as_of('{view}', …): {e}")))?;
         table.update_datafusion_session(&self.state)?;
-        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(table.table_provider().into_future()))
-            .map_err(|e| DataFusionError::Plan(e.to_string()))
+        let provider = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(table.table_provider().into_future())
+        })
+        .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(wrap(provider))
     }
 }
 

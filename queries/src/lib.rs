@@ -1,5 +1,6 @@
 //! The DataFusion side of tillflow.
 //!
+//! - [`access`]: users, scopes applied in every scan, TLS, SCRAM and the access log;
 //! - [`reference`]: every view's reference definition (`queries/*.sql`) run over raw events;
 //! - [`persisted`]: the persisted Delta tables of the views, registered by view name;
 //! - [`functions`]: the SQL functions both need (`business_date`);
@@ -8,6 +9,7 @@
 //! - [`pg`], [`flight`]: the Postgres wire and Arrow Flight SQL servers;
 //! - [`comments`]: every view's and column's description (docs/views.md) in `pg_catalog`.
 
+pub mod access;
 pub mod as_of;
 pub mod comments;
 pub mod flight;
@@ -41,6 +43,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The reference SQL of every view that has one, by view name; a view may use those before it.
 pub const REFERENCE_SQL: &[(&str, &str)] = &[
+    ("stores", include_str!("../stores.sql")),
     ("sku_margin", include_str!("../sku_margin.sql")),
     ("inventory_position", include_str!("../inventory_position.sql")),
     ("rule_breaks", include_str!("../rule_breaks.sql")),

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, Utc};
 use datafusion::catalog::{Session, TableProvider};
@@ -19,7 +19,10 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::access::{self, Directory, Grant, Placement, Visibility, scoped};
+use crate::as_of::{Guard, Wrap};
 use crate::functions;
+use tillflow_schemas::views::{StoreRecord, ViewRow};
 
 /// All views at the end of one epoch.
 #[derive(Debug)]
@@ -77,20 +80,74 @@ impl Hub {
         Arc::clone(found.expect("a hub always holds a snapshot"))
     }
 
-    /// A session with every live view registered by name, tillflow's functions, `information_schema`,
-    /// and `as_of` over the views persisted under `root`.
-    pub fn session(self: &Arc<Self>, root: &url::Url) -> datafusion::error::Result<SessionContext> {
+    /// A session reading what `grant` may: every live view it may read, registered by name and
+    /// scoped ([`crate::access`]), tillflow's functions, `information_schema`, and `as_of` over the
+    /// same views persisted under `root`, scoped alike.
+    pub fn session(self: &Arc<Self>, root: &url::Url, grant: &Grant) -> datafusion::error::Result<SessionContext> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(crate::pg::DATABASE, "public");
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
-        crate::as_of::register(&ctx, root);
+        let directory: Arc<dyn Directory> = Arc::clone(self) as Arc<dyn Directory>;
         for (index, (name, schema)) in self.schemas.iter().enumerate() {
-            let table = LiveTable { hub: Arc::clone(self), index, schema: Arc::clone(schema) };
-            ctx.register_table(*name, Arc::new(table))?;
+            let table = Arc::new(LiveTable { hub: Arc::clone(self), index, schema: Arc::clone(schema) });
+            if let Some(table) = scoped::under(name, table, grant, &directory) {
+                ctx.register_table(*name, table)?;
+            }
         }
+        crate::as_of::register(&ctx, root, self.as_of_guard(grant, directory));
         Ok(ctx)
+    }
+
+    /// `as_of` reads a persisted view as `grant` reads the live one; a view not served live is
+    /// readable by those who may read everything.
+    fn as_of_guard(self: &Arc<Self>, grant: &Grant, directory: Arc<dyn Directory>) -> Guard {
+        let (hub, grant) = (Arc::clone(self), grant.clone());
+        Arc::new(move |view: &str| {
+            let readable = match hub.schemas.iter().find(|(name, _)| *name == view) {
+                Some((_, schema)) => access::visibility(view, schema, &grant) != Visibility::Hidden,
+                None => grant == Grant::everything(&grant.user),
+            };
+            let (view, grant, directory) = (view.to_string(), grant.clone(), Arc::clone(&directory));
+            readable.then(|| -> Wrap {
+                Box::new(move |table: Arc<dyn TableProvider>| {
+                    let schema = table.schema();
+                    scoped::under(&view, table, &grant, &directory)
+                        .unwrap_or_else(|| Arc::new(datafusion::datasource::empty::EmptyTable::new(schema)))
+                })
+            })
+        })
+    }
+}
+
+/// Where the stores are: the `stores` view of the snapshot a query reads.
+impl Directory for Hub {
+    fn placements(&self, at: Option<DateTime<Utc>>) -> Vec<Placement> {
+        let Some(index) = self.schemas.iter().position(|(name, _)| *name == StoreRecord::NAME) else {
+            return Vec::new();
+        };
+        let snapshot = match at {
+            Some(at) => self.before(at),
+            None => self.latest(),
+        };
+        let mut placements = Vec::new();
+        for batch in &snapshot.tables[index] {
+            let column = |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>());
+            let (Some(stores), Some(districts), Some(regions)) =
+                (column("store_id"), column("district"), column("region"))
+            else {
+                continue;
+            };
+            for row in 0..batch.num_rows() {
+                placements.push(Placement {
+                    store_id: stores.value(row).to_string(),
+                    district: districts.value(row).to_string(),
+                    region: regions.value(row).to_string(),
+                });
+            }
+        }
+        placements
     }
 }
 

@@ -30,15 +30,15 @@ macro_rules! schema {
 
 const TABLES: &[Table] = &[
     Table {
-        name: "stores",
+        name: "store_records",
         schema: schema!("store_id": DataType::Utf8, false; "name": DataType::Utf8, false; "district": DataType::Utf8, false; "region": DataType::Utf8, false; "timezone": DataType::Utf8, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
     },
     Table {
-        name: "products",
+        name: "product_records",
         schema: schema!("sku": DataType::Utf8, false; "name": DataType::Utf8, false; "category": DataType::Utf8, false; "department": DataType::Utf8, false; "unit_cost": MONEY, false; "list_price": MONEY, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
     },
     Table {
-        name: "promotions",
+        name: "promotion_records",
         schema: schema!("promo_id": DataType::Utf8, false; "sku": DataType::Utf8, true; "category": DataType::Utf8, true; "start": timestamp(), false; "end": timestamp(), false; "discount_pct": DataType::Decimal128(5, 2), false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
     },
     Table {
@@ -102,11 +102,11 @@ impl EventTables {
 
     pub fn push(&mut self, event: &Event) {
         match event {
-            Event::Store(s) => self.add("stores", serde_json::json!({
+            Event::Store(s) => self.add("store_records", serde_json::json!({
                 "store_id": s.store_id, "name": s.name, "district": s.district, "region": s.region,
                 "timezone": s.timezone.name(), "event_id": s.event_id, "ts": s.ts,
             })),
-            Event::Product(p) => self.add("products", serde_json::json!({
+            Event::Product(p) => self.add("product_records", serde_json::json!({
                 "sku": p.sku, "name": p.name, "category": p.category, "department": p.department,
                 "unit_cost": money(p.unit_cost), "list_price": money(p.list_price), "event_id": p.event_id, "ts": p.ts,
             })),
@@ -115,7 +115,7 @@ impl EventTables {
                     PromoTarget::Sku(s) => (Some(s), None),
                     PromoTarget::Category(c) => (None, Some(c)),
                 };
-                self.add("promotions", serde_json::json!({
+                self.add("promotion_records", serde_json::json!({
                     "promo_id": p.promo_id, "sku": sku, "category": category, "start": p.start, "end": p.end,
                     "discount_pct": money(Cents(p.discount_bp)), "event_id": p.event_id, "ts": p.ts,
                 }));

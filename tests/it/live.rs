@@ -107,7 +107,11 @@ impl Live {
     /// Runs a statement through Flight SQL; rows as CSV lines.
     fn flight(&self, sql: &str) -> Result<String, String> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let batches = runtime.block_on(tillflow_queries::flight::query(&format!("127.0.0.1:{}", self.flight), sql))?;
+        let batches = runtime.block_on(tillflow_queries::flight::query(
+            &format!("127.0.0.1:{}", self.flight),
+            sql,
+            &Default::default(),
+        ))?;
         tillflow::sql::render(&batches, tillflow::sql::OutputFormat::Csv).map_err(|e| e.to_string())
     }
 }

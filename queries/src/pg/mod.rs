@@ -10,7 +10,6 @@
 //! - [`crate::comments`]: the views described in `pg_description`.
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -27,28 +26,32 @@ use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::pgwire::api::auth::{
-    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
-};
+use datafusion_postgres::pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
 use datafusion_postgres::pgwire::api::cancel::DefaultCancelHandler;
+use datafusion_postgres::pgwire::api::query::ExtendedQueryHandler;
 use datafusion_postgres::pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use datafusion_postgres::{DfSessionService, QueryHook, ServerOptions, serve_with_handlers};
-use futures::Sink;
+use datafusion_postgres::{DfSessionService, QueryHook};
 
+use crate::access::Gate;
 use crate::comments;
+use crate::live::Hub;
+use datafusion_postgres::pgwire::tokio::process_socket;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use url::Url;
 
 mod functions;
+mod login;
 mod rewrite;
+mod users;
 
 use functions::fixed_setting;
 use rewrite::catalog_rewrite;
+use users::{ReadOnly, UserParsers, UserSessions};
 
 /// The Postgres release whose behaviour clients may expect of tillflow's server.
 pub const SERVER_VERSION: &str = "16.6";
@@ -67,11 +70,31 @@ pub fn version() -> String {
     )
 }
 
-/// Serves `ctx` to Postgres clients on `addr` (no authentication: callers keep it on loopback).
-pub async fn serve(ctx: SessionContext, addr: SocketAddr) -> std::io::Result<()> {
-    let ctx = prepare(ctx).await.map_err(|e| std::io::Error::other(e.to_string()))?;
-    let options = ServerOptions::new().with_host(addr.ip().to_string()).with_port(addr.port());
-    serve_with_handlers(Arc::new(Handlers::new(ctx)), &options).await
+/// Serves the live views of `hub` to Postgres clients on `addr`, each user reading what their
+/// grant allows ([`crate::access`]), signing in with SCRAM-SHA-256 when `gate` has users and
+/// over TLS when it has a certificate (then only over TLS).
+pub async fn serve(hub: Arc<Hub>, root: Url, addr: SocketAddr, gate: Arc<Gate>) -> std::io::Result<()> {
+    let tls = match &gate.tls {
+        Some(files) => Some(TlsAcceptor::from(files.server_config().map_err(std::io::Error::other)?)),
+        None => None,
+    };
+    let mut sessions = HashMap::new();
+    for grant in gate.grants() {
+        let ctx = hub.session(&root, &grant).map_err(std::io::Error::other)?;
+        let ctx = prepare(ctx).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        sessions.insert(grant.user.clone(), ctx);
+    }
+    let handlers = Arc::new(Handlers::new(sessions, gate));
+    let listener = TcpListener::bind(addr).await?;
+    loop {
+        let Ok((socket, _)) = listener.accept().await else { continue };
+        let (handlers, tls) = (Arc::clone(&handlers), tls.clone());
+        tokio::spawn(async move {
+            if let Err(e) = process_socket(socket, tls, handlers).await {
+                tracing::debug!("a Postgres connection ended: {e}");
+            }
+        });
+    }
 }
 
 /// The session as Postgres clients see it: `pg_catalog`, the views' descriptions, `version()`
@@ -84,42 +107,58 @@ async fn prepare(ctx: SessionContext) -> datafusion::error::Result<SessionContex
     Ok(ctx)
 }
 
-/// The server's parts: datafusion-postgres's query service with tillflow's hook first, a
-/// start-up that sends Postgres's parameters, cancel requests, and SQLSTATEs on errors.
+/// The server's parts: one datafusion-postgres query service per user (each over that user's
+/// session), a start-up per connection that signs the client in, cancel requests, and SQLSTATEs
+/// on errors.
 struct Handlers {
-    service: Arc<DfSessionService>,
-    startup: Arc<Startup>,
+    users: Arc<UserSessions>,
+    gate: Arc<Gate>,
+    connections: Arc<ConnectionManager>,
+    pids: Arc<RandomPidSecretKeyGenerator>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
 impl Handlers {
-    fn new(ctx: SessionContext) -> Handlers {
+    fn new(sessions: HashMap<String, SessionContext>, gate: Arc<Gate>) -> Handlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(ReadOnly),
             Arc::new(PostgresIdentity),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
+        let services: HashMap<String, Arc<DfSessionService>> = sessions
+            .into_iter()
+            .map(|(user, ctx)| (user, Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks.clone()))))
+            .collect();
+        let parsers = services.iter().map(|(user, service)| (user.clone(), service.query_parser())).collect();
         let connections = Arc::new(ConnectionManager::new());
         Handlers {
-            service: Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks)),
-            startup: Arc::new(Startup { connections: Arc::clone(&connections), pids: Default::default() }),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            users: Arc::new(UserSessions {
+                services,
+                parsers: Arc::new(UserParsers { parsers }),
+                gate: Arc::clone(&gate),
+            }),
+            gate,
+            cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
+            connections,
+            pids: Arc::default(),
         }
     }
 }
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::query::SimpleQueryHandler> {
-        Arc::clone(&self.service)
+        Arc::clone(&self.users)
     }
 
     fn extended_query_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::query::ExtendedQueryHandler> {
-        Arc::clone(&self.service)
+        Arc::clone(&self.users)
     }
 
+    /// A new one for each connection: it holds that connection's sign-in.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::clone(&self.startup)
+        Arc::new(login::Startup::new(Arc::clone(&self.gate), Arc::clone(&self.connections), Arc::clone(&self.pids)))
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -131,34 +170,8 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Start-up without authentication, sending the parameters a Postgres 16 server sends.
-struct Startup {
-    connections: Arc<ConnectionManager>,
-    pids: RandomPidSecretKeyGenerator,
-}
-
-#[async_trait]
-impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let PgWireFrontendMessage::Startup(startup) = &message else { return Ok(()) };
-        protocol_negotiation(client, startup).await?;
-        save_startup_parameters_to_metadata(client, startup);
-        let (pid, secret) = self.pids.generate(client);
-        client.set_pid_and_secret_key(pid, secret.clone());
-        let (handle, guard) = self.connections.register(pid, secret);
-        client.session_extensions().insert(handle);
-        client.session_extensions().insert(guard);
-        finish_authentication(client, &ServerParameters).await
-    }
-}
-
 /// The parameters sent at start-up.
-struct ServerParameters;
+pub(crate) struct ServerParameters;
 
 impl datafusion_postgres::pgwire::api::auth::ServerParameterProvider for ServerParameters {
     fn server_parameters<C: ClientInfo>(&self, client: &C) -> Option<HashMap<String, String>> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Cents, Day, Millis};
 
+mod access_log;
 mod customer_segments;
 mod dead_letters;
 mod exceptions;
@@ -23,7 +24,9 @@ mod pipeline_stats;
 mod refund_void_anomalies;
 mod rule_breaks;
 mod sku_margin;
+mod stores;
 
+pub use access_log::AccessEntry;
 pub use customer_segments::*;
 pub use dead_letters::DeadLetter;
 pub use exceptions::{Exception, Severity};
@@ -33,6 +36,7 @@ pub use pipeline_stats::PipelineStat;
 pub use refund_void_anomalies::{CashierFigures, RATES, RefundVoidAnomaly};
 pub use rule_breaks::{Rule, RuleBreak};
 pub use sku_margin::SkuMargin;
+pub use stores::StoreRecord;
 
 /// A view's name and how its rows become Arrow.
 pub trait ViewRow: Sized {
