@@ -34,6 +34,12 @@ use crate::access::gate::OPEN_SESSION;
 use crate::access::{Gate, Grant};
 use crate::live::Hub;
 
+/// Base64 with or without padding: Go's Flight client (ADBC's driver) sends basic auth unpadded.
+const BASIC: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// How long a token from the handshake stays valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -117,7 +123,7 @@ impl FlightSql {
         let header = metadata.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
         let credentials = header
             .strip_prefix("Basic ")
-            .and_then(|b| BASE64.decode(b).ok())
+            .and_then(|b| BASIC.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or("send basic auth (user name and password) in the handshake")?;
         let (user, password) = credentials.split_once(':').ok_or("basic auth is user:password")?;
@@ -154,7 +160,7 @@ impl FlightSqlService for FlightSql {
                     .get("authorization")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|h| h.strip_prefix("Basic "))
-                    .and_then(|b| BASE64.decode(b).ok())
+                    .and_then(|b| BASIC.decode(b).ok())
                     .and_then(|b| String::from_utf8(b).ok())
                     .and_then(|c| c.split_once(':').map(|(u, _)| u.to_string()))
                     .unwrap_or_default();
