@@ -25,7 +25,7 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 
 # Beyond loopback, no users or no TLS: refused at start, saying what to configure.
 out=$("$bin" run --follow --pg 0.0.0.0:1 --out "$work/refused" 2>&1) && fail "--pg 0.0.0.0 without users started"
-echo "$out" | grep -q "configure \[\[users\]\] and \[tls\]" || fail "refusal without users says: $out"
+grep -q "configure \[tls\]" <<<"$out" || fail "refusal without users says: $out"
 echo "ok: a server beyond loopback without users and TLS does not start"
 
 analyst_scram=$(echo "analyst-pass" | "$bin" password)
@@ -59,6 +59,16 @@ scope = "district:D01"
 name = "s001"
 password = "s001-pass"
 scope = "store:S001"
+
+[[ingest_tokens]]
+name = "hq"
+token = "hq-token-0123456789abcdef"
+scope = "chain"
+
+[[ingest_tokens]]
+name = "pos-s001"
+token = "pos-s001-token-0123456789"
+scope = "store:S001"
 TOML
 grep -q "analyst-pass" "$work/tillflow.toml" && fail "the config holds a plain password it should not"
 
@@ -70,9 +80,32 @@ http=$(port); pg=$(port); flight=$(port)
 pid=$!
 conn() { echo "host=localhost port=$pg dbname=tillflow user=$1 sslmode=verify-full sslrootcert=$work/ca.pem connect_timeout=2"; }
 for _ in $(seq 100); do PGPASSWORD=analyst-pass psql "$(conn analyst)" -qAtc "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
+post() { curl -s --cacert "$work/ca.pem" -H "Authorization: Bearer $1" --data-binary "@$2" -o "$work/answer.json" \
+  -w "%{http_code}" "https://localhost:$http/v1/events"; }
+for _ in $(seq 100); do curl -s --cacert "$work/ca.pem" "https://localhost:$http/healthz" >/dev/null && break; sleep 0.2; done
 for file in "$here"/../data/sample/reference.ndjson "$here"/../data/sample/events-*.ndjson; do
-  curl -sf --data-binary @"$file" "http://127.0.0.1:$http/v1/events" >/dev/null || fail "posting $file failed"
+  [ "$(post hq-token-0123456789abcdef "$file")" = 202 ] || fail "posting $file failed: $(cat "$work/answer.json")"
 done
+
+# HTTP ingest: HTTPS only, a token required, and a store's token posts its own store's events only.
+curl -s "http://127.0.0.1:$http/v1/events" --data-binary @/dev/null >/dev/null 2>&1 && fail "plain HTTP was answered"
+[ "$(post "" "$here/../data/sample/reference.ndjson")" = 401 ] || fail "no token: not 401"
+[ "$(post not-a-token "$here/../data/sample/reference.ndjson")" = 401 ] || fail "a wrong token: not 401"
+days=("$here"/../data/sample/events-*.ndjson)
+{ grep -m1 '"type":"sale","event_id":"[^"]*","ts":"[^"]*","store_id":"S001"' "${days[0]}"
+  grep -m1 '"type":"sale","event_id":"[^"]*","ts":"[^"]*","store_id":"S002"' "${days[0]}"
+  grep -m1 '"type":"product"' "$here/../data/sample/reference.ndjson"; } >"$work/mixed.ndjson"
+[ "$(wc -l <"$work/mixed.ndjson")" = 3 ] || fail "the sample's records changed shape: $(cat "$work/mixed.ndjson")"
+code=$(post pos-s001-token-0123456789 "$work/mixed.ndjson")
+python3 - "$work/answer.json" "$code" <<'PYCHECK' || fail "pos-s001 posting other stores' records: $(cat "$work/answer.json")"
+import json, sys
+answer, code = json.load(open(sys.argv[1])), sys.argv[2]
+reasons = [e["reason"] for e in answer["errors"]]
+assert code == "400" and answer["received"] == 3 and answer["duplicates"] == 1 and answer["dead_lettered"] == 2, answer
+assert any("token pos-s001 may post events of store:S001, not of store S002" in r for r in reasons), reasons
+assert any("product records need a chain token" in r for r in reasons), reasons
+PYCHECK
+echo "ok: HTTP ingest over HTTPS with tokens; a store's token cannot post for another store or reference data"
 
 # psql over verify-full: the store manager sees their store only.
 stores=$(PGPASSWORD=s001-pass psql "$(conn s001)" -qAtc "SELECT DISTINCT store_id FROM sku_margin WHERE store_id <> 'S001' OR 1=1")
@@ -81,11 +114,10 @@ for _ in $(seq 100); do
   stores=$(PGPASSWORD=s001-pass psql "$(conn s001)" -qAtc "SELECT DISTINCT store_id FROM sku_margin WHERE store_id <> 'S001' OR 1=1")
 done
 [ "$stores" = "S001" ] || fail "psql as s001 reads stores: $stores"
-code() { sed -n 's/.*\(FATAL\|ERROR\): *\([0-9A-Z]\{5\}\):.*/\2/p' | head -1; }
 wrong=$(PGPASSWORD=nope psql "$(conn s001)" -v VERBOSITY=verbose -qAtc "SELECT 1" 2>&1 || true)
-echo "$wrong" | grep -q 'password authentication failed for user "s001"' || fail "a wrong password: $wrong"
+grep -q 'password authentication failed for user "s001"' <<<"$wrong" || fail "a wrong password: $wrong"
 plain=$(PGPASSWORD=s001-pass psql "host=127.0.0.1 port=$pg dbname=tillflow user=s001 sslmode=disable" -qAtc "SELECT 1" 2>&1 || true)
-echo "$plain" | grep -q "accepts TLS connections only" || fail "a connection without TLS: $plain"
+grep -q "accepts TLS connections only" <<<"$plain" || fail "a connection without TLS: $plain"
 echo "ok: psql with sslmode=verify-full; wrong password and no TLS refused"
 
 python3 "$here/access/clients.py" "$pg" "$flight" "$work/ca.pem"

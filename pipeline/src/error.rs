@@ -53,8 +53,9 @@ pub enum Error {
     NoSales(String),
     /// A SQL server asked to listen beyond this machine without users or TLS.
     #[error(
-        "{flag} {addr} is reachable from other machines: configure [[users]] and [tls] (or --tls-cert and \
-         --tls-key) in --config first (docs/access.md), or listen on 127.0.0.1"
+        "{flag} {addr} is reachable from other machines: configure [tls] (or --tls-cert and --tls-key) and \
+         {} in --config first (docs/access.md), or listen on 127.0.0.1",
+        if *flag == "--listen" { "[[ingest_tokens]]" } else { "[[users]]" }
     )]
     Unprotected { flag: &'static str, addr: SocketAddr },
     #[error(transparent)]

@@ -1,4 +1,5 @@
-//! The HTTP listener: `POST /v1/events` (NDJSON or a JSON array), `POST /v1/sources/shopify`
+//! The HTTP listener: `POST /v1/events` (NDJSON or a JSON array; with `[[ingest_tokens]]`, a
+//! bearer token and its scope: [`crate::ingest_access`]), `POST /v1/sources/shopify`
 //! (Shopify webhooks, signed), `GET /metrics` (Prometheus), `GET /healthz`.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use tillflow_schemas::formats;
 
+use crate::ingest_access::Tokens;
 use crate::live::{Delivery, Metrics, Verdict};
 
 #[derive(Clone)]
@@ -22,6 +24,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     requests: Arc<AtomicU64>,
     shopify: Option<Arc<Shopify>>,
+    /// With `[[ingest_tokens]]`: who may post to `/v1/events`, for which stores.
+    tokens: Option<Arc<Tokens>>,
 }
 
 /// A Shopify app's webhooks: the secret that signs them and the store of each POS location.
@@ -39,8 +43,15 @@ impl std::fmt::Debug for Shopify {
 }
 
 /// The routes, feeding accepted bodies to `feed`.
-pub fn router(feed: SyncSender<Delivery>, metrics: Arc<Metrics>, shopify: Option<Shopify>) -> Router {
-    let shared = Shared { feed, metrics, requests: Arc::new(AtomicU64::new(0)), shopify: shopify.map(Arc::new) };
+pub fn router(
+    feed: SyncSender<Delivery>,
+    metrics: Arc<Metrics>,
+    shopify: Option<Shopify>,
+    tokens: Option<Tokens>,
+) -> Router {
+    let requests = Arc::new(AtomicU64::new(0));
+    let (shopify, tokens) = (shopify.map(Arc::new), tokens.map(Arc::new));
+    let shared = Shared { feed, metrics, requests, shopify, tokens };
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/sources/shopify", post(post_shopify))
@@ -67,7 +78,26 @@ struct Rejection {
     reason: String,
 }
 
-async fn post_events(State(shared): State<Shared>, body: Bytes) -> Response {
+async fn post_events(State(shared): State<Shared>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let holder = match &shared.tokens {
+        None => None,
+        Some(tokens) => {
+            let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            match tokens.holder(authorization) {
+                Some(holder) => Some(holder.clone()),
+                None => {
+                    shared.metrics.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                    let reason = match authorization.is_empty() {
+                        true => {
+                            "no Authorization header: send `Authorization: Bearer <token>` of an [[ingest_tokens]] entry"
+                        }
+                        false => "unknown token: check the token of your [[ingest_tokens]] entry",
+                    };
+                    return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
+                }
+            }
+        }
+    };
     let records = formats::body(&body);
     if records.is_empty() {
         let answer = Answer {
@@ -77,7 +107,13 @@ async fn post_events(State(shared): State<Shared>, body: Bytes) -> Response {
         return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
     }
     let request = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    deliver(&shared, format!("http#{request}"), records).await
+    let (records, source) = match (&shared.tokens, holder) {
+        (Some(tokens), Some((name, scope))) => {
+            (tokens.confine(records, &name, &scope), format!("http#{request} {name}"))
+        }
+        _ => (records, format!("http#{request}")),
+    };
+    deliver(&shared, source, records).await
 }
 
 /// A Shopify webhook: its signature checked against the raw body (401 if missing or wrong, and

@@ -112,18 +112,25 @@ impl Metrics {
 /// since the previous hand-over.
 pub type Persistable = (Epoch, Vec<(&'static str, Vec<RecordBatch>, Dirty)>);
 
-/// Runs the live pipeline until `stop` is set and the feed is drained. `persist` receives a
-/// snapshot every `persist_every` (it should not block: the driver waits for it).
+/// Where the live pipeline publishes: the hub SQL reads, the metrics, the persister (`persist`
+/// should not block: the driver waits for it), and the access log it publishes with each epoch.
+pub struct Publishing {
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    pub persist: Arc<dyn Fn(Persistable) + Send + Sync>,
+    pub access_log: Arc<AccessLog>,
+}
+
+/// Runs the live pipeline until `stop` is set and the feed is drained, publishing every epoch and
+/// handing a snapshot to the persister every `persist_every`.
 pub fn run(
     config: LiveConfig,
     feed: Receiver<Delivery>,
-    hub: Arc<Hub>,
-    metrics: Arc<Metrics>,
-    persist: Arc<dyn Fn(Persistable) + Send + Sync>,
+    publishing: Publishing,
     stop: Arc<AtomicBool>,
     journal: Option<(Journal, Vec<Entry>)>,
-    access_log: Arc<AccessLog>,
 ) -> Result<Counts, String> {
+    let Publishing { hub, metrics, persist, access_log } = publishing;
     let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
         let mut graph = dataflow::build(worker, config.tuning);

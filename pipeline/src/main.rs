@@ -410,6 +410,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
             };
             let users =
                 file.users.iter().map(|u| u.user()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+            let ingest_tokens = file.ingest_tokens.iter().map(|t| t.token()).collect::<Result<Vec<_>, _>>();
+            let ingest_tokens = ingest_tokens.map_err(anyhow::Error::msg)?;
             let follow =
                 live.follow || file.follow.unwrap_or(false) || listen.is_some() || pg.is_some() || flight.is_some();
             if !follow {
@@ -461,6 +463,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 flight,
                 users,
                 tls,
+                ingest_tokens,
                 keep_history: Duration::from_millis(keep_history as u64),
                 shopify: match file.shopify.clone() {
                     None => None,

@@ -9,12 +9,13 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use tillflow_queries::access::audit::AccessLog;
-use tillflow_queries::access::{Gate, TlsFiles, User};
+use tillflow_queries::access::{Directory, Gate, TlsFiles, User};
 use tillflow_queries::live::Hub;
 use tillflow_queries::persisted::root_url;
 use url::Url;
 
 use crate::error::Chain;
+use crate::ingest_access::{IngestToken, TlsListener, Tokens};
 use crate::journal::{Entry, Journal};
 use crate::live::{self, LiveConfig, Metrics, Persistable};
 use crate::persist::{Dirty, vacuum, write_table};
@@ -36,17 +37,24 @@ pub struct ServeConfig {
     pub shopify: Option<http::Shopify>,
     /// Who may sign in to the SQL servers; none: no sign-in, loopback only.
     pub users: Vec<User>,
-    /// The SQL servers' certificate and key; with them, TLS only.
+    /// The servers' certificate and key; with them, TLS only (SQL and HTTP).
     pub tls: Option<TlsFiles>,
+    /// Who may post to `/v1/events`; none: anyone who reaches it (loopback only).
+    pub ingest_tokens: Vec<IngestToken>,
 }
 
 /// The folder under `--out` holding the ingest log.
 pub const INGEST_LOG: &str = "_ingest_log";
 
-/// Refuses to serve SQL beyond this machine without users and TLS.
+/// Refuses to serve beyond this machine without TLS and a way to sign in: users for SQL, tokens
+/// for HTTP ingest.
 fn protected(flag: &'static str, addr: Option<SocketAddr>, config: &ServeConfig) -> Result<()> {
+    let signs_in = match flag {
+        "--listen" => !config.ingest_tokens.is_empty(),
+        _ => !config.users.is_empty(),
+    };
     match addr {
-        Some(addr) if !addr.ip().is_loopback() && (config.users.is_empty() || config.tls.is_none()) => {
+        Some(addr) if !(addr.ip().is_loopback() || signs_in && config.tls.is_some()) => {
             Err(Error::Unprotected { flag, addr })
         }
         _ => Ok(()),
@@ -54,6 +62,7 @@ fn protected(flag: &'static str, addr: Option<SocketAddr>, config: &ServeConfig)
 }
 
 pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<Counts> {
+    protected("--listen", config.listen, &config)?;
     protected("--pg", config.pg, &config)?;
     protected("--flight", config.flight, &config)?;
     if let Some(tls) = &config.tls {
@@ -78,12 +87,28 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| Error::HttpListen { addr, source })?;
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
         let shopify =
-            config.shopify.is_some().then(|| format!(", Shopify webhooks on http://{addr}/v1/sources/shopify"));
-        let app = http::router(feed.clone(), Arc::clone(&metrics), config.shopify.clone());
-        runtime.spawn(async move { axum::serve(listener, app).await });
+            config.shopify.is_some().then(|| format!(", Shopify webhooks on {scheme}://{addr}/v1/sources/shopify"));
+        let directory: Arc<dyn Directory> = Arc::clone(&hub) as Arc<dyn Directory>;
+        let tokens = (!config.ingest_tokens.is_empty()).then(|| Tokens::new(&config.ingest_tokens, directory));
+        let app = http::router(feed.clone(), Arc::clone(&metrics), config.shopify.clone(), tokens);
+        match &config.tls {
+            Some(files) => {
+                tillflow_queries::access::gate::use_ring();
+                let acceptor = tokio_rustls::TlsAcceptor::from(files.server_config().map_err(Error::Tls)?);
+                runtime.spawn(async move { axum::serve(TlsListener { tcp: listener, acceptor }, app).await });
+            }
+            None => {
+                runtime.spawn(async move { axum::serve(listener, app).await });
+            }
+        }
+        let signing = match config.ingest_tokens.len() {
+            0 => String::new(),
+            n => format!(", {n} ingest tokens"),
+        };
         listening.push(format!(
-            "HTTP ingest on http://{addr}/v1/events{} (metrics on /metrics)",
+            "HTTP ingest on {scheme}://{addr}/v1/events{}{signing} (metrics on /metrics)",
             shopify.unwrap_or_default()
         ));
     }
@@ -144,8 +169,8 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
     let persist: Arc<dyn Fn(Persistable) + Send + Sync> = Arc::new(move |snapshot| {
         let _ = persist_send.send(snapshot);
     });
-    let counts = live::run(config.live, deliveries, hub, metrics, persist, Arc::clone(&stop), journal, access_log)
-        .map_err(Error::Live)?;
+    let publishing = live::Publishing { hub, metrics, persist, access_log };
+    let counts = live::run(config.live, deliveries, publishing, Arc::clone(&stop), journal).map_err(Error::Live)?;
     stop.store(true, Ordering::Relaxed);
     persister.join().map_err(|_| Error::PersisterFailed)?;
     drop(followers);

@@ -29,6 +29,11 @@
 //! password_scram = "SCRAM-SHA-256$4096:…"   # `tillflow password` makes one; or password = "…"
 //! scope = "store:S001"          # chain | region:R | district:D | store:S
 //! pii = false                   # may read customer-level tables
+//!
+//! [[ingest_tokens]]             # with tokens, POST /v1/events needs `Authorization: Bearer …`
+//! name = "pos-S001"
+//! token = "…"                   # 16 characters or more, random
+//! scope = "store:S001"          # the register events it may post; chain for reference data
 //! ```
 
 use std::net::SocketAddr;
@@ -37,6 +42,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tillflow_queries::access::scram::Verifier;
 use tillflow_queries::access::{Scope, User};
+
+use crate::ingest_access::IngestToken;
 
 use crate::{Error, Result};
 
@@ -66,6 +73,34 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     #[serde(default)]
     pub users: Vec<UserSettings>,
+    /// `[[ingest_tokens]]`, as DESIGN.md spells it (or `[[ingest-tokens]]` like the flags).
+    #[serde(default, alias = "ingest_tokens")]
+    pub ingest_tokens: Vec<TokenSettings>,
+}
+
+/// One `[[ingest_tokens]]` entry: a bearer token for `POST /v1/events` and the stores it may post for.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub name: String,
+    pub token: String,
+    pub scope: String,
+}
+
+impl std::fmt::Debug for TokenSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSettings").field("name", &self.name).field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl TokenSettings {
+    pub fn token(&self) -> Result<IngestToken, String> {
+        let scope: Scope = self.scope.parse().map_err(|e| format!("ingest token {}: {e}", self.name))?;
+        if self.token.len() < 16 {
+            return Err(format!("ingest token {}: use a random token of 16 characters or more", self.name));
+        }
+        Ok(IngestToken::new(&self.name, &self.token, scope))
+    }
 }
 
 /// `[tls]`: the certificate chain and key (PEM) the SQL servers present.

@@ -37,7 +37,8 @@ use crate::live::Hub;
 /// Base64 with or without padding: Go's Flight client (ADBC's driver) sends basic auth unpadded.
 const BASIC: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
     &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
 /// How long a token from the handshake stays valid.

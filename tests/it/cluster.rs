@@ -40,7 +40,7 @@ fn tables(out: &Path) -> Vec<(String, Vec<String>)> {
     let out = out.display().to_string();
     tillflow::table_names()
         .into_iter()
-        .filter(|t| *t != "pipeline_stats")
+        .filter(|t| *t != "pipeline_stats" && *t != "access_log")
         .map(|table| {
             let csv = run_ok(&["sql", "--out", &out, "--format", "csv", &format!("SELECT * FROM {table}")]);
             let mut rows: Vec<String> = csv.lines().map(str::to_string).collect();

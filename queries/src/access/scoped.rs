@@ -174,3 +174,71 @@ impl ExecutionPlan for ScopedScan {
         Ok(Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), kept)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::util::pretty::pretty_format_batches;
+    use chrono::{DateTime, Utc};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::access::Placement;
+
+    #[derive(Debug)]
+    struct Chain;
+
+    impl Directory for Chain {
+        fn placements(&self, _at: Option<DateTime<Utc>>) -> Vec<Placement> {
+            let place = |s: &str, d: &str| Placement { store_id: s.into(), district: d.into(), region: "R".into() };
+            vec![place("S1", "D1"), place("S2", "D1"), place("S3", "D2")]
+        }
+    }
+
+    /// A table of (store_id, amount): S1 has 1 and 2, S2 has 0, S3 has 5.
+    fn sales() -> Arc<dyn TableProvider> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("store_id", DataType::Utf8, false),
+            Field::new("amount", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec!["S1", "S2", "S1", "S3"])),
+                Arc::new(Int64Array::from(vec![1, 0, 2, 5])),
+            ],
+        )
+        .unwrap();
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+    }
+
+    async fn answer(scope: &str, sql: &str) -> datafusion::error::Result<String> {
+        let grant = Grant { user: "u".into(), scope: scope.parse().unwrap(), pii: false };
+        let directory: Arc<dyn Directory> = Arc::new(Chain);
+        let ctx = SessionContext::new();
+        ctx.register_table("sales", under("sales", sales(), &grant, &directory).unwrap())?;
+        Ok(pretty_format_batches(&ctx.sql(sql).await?.collect().await?)?.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_scope_keeps_its_rows_whatever_the_query_asks() {
+        let store = answer(
+            "store:S1",
+            "SELECT store_id, sum(amount) AS s FROM sales WHERE store_id = 'S3' OR 1 = 1 GROUP BY 1",
+        )
+        .await;
+        assert!(store.as_ref().unwrap().contains("| S1       | 3 |"), "{store:?}");
+        assert!(!store.unwrap().contains("S3"));
+        let district = answer("district:D1", "SELECT count(*) AS n, sum(amount) AS s FROM sales").await.unwrap();
+        assert!(district.contains("| 3 | 3 |"), "{district}");
+        // S2's amount is 0: a store manager of S1 never divides by it.
+        let divided = answer("store:S1", "SELECT sum(10 / amount) AS s FROM sales").await.unwrap();
+        assert!(divided.contains("| 15 |"), "{divided}");
+        assert!(answer("district:D1", "SELECT sum(10 / amount) FROM sales").await.is_err(), "S2 is in D1");
+        let plan = answer("store:S1", "EXPLAIN SELECT * FROM sales").await.unwrap();
+        assert!(plan.contains("ScopedScan: sales, store_id of scope store:S1"), "{plan}");
+        assert!(!plan.contains("MemoryExec") && !plan.contains("DataSourceExec"), "{plan}");
+    }
+}
