@@ -322,6 +322,10 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn first_line_of_stdin() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as typed; or set TILLFLOW_PASSWORD): ");
+    }
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)

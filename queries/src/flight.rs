@@ -312,3 +312,57 @@ fn server_said(error: String) -> String {
     let end = message.find("\", details").or_else(|| message.rfind('"')).unwrap_or(message.len());
     message[..end].replace("\\\"", "\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::User;
+    use crate::access::scram::Verifier;
+
+    fn server() -> FlightSql {
+        let user = User::new("s001", "store:S001".parse().unwrap(), false, Verifier::generate("s001-pass"));
+        let gate = Arc::new(Gate::new(vec![user], None, Arc::default()));
+        let sessions = HashMap::from([("s001".to_string(), SessionContext::new())]);
+        FlightSql { sessions, gate, tokens: Mutex::default(), planned: Mutex::default() }
+    }
+
+    fn bearer(token: &str) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        metadata
+    }
+
+    #[test]
+    fn a_token_is_good_until_it_expires_and_only_then() {
+        let server = server();
+        let now = Instant::now();
+        server.tokens.lock().unwrap().insert("fresh".into(), ("s001".into(), now + Duration::from_secs(60)));
+        server.tokens.lock().unwrap().insert("stale".into(), ("s001".into(), now - Duration::from_secs(1)));
+        let (caller, _) = server.session(&bearer("fresh"), "client".into()).unwrap();
+        assert_eq!((caller.user.as_str(), caller.surface), ("s001", "flight"));
+        let expired = server.session(&bearer("stale"), "client".into()).err().unwrap();
+        assert_eq!(expired.code(), tonic::Code::Unauthenticated);
+        assert!(expired.message().contains("expired"), "{}", expired.message());
+        assert!(server.tokens.lock().unwrap().get("stale").is_none(), "an expired token is forgotten");
+        let unknown = server.session(&bearer("guess"), "client".into()).err().unwrap();
+        assert!(unknown.message().contains("unknown token"), "{}", unknown.message());
+        let none = server.session(&MetadataMap::new(), "client".into()).err().unwrap();
+        assert!(none.message().contains("handshake"), "{}", none.message());
+    }
+
+    #[test]
+    fn basic_auth_signs_in_with_or_without_padding_and_nothing_else_does() {
+        let server = server();
+        let basic = |text: &str| {
+            let mut metadata = MetadataMap::new();
+            metadata.insert("authorization", format!("Basic {text}").parse().unwrap());
+            metadata
+        };
+        let padded = BASE64.encode("s001:s001-pass");
+        assert_eq!(server.sign_in(&basic(&padded)).unwrap().user, "s001");
+        assert_eq!(server.sign_in(&basic(padded.trim_end_matches('='))).unwrap().user, "s001");
+        let wrong = server.sign_in(&basic(&BASE64.encode("s001:nope"))).unwrap_err();
+        assert!(wrong.contains("wrong user name or password"), "{wrong}");
+        assert!(server.sign_in(&MetadataMap::new()).is_err());
+    }
+}
