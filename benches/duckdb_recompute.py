@@ -16,7 +16,7 @@ import time
 import duckdb
 
 QUERIES = pathlib.Path(__file__).resolve().parent.parent / "queries"
-VIEWS = ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "exceptions"]
+VIEWS = ["stores", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "exceptions"]
 
 # tillflow's functions (queries/src/functions.rs): store-local day, hour, and the hour slices of a span.
 MACROS = """

@@ -62,8 +62,9 @@ def main():
     work = tempfile.mkdtemp()
     certificates(work)
     chain = f"{work}/chain"
-    subprocess.run([args.tillflow, "generate", "--out", chain, "--stores", str(args.stores), "--days",
-                    str(args.days)], check=True, capture_output=True)
+    generated = subprocess.run([args.tillflow, "generate", "--out", chain, "--stores", str(args.stores), "--days",
+                                str(args.days)], check=True, capture_output=True, text=True).stdout
+    events = int(generated.split("wrote ")[1].split(" events")[0])
     with open(f"{work}/tillflow.toml", "w") as f:
         f.write(f'[tls]\ncert = "{work}/server.pem"\nkey = "{work}/server.key"\n\n'
                 '[[users]]\nname = "analyst"\npassword = "analyst-pass"\nscope = "chain"\n\n'
@@ -81,13 +82,15 @@ def main():
                     time.sleep(0.2)
             raise SystemExit("the server did not start")
         chain_user, store_user = connect("analyst", "analyst-pass"), connect("s001", "s001-pass")
-        previous = None
-        for _ in range(600):
-            now = chain_user.execute("SELECT count(*), sum(net_sales) FROM sku_margin").fetchone()
-            if now == previous and now[0] > 0:
+        # Loaded when every generated event has been received and a few epochs have passed since.
+        for _ in range(1200):
+            received = chain_user.execute("SELECT COALESCE(sum(events_in), 0) FROM pipeline_stats").fetchone()[0]
+            if received >= events:
                 break
-            previous = now
-            time.sleep(1)
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"only {received} of {events} events were received")
+        time.sleep(3)
         rows = chain_user.execute("SELECT count(*) FROM sku_margin").fetchone()[0]
         print(f"{args.stores} stores × {args.days} days; sku_margin {rows:,} rows; medians of {args.runs} runs (ms)\n")
         print("| query | chain user, whole chain | chain user, WHERE store_id = 'S001' | store manager (scope store:S001) | store manager / hand filter |")

@@ -16,7 +16,7 @@ use tillflow_operators::{
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak,
-    SegmentProfile, SkuMargin, ViewRow,
+    SegmentProfile, SkuMargin, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -70,21 +70,26 @@ impl ViewSet {
         Exception::NAME,
     ];
     pub const ALL: ViewSet = ViewSet(u8::MAX);
-    /// None of the views one can choose: the ones always kept only.
-    pub const NONE: ViewSet = ViewSet(0);
+
+    /// Tables every run keeps, which a list may name too.
+    pub const ALWAYS_KEPT: [&'static str; 1] = [StoreRecord::NAME];
 
     /// A comma-separated list of view names, e.g. `sku_margin,exceptions`.
     pub fn parse(list: &str) -> Result<ViewSet, String> {
-        let mut set = 0u8;
+        let (mut set, mut named) = (0u8, false);
         for name in list.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+            named = true;
+            if Self::ALWAYS_KEPT.contains(&name) {
+                continue;
+            }
             let Some(i) = Self::NAMES.iter().position(|known| *known == name) else {
                 return Err(format!("`{name}` is not a view; choose among {}", Self::NAMES.join(", ")));
             };
             set |= 1 << i;
         }
-        match set {
-            0 => Err(format!("name at least one view among {}", Self::NAMES.join(", "))),
-            set => Ok(ViewSet(set)),
+        match named {
+            false => Err(format!("name at least one view among {}", Self::NAMES.join(", "))),
+            true => Ok(ViewSet(set)),
         }
     }
 

@@ -127,11 +127,21 @@ impl ScopedScan {
     }
 }
 
-/// The rows of `batch` whose `column` is in `allowed`, and its first `width` columns.
+/// The rows of `batch` whose `column` is in `allowed` (a null is in no scope: the filter drops
+/// it), and its first `width` columns.
 fn keep(batch: &RecordBatch, column: usize, width: usize, allowed: &HashSet<String>) -> Result<RecordBatch> {
     let values = arrow::compute::cast(batch.column(column), &DataType::Utf8)?;
-    let values = values.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-    let mask: BooleanArray = values.iter().map(|v| Some(v.is_some_and(|v| allowed.contains(v)))).collect();
+    let mask: BooleanArray = match allowed.iter().next() {
+        // One store or district (the common scope): the vectorised comparison.
+        Some(only) if allowed.len() == 1 => {
+            let only = arrow::array::Scalar::new(StringArray::from(vec![only.as_str()]));
+            arrow::compute::kernels::cmp::eq(&values, &only)?
+        }
+        _ => {
+            let values = values.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+            values.iter().map(|v| Some(v.is_some_and(|v| allowed.contains(v)))).collect()
+        }
+    };
     let kept = arrow::compute::filter_record_batch(batch, &mask)?;
     Ok(kept.project(&(0..width).collect::<Vec<_>>())?)
 }
