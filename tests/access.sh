@@ -120,4 +120,14 @@ plain=$(PGPASSWORD=s001-pass psql "host=127.0.0.1 port=$pg dbname=tillflow user=
 grep -q "accepts TLS connections only" <<<"$plain" || fail "a connection without TLS: $plain"
 echo "ok: psql with sslmode=verify-full; wrong password and no TLS refused"
 
+# tillflow's own client: Flight SQL over TLS, signed in.
+stores=$(TILLFLOW_PASSWORD=s001-pass "$bin" sql --connect "localhost:$flight" --user s001 --tls-ca "$work/ca.pem" \
+  --format csv "SELECT DISTINCT store_id FROM sku_margin WHERE store_id <> 'S001' OR 1=1")
+[ "$stores" = "$(printf 'store_id\nS001')" ] || fail "tillflow sql --connect as s001 reads: $stores"
+refused=$(TILLFLOW_PASSWORD=nope "$bin" sql --connect "localhost:$flight" --user s001 --tls-ca "$work/ca.pem" "SELECT 1" 2>&1 || true)
+grep -q 'wrong user name or password for "s001"' <<<"$refused" || fail "tillflow sql with a wrong password: $refused"
+unsigned=$("$bin" sql --connect "localhost:$flight" --tls-ca "$work/ca.pem" "SELECT 1" 2>&1 || true)
+grep -q "sign in first" <<<"$unsigned" || fail "tillflow sql without --user: $unsigned"
+echo "ok: tillflow sql --connect over TLS as s001 reads S001 only; a wrong password and no sign-in refused"
+
 python3 "$here/access/clients.py" "$pg" "$flight" "$work/ca.pem"
