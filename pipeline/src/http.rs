@@ -15,7 +15,10 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use tillflow_schemas::formats;
 
-use crate::ingest_access::Tokens;
+use axum::extract::ConnectInfo;
+use tillflow_queries::access::audit::{AccessLog, Audit, Caller, Outcome, refused_login};
+
+use crate::ingest_access::{ClientAddr, Tokens};
 use crate::live::{Delivery, Metrics, Verdict};
 
 #[derive(Clone)]
@@ -26,6 +29,8 @@ struct Shared {
     shopify: Option<Arc<Shopify>>,
     /// With `[[ingest_tokens]]`: who may post to `/v1/events`, for which stores.
     tokens: Option<Arc<Tokens>>,
+    /// Where each post to `/v1/events`, and each refused one, is recorded.
+    access_log: Arc<AccessLog>,
 }
 
 /// A Shopify app's webhooks: the secret that signs them and the store of each POS location.
@@ -48,10 +53,11 @@ pub fn router(
     metrics: Arc<Metrics>,
     shopify: Option<Shopify>,
     tokens: Option<Tokens>,
+    access_log: Arc<AccessLog>,
 ) -> Router {
     let requests = Arc::new(AtomicU64::new(0));
     let (shopify, tokens) = (shopify.map(Arc::new), tokens.map(Arc::new));
-    let shared = Shared { feed, metrics, requests, shopify, tokens };
+    let shared = Shared { feed, metrics, requests, shopify, tokens, access_log };
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/sources/shopify", post(post_shopify))
@@ -78,7 +84,12 @@ struct Rejection {
     reason: String,
 }
 
-async fn post_events(State(shared): State<Shared>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+async fn post_events(
+    State(shared): State<Shared>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let holder = match &shared.tokens {
         None => None,
         Some(tokens) => {
@@ -93,6 +104,8 @@ async fn post_events(State(shared): State<Shared>, headers: axum::http::HeaderMa
                         }
                         false => "unknown token: check the token of your [[ingest_tokens]] entry",
                     };
+                    let caller = Caller { user: String::new(), surface: "http", client: client.to_string() };
+                    refused_login(&shared.access_log, &caller, reason);
                     return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
                 }
             }
@@ -107,13 +120,20 @@ async fn post_events(State(shared): State<Shared>, headers: axum::http::HeaderMa
         return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
     }
     let request = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let (records, source) = match (&shared.tokens, holder) {
+    let (records, source, user) = match (&shared.tokens, holder) {
         (Some(tokens), Some((name, scope))) => {
-            (tokens.confine(records, &name, &scope), format!("http#{request} {name}"))
+            (tokens.confine(records, &name, &scope), format!("http#{request} {name}"), name)
         }
-        _ => (records, format!("http#{request}")),
+        _ => (records, format!("http#{request}"), String::new()),
     };
-    deliver(&shared, source, records).await
+    let caller = Caller { user, surface: "http", client: client.to_string() };
+    let mut audit = Audit::begin(&shared.access_log, &caller, "POST /v1/events", &[]);
+    audit.sent_rows(records.len() as u64);
+    let answer = deliver(&shared, source, records).await;
+    if answer.status() != StatusCode::ACCEPTED {
+        audit.end(Outcome::Error);
+    }
+    answer
 }
 
 /// A Shopify webhook: its signature checked against the raw body (401 if missing or wrong, and

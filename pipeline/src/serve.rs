@@ -15,7 +15,7 @@ use tillflow_queries::persisted::root_url;
 use url::Url;
 
 use crate::error::Chain;
-use crate::ingest_access::{IngestToken, TlsListener, Tokens};
+use crate::ingest_access::{ClientAddr, IngestToken, TlsListener, Tokens};
 use crate::journal::{Entry, Journal};
 use crate::live::{self, LiveConfig, Metrics, Persistable};
 use crate::persist::{Dirty, vacuum, write_table};
@@ -92,7 +92,9 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
             config.shopify.is_some().then(|| format!(", Shopify webhooks on {scheme}://{addr}/v1/sources/shopify"));
         let directory: Arc<dyn Directory> = Arc::clone(&hub) as Arc<dyn Directory>;
         let tokens = (!config.ingest_tokens.is_empty()).then(|| Tokens::new(&config.ingest_tokens, directory));
-        let app = http::router(feed.clone(), Arc::clone(&metrics), config.shopify.clone(), tokens);
+        let log = Arc::clone(&access_log);
+        let app = http::router(feed.clone(), Arc::clone(&metrics), config.shopify.clone(), tokens, log)
+            .into_make_service_with_connect_info::<ClientAddr>();
         match &config.tls {
             Some(files) => {
                 tillflow_queries::access::gate::use_ring();

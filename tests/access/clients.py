@@ -187,6 +187,9 @@ def main():
     logged(lambda r: r[0] == "s001" and r[2] == "ok" and r[3] == "SELECT * FROM sku_margin" and r[4] == "sku_margin" and r[5] == mine, "s001's SELECT * with its row count")
     logged(lambda r: r[0] == "s001" and r[2] == "error" and "CAST(store_id AS INTEGER)" in r[3], "s001's failed cast, an error")
     logged(lambda r: r[0] == "d01" and r[1] == "flight" and r[2] == "ok", "d01's Flight SQL statement")
+    logged(lambda r: r[0] == "hq" and r[1] == "http" and r[2] == "ok" and r[3] == "POST /v1/events", "hq's posts of events")
+    logged(lambda r: r[1] == "http" and r[2] == "refused" and "unknown token" in r[3], "a post with a wrong token, refused")
+    logged(lambda r: r[0] == "pos-s001" and r[1] == "http" and r[5] == "3", "pos-s001's post of three records")
     check(not any("analyst-pass" in r[3] or "s001-pass" in r[3] for r in log), "access_log holds no password")
 
 

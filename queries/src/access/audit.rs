@@ -1,6 +1,7 @@
-//! `access_log`: every statement a SQL server runs or refuses, and every refused login, with who,
-//! from where, what it read and how it ended. The servers record entries here; the live pipeline
-//! publishes them with each epoch and persists them like the views. No surface can write to it.
+//! `access_log`: every statement a SQL server runs or refuses, every post of events over HTTP, and
+//! every refused sign-in or token, with who, from where, what it read and how it ended. The
+//! servers record entries here; the live pipeline publishes them with each epoch and persists
+//! them like the views. No surface can write to it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -3,13 +3,14 @@ use serde::{Deserialize, Serialize};
 use super::{Columns, ViewRow};
 use crate::{Day, Millis};
 
-/// `access_log`: every statement a SQL server ran or refused, and every refused login.
+/// `access_log`: every statement a SQL server ran or refused, every post of events over HTTP, and
+/// every refused sign-in or token.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AccessEntry {
     /// When it started (UTC milliseconds).
     pub at: Millis,
     pub user: String,
-    /// `postgres` or `flight`.
+    /// `postgres`, `flight` or `http`.
     pub surface: String,
     /// The client's address.
     pub client: String,
