@@ -484,6 +484,10 @@ fn datafusion_recompute(events: &[(Event, Option<Day>)], tables: &Path) -> anyho
         rows.push(event);
     }
     let batches = rows.batches()?;
+    // Only this run's tables: DuckDB loads every Parquet file in the folder.
+    if tables.exists() {
+        std::fs::remove_dir_all(tables)?;
+    }
     std::fs::create_dir_all(tables)?;
     for (name, batch) in &batches {
         let file = std::fs::File::create(tables.join(format!("{name}.parquet")))?;
