@@ -119,16 +119,21 @@ impl FlightSql {
         Ok((Caller { user, surface: "flight", client }, session))
     }
 
-    /// Checks basic-auth credentials; the user's grant if they hold.
-    fn sign_in(&self, metadata: &MetadataMap) -> Result<&Grant, String> {
+    /// Checks basic-auth credentials: the user's grant if they hold, else the user name given
+    /// (empty if none could be read) and why they were refused.
+    fn sign_in(&self, metadata: &MetadataMap) -> Result<&Grant, (String, String)> {
         let header = metadata.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let refused = |user: &str, reason: String| (user.to_string(), reason);
         let credentials = header
             .strip_prefix("Basic ")
             .and_then(|b| BASIC.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or("send basic auth (user name and password) in the handshake")?;
-        let (user, password) = credentials.split_once(':').ok_or("basic auth is user:password")?;
-        self.gate.check_password(user, password).ok_or_else(|| format!("wrong user name or password for \"{user}\""))
+            .ok_or_else(|| refused("", "send basic auth (user name and password) in the handshake".into()))?;
+        let (user, password) =
+            credentials.split_once(':').ok_or_else(|| refused("", "basic auth is user:password".into()))?;
+        self.gate
+            .check_password(user, password)
+            .ok_or_else(|| refused(user, format!("wrong user name or password for \"{user}\"")))
     }
 }
 
@@ -152,19 +157,10 @@ impl FlightSqlService for FlightSql {
         }
         let grant = match self.sign_in(request.metadata()) {
             Ok(grant) => grant.clone(),
-            Err(reason) => {
+            Err((user, reason)) => {
                 if let Some(ip) = ip {
                     self.gate.failed(ip);
                 }
-                let user = request
-                    .metadata()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|h| h.strip_prefix("Basic "))
-                    .and_then(|b| BASIC.decode(b).ok())
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|c| c.split_once(':').map(|(u, _)| u.to_string()))
-                    .unwrap_or_default();
                 refused_login(&self.gate.log, &Caller { user, surface: "flight", client }, &reason);
                 return Err(Status::unauthenticated(reason));
             }
@@ -361,7 +357,8 @@ mod tests {
         let padded = BASE64.encode("s001:s001-pass");
         assert_eq!(server.sign_in(&basic(&padded)).unwrap().user, "s001");
         assert_eq!(server.sign_in(&basic(padded.trim_end_matches('='))).unwrap().user, "s001");
-        let wrong = server.sign_in(&basic(&BASE64.encode("s001:nope"))).unwrap_err();
+        let (user, wrong) = server.sign_in(&basic(&BASE64.encode("s001:nope"))).unwrap_err();
+        assert_eq!(user, "s001", "the refusal names the user for the access log");
         assert!(wrong.contains("wrong user name or password"), "{wrong}");
         assert!(server.sign_in(&MetadataMap::new()).is_err());
     }

@@ -328,7 +328,8 @@ fn a_run_of_some_views_equals_those_views_of_a_full_run() {
         assert_eq!(sorted, expected, "--views {chosen} writes those views alone: {summary}");
         for (name, got) in &some {
             let (_, want) = full.iter().find(|(n, _)| n == name).unwrap();
-            if !["pipeline_stats", "dead_letters", "stores"].contains(&name.as_str()) {
+            // `stores` is kept by every run, whatever --views says: it too equals the full run's.
+            if name != "pipeline_stats" && name != "dead_letters" {
                 assert!(!want.is_empty(), "{name} has rows");
                 assert_eq!(got, want, "{name} of --views {chosen}");
             }

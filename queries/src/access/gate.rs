@@ -34,7 +34,9 @@ pub enum TlsError {
     Certificate { path: String, reason: String },
     #[error("cannot read the TLS key {path}: {reason}")]
     Key { path: String, reason: String },
-    #[error("the TLS certificate and key do not make a server identity: {0}")]
+    #[error(
+        "the TLS certificate and key do not make a server identity ({0}): check that the key is the certificate's own"
+    )]
     Identity(String),
 }
 

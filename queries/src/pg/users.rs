@@ -36,11 +36,12 @@ pub struct UserSessions {
     pub gate: Arc<Gate>,
 }
 
-/// The name a connection's session is filed under: its signed-in user, or the one open session.
-fn session_name<'c, C: ClientInfo + ?Sized>(gate: &Gate, client: &'c C) -> &'c str {
-    match gate.authenticates() {
-        true => client.metadata().get(METADATA_USER).map_or("", String::as_str),
-        false => OPEN_SESSION,
+/// The name a connection's session is filed under: its signed-in user, or, on a server without
+/// users (`open`), the one open session.
+fn session_name<C: ClientInfo + ?Sized>(open: bool, client: &C) -> &str {
+    match open {
+        false => client.metadata().get(METADATA_USER).map_or("", String::as_str),
+        true => OPEN_SESSION,
     }
 }
 
@@ -50,7 +51,7 @@ fn not_signed_in() -> PgWireError {
 
 impl UserSessions {
     fn service<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<&Arc<DfSessionService>> {
-        self.services.get(session_name(&self.gate, client)).ok_or_else(not_signed_in)
+        self.services.get(session_name(!self.gate.authenticates(), client)).ok_or_else(not_signed_in)
     }
 
     /// Starts the audit of `sql`, naming the tables it reads.
@@ -153,10 +154,7 @@ impl QueryParser for UserParsers {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let name = match self.parsers.contains_key(OPEN_SESSION) {
-            true => OPEN_SESSION,
-            false => client.metadata().get(METADATA_USER).map_or("", String::as_str),
-        };
+        let name = session_name(self.parsers.contains_key(OPEN_SESSION), client);
         let parser = self.parsers.get(name).ok_or_else(not_signed_in)?;
         parser.parse_sql(client, sql, types).await
     }
