@@ -360,12 +360,17 @@ fn measure(args: &[&str]) -> anyhow::Result<Measured> {
 /// The accepted events of the chain, with their business days, in ingest order.
 fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
     let files = discover(&[dir.to_path_buf()]).expect("the generated chain");
-    Ingest::open(&files, Epochs::Tick(3_600_000), tillflow_schemas::time::RETENTION_MS)
-        .filter_map(|item| match item {
-            Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-            Ingested::Dead(_) | Ingested::Known(_) => None,
-        })
-        .collect()
+    Ingest::open(
+        &files,
+        Epochs::Tick(3_600_000),
+        tillflow_schemas::time::RETENTION_MS,
+        tillflow::pseudonyms::Pseudonyms::known(),
+    )
+    .filter_map(|item| match item {
+        Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
+        Ingested::Dead(_) | Ingested::Known(_) => None,
+    })
+    .collect()
 }
 
 struct Incremental {

@@ -29,12 +29,17 @@ fn history() -> Vec<(Epoch, Event, Option<Day>)> {
     let config = ChainConfig { stores: 10, days: 28, ..ChainConfig::default() };
     tillflow_data::generate(dir.path(), config, Format::Ndjson, &mut |_, _| {}).expect("a generated chain");
     let files = discover(&[dir.path().to_path_buf()]).expect("the generated files");
-    Ingest::open(&files, Epochs::Tick(3_600_000), tillflow_schemas::time::RETENTION_MS)
-        .filter_map(|item| match item {
-            Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
-            Ingested::Dead(_) | Ingested::Known(_) => None,
-        })
-        .collect()
+    Ingest::open(
+        &files,
+        Epochs::Tick(3_600_000),
+        tillflow_schemas::time::RETENTION_MS,
+        tillflow::pseudonyms::Pseudonyms::known(),
+    )
+    .filter_map(|item| match item {
+        Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
+        Ingested::Dead(_) | Ingested::Known(_) => None,
+    })
+    .collect()
 }
 
 fn main() {

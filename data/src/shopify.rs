@@ -44,6 +44,48 @@ pub fn map(topic: &str, body: &[u8], locations: &HashMap<String, String>) -> Res
     }
 }
 
+/// Fields of a Shopify payload that describe a person, not a sale.
+const PERSONAL: [&str; 9] = [
+    "email",
+    "contact_email",
+    "phone",
+    "first_name",
+    "last_name",
+    "billing_address",
+    "shipping_address",
+    "client_details",
+    "default_address",
+];
+
+/// A body that did not map, as a dead letter may keep it: the fields that describe a person
+/// removed, and each `customer` object cut to the reference its sale would carry
+/// (`customer_ref`, which admission then replaces by its pseudonym). A body that is not JSON is
+/// kept as it is.
+pub fn without_personal_data(body: &[u8]) -> Vec<u8> {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(fields) => {
+                fields.retain(|key, _| !PERSONAL.contains(&key.as_str()));
+                if let Some(customer) = fields.get_mut("customer") {
+                    let id = text(&customer["id"]);
+                    *customer =
+                        id.map_or(Value::Null, |id| json!({ "customer_ref": format!("shopify-customer-{id}") }));
+                }
+                fields.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut payload) => {
+            strip(&mut payload);
+            payload.to_string().into_bytes()
+        }
+        Err(_) => body.to_vec(),
+    }
+}
+
 /// A field as text: a JSON string as it is, a number in its JSON form.
 fn text(value: &Value) -> Option<String> {
     match value {

@@ -206,9 +206,10 @@ impl<'a> Simulator<'a> {
                 });
                 self.emit(ts, event);
             }
-            for customer in &store.customers {
+            // Numbered, not named after the card: an event id is kept where a card may not be.
+            for (n, customer) in store.customers.iter().enumerate() {
                 let event = Event::LoyaltyLink(LoyaltyLink {
-                    event_id: format!("{}-LINK-{}", store.record.store_id, customer.loyalty_ref).into(),
+                    event_id: format!("{}-LINK-{:05}", store.record.store_id, n + 1).into(),
                     ts: ts - HOUR,
                     store_id: Some(store.record.store_id),
                     customer_ref: customer.loyalty_ref.clone(),

@@ -6,6 +6,7 @@ use tillflow_data::ChainConfig;
 use tillflow_schemas::Format;
 
 use crate::Result;
+use crate::pseudonyms::Pseudonyms;
 use crate::run::{RunConfig, run};
 use crate::sql::{self, OutputFormat};
 
@@ -85,7 +86,9 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Re
         tillflow_data::generate(&events, config, Format::Ndjson, &mut |_, _| {})?;
     }
     let out = dir.join("views");
-    let config = RunConfig::new(vec![events], out.display().to_string(), workers);
+    let out = out.display().to_string();
+    let pseudonyms = Pseudonyms::for_out(&out, None)?;
+    let config = RunConfig::new(vec![events], out.clone(), workers, pseudonyms);
     println!("running the pipeline ...");
     let summary = run(&config, runtime)?;
     println!("{summary}\n");
@@ -100,6 +103,6 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Re
     let html = runtime.block_on(crate::report::report(&ctx, DEMO_DISTRICT, None, crate::report::ReportFormat::Html))?;
     std::fs::write(&report, html)?;
     println!("District {DEMO_DISTRICT}'s morning report: {}", report.display());
-    println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out.display());
+    println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out);
     Ok(())
 }

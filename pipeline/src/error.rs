@@ -92,6 +92,8 @@ pub enum Error {
     #[error("{0}")]
     Live(String),
     /// The thread writing live snapshots to storage panicked.
+    #[error(transparent)]
+    PseudonymKey(#[from] crate::pseudonyms::KeyError),
     #[error("the persister failed")]
     PersisterFailed,
     /// A thread writing a view at the end of a run panicked.

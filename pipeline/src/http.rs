@@ -161,7 +161,8 @@ async fn post_shopify(State(shared): State<Shared>, headers: axum::http::HeaderM
         }
         Err(reason) => {
             let reason = tillflow_schemas::InputError::RuleBroken(reason);
-            vec![formats::Record::rejected(1, formats::Rejected::new(&body, reason))]
+            let kept = tillflow_data::shopify::without_personal_data(&body);
+            vec![formats::Record::rejected(1, formats::Rejected::new(&kept, reason))]
         }
     };
     let webhook = header("x-shopify-webhook-id");

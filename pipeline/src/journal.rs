@@ -38,13 +38,25 @@ pub enum Entry {
         epoch: Epoch,
     },
     DeadLettered(DeadLetter),
+    /// Accepted, then rewritten away because it named an erased customer: it still counts as
+    /// accepted. An erasure's own entry keeps the customer's `tombstone` (a keyed hash of the
+    /// pseudonym, not the pseudonym), so their links stay refused after a restart.
+    Erased {
+        source: String,
+        position: u64,
+        epoch: Epoch,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tombstone: Option<String>,
+    },
 }
 
 impl Entry {
     /// The source and position the record came from.
     pub fn origin(&self) -> (&str, u64) {
         match self {
-            Entry::Accepted { source, position, .. } | Entry::Duplicate { source, position, .. } => (source, *position),
+            Entry::Accepted { source, position, .. }
+            | Entry::Duplicate { source, position, .. }
+            | Entry::Erased { source, position, .. } => (source, *position),
             Entry::DeadLettered(letter) => (&letter.source, letter.position),
         }
     }
@@ -52,7 +64,7 @@ impl Entry {
     /// The epoch the record was admitted in.
     pub fn epoch(&self) -> Epoch {
         match self {
-            Entry::Accepted { epoch, .. } | Entry::Duplicate { epoch, .. } => *epoch,
+            Entry::Accepted { epoch, .. } | Entry::Duplicate { epoch, .. } | Entry::Erased { epoch, .. } => *epoch,
             Entry::DeadLettered(letter) => letter.epoch,
         }
     }
@@ -70,7 +82,7 @@ impl Entry {
                     counts.skipped += 1;
                     return None;
                 }
-                admission.admit(&source, record, epoch)
+                admission.admit_logged(&source, record, epoch)
             }
             Entry::Duplicate { .. } => {
                 counts.received += 1;
@@ -82,8 +94,54 @@ impl Entry {
                 counts.dead_lettered += 1;
                 Some(Ingested::Dead(letter))
             }
+            Entry::Erased { tombstone, .. } => {
+                counts.received += 1;
+                counts.accepted += 1;
+                admission.forget(tombstone);
+                None
+            }
         }
     }
+}
+
+/// Rewrites every segment of the log in `dir` whose entries `change` changes, each by writing
+/// the new segment beside it, syncing it and renaming it over the old one: a crash leaves either
+/// segment whole. Returns how many entries changed.
+pub fn rewrite(dir: &Path, mut change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
+    let mut changed = 0;
+    for segment in segments(dir)? {
+        let path = segment_path(dir, segment);
+        let mut entries = Vec::new();
+        read_segment(&path, &mut entries)?;
+        let mut bytes = Vec::new();
+        let mut differs = false;
+        for entry in entries {
+            let new = change(entry.clone());
+            if new != entry {
+                differs = true;
+                changed += 1;
+            }
+            encode(&new, &mut bytes)?;
+        }
+        if differs {
+            let temporary = path.with_extension("log.new");
+            let mut file = File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &path)?;
+            File::open(dir)?.sync_all()?;
+        }
+    }
+    Ok(changed)
+}
+
+/// Appends one entry's bytes: length, checksum, body.
+fn encode(entry: &Entry, bytes: &mut Vec<u8>) -> std::io::Result<()> {
+    let body = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    Ok(())
 }
 
 /// Every entry of the log in `dir`, in order, without changing it (a torn tail is left off).
@@ -138,10 +196,7 @@ impl Journal {
         }
         let mut bytes = Vec::new();
         for entry in entries {
-            let body = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-            bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            bytes.extend_from_slice(&body);
+            encode(entry, &mut bytes)?;
         }
         let written = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
@@ -156,6 +211,17 @@ impl Journal {
             self.written = 0;
         }
         Ok(())
+    }
+}
+
+impl Journal {
+    /// [`rewrite`]s the log, this process's open segment included, and goes on in a new segment.
+    pub fn rewrite(&mut self, change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
+        let changed = rewrite(&self.dir, change)?;
+        self.segment += 1;
+        self.file = create_segment(&self.dir, self.segment)?;
+        self.written = 0;
+        Ok(changed)
     }
 }
 

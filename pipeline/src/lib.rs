@@ -22,6 +22,7 @@
 pub mod clock;
 pub mod dataflow;
 pub mod demo;
+pub mod erasure;
 pub mod error;
 pub mod eval;
 pub mod flatten;
@@ -32,6 +33,7 @@ pub mod journal;
 pub mod live;
 pub mod persist;
 pub mod profile;
+pub mod pseudonyms;
 pub mod replay;
 pub mod report;
 pub mod run;

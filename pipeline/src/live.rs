@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use tillflow_queries::access::audit::AccessLog;
 use tillflow_queries::live::Hub;
+use tillflow_schemas::Millis;
 use tillflow_schemas::formats::Record;
 use tillflow_schemas::views::{AccessEntry, DeadLetter, PipelineStat, ViewRow};
 
 use crate::dataflow::{self, Changes, Tuning, ViewChanges, ViewState};
+use crate::erasure::{CUSTOMER_TABLES, Erasures};
 use crate::journal::{Entry, Journal};
 use crate::persist::Dirty;
+use crate::pseudonyms::Pseudonyms;
 use crate::source::{Admission, Counts, Epoch, Ingested, Window};
 
 /// Records from one source, handed to the pipeline together.
@@ -43,6 +46,10 @@ pub struct LiveConfig {
     pub persist_every: Duration,
     /// `pipeline_stats` keeps this many epochs (with input) before the oldest leave.
     pub stats_kept: usize,
+    /// What replaces customer identifiers at admission.
+    pub pseudonyms: Pseudonyms,
+    /// How long (event time) after an erasure everything persisted is rid of the customer.
+    pub erasure_deadline_ms: Millis,
 }
 
 /// Counters the HTTP `/metrics` endpoint reports; updated by the driver.
@@ -220,6 +227,8 @@ struct Driver<'a> {
     journal: Option<Journal>,
     /// Why the pipeline must stop: the ingest log cannot be written.
     failure: Option<String>,
+    /// Cards and erasures seen, for the erasures' deadlines.
+    erasures: Erasures,
 }
 
 impl<'a> Driver<'a> {
@@ -250,7 +259,7 @@ impl<'a> Driver<'a> {
             persist,
             access_log,
             accesses: Changes::<AccessEntry>(Vec::new()).new_state(),
-            admission: Admission::new(config.tuning.retention_ms),
+            admission: Admission::new(config.tuning.retention_ms, config.pseudonyms.clone()),
             states,
             order,
             batches: vec![Vec::new(); tables],
@@ -263,6 +272,7 @@ impl<'a> Driver<'a> {
             persists_seen: 0,
             journal: None,
             failure: None,
+            erasures: Erasures::default(),
         }
     }
 
@@ -283,6 +293,7 @@ impl<'a> Driver<'a> {
                     (Verdict::Duplicate, entry)
                 }
                 Some(Ingested::Accepted { event, business_date, .. }) => {
+                    self.erasures.observe(&event);
                     let entry = logging.then(|| Entry::Accepted {
                         source: source.to_string(),
                         position,
@@ -325,7 +336,10 @@ impl<'a> Driver<'a> {
         let entries = logged.len();
         for entry in logged {
             match entry.readmit(&mut self.admission, epoch, &Window::default()) {
-                Some(Ingested::Accepted { event, business_date, .. }) => inputs.push(event, business_date),
+                Some(Ingested::Accepted { event, business_date, .. }) => {
+                    self.erasures.observe(&event);
+                    inputs.push(event, business_date);
+                }
                 Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
                 Some(Ingested::Known(_)) | None => {}
             }
@@ -356,9 +370,10 @@ impl<'a> Driver<'a> {
         }
         let counts = self.admission.counts - std::mem::replace(&mut self.epoch_start, self.admission.counts);
         self.idle = counts.received == 0;
-        if counts.dead_lettered > 0 || self.batches[views].is_empty() {
+        let erased = self.erase_due();
+        if erased || counts.dead_lettered > 0 || self.batches[views].is_empty() {
             self.batches[views] = vec![DeadLetter::to_batch(&self.dead_letters)];
-            self.unpersisted[views] = Dirty::Whole;
+            self.unpersisted[views].merge(Dirty::Whole);
         }
         let view_rows: Vec<(&'static str, usize)> = self.states.iter().map(|s| (s.name(), s.rows())).collect();
         let published_at = now_ms() as i64;
@@ -401,9 +416,42 @@ impl<'a> Driver<'a> {
         m.compute_ms.store((settled - closed).as_millis() as u64, Ordering::Relaxed);
         m.publish_ms.store(settled.elapsed().as_millis() as u64, Ordering::Relaxed);
         *m.view_rows.lock().unwrap_or_else(|e| e.into_inner()) = view_rows;
-        if self.last_persist.elapsed() >= self.config.persist_every {
+        if erased || self.last_persist.elapsed() >= self.config.persist_every {
             self.persist_now(epoch);
         }
+    }
+
+    /// Rids the ingest log, the dead letters and the customer tables of the customers whose
+    /// erasure's deadline has passed; whether there were any. The views left them already.
+    fn erase_due(&mut self) -> bool {
+        let Some(forget) = self.erasures.due(self.admission.clock(), self.config.erasure_deadline_ms) else {
+            return false;
+        };
+        if let Some(journal) = &mut self.journal {
+            let pseudonyms = self.admission.pseudonyms().clone();
+            match crate::retry("rewriting the ingest log", || journal.rewrite(|e| forget.entry(e, &pseudonyms))) {
+                Ok(changed) => tracing::info!("erasure: {changed} entries of the ingest log rewritten"),
+                Err(e) => {
+                    tracing::error!("cannot rewrite the ingest log for an erasure: {e}; stopping");
+                    self.failure = Some(format!(
+                        "cannot rewrite the ingest log for an erasure: {e}. Free space or fix permissions, then \
+                         start tillflow again, or run `tillflow vacuum --erasures`"
+                    ));
+                    return false;
+                }
+            }
+        }
+        for customer in &forget.customers {
+            self.admission.forget(Some(self.admission.pseudonyms().tombstone(customer)));
+        }
+        let letters = std::mem::take(&mut self.dead_letters);
+        self.dead_letters = letters.into_iter().map(|letter| forget.letter(letter)).collect();
+        for (i, (name, _)) in self.hub.views().iter().enumerate() {
+            if CUSTOMER_TABLES.contains(name) {
+                self.unpersisted[i] = Dirty::Rewrite;
+            }
+        }
+        true
     }
 
     /// The duration of the persist that completed since the previous stats row, if one did.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tillflow::dataflow::{Detail, Processes, Tuning, ViewSet};
 use tillflow::live::LiveConfig;
+use tillflow::pseudonyms::Pseudonyms;
 use tillflow::replay::{History, ReplayConfig, Speed};
 use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
@@ -28,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Generate a sample chain, run every view over it and show a few answers.
@@ -136,6 +139,21 @@ enum Command {
         #[arg(long)]
         to: Option<PathBuf>,
     },
+    /// Delete persisted table versions older than --keep-history; with --erasures, also carry
+    /// out every erasure of a stopped run now: its customers out of the ingest log, the dead
+    /// letters and every version of the customer tables.
+    #[command(
+        after_help = "Examples:\n  tillflow vacuum --out views --erasures\n  tillflow vacuum --out views --keep-history 1d"
+    )]
+    Vacuum {
+        #[arg(long, default_value = "tillflow-data")]
+        out: String,
+        #[arg(long)]
+        erasures: bool,
+        /// Versions younger than this stay readable with as_of, e.g. 12h [default: 7d].
+        #[arg(long, value_parser = settings::parse_duration_ms)]
+        keep_history: Option<i64>,
+    },
     /// Make the SCRAM-SHA-256 verifier of a password, for `password_scram` in [[users]]: the
     /// password is read from the first line of standard input and never stored.
     #[command(after_help = "Example:\n  tillflow password < secret.txt")]
@@ -218,7 +236,7 @@ struct ComputeArgs {
 }
 
 impl ComputeArgs {
-    fn config(self, inputs: Vec<PathBuf>, out: String) -> RunConfig {
+    fn config(self, inputs: Vec<PathBuf>, out: String, pseudonyms: Pseudonyms) -> RunConfig {
         RunConfig {
             inputs,
             out,
@@ -228,6 +246,7 @@ impl ComputeArgs {
             tuning: self.tuning(),
             detail: Detail { profile: self.profile, ..Detail::default() },
             shopify: Default::default(),
+            pseudonyms,
         }
     }
 
@@ -270,6 +289,10 @@ struct LiveArgs {
     /// e.g. 12h [default: 7d].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     keep_history: Option<i64>,
+    /// How long after an erasure (in event time) the ingest log, the dead letters and every
+    /// persisted version are rid of the customer, e.g. 24h [default: 48h].
+    #[arg(long, value_parser = settings::parse_duration_ms)]
+    erasure_deadline: Option<i64>,
 }
 
 /// A run over files as one process of a timely cluster.
@@ -394,6 +417,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             };
             let input = if input.is_empty() { file.input.clone().unwrap_or_default() } else { input };
             let out = out.or(file.out.clone()).unwrap_or_else(|| "tillflow-data".into());
+            let pseudonyms = Pseudonyms::for_out(&out, file.pseudonym_key.as_ref().map(|k| k.0.as_str()))?;
             let compute = ComputeArgs {
                 workers: compute.workers.or(file.workers),
                 tick: compute.tick.or(file.tick),
@@ -431,7 +455,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     );
                 }
                 let shopify = tillflow::run::ShopifyExports { files: shopify_orders, locations };
-                let config = RunConfig { processes: cluster.processes()?, shopify, ..compute.config(input, out) };
+                let config =
+                    RunConfig { processes: cluster.processes()?, shopify, ..compute.config(input, out, pseudonyms) };
                 let summary = run(&config, &runtime)?;
                 println!("{summary}");
                 return Ok(());
@@ -461,6 +486,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     tick: Duration::from_millis(tick as u64),
                     persist_every: Duration::from_millis(persist_every as u64),
                     stats_kept: 3_600,
+                    pseudonyms,
+                    erasure_deadline_ms: live
+                        .erasure_deadline
+                        .or(file.erasure_deadline)
+                        .unwrap_or(tillflow::erasure::DEADLINE_MS),
                 },
                 listen,
                 pg,
@@ -490,6 +520,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replay { input, log, out, speed, from, until, at, compute } => {
+            // The key of the run being replayed: its log's folder's, or the one this replay writes to.
+            let keys = match &log {
+                Some(dir) if dir.ends_with(tillflow::serve::INGEST_LOG) => dir.parent().unwrap_or(dir).to_path_buf(),
+                Some(dir) => dir.clone(),
+                None => PathBuf::from(&out),
+            };
+            let pseudonyms = Pseudonyms::for_out(&keys.display().to_string(), None)?;
             let history = match log {
                 Some(dir) => History::Log(dir),
                 // Epoch-by-epoch states (a tick, an epoch to stop at, a pace) need event-time
@@ -508,6 +545,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 window: tillflow::source::Window { from, until, last_epoch: at },
                 speed,
                 detail: Detail { profile: compute.profile, ..Detail::default() },
+                pseudonyms,
             };
             println!("{}", tillflow::replay::replay(&config, &runtime)?);
             Ok(())
@@ -516,7 +554,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
             if compute.views.is_some_and(|views| !views.has("exceptions")) {
                 anyhow::bail!("eval scores the exceptions: leave out --views, or include exceptions in it");
             }
-            let scores = tillflow::eval::evaluate(&input, compute.config(Vec::new(), String::new()))?;
+            let scores =
+                tillflow::eval::evaluate(&input, compute.config(Vec::new(), String::new(), Pseudonyms::random()))?;
             println!("{}", tillflow::eval::Table(&scores));
             if check && !scores.iter().all(|s| s.meets_target()) {
                 anyhow::bail!("some kinds miss the target");
@@ -534,6 +573,23 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 }
                 None => print!("{text}"),
             }
+            Ok(())
+        }
+        Command::Vacuum { out, erasures, keep_history } => {
+            if erasures {
+                let pseudonyms = Pseudonyms::for_out(&out, None)?;
+                println!("{}", tillflow::erasure::vacuum_erasures(&out, &pseudonyms, &runtime)?);
+            }
+            let keep = Duration::from_millis(keep_history.unwrap_or(7 * 86_400_000) as u64);
+            let root = root_url(&out)?;
+            let mut deleted = 0;
+            for table in tillflow::tables() {
+                let folder = root.to_file_path().ok().map(|f| f.join(table.name).join("_delta_log"));
+                if folder.is_none_or(|f| f.is_dir()) {
+                    deleted += runtime.block_on(tillflow::persist::vacuum(&root, table.name, keep))?;
+                }
+            }
+            println!("vacuumed {deleted} files of versions older than {keep:?}");
             Ok(())
         }
         Command::Password => {

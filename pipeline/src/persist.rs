@@ -27,12 +27,16 @@ pub enum Dirty {
     /// Only the partitions of these business days.
     Days(BTreeSet<Day>),
     Whole,
+    /// The whole table as a new table: every older version, file and log entry deleted (an
+    /// erased customer may be in them).
+    Rewrite,
 }
 
 impl Dirty {
     /// What is dirty after both `self` and `other` happened.
     pub fn merge(&mut self, other: Dirty) {
         *self = match (std::mem::take(self), other) {
+            (Dirty::Rewrite, _) | (_, Dirty::Rewrite) => Dirty::Rewrite,
             (Dirty::Whole, _) | (_, Dirty::Whole) => Dirty::Whole,
             (Dirty::Clean, dirty) | (dirty, Dirty::Clean) => dirty,
             (Dirty::Days(mut days), Dirty::Days(more)) => {
@@ -56,6 +60,9 @@ pub async fn write_table(
 ) -> Result<()> {
     let url = table_url(root, name)?;
     if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
+        if *dirty == Dirty::Rewrite && path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|error| Error::CreateFolder { path: path.clone(), error })?;
+        }
         std::fs::create_dir_all(&path).map_err(|error| Error::CreateFolder { path, error })?;
     }
     let table = DeltaTable::try_from_url(url.clone()).await?;

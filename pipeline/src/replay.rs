@@ -16,6 +16,7 @@ use tillflow_schemas::Millis;
 
 use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::journal::{self, Entry};
+use crate::pseudonyms::Pseudonyms;
 use crate::run::{self, Summary};
 use crate::source::{self, Admission, Counts, Epochs, Ingest, IngestStream, Ingested, Window};
 use crate::{Error, Result};
@@ -61,6 +62,8 @@ pub struct ReplayConfig {
     pub window: Window,
     pub speed: Speed,
     pub detail: Detail,
+    /// What replaces customer identifiers at admission: the same key gives the same pseudonyms.
+    pub pseudonyms: Pseudonyms,
 }
 
 /// Replays the history and persists every view as it stands at the end of the window.
@@ -74,12 +77,13 @@ pub fn replay(config: &ReplayConfig, runtime: &tokio::runtime::Runtime) -> Resul
 /// Replays the history and returns every view's changes, without persisting anything.
 pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
     let (window, retention_ms, speed) = (config.window, config.tuning.retention_ms, config.speed);
+    let pseudonyms = config.pseudonyms.clone();
     let ingest: IngestFactory = match &config.history {
         History::Files { inputs, epochs } => {
             let files = Arc::new(source::discover(inputs).map_err(Error::Input)?);
             let epochs = *epochs;
             Arc::new(move || {
-                let ingest = Ingest::open(&files, epochs, retention_ms).within(window);
+                let ingest = Ingest::open(&files, epochs, retention_ms, pseudonyms.clone()).within(window);
                 Box::new(Paced::new(ingest, speed, None))
             })
         }
@@ -88,7 +92,7 @@ pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
             Arc::new(move || {
                 let entries = std::mem::take(&mut *entries.lock().unwrap_or_else(|e| e.into_inner()));
                 let total = entries.len() as u64;
-                let admission = Admission::new(retention_ms);
+                let admission = Admission::new(retention_ms, pseudonyms.clone());
                 let log = LogReplay { entries: entries.into_iter(), admission, window };
                 Box::new(Paced::new(log, speed, Some(total)))
             })

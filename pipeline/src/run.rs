@@ -11,6 +11,7 @@ use url::Url;
 use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
 use crate::persist::{Dirty, write_table};
 use crate::profile::Profile;
+use crate::pseudonyms::Pseudonyms;
 use crate::source::{self, Counts, Epochs, Ingest, Share};
 use crate::{Error, Result};
 
@@ -28,6 +29,8 @@ pub struct RunConfig {
     /// Shopify order exports to read besides `inputs` (`--shopify-orders`), and the store of each
     /// Shopify location.
     pub shopify: ShopifyExports,
+    /// What replaces customer identifiers at admission.
+    pub pseudonyms: Pseudonyms,
 }
 
 /// Files of Shopify orders as the Orders API lists them, mapped as the webhooks are.
@@ -39,7 +42,7 @@ pub struct ShopifyExports {
 
 impl RunConfig {
     /// A run of one process over `inputs`, in epochs chosen for speed, with the views' default settings.
-    pub fn new(inputs: Vec<PathBuf>, out: String, workers: usize) -> RunConfig {
+    pub fn new(inputs: Vec<PathBuf>, out: String, workers: usize, pseudonyms: Pseudonyms) -> RunConfig {
         RunConfig {
             inputs,
             out,
@@ -49,6 +52,7 @@ impl RunConfig {
             tuning: Tuning::default(),
             detail: Detail::default(),
             shopify: ShopifyExports::default(),
+            pseudonyms,
         }
     }
 }
@@ -129,11 +133,11 @@ pub fn compute(config: &RunConfig) -> Result<dataflow::Output> {
         return Err(Error::InputMissing(missing.clone()));
     }
     let shopify = Arc::new(config.shopify.clone());
-    let (epochs, retention_ms) = (config.epochs, config.tuning.retention_ms);
+    let (epochs, retention_ms, pseudonyms) = (config.epochs, config.tuning.retention_ms, config.pseudonyms.clone());
     let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
     let ingest: IngestFactory = Arc::new(move || {
         let exports = shopify.files.iter().map(|path| source::shopify_orders(path, &shopify.locations)).collect();
-        Box::new(Ingest::open_with(&files, exports, epochs, retention_ms).share(share))
+        Box::new(Ingest::open_with(&files, exports, epochs, retention_ms, pseudonyms.clone()).share(share))
     });
     dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.detail).map_err(Error::Dataflow)
 }

@@ -15,6 +15,8 @@
 //! flight = "127.0.0.1:50051"
 //! persist-every = "10s"
 //! keep-history = "7d"
+//! erasure-deadline = "48h"      # event time from an erasure until no persisted byte holds the customer
+//! pseudonym-key = "…"           # 64 hex digits [default: made once, kept in <out>/_keys/]
 //!
 //! [shopify]                     # POST /v1/sources/shopify (the secret may come from
 //! secret = "…"                  # TILLFLOW_SHOPIFY_SECRET instead)
@@ -69,6 +71,8 @@ pub struct Settings {
     pub persist_every: Option<i64>,
     #[serde(default, deserialize_with = "duration")]
     pub keep_history: Option<i64>,
+    #[serde(default, deserialize_with = "duration")]
+    pub erasure_deadline: Option<i64>,
     pub shopify: Option<ShopifySettings>,
     pub tls: Option<TlsSettings>,
     #[serde(default)]
@@ -76,6 +80,19 @@ pub struct Settings {
     /// `[[ingest_tokens]]`, as DESIGN.md spells it (or `[[ingest-tokens]]` like the flags).
     #[serde(default, alias = "ingest_tokens")]
     pub ingest_tokens: Vec<TokenSettings>,
+    /// The key of the customer pseudonyms, 64 hex digits [default: kept under `out`].
+    pub pseudonym_key: Option<Secret>,
+}
+
+/// A value of the file that no log or `Debug` print may show.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// One `[[ingest_tokens]]` entry: a bearer token for `POST /v1/events` and the stores it may post for.

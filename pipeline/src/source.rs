@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 
 use rustc_hash::{FxHashMap, FxHasher};
-use tillflow_schemas::formats::{self, Record, Rejected};
+use tillflow_schemas::formats::{self, Record, Rejected, customers_in};
 use tillflow_schemas::views::DeadLetter;
 use tillflow_schemas::{Event, Format, Id, InputError, Millis, ShiftKind, Store, Text};
 
 use crate::clock::{StoreClocks, WallClock, system_clock};
+use crate::pseudonyms::{Pseudonyms, scrub};
 
 pub use tillflow_schemas::Epoch;
 
@@ -263,8 +264,15 @@ pub struct Admission {
     retention_ms: Millis,
     /// What "now" is for the future limit.
     wall: WallClock,
+    /// Replaces customer identifiers before anything keeps them.
+    pseudonyms: Pseudonyms,
+    /// The tombstones of customers erased from the ingest log: their new links are refused.
+    erased: rustc_hash::FxHashSet<String>,
     pub counts: Counts,
 }
+
+/// What stands in a dead letter's text for the identifier of an erased customer.
+pub const ERASED: &str = "<erased>";
 
 /// Accepted events between two prunings of the dedup state.
 const PRUNE_EVERY: usize = 1 << 16;
@@ -377,7 +385,8 @@ pub fn shopify_orders(path: &Path, locations: &std::collections::HashMap<String,
                 Record::new(position, text.as_bytes(), tillflow_schemas::formats::ndjson::parse_line(text.as_bytes()))
             })),
             Err(reason) => {
-                records.push(Record::rejected(position, Rejected::new(body.as_bytes(), InputError::RuleBroken(reason))))
+                let kept = tillflow_data::shopify::without_personal_data(body.as_bytes());
+                records.push(Record::rejected(position, Rejected::new(&kept, InputError::RuleBroken(reason))))
             }
         }
     }
@@ -537,8 +546,8 @@ impl Iterator for Interleave {
 
 impl Ingest {
     /// Reads `files`; events dated more than `retention_ms` before the latest are dead letters.
-    pub fn open(files: &[(PathBuf, Format)], epochs: Epochs, retention_ms: Millis) -> Ingest {
-        Ingest::open_with(files, Vec::new(), epochs, retention_ms)
+    pub fn open(files: &[(PathBuf, Format)], epochs: Epochs, retention_ms: Millis, pseudonyms: Pseudonyms) -> Ingest {
+        Ingest::open_with(files, Vec::new(), epochs, retention_ms, pseudonyms)
     }
 
     /// Reads `files` and the `others` sources of records together.
@@ -547,12 +556,13 @@ impl Ingest {
         others: Vec<(Arc<str>, Records)>,
         epochs: Epochs,
         retention_ms: Millis,
+        pseudonyms: Pseudonyms,
     ) -> Ingest {
         Ingest {
             records: Interleave::files(files, others),
             epochs,
             read: 0,
-            admission: Admission::new(retention_ms),
+            admission: Admission::new(retention_ms, pseudonyms),
             window: Window::default(),
             share: None,
             ended: false,
@@ -597,7 +607,7 @@ impl Admission {
 
     /// Accepts events dated up to `retention_ms` before the chain's clock, and none dated more
     /// than [`FUTURE_LIMIT_MS`] ahead of the machine's clock.
-    pub fn new(retention_ms: Millis) -> Admission {
+    pub fn new(retention_ms: Millis, pseudonyms: Pseudonyms) -> Admission {
         Admission {
             seen: FxHashMap::default(),
             since_pruned: 0,
@@ -606,6 +616,8 @@ impl Admission {
             clocks: StoreClocks::default(),
             retention_ms,
             wall: system_clock(),
+            pseudonyms,
+            erased: Default::default(),
             counts: Counts::default(),
         }
     }
@@ -615,6 +627,21 @@ impl Admission {
         Admission { wall, ..self }
     }
 
+    /// The chain's clock: the latest event time (of the second-latest store), if any.
+    pub fn clock(&self) -> Option<Millis> {
+        self.clocks.chain()
+    }
+
+    /// What replaces customer identifiers here.
+    pub fn pseudonyms(&self) -> &Pseudonyms {
+        &self.pseudonyms
+    }
+
+    /// Refuses the links of a customer erased from the ingest log from now on (their tombstone).
+    pub fn forget(&mut self, tombstone: Option<String>) {
+        self.erased.extend(tombstone);
+    }
+
     /// Learns a store's record (its zone dates its events) without admitting it.
     pub fn learn(&mut self, event: &Event) {
         if let Event::Store(store) = event {
@@ -622,25 +649,51 @@ impl Admission {
         }
     }
 
-    /// Judges one record: a dead letter, a duplicate (`None`), or an accepted event.
+    /// Judges one record as received: a dead letter, a duplicate (`None`), or an accepted event,
+    /// its customer identifiers replaced by their pseudonyms in both the event and any dead
+    /// letter's text.
     pub fn admit(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
+        self.judge(source, record, epoch, true)
+    }
+
+    /// Judges a record of the ingest log, whose identifiers are pseudonyms already.
+    pub fn admit_logged(&mut self, source: &str, record: Record, epoch: Epoch) -> Option<Ingested> {
+        self.judge(source, record, epoch, false)
+    }
+
+    fn judge(&mut self, source: &str, record: Record, epoch: Epoch, received: bool) -> Option<Ingested> {
         self.counts.received += 1;
-        let dead = |reason: InputError, raw: String, event_id: Option<&Text>| DeadLetter {
-            source: source.to_string(),
-            position: record.position,
-            epoch,
-            event_id: event_id.map(|id| id.to_string()),
-            reason: reason.to_string(),
-            raw,
-        };
-        let raw = record.raw;
-        let event = match record.outcome {
-            Ok(event) => event,
+        let (event, replaced) = match record.outcome {
+            Ok(mut event) => match self.pseudonyms.apply_or_logged(&mut event, received) {
+                Ok(replaced) => (event, replaced),
+                Err(reason) => {
+                    self.counts.dead_lettered += 1;
+                    let raw = scrub(&record.raw, &self.pseudonyms.of_each(&customers_in(&record.raw)));
+                    let letter = dead_letter(source, record.position, epoch, reason, raw, event.event_id());
+                    return Some(Ingested::Dead(letter));
+                }
+            },
             Err(rejected) => {
                 self.counts.dead_lettered += 1;
-                return Some(Ingested::Dead(dead(rejected.reason, rejected.raw, None)));
+                let replaced = if received { self.pseudonyms.of_each(&rejected.customers) } else { Vec::new() };
+                let raw = scrub(&rejected.raw, &replaced);
+                return Some(Ingested::Dead(dead_letter(source, record.position, epoch, rejected.reason, raw, None)));
             }
         };
+        let raw = &record.raw;
+        let dead = |reason: InputError, event_id: Option<&Text>| {
+            dead_letter(source, record.position, epoch, reason, scrub(raw, &replaced), event_id)
+        };
+        if let Event::LoyaltyLink(link) = &event
+            && !self.erased.is_empty()
+            && self.erased.contains(&self.pseudonyms.tombstone(link.customer_id.as_str()))
+        {
+            self.counts.dead_lettered += 1;
+            let gone: Vec<_> = replaced.iter().map(|(raw, _)| (raw.clone(), Text::new(ERASED))).collect();
+            let reason = InputError::rule("this link's customer was erased; tillflow keeps no link of theirs");
+            let letter = dead_letter(source, record.position, epoch, reason, scrub(raw, &gone), event.event_id());
+            return Some(Ingested::Dead(letter));
+        }
         let content = {
             let mut hasher = FxHasher::default();
             event.hash(&mut hasher);
@@ -655,7 +708,7 @@ impl Admission {
                 Some(_) => {
                     self.counts.dead_lettered += 1;
                     let reason = InputError::ConflictingDuplicate(id.to_string());
-                    return Some(Ingested::Dead(dead(reason, raw.clone(), Some(id))));
+                    return Some(Ingested::Dead(dead(reason, Some(id))));
                 }
                 None => {}
             }
@@ -667,7 +720,7 @@ impl Admission {
             if ahead > FUTURE_LIMIT_MS {
                 self.counts.dead_lettered += 1;
                 let reason = InputError::FromTheFuture(ahead / tillflow_schemas::time::MILLIS_PER_HOUR);
-                return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
+                return Some(Ingested::Dead(dead(reason, event.event_id())));
             }
         }
         let business_date = match (&event, event.dated_by_store(), event.ts()) {
@@ -680,7 +733,7 @@ impl Admission {
                 None => {
                     self.counts.dead_lettered += 1;
                     let reason = InputError::UnknownStore(store_id.to_string());
-                    return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
+                    return Some(Ingested::Dead(dead(reason, event.event_id())));
                 }
             },
             _ => None,
@@ -692,7 +745,7 @@ impl Admission {
                 let reason =
                     InputError::OlderThanRetention { days: behind / day, retention_days: self.retention_ms / day };
                 self.counts.dead_lettered += 1;
-                return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
+                return Some(Ingested::Dead(dead(reason, event.event_id())));
             }
             self.clocks.observe(store_id, ts);
         }
@@ -711,7 +764,7 @@ impl Admission {
                     staff: shift.staff_id.to_string(),
                     store: shift.store_id.to_string(),
                 };
-                return Some(Ingested::Dead(dead(reason, raw.clone(), event.event_id())));
+                return Some(Ingested::Dead(dead(reason, event.event_id())));
             }
         }
         if let Some(id) = event.event_id() {
@@ -721,6 +774,24 @@ impl Admission {
         }
         self.counts.accepted += 1;
         Some(Ingested::Accepted { epoch, event, business_date })
+    }
+}
+
+fn dead_letter(
+    source: &str,
+    position: u64,
+    epoch: Epoch,
+    reason: InputError,
+    raw: String,
+    event_id: Option<&Text>,
+) -> DeadLetter {
+    DeadLetter {
+        source: source.to_string(),
+        position,
+        epoch,
+        event_id: event_id.map(|id| id.to_string()),
+        reason: reason.to_string(),
+        raw,
     }
 }
 

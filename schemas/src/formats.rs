@@ -39,6 +39,50 @@ impl Record {
 pub struct Rejected {
     pub raw: String,
     pub reason: InputError,
+    /// The customer identifiers `raw` shows, for admission to replace by their pseudonyms before
+    /// the text is kept anywhere.
+    pub customers: Vec<(Customer, String)>,
+}
+
+/// The two fields that identify a customer (DESIGN.md, Access, audit and privacy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Customer {
+    /// `customer_ref`: a loyalty card.
+    Ref,
+    /// `customer_id`: the customer behind the cards.
+    Id,
+}
+
+impl Customer {
+    pub const FIELDS: [(&'static str, Customer); 2] = [("customer_ref", Customer::Ref), ("customer_id", Customer::Id)];
+
+    pub fn field(self) -> &'static str {
+        match self {
+            Customer::Ref => "customer_ref",
+            Customer::Id => "customer_id",
+        }
+    }
+}
+
+/// The customer identifiers a text shows as `"customer_ref": "…"`, `customer_id=…` and the
+/// like: what a record that did not parse may still hold (JSON, form fields, key=value text).
+pub fn customers_in(raw: &str) -> Vec<(Customer, String)> {
+    let mut found = Vec::new();
+    for (name, customer) in Customer::FIELDS {
+        for (at, _) in raw.match_indices(name) {
+            let rest = raw[at + name.len()..].trim_start_matches('"').trim_start();
+            let Some(rest) = rest.strip_prefix([':', '=']) else { continue };
+            let rest = rest.trim_start();
+            let value = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next().unwrap_or_default(),
+                None => rest.split([',', '}', '&', ';', ' ', '\n', '\r', '\t']).next().unwrap_or_default(),
+            };
+            if !value.is_empty() && value != "null" {
+                found.push((customer, value.to_string()));
+            }
+        }
+    }
+    found
 }
 
 /// Dead letters keep at most this much of a record's raw text.
@@ -46,7 +90,8 @@ pub const RAW_LIMIT: usize = 4096;
 
 impl Rejected {
     pub fn new(raw: &[u8], reason: InputError) -> Self {
-        Rejected { raw: clip(raw), reason }
+        let raw = clip(raw);
+        Rejected { customers: customers_in(&raw), raw, reason }
     }
 }
 

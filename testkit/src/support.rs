@@ -67,7 +67,11 @@ pub struct Admitted {
 
 impl Admitted {
     fn new(lines: Arc<Vec<(Epoch, String)>>) -> Admitted {
-        Admitted { lines, next: 0, admission: Admission::new(tillflow_schemas::time::RETENTION_MS) }
+        Admitted {
+            lines,
+            next: 0,
+            admission: Admission::new(tillflow_schemas::time::RETENTION_MS, tillflow::pseudonyms::Pseudonyms::known()),
+        }
     }
 }
 

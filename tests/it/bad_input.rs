@@ -36,7 +36,8 @@ fn bad_lines_are_dead_lettered_with_reasons_and_counts_reconcile() {
     std::fs::write(&input, lines.join("\n")).unwrap();
     let out = dir.path().join("views");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = RunConfig::new(vec![input.clone()], out.display().to_string(), 2);
+    let config =
+        RunConfig::new(vec![input.clone()], out.display().to_string(), 2, tillflow::pseudonyms::Pseudonyms::known());
     let summary = run(&config, &runtime).unwrap();
 
     let c = summary.counts;
@@ -132,7 +133,7 @@ fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
 
     use tillflow_testkit::events::{BASE, DAY, line, sale, store};
 
-    let mut admission = Admission::new(DAY);
+    let mut admission = Admission::new(DAY, tillflow::pseudonyms::Pseudonyms::known());
     let mut admit = |event: tillflow_schemas::Event| match admission.admit(
         "test",
         Record::new(1, event.to_json().as_bytes(), Ok(event)),
@@ -186,7 +187,8 @@ fn the_future_limit_counts_from_the_injected_clock_for_every_dated_record() {
 
     use tillflow_testkit::events::{BASE, DAY, HOUR, line, link, product, sale, store};
 
-    let mut admission = Admission::new(400 * DAY).with_clock(std::sync::Arc::new(|| BASE));
+    let mut admission =
+        Admission::new(400 * DAY, tillflow::pseudonyms::Pseudonyms::known()).with_clock(std::sync::Arc::new(|| BASE));
     let mut admit = |event: tillflow_schemas::Event| match admission.admit(
         "test",
         Record::new(1, event.to_json().as_bytes(), Ok(event)),

@@ -16,12 +16,17 @@ const QUERY: &str = "SELECT store_id, sku, business_date, net_sales, cogs, gross
 /// The events `run` accepts from a folder, read with the same sources.
 fn accepted_events(dir: &Path) -> Vec<tillflow_schemas::Event> {
     let files = discover(&[dir.to_path_buf()]).unwrap();
-    Ingest::open(&files, Epochs::Tick(3_600_000), tillflow_schemas::time::RETENTION_MS)
-        .filter_map(|item| match item {
-            Ingested::Accepted { event, .. } => Some(event),
-            Ingested::Dead(_) | Ingested::Known(_) => None,
-        })
-        .collect()
+    Ingest::open(
+        &files,
+        Epochs::Tick(3_600_000),
+        tillflow_schemas::time::RETENTION_MS,
+        tillflow::pseudonyms::Pseudonyms::known(),
+    )
+    .filter_map(|item| match item {
+        Ingested::Accepted { event, .. } => Some(event),
+        Ingested::Dead(_) | Ingested::Known(_) => None,
+    })
+    .collect()
 }
 
 #[test]
@@ -31,7 +36,7 @@ fn generate_run_sql_equals_reference() {
     let out = dir.path().join("o");
     let (chain_s, out_s) = (chain.display().to_string(), out.display().to_string());
     run_ok(&["generate", "--out", &chain_s, "--stores", "3", "--days", "4", "--seed", "7"]);
-    let summary = run_ok(&["run", "--input", &chain_s, "--out", &out_s, "--workers", "2"]);
+    let summary = crate::support::run_ok_keyed(&["run", "--input", &chain_s, "--out", &out_s, "--workers", "2"]);
     let dead_line = summary.lines().find(|l| l.trim_start().starts_with("dead-lettered")).unwrap();
     assert_eq!(dead_line.split_whitespace().last(), Some("0"), "{summary}");
     let csv = run_ok(&["sql", "--out", &out_s, "--format", "csv", QUERY]);
@@ -267,7 +272,7 @@ fn final_views_do_not_depend_on_how_the_input_is_cut_into_epochs() {
         let workers = if i % 2 == 0 { "2" } else { "1" };
         let mut args = vec!["run", "--input", &chain, "--out", &out, "--workers", workers];
         args.extend_from_slice(cut);
-        let summary = run_ok(&args);
+        let summary = crate::support::run_ok_keyed(&args);
         let epochs = summary.lines().find(|l| l.starts_with("epochs")).unwrap();
         let epochs: u64 = epochs.split_whitespace().last().unwrap().parse().unwrap();
         match cut.is_empty() {

@@ -65,7 +65,15 @@ fn two_processes_give_the_views_of_one() {
     let chain = chain.display().to_string();
 
     let single = dir.path().join("single");
-    let alone = run_ok(&["run", "--input", &chain, "--out", &single.display().to_string(), "--workers", "2"]);
+    let alone = crate::support::run_ok_keyed(&[
+        "run",
+        "--input",
+        &chain,
+        "--out",
+        &single.display().to_string(),
+        "--workers",
+        "2",
+    ]);
 
     let hosts = dir.path().join("hosts");
     std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
@@ -75,6 +83,7 @@ fn two_processes_give_the_views_of_one() {
             tillflow()
                 .args(["run", "--input", &chain, "--out", &cluster.display().to_string(), "--workers", "1"])
                 .args(["--processes", "2", "--process-id", &id.to_string(), "--hosts", &hosts.display().to_string()])
+                .env("TILLFLOW_PSEUDONYM_KEY", crate::support::KNOWN_KEY)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

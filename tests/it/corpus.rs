@@ -41,8 +41,12 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     let case = dir.path().join(name);
     std::fs::write(&case, bytes).unwrap();
     let format = Format::of_path(&case).unwrap();
-    let mut ingest =
-        Ingest::open(&[(reference.clone(), Format::Ndjson), (case.clone(), format)], Epochs::Tick(HOUR), RETENTION_MS);
+    let mut ingest = Ingest::open(
+        &[(reference.clone(), Format::Ndjson), (case.clone(), format)],
+        Epochs::Tick(HOUR),
+        RETENTION_MS,
+        tillflow::pseudonyms::Pseudonyms::known(),
+    );
     let mut verdicts = Vec::new();
     let mut reference_accepted = 0;
     let mut duplicates_before = 0;
@@ -79,7 +83,12 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
 
     // Through the views, as `tillflow run` reads the same files: the same counts, one dead
     // letter per refused record with its reason, and the accepted sales in `sku_margin`.
-    let run = tillflow::run::RunConfig::new(vec![reference, case], String::new(), 2);
+    let run = tillflow::run::RunConfig::new(
+        vec![reference, case],
+        String::new(),
+        2,
+        tillflow::pseudonyms::Pseudonyms::known(),
+    );
     let output = tillflow::run::compute(&run).unwrap();
     assert_eq!(output.counts, counts, "{name}: the run counts what admission counted");
     let letters = consolidate(output.changes::<DeadLetter>().to_vec());

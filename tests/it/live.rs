@@ -555,7 +555,110 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("location 999 is not mapped"), "{answer}");
     wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
-    let raw = live.psql("SELECT raw FROM dead_letters");
-    assert_eq!(raw.trim_end(), elsewhere, "the dead letter keeps the webhook's body as received");
+    let raw: serde_json::Value = serde_json::from_str(&live.psql("SELECT raw FROM dead_letters")).unwrap();
+    let mut kept: serde_json::Value = serde_json::from_str(&elsewhere).unwrap();
+    let card = crate::privacy::pseudonym(&live.out, "customer_ref", "shopify-customer-207119551");
+    kept["customer"] = serde_json::json!({ "customer_ref": card });
+    kept.as_object_mut().unwrap().remove("email");
+    assert_eq!(raw, kept, "the dead letter keeps the webhook's body, the customer pseudonymous");
     assert_eq!(live.psql("SELECT SUM(units_sold) FROM sku_margin"), "4\n", "only the mapped order counts");
+}
+
+/// An erasure as a privacy request demands it: the customer leaves the views at once, and once
+/// the deadline (here 1 h of event time) has passed, no byte under `--out` holds their raw
+/// identifiers or their pseudonyms: not the ingest log, not a dead letter, not an old version of
+/// a table. The rewritten log still replays to the live run's views, and their links stay
+/// refused after a restart.
+#[test]
+fn an_erased_customer_leaves_every_persisted_byte_by_the_deadline() {
+    use crate::privacy::{identifiers_under, pseudonym};
+    use tillflow_testkit::events::{erasure, link, with_card};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let mut live = Live::start_at(&out, &["--erasure-deadline", "1h"]);
+    let at = |day: i64, hour: i64| BASE + day * DAY + hour * HOUR;
+    live.post(&reference_data());
+    let sales = vec![
+        link("L-1", at(0, 13), "L77700001", "C77700001", true),
+        link("L-2", at(0, 13), "L77700002", "C77700002", true),
+        with_card(sale("T1", "S1", at(0, 15), vec![line(1, "K1", 2, 500, 0, false)]), Some("L77700001")),
+        with_card(sale("T2", "S1", at(0, 16), vec![line(1, "K2", 1, 250, 0, false)]), Some("L77700002")),
+    ];
+    assert_eq!(live.post(&sales).1["accepted"], 4);
+    let stray = with_card(sale("T9", "S9", at(0, 17), vec![line(1, "K1", 1, 500, 0, false)]), Some("L77700001"));
+    assert_eq!(live.post(&[stray]).1["dead_lettered"], 1, "a sale of an unknown store, with the card");
+    live.post(&[sale("T3", "S1", at(3, 15), vec![line(1, "K1", 1, 500, 0, false)])]);
+    live.post(&[sale("T4", "S2", at(3, 15), vec![line(1, "K1", 1, 500, 0, false)])]);
+
+    let (customer, card) = (pseudonym(&out, "customer_id", "C77700001"), pseudonym(&out, "customer_ref", "L77700001"));
+    let traces = [customer.clone(), card.clone(), "C77700001".to_string(), "L77700001".to_string()];
+    let find = |text: &str| traces.iter().filter(|t| text.contains(t.as_str())).cloned().collect::<Vec<_>>();
+    wait_for("both customers in customer_segments", || {
+        live.psql("SELECT customer_id FROM customer_segments ORDER BY customer_id").lines().count() == 2
+    });
+    wait_for("the customer persisted, in the log, the dead letters and customer_segments", || {
+        let found = identifiers_under(&out, find, true);
+        let holds =
+            |part: &str| found.iter().any(|(path, id)| path.to_string_lossy().contains(part) && *id == customer);
+        holds("_ingest_log")
+            && holds("customer_segments")
+            && found.iter().any(|(p, id)| p.to_string_lossy().contains("dead_letters") && *id == card)
+    });
+    assert!(
+        identifiers_under(
+            &out,
+            |text: &str| find(text).into_iter().filter(|t| t.starts_with(['C', 'L'])).collect(),
+            true
+        )
+        .is_empty(),
+        "pseudonyms only, never the raw identifiers"
+    );
+
+    live.post(&[erasure("X-1", at(3, 16), "C77700001")]);
+    wait_for("the customer out of the live view", || {
+        live.psql("SELECT customer_id FROM customer_segments").trim() == pseudonym(&out, "customer_id", "C77700002")
+    });
+    // The deadline passes in event time, at both stores (the chain's clock is the second-latest store's).
+    live.post(&[sale("T5", "S1", at(3, 18), vec![line(1, "K2", 1, 250, 0, false)])]);
+    live.post(&[sale("T6", "S2", at(3, 18), vec![line(1, "K2", 1, 250, 0, false)])]);
+    wait_for("no trace of the customer under --out", || identifiers_under(&out, find, true).is_empty());
+    let letter = live.psql("SELECT raw FROM dead_letters WHERE event_id = 'e-T9'");
+    assert!(letter.contains("\"customer_ref\":\"<erased>\"") && letter.contains("S9"), "the letter stays: {letter}");
+    live.terminate();
+    assert_eq!(identifiers_under(&out, find, true), vec![], "after the last persist too");
+
+    let replayed = dir.path().join("replayed");
+    let summary = crate::support::run_ok(&[
+        "replay",
+        "--log",
+        &out.display().to_string(),
+        "--out",
+        &replayed.display().to_string(),
+    ]);
+    let count = |label: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .map(str::to_string)
+    };
+    let counts = [count("events read"), count("accepted"), count("dead-lettered")];
+    assert_eq!(
+        counts,
+        [Some("14".into()), Some("13".into()), Some("1".into())],
+        "every record still counts:\n{summary}"
+    );
+    for table in ["customer_segments", "sku_margin", "dead_letters"] {
+        let sql = format!("SELECT * FROM {table}");
+        assert_eq!(
+            persisted_rows(&replayed, &sql),
+            persisted_rows(&out, &sql),
+            "{table} replayed from the rewritten log"
+        );
+    }
+
+    let live = Live::start_at(&out, &["--erasure-deadline", "1h"]);
+    let (status, answer) = live.post(&[link("L-9", at(3, 19), "L77700001", "C77700001", true)]);
+    assert_eq!((status, answer["dead_lettered"].as_u64()), (400, Some(1)), "{answer}");
+    assert!(answer["errors"][0]["reason"].as_str().unwrap().contains("erased"), "{answer}");
 }

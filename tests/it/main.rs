@@ -9,6 +9,7 @@ mod corpus;
 mod hand_computed;
 mod live;
 mod pg;
+mod privacy;
 mod replay;
 mod segments;
 mod shopify;

@@ -32,6 +32,7 @@ fn config(inputs: &[PathBuf], workers: usize, window: Window) -> ReplayConfig {
         window,
         speed: Speed::Max,
         detail: tillflow_testkit::support::every_epoch(),
+        pseudonyms: tillflow::pseudonyms::Pseudonyms::known(),
     }
 }
 

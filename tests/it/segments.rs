@@ -36,7 +36,8 @@ fn features_of_one_customer_and_every_way_to_leave() {
     let states = states_at(output.changes::<CustomerSegment>(), &[1, 2, 3, 4, 5]);
     assert_eq!(states[0].len(), 1);
     let c1 = &states[0][0].features;
-    assert_eq!(c1.customer_id, "C1");
+    let pseudonym = tillflow::pseudonyms::Pseudonyms::known().of(tillflow_schemas::formats::Customer::Id, "C1");
+    assert_eq!(c1.customer_id, pseudonym.as_str());
     assert_eq!(c1.as_of, day(10), "the watermark, 11:00 New York on day 11, is on that UTC day: as of the day before");
     assert_eq!((c1.recency_days, c1.frequency, c1.monetary), (5, 3, Cents(6000)));
     assert_eq!(c1.avg_basket(), Some(Cents(2000)));
@@ -118,7 +119,12 @@ fn kmeans_objective_is_within_two_percent_of_batch_kmeans() {
         tillflow_data::generate(dir.path(), config, Format::Ndjson, &mut |_, _| {}).unwrap();
         let run = RunConfig {
             epochs: tillflow::source::Epochs::Tick(6 * HOUR),
-            ..RunConfig::new(vec![dir.path().to_path_buf()], String::new(), 2)
+            ..RunConfig::new(
+                vec![dir.path().to_path_buf()],
+                String::new(),
+                2,
+                tillflow::pseudonyms::Pseudonyms::known(),
+            )
         };
         let segments = consolidate(compute(&run).unwrap().changes::<CustomerSegment>().to_vec());
         assert!(segments.len() > 500, "{} customers", segments.len());

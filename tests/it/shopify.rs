@@ -112,6 +112,23 @@ fn what_does_not_map_says_why() {
 }
 
 #[test]
+fn a_body_kept_as_a_dead_letter_keeps_no_personal_data() {
+    let mut order: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+    order["billing_address"] = json!({"name": "Bob Norman", "address1": "Chestnut Street 92", "phone": "555-625-1199"});
+    order["contact_email"] = json!("bob.norman@example.com");
+    let kept = tillflow_data::shopify::without_personal_data(order.to_string().as_bytes());
+    let kept: serde_json::Value = serde_json::from_slice(&kept).unwrap();
+    assert_eq!(kept["customer"], json!({"customer_ref": "shopify-customer-207119551"}));
+    for gone in ["billing_address", "contact_email"] {
+        assert!(kept.get(gone).is_none(), "{gone} is kept");
+    }
+    let text = kept.to_string();
+    assert!(!text.contains("bob.norman") && !text.contains("Chestnut") && !text.contains("555-625"), "{text}");
+    assert_eq!(kept["line_items"], order["line_items"], "what is not personal stays");
+    assert_eq!(tillflow_data::shopify::without_personal_data(b"not json"), b"not json");
+}
+
+#[test]
 fn the_signature_is_the_hmac_of_the_raw_body() {
     let body = br#"{"id":820982911946154508,"email":"jon@example.com"}"#;
     // base64(HMAC-SHA256(key "hush", body)), computed with Python's hmac module.
@@ -201,12 +218,17 @@ fn a_generated_chain_as_shopify_orders_gives_the_same_margins() {
     let config = tillflow_data::ChainConfig { stores: 3, days: 5, seed: 4, ..Default::default() };
     tillflow_data::generate(&chain, config, Format::Ndjson, &mut |_, _| {}).unwrap();
     let files = discover(&[chain]).unwrap();
-    let events: Vec<Event> = Ingest::open(&files, Epochs::FAST, tillflow_schemas::time::RETENTION_MS)
-        .filter_map(|item| match item {
-            Ingested::Accepted { event, .. } => Some(event),
-            Ingested::Dead(_) | Ingested::Known(_) => None,
-        })
-        .collect();
+    let events: Vec<Event> = Ingest::open(
+        &files,
+        Epochs::FAST,
+        tillflow_schemas::time::RETENTION_MS,
+        tillflow::pseudonyms::Pseudonyms::known(),
+    )
+    .filter_map(|item| match item {
+        Ingested::Accepted { event, .. } => Some(event),
+        Ingested::Dead(_) | Ingested::Known(_) => None,
+    })
+    .collect();
 
     let sold: std::collections::HashSet<String> = events
         .iter()

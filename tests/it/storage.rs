@@ -140,7 +140,7 @@ fn failed_puts_are_retried_and_a_failing_persist_leaves_the_last_whole_version()
     let chain_of = |stores: &str| {
         let chain = dir.path().join(format!("chain{stores}"));
         crate::support::run_ok(&["generate", "--out", &chain.display().to_string(), "--stores", stores, "--days", "2"]);
-        tillflow::run::RunConfig::new(vec![chain], String::new(), 2)
+        tillflow::run::RunConfig::new(vec![chain], String::new(), 2, tillflow::pseudonyms::Pseudonyms::known())
     };
     let (small, large) = (chain_of("2"), chain_of("3"));
     let rows = "SELECT COUNT(*) FROM sku_margin";

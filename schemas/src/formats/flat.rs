@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Record, Rejected};
+use super::{Customer, Record, Rejected};
 use crate::InputError;
 use crate::raw::RawEvent;
 
@@ -184,6 +184,11 @@ impl Grouper {
 
 impl Pending {
     fn finish(mut self) -> Record {
+        // A row's text has no field names: the cells under the customer columns say what it holds.
+        let customers: Vec<(Customer, String)> = Customer::FIELDS
+            .into_iter()
+            .filter_map(|(name, customer)| Some((customer, self.event.get(name)?.as_str()?.to_string())))
+            .collect();
         let outcome = match self.error {
             Some(e) => Err(e),
             None => {
@@ -193,7 +198,11 @@ impl Pending {
                 RawEvent::from_value(Value::Object(self.event)).and_then(RawEvent::validate)
             }
         };
-        let outcome = outcome.map_err(|reason| Rejected::new(self.raw.as_bytes(), reason));
+        let outcome = outcome.map_err(|reason| {
+            let mut rejected = Rejected::new(self.raw.as_bytes(), reason);
+            rejected.customers.extend(customers);
+            rejected
+        });
         Record::new(self.position, self.raw.as_bytes(), outcome)
     }
 }
