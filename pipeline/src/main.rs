@@ -411,7 +411,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { input, out, compute, live, cluster, config, shopify_orders } => {
-            let file = match config {
+            let mut file = match config {
                 Some(path) => settings::load(&path)?,
                 None => settings::Settings::default(),
             };
@@ -436,8 +436,9 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 (_, _, Some(tls)) => Some(TlsFiles { cert: tls.cert.clone(), key: tls.key.clone() }),
                 _ => None,
             };
-            let users =
-                file.users.iter().map(|u| u.user()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+            // Taken out of the file's settings, so that passwords given in the clear are wiped now.
+            let users = std::mem::take(&mut file.users).iter().map(|u| u.user()).collect::<Result<Vec<_>, _>>();
+            let users = users.map_err(anyhow::Error::msg)?;
             let ingest_tokens = file.ingest_tokens.iter().map(|t| t.token()).collect::<Result<Vec<_>, _>>();
             let ingest_tokens = ingest_tokens.map_err(anyhow::Error::msg)?;
             let follow =

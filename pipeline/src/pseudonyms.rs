@@ -28,6 +28,8 @@ pub const KEY_VARIABLE: &str = "TILLFLOW_PSEUDONYM_KEY";
 /// not share one.
 const KEPT: usize = 10;
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// The keyed pseudonym function. Its `Debug` shows no key.
 #[derive(Clone)]
 pub struct Pseudonyms {
@@ -135,14 +137,17 @@ impl Pseudonyms {
         mac.update(b"\0");
         mac.update(raw.as_bytes());
         let digest = mac.finalize().into_bytes();
-        let mut text = Text::new(match customer {
-            Customer::Ref => "card_",
-            Customer::Id => "cust_",
-        });
-        for byte in &digest[..KEPT] {
-            text.push_str(&format!("{byte:02x}"));
+        let prefix: &[u8; 5] = match customer {
+            Customer::Ref => b"card_",
+            Customer::Id => b"cust_",
+        };
+        let mut text = [0u8; 5 + 2 * KEPT];
+        text[..5].copy_from_slice(prefix);
+        for (i, byte) in digest[..KEPT].iter().enumerate() {
+            text[5 + 2 * i] = HEX[usize::from(byte >> 4)];
+            text[6 + 2 * i] = HEX[usize::from(byte & 0xf)];
         }
-        text
+        Text::new(std::str::from_utf8(&text).expect("ASCII"))
     }
 
     /// What the ingest log keeps of an erased customer once everything else is gone: a keyed

@@ -133,8 +133,9 @@ pub struct TlsSettings {
 #[serde(deny_unknown_fields)]
 pub struct UserSettings {
     pub name: String,
-    /// The password in the clear: turned into a verifier at load, then dropped.
-    pub password: Option<String>,
+    /// The password in the clear: turned into a verifier at start; its memory is wiped when
+    /// the entry is dropped.
+    pub password: Option<zeroize::Zeroizing<String>>,
     /// A SCRAM-SHA-256 verifier, as `tillflow password` or Postgres's `pg_authid` spells it.
     pub password_scram: Option<String>,
     pub scope: String,
@@ -191,8 +192,10 @@ impl std::fmt::Debug for ShopifySettings {
 
 /// Reads a config file; errors name the file, the line and what is wrong.
 pub fn load(path: &Path) -> Result<Settings> {
-    let text =
-        std::fs::read_to_string(path).map_err(|error| Error::ConfigUnreadable { path: path.to_path_buf(), error })?;
+    // Wiped once parsed: the file may hold passwords in the clear.
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|error| Error::ConfigUnreadable { path: path.to_path_buf(), error })?,
+    );
     toml::from_str(&text).map_err(|error| Error::BadConfig { path: path.to_path_buf(), error: Box::new(error) })
 }
 
