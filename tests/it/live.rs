@@ -662,3 +662,31 @@ fn an_erased_customer_leaves_every_persisted_byte_by_the_deadline() {
     assert_eq!((status, answer["dead_lettered"].as_u64()), (400, Some(1)), "{answer}");
     assert!(answer["errors"][0]["reason"].as_str().unwrap().contains("erased"), "{answer}");
 }
+
+/// `tillflow vacuum --erasures` carries out a stopped run's erasures before their deadline.
+#[test]
+fn vacuum_erasures_rids_a_stopped_run_of_the_customer_at_once() {
+    use crate::privacy::{identifiers_under, pseudonym};
+    use tillflow_testkit::events::{erasure, link, with_card};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let mut live = Live::start_at(&out, &[]);
+    live.post(&reference_data());
+    let at = |hour: i64| BASE + hour * HOUR;
+    live.post(&[
+        link("L-1", at(13), "L88800001", "C88800001", true),
+        with_card(sale("T1", "S1", at(15), vec![line(1, "K1", 1, 500, 0, false)]), Some("L88800001")),
+        erasure("X-1", at(16), "C88800001"),
+    ]);
+    live.terminate();
+    let traces = [pseudonym(&out, "customer_id", "C88800001"), pseudonym(&out, "customer_ref", "L88800001")];
+    let find = |text: &str| traces.iter().filter(|t| text.contains(t.as_str())).cloned().collect::<Vec<_>>();
+    assert!(!identifiers_under(&out, find, true).is_empty(), "the deadline (48 h) has not passed: the log holds them");
+    let said = crate::support::run_ok(&["vacuum", "--out", &out.display().to_string(), "--erasures"]);
+    assert!(said.contains("erased 1 customer(s)"), "{said}");
+    assert_eq!(identifiers_under(&out, find, true), vec![]);
+    let replayed = dir.path().join("replayed");
+    crate::support::run_ok(&["replay", "--log", &out.display().to_string(), "--out", &replayed.display().to_string()]);
+    let sql = "SELECT * FROM sku_margin";
+    assert_eq!(persisted_rows(&replayed, sql), persisted_rows(&out, sql), "the sale still counts");
+}
