@@ -164,7 +164,9 @@ impl std::fmt::Display for Vacuumed {
 /// itself at each erasure's deadline).
 pub fn vacuum_erasures(out: &str, pseudonyms: &Pseudonyms, runtime: &tokio::runtime::Runtime) -> Result<Vacuumed> {
     let root = root_url(out)?;
-    let folder = root.to_file_path().map_err(|()| Error::Input(format!("--out {out} is not a folder")))?;
+    let folder = root.to_file_path().map_err(|()| {
+        Error::Input(format!("--out {out} is not a folder: vacuum --erasures works on a local folder"))
+    })?;
     let log = folder.join(crate::serve::INGEST_LOG);
     let mut erasures = Erasures::default();
     let entries = match log.is_dir() {

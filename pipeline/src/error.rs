@@ -71,6 +71,8 @@ pub enum Error {
     // What failed around tillflow: storage, the ingest log.
     #[error("cannot create {}: {error}", .path.display())]
     CreateFolder { path: PathBuf, error: std::io::Error },
+    #[error("cannot remove {} to write it anew (an erased customer may be in it): {error}; check its permissions, then run `tillflow vacuum --erasures`", .path.display())]
+    RemoveTable { path: PathBuf, error: std::io::Error },
     #[error("writing view {view} to {url}: {error}")]
     WriteView { view: String, url: String, error: Box<DeltaTableError> },
     #[error("opening {url}: {error}")]

@@ -61,7 +61,7 @@ pub async fn write_table(
     let url = table_url(root, name)?;
     if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
         if *dirty == Dirty::Rewrite && path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|error| Error::CreateFolder { path: path.clone(), error })?;
+            std::fs::remove_dir_all(&path).map_err(|error| Error::RemoveTable { path: path.clone(), error })?;
         }
         std::fs::create_dir_all(&path).map_err(|error| Error::CreateFolder { path, error })?;
     }

@@ -50,7 +50,7 @@ pub type Replaced = (String, Text);
 pub enum KeyError {
     #[error("the pseudonym key must be 64 hex digits (32 random bytes); make one with `openssl rand -hex 32`")]
     Malformed,
-    #[error("cannot read or make the pseudonym key {path}: {error}")]
+    #[error("cannot read or make the pseudonym key {path}: {error}; check that folder's permissions and free space")]
     Io { path: PathBuf, error: std::io::Error },
     #[error("--out {0} is not a folder: give the pseudonym key as pseudonym-key in the config or in {KEY_VARIABLE}")]
     NoFolder(String),
@@ -160,18 +160,9 @@ impl Pseudonyms {
     }
 
     /// Replaces the event's customer identifiers by their pseudonyms; returns what it replaced.
-    pub fn apply(&self, event: &mut Event) -> Result<Vec<Replaced>, InputError> {
-        self.replace(event, false)
-    }
-
-    /// [`Pseudonyms::apply`] to a record as received, or to an event of the ingest log, whose
-    /// identifiers are pseudonyms already (but for those of a log written before tillflow made
-    /// them).
-    pub fn apply_or_logged(&self, event: &mut Event, received: bool) -> Result<Vec<Replaced>, InputError> {
-        self.replace(event, !received)
-    }
-
-    fn replace(&self, event: &mut Event, logged: bool) -> Result<Vec<Replaced>, InputError> {
+    /// An event of the ingest log (`logged`) holds pseudonyms already and is left as it is,
+    /// unless the log was written before tillflow made them.
+    pub fn apply(&self, event: &mut Event, logged: bool) -> Result<Vec<Replaced>, InputError> {
         if logged && customers_of(event).all(is_pseudonym) {
             return Ok(Vec::new());
         }
@@ -221,7 +212,7 @@ fn customers_of(event: &Event) -> impl Iterator<Item = &str> {
 }
 
 /// Whether `text` has the form of a pseudonym.
-pub fn is_pseudonym(text: &str) -> bool {
+fn is_pseudonym(text: &str) -> bool {
     let digits = text.strip_prefix("card_").or_else(|| text.strip_prefix("cust_"));
     digits.is_some_and(|d| d.len() == 2 * KEPT && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }

@@ -664,7 +664,7 @@ impl Admission {
     fn judge(&mut self, source: &str, record: Record, epoch: Epoch, received: bool) -> Option<Ingested> {
         self.counts.received += 1;
         let (event, replaced) = match record.outcome {
-            Ok(mut event) => match self.pseudonyms.apply_or_logged(&mut event, received) {
+            Ok(mut event) => match self.pseudonyms.apply(&mut event, !received) {
                 Ok(replaced) => (event, replaced),
                 Err(reason) => {
                     self.counts.dead_lettered += 1;
