@@ -368,7 +368,7 @@ fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
     )
     .filter_map(|item| match item {
         Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-        Ingested::Dead(_) | Ingested::Known(_) => None,
+        Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) => None,
     })
     .collect()
 }

@@ -444,6 +444,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             dead_letters: dead_letters_in,
             counts: counts_in,
             watermark: Watermark::new(tuning.allowed_lateness_ms),
+            retention: crate::retention::Retention::new(tuning.retention_ms),
         }
     });
     Graph { inputs, captures, counts: counted, stages, probe }
@@ -533,6 +534,7 @@ pub fn run(
                     match item {
                         Ingested::Dead(letter) => graph.inputs.dead_letters.insert(letter),
                         Ingested::Known(event) => graph.inputs.learn(&event),
+                        Ingested::Settled(settled) => graph.inputs.restore(settled),
                         Ingested::Accepted { epoch, event, business_date } => {
                             if current.is_none_or(|c| epoch > c) {
                                 // Close the epochs before this one; let all but the last few settle,
@@ -557,6 +559,7 @@ pub fn run(
                 // Let the closed epochs progress while the next chunk is read.
                 worker.step();
             }
+            graph.inputs.expire();
             graph.inputs.publish_watermark();
             output.counts = reader.join().map_err(|_| "the input reader failed".to_string())?;
             // In a cluster, what one process skipped another received: the owners count it.

@@ -42,6 +42,8 @@ pub struct Erasures {
     cards: HashMap<Text, HashSet<Text>>,
     /// Customers to forget, with the event time of their erasure.
     pending: Vec<(Text, Millis)>,
+    /// The customers (and cards) forgotten so far.
+    forgotten: Forget,
 }
 
 impl Erasures {
@@ -81,12 +83,25 @@ impl Erasures {
             forget.cards.extend(self.cards.remove(&customer).unwrap_or_default());
             forget.customers.insert(customer);
         }
+        self.forgotten.customers.extend(forget.customers.iter().cloned());
+        self.forgotten.cards.extend(forget.cards.iter().cloned());
         Some(forget)
+    }
+
+    /// Every customer forgotten or waiting to be, with their cards: what a checkpoint of the
+    /// ingest log must not hold.
+    pub fn every(&self) -> Option<Forget> {
+        let mut every = self.forgotten.clone();
+        for (customer, _) in &self.pending {
+            every.cards.extend(self.cards.get(customer).into_iter().flatten().cloned());
+            every.customers.insert(customer.clone());
+        }
+        (!every.customers.is_empty()).then_some(every)
     }
 }
 
 /// The customers (and their cards) to take out of everything persisted, by pseudonym.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Forget {
     pub customers: HashSet<Text>,
     pub cards: HashSet<Text>,

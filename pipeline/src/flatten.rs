@@ -12,6 +12,7 @@ use tillflow_schemas::views::DeadLetter;
 use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Key, Millis, ShiftKind, TenderKind, VoidScope};
 
 use crate::clock::StoreClocks;
+use crate::retention::Retention;
 use crate::source::{Counts, Epoch};
 
 /// The input handles of the dataflow, one per input collection.
@@ -37,6 +38,8 @@ pub struct Inputs {
     /// Each feeding process's counts, summed on worker 0 (runs over files).
     pub counts: InputSession<Epoch, Counts, isize>,
     pub watermark: Watermark,
+    /// The events within the retention, taken back as the watermark leaves their days behind.
+    pub retention: Retention,
 }
 
 /// Each store's latest event time accepted here (and the one last published to the graph), and
@@ -79,13 +82,9 @@ impl Watermark {
         }
     }
 
-    /// The store-local hour of an instant (UTC for a store not yet seen).
-    fn local_hour(&self, store: &Id, ts: Millis) -> u8 {
-        local_hour(ts, self.zones.get(store).copied().unwrap_or(Tz::UTC))
-    }
-
-    fn zone_name(&self, store: &Id) -> Id {
-        Id::from(self.zones.get(store).map_or("UTC", |tz| tz.name()))
+    /// A store's zone (UTC for a store not yet seen).
+    pub fn zone(&self, store: &Id) -> Tz {
+        self.zones.get(store).copied().unwrap_or(Tz::UTC)
     }
 }
 
@@ -122,6 +121,43 @@ impl Inputs {
 
     fn update(&mut self, event: Event, business_date: Option<Day>, diff: isize) {
         self.watermark.observe(&event);
+        let zone = event.dated_by_store().map_or(Tz::UTC, |store| self.watermark.zone(store));
+        match diff > 0 {
+            true => self.retention.keep(&event, business_date, zone, *self.sales.time()),
+            false => self.retention.unkeep(&event, business_date),
+        }
+        self.feed(event, business_date, zone, diff);
+    }
+
+    /// Takes back the events of the days the watermark has left beyond the retention, and feeds
+    /// what they leave behind (see [`crate::retention`]).
+    pub fn expire(&mut self) {
+        let watermark = &self.watermark;
+        let expired = self.retention.expire(watermark.at(), |store| watermark.zone(store));
+        for kept in expired.events {
+            self.feed(kept.event, kept.business_date, kept.zone, -1);
+        }
+        for (receipt, diff) in expired.receipts {
+            self.receipts.update(receipt, diff);
+        }
+        for (opening, diff) in expired.openings {
+            self.inventory.update(opening, diff);
+        }
+    }
+
+    /// Feeds again what a checkpoint says the days beyond the retention left behind.
+    pub fn restore(&mut self, settled: crate::retention::Settled) {
+        for receipt in &settled.receipts {
+            self.receipts.insert(receipt.clone());
+        }
+        for opening in &settled.openings {
+            self.inventory.insert(opening.clone());
+        }
+        self.retention.restore(settled);
+    }
+
+    /// Feeds (or takes back) the records of an event of a store in `zone`.
+    fn feed(&mut self, event: Event, business_date: Option<Day>, zone: Tz, diff: isize) {
         let day = business_date.unwrap_or_default();
         match event {
             Event::Sale(sale) => {
@@ -130,7 +166,7 @@ impl Inputs {
                     store_id: sale.store_id,
                     transaction: Key::of(&sale.transaction_id),
                     business_date: day,
-                    hour: self.watermark.local_hour(&sale.store_id, sale.ts),
+                    hour: local_hour(sale.ts, zone),
                     ts: sale.ts,
                     cashier_id: sale.cashier_id,
                     card: sale.customer_ref.as_deref().map(Key::of),
@@ -156,7 +192,7 @@ impl Inputs {
                     store_id: refund.store_id,
                     refund_id: refund.refund_id,
                     business_date: day,
-                    hour: self.watermark.local_hour(&refund.store_id, refund.ts),
+                    hour: local_hour(refund.ts, zone),
                     ts: refund.ts,
                     cashier_id: refund.cashier_id,
                     original: refund.original_transaction_id.map(|text| (Key::of(&text), text)),
@@ -184,7 +220,7 @@ impl Inputs {
                 );
             }
             Event::Shift(shift) => {
-                let timezone = self.watermark.zone_name(&shift.store_id);
+                let timezone = Id::from(zone.name());
                 self.shifts.update(
                     ShiftRec {
                         store_id: shift.store_id,
@@ -289,6 +325,7 @@ impl Inputs {
 
     /// Publishes the watermark and closes every epoch before `next`, sending what they hold.
     pub fn close(&mut self, next: Epoch) {
+        self.expire();
         self.publish_watermark();
         self.advance_to(next);
         self.flush();

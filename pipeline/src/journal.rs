@@ -6,6 +6,15 @@
 //! endian), the CRC-32 of its body (u32), then the body: one JSON [`Entry`]. Reading stops at the
 //! first entry that is incomplete or fails its checksum: a write cut short by a crash, never
 //! acknowledged. The segment is truncated there, so new entries follow the last good one.
+//!
+//! A **checkpoint** keeps the log from growing for ever: `checkpoint-N.log`, in the same format,
+//! stands for every segment before `N`. It holds what is still needed of them (see
+//! [`crate::retention`]): first a [`Entry::Settled`] with the counts of every record they held and
+//! the stock and cost the days beyond the retention left, then the accepted events still within
+//! the retention, in order, and the dead letters. It is written beside the log, synced and
+//! renamed into place; only then are the segments it stands for removed. A crash at any point
+//! leaves either the old checkpoint and every segment after it, or the new one: opening the log
+//! finishes the removal.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
@@ -16,7 +25,8 @@ use tillflow_schemas::formats::{Record, Rejected};
 use tillflow_schemas::raw::RawEvent;
 use tillflow_schemas::views::DeadLetter;
 
-use crate::source::{Admission, Epoch, Ingested, Window};
+use crate::retention::Settled;
+use crate::source::{Admission, Counts, Epoch, Ingested, Window};
 
 /// A segment is closed once it holds this many bytes.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
@@ -48,6 +58,14 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tombstone: Option<String>,
     },
+    /// A checkpoint's first entry: the counts of the records it stands for but does not hold,
+    /// what the days beyond the retention left behind, and the erased customers' tombstones.
+    Settled {
+        epoch: Epoch,
+        counts: Counts,
+        settled: Settled,
+        tombstones: Vec<String>,
+    },
 }
 
 impl Entry {
@@ -58,6 +76,7 @@ impl Entry {
             | Entry::Duplicate { source, position, .. }
             | Entry::Erased { source, position, .. } => (source, *position),
             Entry::DeadLettered(letter) => (&letter.source, letter.position),
+            Entry::Settled { .. } => (CHECKPOINT, 0),
         }
     }
 
@@ -66,6 +85,7 @@ impl Entry {
         match self {
             Entry::Accepted { epoch, .. } | Entry::Duplicate { epoch, .. } | Entry::Erased { epoch, .. } => *epoch,
             Entry::DeadLettered(letter) => letter.epoch,
+            Entry::Settled { epoch, .. } => *epoch,
         }
     }
 
@@ -100,6 +120,13 @@ impl Entry {
                 admission.forget(tombstone);
                 None
             }
+            Entry::Settled { counts: settled_counts, settled, tombstones, .. } => {
+                *counts += settled_counts;
+                for tombstone in tombstones {
+                    admission.forget(Some(tombstone));
+                }
+                Some(Ingested::Settled(settled))
+            }
         }
     }
 }
@@ -109,8 +136,7 @@ impl Entry {
 /// segment whole. Returns how many entries changed.
 pub fn rewrite(dir: &Path, mut change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
     let mut changed = 0;
-    for segment in segments(dir)? {
-        let path = segment_path(dir, segment);
+    for path in files(dir)? {
         let mut entries = Vec::new();
         read_segment(&path, &mut entries)?;
         let mut bytes = Vec::new();
@@ -147,10 +173,54 @@ fn encode(entry: &Entry, bytes: &mut Vec<u8>) -> std::io::Result<()> {
 /// Every entry of the log in `dir`, in order, without changing it (a torn tail is left off).
 pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
-    for segment in segments(dir)? {
-        read_segment(&segment_path(dir, segment), &mut entries)?;
+    for path in files(dir)? {
+        read_segment(&path, &mut entries)?;
     }
     Ok(entries)
+}
+
+/// The source named by the entries a checkpoint holds.
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// The files of the log in `dir`, in order: the latest checkpoint, then the segments after it.
+fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let covers = checkpoints(dir)?.last().copied();
+    let mut files: Vec<PathBuf> = covers.iter().map(|n| checkpoint_path(dir, *n)).collect();
+    files.extend(segments(dir)?.into_iter().filter(|s| covers.is_none_or(|n| *s >= n)).map(|s| segment_path(dir, s)));
+    Ok(files)
+}
+
+/// The segments each checkpoint in `dir` stands for (those before the number), in order.
+fn checkpoints(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut checkpoints: Vec<u64> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("checkpoint-")?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    checkpoints.sort_unstable();
+    Ok(checkpoints)
+}
+
+fn checkpoint_path(dir: &Path, covers: u64) -> PathBuf {
+    dir.join(format!("checkpoint-{covers:08}.log"))
+}
+
+/// Removes what the latest checkpoint stands for (older checkpoints, the segments before it) and
+/// files a crash left half written.
+fn remove_covered(dir: &Path) -> std::io::Result<()> {
+    let checkpoints = checkpoints(dir)?;
+    let Some(latest) = checkpoints.last().copied() else { return Ok(()) };
+    for older in &checkpoints[..checkpoints.len() - 1] {
+        std::fs::remove_file(checkpoint_path(dir, *older))?;
+    }
+    for segment in segments(dir)?.into_iter().filter(|s| *s < latest) {
+        std::fs::remove_file(segment_path(dir, segment))?;
+    }
+    File::open(dir)?.sync_all()
+}
+
+/// Test hook: whether `TILLFLOW_CRASH_AT` names this point, where the process then ends at once
+/// as a crash would.
+fn crashes_at(point: &str) -> bool {
+    std::env::var("TILLFLOW_CRASH_AT").is_ok_and(|at| at == point)
 }
 
 /// The segment numbers in `dir`, in order.
@@ -168,14 +238,30 @@ pub struct Journal {
     segment: u64,
     file: File,
     written: u64,
+    /// Bytes of the segments after the latest checkpoint (all of them without one).
+    since_checkpoint: u64,
+    /// Bytes of the latest checkpoint.
+    checkpoint_bytes: u64,
 }
 
 impl Journal {
     /// Opens the log in `dir` (creating it), returning it with every entry already logged.
     pub fn open(dir: &Path) -> std::io::Result<(Journal, Vec<Entry>)> {
         std::fs::create_dir_all(dir)?;
-        let segments = segments(dir)?;
+        for stale in
+            std::fs::read_dir(dir)?.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "new"))
+        {
+            std::fs::remove_file(stale.path())?;
+        }
+        remove_covered(dir)?;
+        let covers = checkpoints(dir)?.last().copied();
         let mut entries = Vec::new();
+        let checkpoint_bytes = match covers {
+            Some(n) => read_segment(&checkpoint_path(dir, n), &mut entries)?,
+            None => 0,
+        };
+        let segments = segments(dir)?;
+        let mut since_checkpoint = 0;
         for segment in &segments {
             let path = segment_path(dir, *segment);
             let good = read_segment(&path, &mut entries)?;
@@ -183,10 +269,48 @@ impl Journal {
                 tracing::warn!("{}: dropping an unfinished entry at byte {good} (never acknowledged)", path.display());
                 OpenOptions::new().write(true).open(&path)?.set_len(good)?;
             }
+            since_checkpoint += good;
         }
-        let segment = segments.last().map_or(0, |s| s + 1);
+        let segment = segments.last().map_or(0, |s| s + 1).max(covers.unwrap_or(0));
         let file = create_segment(dir, segment)?;
-        Ok((Journal { dir: dir.to_path_buf(), segment, file, written: 0 }, entries))
+        let journal = Journal { dir: dir.to_path_buf(), segment, file, written: 0, since_checkpoint, checkpoint_bytes };
+        Ok((journal, entries))
+    }
+
+    /// Bytes logged since the latest checkpoint, and that checkpoint's own.
+    pub fn sizes(&self) -> (u64, u64) {
+        (self.since_checkpoint, self.checkpoint_bytes)
+    }
+
+    /// Writes a checkpoint standing for everything logged so far (`entries`, see the module's
+    /// documentation), then removes the segments it stands for; the log goes on in a new segment.
+    pub fn checkpoint(&mut self, entries: &[Entry]) -> std::io::Result<()> {
+        self.segment += 1;
+        self.file = create_segment(&self.dir, self.segment)?;
+        self.written = 0;
+        let mut bytes = Vec::new();
+        for entry in entries {
+            encode(entry, &mut bytes)?;
+        }
+        let path = checkpoint_path(&self.dir, self.segment);
+        let temporary = path.with_extension("log.new");
+        let mut file = File::create(&temporary)?;
+        if crashes_at("checkpoint-writing") {
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            file.sync_all()?;
+            std::process::abort();
+        }
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        File::open(&self.dir)?.sync_all()?;
+        if crashes_at("checkpoint-renamed") {
+            std::process::abort();
+        }
+        remove_covered(&self.dir)?;
+        self.since_checkpoint = 0;
+        self.checkpoint_bytes = bytes.len() as u64;
+        Ok(())
     }
 
     /// Appends `entries` and syncs them to disk; once this returns, they survive a crash.
@@ -205,6 +329,7 @@ impl Journal {
             return Err(e);
         }
         self.written += bytes.len() as u64;
+        self.since_checkpoint += bytes.len() as u64;
         if self.written >= SEGMENT_BYTES {
             self.segment += 1;
             self.file = create_segment(&self.dir, self.segment)?;

@@ -36,6 +36,7 @@ pub mod profile;
 pub mod pseudonyms;
 pub mod replay;
 pub mod report;
+pub mod retention;
 pub mod run;
 pub mod serve;
 pub mod settings;

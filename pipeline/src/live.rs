@@ -50,6 +50,9 @@ pub struct LiveConfig {
     pub pseudonyms: Pseudonyms,
     /// How long (event time) after an erasure everything persisted is rid of the customer.
     pub erasure_deadline_ms: Millis,
+    /// The ingest log is checkpointed once days have left the retention and the log has grown
+    /// by this many bytes, and by as many as the last checkpoint holds, since the last.
+    pub checkpoint_after: u64,
 }
 
 /// Counters the HTTP `/metrics` endpoint reports; updated by the driver.
@@ -170,6 +173,7 @@ pub fn run(
                 let next = (now_ms() / tick_ms).max(epoch + 1);
                 graph.advance(worker, next);
                 driver.publish(epoch, closed, &graph.inputs.watermark, &graph.captures);
+                driver.checkpoint_if_due(&graph.inputs, epoch);
                 epoch = next;
                 if drained || driver.failure.is_some() || stop.load(Ordering::Relaxed) && driver.idle {
                     break;
@@ -229,6 +233,8 @@ struct Driver<'a> {
     failure: Option<String>,
     /// Cards and erasures seen, for the erasures' deadlines.
     erasures: Erasures,
+    /// Events gone beyond the retention when the last checkpoint was written.
+    expired_at_checkpoint: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -273,6 +279,7 @@ impl<'a> Driver<'a> {
             journal: None,
             failure: None,
             erasures: Erasures::default(),
+            expired_at_checkpoint: 0,
         }
     }
 
@@ -309,7 +316,9 @@ impl<'a> Driver<'a> {
                     self.dead_letters.push(letter);
                     (verdict, entry)
                 }
-                Some(Ingested::Known(_)) => unreachable!("admission judges every record it is given"),
+                Some(Ingested::Known(_) | Ingested::Settled(_)) => {
+                    unreachable!("admission judges every record it is given")
+                }
             };
             verdicts.push(verdict);
             entries.extend(entry);
@@ -341,6 +350,7 @@ impl<'a> Driver<'a> {
                     inputs.push(event, business_date);
                 }
                 Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
+                Some(Ingested::Settled(settled)) => inputs.restore(settled),
                 Some(Ingested::Known(_)) | None => {}
             }
         }
@@ -452,6 +462,64 @@ impl<'a> Driver<'a> {
             }
         }
         true
+    }
+
+    /// Checkpoints the ingest log (see [`crate::journal`]) once days have left the retention
+    /// since the last checkpoint and the log has grown past `checkpoint_after` and past the last
+    /// checkpoint's size: a restart then reads the checkpoint and the log's tail only.
+    fn checkpoint_if_due(&mut self, inputs: &crate::flatten::Inputs, epoch: Epoch) {
+        let Some((since, last)) = self.journal.as_ref().map(Journal::sizes) else { return };
+        let expired = inputs.retention.expired;
+        if expired == self.expired_at_checkpoint || since < self.config.checkpoint_after.max(last) {
+            return;
+        }
+        let entries = self.checkpoint_entries(inputs, epoch);
+        let Some(journal) = &mut self.journal else { return };
+        match crate::retry("writing a checkpoint of the ingest log", || journal.checkpoint(&entries)) {
+            Ok(()) => {
+                self.expired_at_checkpoint = expired;
+                tracing::info!("checkpoint of the ingest log written: {} entries", entries.len());
+            }
+            Err(e) => tracing::warn!(
+                "cannot write a checkpoint of the ingest log: {e}; the log keeps every segment, and a restart reads them all"
+            ),
+        }
+    }
+
+    /// What a checkpoint holds: the counts of the records it does not, what the days beyond the
+    /// retention left, the events within it (erased customers scrubbed) and the dead letters.
+    fn checkpoint_entries(&self, inputs: &crate::flatten::Inputs, epoch: Epoch) -> Vec<Entry> {
+        let pseudonyms = self.admission.pseudonyms();
+        let forget = self.erasures.every();
+        let mut held = Counts::default();
+        let mut entries = vec![];
+        for kept in inputs.retention.kept() {
+            let entry = Entry::Accepted {
+                source: crate::journal::CHECKPOINT.to_string(),
+                position: kept.seq,
+                epoch: kept.epoch,
+                event: kept.event.to_json(),
+            };
+            entries.push(match &forget {
+                Some(forget) => forget.entry(entry, pseudonyms),
+                None => entry,
+            });
+            held.received += 1;
+            held.accepted += 1;
+        }
+        for letter in &self.dead_letters {
+            entries.push(Entry::DeadLettered(letter.clone()));
+            held.received += 1;
+            held.dead_lettered += 1;
+        }
+        let settled = Entry::Settled {
+            epoch,
+            counts: self.admission.counts - held,
+            settled: inputs.retention.settled(),
+            tombstones: self.admission.tombstones(),
+        };
+        entries.insert(0, settled);
+        entries
     }
 
     /// The duration of the persist that completed since the previous stats row, if one did.

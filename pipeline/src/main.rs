@@ -293,6 +293,10 @@ struct LiveArgs {
     /// persisted version are rid of the customer, e.g. 24h [default: 48h].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     erasure_deadline: Option<i64>,
+    /// Checkpoint the ingest log once days have left the retention and the log has grown by this
+    /// much (and by as much as the last checkpoint) since the last one, e.g. 256MiB [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = settings::parse_size)]
+    checkpoint_after: Option<u64>,
 }
 
 /// A run over files as one process of a timely cluster.
@@ -365,6 +369,9 @@ fn default_workers() -> usize {
 }
 
 /// Warnings, less the Delta kernel's report of each table it creates (an empty log is expected then).
+/// The ingest log grows by this much between checkpoints, at least.
+const CHECKPOINT_AFTER: u64 = 64 << 20;
+
 const QUIET_LOGS: &str = "warn,buoyant_kernel=off";
 
 fn main() -> ExitCode {
@@ -492,6 +499,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                         .erasure_deadline
                         .or(file.erasure_deadline)
                         .unwrap_or(tillflow::erasure::DEADLINE_MS),
+                    checkpoint_after: live.checkpoint_after.or(file.checkpoint_after).unwrap_or(CHECKPOINT_AFTER),
                 },
                 listen,
                 pg,

@@ -187,7 +187,7 @@ impl<S: IngestStream> Iterator for Paced<S> {
                     self.pace(ts);
                 }
             }
-            Some(Ingested::Dead(_) | Ingested::Known(_)) => {}
+            Some(Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_)) => {}
             None => self.bar.finish_and_clear(),
         }
         let counts = self.inner.counts();

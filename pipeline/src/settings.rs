@@ -73,6 +73,8 @@ pub struct Settings {
     pub keep_history: Option<i64>,
     #[serde(default, deserialize_with = "duration")]
     pub erasure_deadline: Option<i64>,
+    #[serde(default, deserialize_with = "size")]
+    pub checkpoint_after: Option<u64>,
     pub shopify: Option<ShopifySettings>,
     pub tls: Option<TlsSettings>,
     #[serde(default)]
@@ -224,4 +226,27 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         return Err("the duration must be positive".into());
     }
     Ok(n * unit_ms)
+}
+
+fn size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => parse_size(&text).map(Some).map_err(serde::de::Error::custom),
+        toml::Value::Integer(bytes) if bytes >= 0 => Ok(Some(bytes as u64)),
+        other => Err(serde::de::Error::custom(format!("expected a size like \"64MiB\", got {other}"))),
+    }
+}
+
+/// A size such as 64MiB, 512KiB, 1GiB or 4096 (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a size like 64MiB, 512KiB or 4096"))?;
+    let unit = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("`{text}`: the unit must be B, KiB, MiB or GiB")),
+    };
+    Ok(n * unit)
 }

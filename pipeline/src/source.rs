@@ -106,6 +106,8 @@ pub enum Ingested {
     /// Reference data another process of a cluster feeds: known here (stores and their zones),
     /// not fed.
     Known(Event),
+    /// What the days beyond the retention left behind, read from a checkpoint of the ingest log.
+    Settled(crate::retention::Settled),
 }
 
 /// Counts that always reconcile: `received = accepted + duplicates + dead_lettered`.
@@ -219,12 +221,13 @@ impl Iterator for Prepared {
 
     fn next(&mut self) -> Option<Ingested> {
         let item = self.items.next()?;
-        self.counts.received += 1;
         match &item {
             Ingested::Accepted { .. } => self.counts.accepted += 1,
             Ingested::Dead(_) => self.counts.dead_lettered += 1,
             Ingested::Known(_) => self.counts.skipped += 1,
+            Ingested::Settled(_) => return Some(item),
         }
+        self.counts.received += 1;
         Some(item)
     }
 }
@@ -635,6 +638,13 @@ impl Admission {
     /// What replaces customer identifiers here.
     pub fn pseudonyms(&self) -> &Pseudonyms {
         &self.pseudonyms
+    }
+
+    /// The tombstones of the customers erased from the ingest log.
+    pub fn tombstones(&self) -> Vec<String> {
+        let mut tombstones: Vec<String> = self.erased.iter().cloned().collect();
+        tombstones.sort_unstable();
+        tombstones
     }
 
     /// Refuses the links of a customer erased from the ingest log from now on (their tombstone).

@@ -313,3 +313,146 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
     }
     stamped
 }
+
+/// A stream of `days` business days of two stores, arriving roughly in time order (events up to
+/// 30 hours late), split into epochs of about two days: long enough for days to leave a short
+/// retention. Sales, same-day post-voids and line voids, refunds (some of sales long gone),
+/// receipts, counts, transfers, adjustments, shifts, cost changes, links and an erasure.
+pub fn long_stream(seed: u64, days: i64) -> Vec<(Epoch, Event)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let stores = [("S1", "America/New_York"), ("S2", "America/Los_Angeles")];
+    let skus = ["K1", "K2", "K3", "K4"];
+    let cashiers = ["k", "j", "m"];
+    let cards = [Some("L1"), Some("L2"), Some("L3"), None];
+    let mut reference: Vec<Event> = stores.iter().map(|(s, tz)| store(s, tz)).collect();
+    reference.extend(skus[..3].iter().enumerate().map(|(i, sku)| product(sku, 100 + 50 * i as i64, None, None)));
+    reference.extend(
+        ["L1", "L2", "L3"]
+            .iter()
+            .enumerate()
+            .map(|(i, card)| link(&format!("L-{card}"), BASE - DAY, card, ["C1", "C2", "C1"][i], true)),
+    );
+    let mut timed: Vec<(i64, Event)> = Vec::new();
+    let mut sales: Vec<(String, &str)> = Vec::new();
+    let mut n = 0;
+    for d in 0..days {
+        for (s, _) in stores {
+            // Midday UTC: the same local day in both stores, so a post-void an hour after its sale
+            // is on the sale's business day.
+            let at = |rng: &mut ChaCha8Rng| BASE + d * DAY + 13 * HOUR + rng.random_range(0..7 * HOUR);
+            let open = BASE + d * DAY + 13 * HOUR;
+            let staff = ["a", "b"][rng.random_range(0..2)];
+            timed.push((open, shift(&format!("H{n}"), s, staff, open, true)));
+            timed.push((open + 7 * HOUR, shift(&format!("H{n}x"), s, staff, open + 7 * HOUR, false)));
+            n += 1;
+            for _ in 0..rng.random_range(2..7) {
+                n += 1;
+                let ts = at(&mut rng);
+                let cashier = cashiers[rng.random_range(0..3)];
+                let event = match rng.random_range(0..100) {
+                    0..50 => {
+                        let id = format!("T{n}");
+                        let lines = (0..rng.random_range(1..3))
+                            .map(|k| {
+                                let qty = rng.random_range(1..4);
+                                let price = rng.random_range(50..2000);
+                                line(
+                                    k + 1,
+                                    skus[rng.random_range(0..4)],
+                                    qty,
+                                    price,
+                                    rng.random_range(0..price / 3),
+                                    k == 0,
+                                )
+                            })
+                            .collect();
+                        if rng.random_range(0..8) == 0 {
+                            let void_at = ts + rng.random_range(1..HOUR);
+                            timed.push((void_at, void_by(&format!("V{n}"), s, void_at, cashier, &id, VoidScope::Post)));
+                        } else if rng.random_range(0..8) == 0 {
+                            timed.push((ts + 1, void_by(&format!("W{n}"), s, ts + 1, cashier, &id, VoidScope::Line)));
+                        }
+                        sales.push((id.clone(), s));
+                        let card = cards[rng.random_range(0..cards.len())];
+                        with_card(sale_by(&id, s, ts, cashier, Some(TenderKind::Card), lines), card)
+                    }
+                    50..60 => {
+                        let original = (!sales.is_empty()).then(|| sales[rng.random_range(0..sales.len())].0.clone());
+                        let line = (skus[rng.random_range(0..4)], rng.random_range(1..3), rng.random_range(10..3000));
+                        refund_by(&format!("R{n}"), s, ts, cashier, TenderKind::Cash, original.as_deref(), line)
+                    }
+                    60..72 => {
+                        receipt(&format!("I{n:04}"), s, skus[rng.random_range(0..4)], ts, rng.random_range(20..1500))
+                    }
+                    72..78 => movement(
+                        &format!("C{n:04}"),
+                        s,
+                        skus[rng.random_range(0..4)],
+                        ts,
+                        InventoryKind::Count,
+                        rng.random_range(0..40),
+                    ),
+                    78..81 => movement(
+                        &format!("A{n:04}"),
+                        s,
+                        skus[rng.random_range(0..4)],
+                        ts,
+                        InventoryKind::Adjustment,
+                        rng.random_range(-5..0),
+                    ),
+                    81..84 => movement(
+                        &format!("O{n:04}"),
+                        s,
+                        skus[rng.random_range(0..4)],
+                        ts,
+                        InventoryKind::TransferOut,
+                        rng.random_range(1..8),
+                    ),
+                    84..87 => movement(
+                        &format!("N{n:04}"),
+                        s,
+                        skus[rng.random_range(0..4)],
+                        ts,
+                        InventoryKind::TransferIn,
+                        rng.random_range(1..8),
+                    ),
+                    87..90 => product(
+                        skus[rng.random_range(0..3)],
+                        rng.random_range(20..900),
+                        Some(ts),
+                        Some(&format!("P{n}")),
+                    ),
+                    90..93 => {
+                        let card = ["L1", "L2", "L3"][rng.random_range(0..3)];
+                        link(
+                            &format!("L{n}"),
+                            ts,
+                            card,
+                            ["C1", "C2", "C3"][rng.random_range(0..3)],
+                            rng.random_range(0..4) > 0,
+                        )
+                    }
+                    93 => erasure(&format!("X{n}"), ts, ["C1", "C2", "C3"][rng.random_range(0..3)]),
+                    _ => sale_by(
+                        &format!("T{n}"),
+                        s,
+                        ts,
+                        cashier,
+                        Some(TenderKind::Cash),
+                        vec![line(1, "K1", 1, 500, 0, false)],
+                    ),
+                };
+                timed.push((ts, event));
+            }
+        }
+    }
+    // Arrival: in time order, each event up to 30 hours late.
+    let mut arriving: Vec<(i64, Event)> = timed
+        .into_iter()
+        .map(|(ts, e)| (ts + if rng.random_range(0..5) == 0 { rng.random_range(0..30 * HOUR) } else { 0 }, e))
+        .collect();
+    arriving.sort_by_key(|(at, _)| *at);
+    let mut stamped: Vec<(Epoch, Event)> = reference.into_iter().map(|e| (0, e)).collect();
+    stamped.extend(arriving.into_iter().map(|(at, e)| (1 + ((at - BASE) / (2 * DAY)) as Epoch, e)));
+    stamped
+}

@@ -8,9 +8,10 @@ use arrow::datatypes::DataType;
 use arrow::util::display::array_value_to_string;
 use tillflow::dataflow::{self, IngestFactory, Output, Tuning, ViewSet};
 use tillflow::source::{Admission, Counts, Epoch, IngestStream, Ingested};
-use tillflow_schemas::Event;
 use tillflow_schemas::formats::{Record, ndjson};
 use tillflow_schemas::tables::EventTables;
+use tillflow_schemas::time::RETENTION_MS;
+use tillflow_schemas::{Event, Millis};
 
 /// Every row of the batches as `a|b|c` text (floats to 12 significant digits), sorted.
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
@@ -66,12 +67,8 @@ pub struct Admitted {
 }
 
 impl Admitted {
-    fn new(lines: Arc<Vec<(Epoch, String)>>) -> Admitted {
-        Admitted {
-            lines,
-            next: 0,
-            admission: Admission::new(tillflow_schemas::time::RETENTION_MS, tillflow::pseudonyms::Pseudonyms::known()),
-        }
+    fn new(lines: Arc<Vec<(Epoch, String)>>, retention_ms: Millis) -> Admitted {
+        Admitted { lines, next: 0, admission: Admission::new(retention_ms, tillflow::pseudonyms::Pseudonyms::known()) }
     }
 }
 
@@ -103,10 +100,15 @@ impl IngestStream for Admitted {
 
 /// The events admission accepts of `stamped`, with their epochs: what the references read.
 pub fn admitted(stamped: &[(Epoch, Event)]) -> Vec<(Epoch, Event)> {
-    Admitted::new(ndjson_lines(stamped))
+    admitted_within(stamped, RETENTION_MS)
+}
+
+/// [`admitted`], with a retention of `retention_ms`.
+pub fn admitted_within(stamped: &[(Epoch, Event)], retention_ms: Millis) -> Vec<(Epoch, Event)> {
+    Admitted::new(ndjson_lines(stamped), retention_ms)
         .filter_map(|item| match item {
             Ingested::Accepted { epoch, event, .. } => Some((epoch, event)),
-            Ingested::Dead(_) | Ingested::Known(_) => None,
+            Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) => None,
         })
         .collect()
 }
@@ -119,8 +121,13 @@ pub fn run_prepared(stamped: &[(Epoch, Event)], workers: usize) -> Output {
 
 /// [`run_prepared`], computing and keeping only `views` (and what they read).
 pub fn run_views(stamped: &[(Epoch, Event)], workers: usize, views: ViewSet) -> Output {
+    run_tuned(stamped, workers, Tuning { views, ..Tuning::default() })
+}
+
+/// [`run_prepared`] with `tuning` (the views kept, the retention, ...).
+pub fn run_tuned(stamped: &[(Epoch, Event)], workers: usize, tuning: Tuning) -> Output {
     let lines = ndjson_lines(stamped);
-    let factory: IngestFactory = Arc::new(move || Box::new(Admitted::new(Arc::clone(&lines))));
-    let tuning = Tuning { views, ..Tuning::default() };
+    let retention_ms = tuning.retention_ms;
+    let factory: IngestFactory = Arc::new(move || Box::new(Admitted::new(Arc::clone(&lines), retention_ms)));
     dataflow::run(workers, &Default::default(), tuning, factory, every_epoch()).unwrap()
 }

@@ -6,16 +6,18 @@
 use std::collections::HashMap;
 
 use tillflow::Reference;
-use tillflow::dataflow::{Output, ViewSet, states_at};
+use tillflow::dataflow::{Output, Tuning, ViewSet, states_at};
 use tillflow::source::Epoch;
-use tillflow_schemas::Event;
+use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     CustomerSegment, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SegmentProfile,
     SkuMargin, StoreRecord, ViewRow,
 };
+use tillflow_schemas::{Event, Millis};
 
 use crate::events::random_stream;
-use crate::support::{admitted, references, rows, run_views};
+use crate::retention_reference::within_retention;
+use crate::support::{admitted_within, references, rows, run_tuned};
 
 /// The views whose reference is SQL (`queries/<view>.sql`), from the registry.
 pub fn sql_views() -> Vec<&'static str> {
@@ -38,10 +40,22 @@ pub fn actual<R: ViewRow + Ord + Clone + 'static>(output: &Output, epochs: &[Epo
 /// The reference rows of SQL-defined views at each epoch, by view name.
 type Expected = HashMap<&'static str, Vec<Vec<String>>>;
 
-fn expected(stamped: &[(Epoch, Event)], epochs: &[Epoch], views: &[&'static str]) -> Expected {
+/// The events the references read at each epoch: those accepted so far, less the days gone
+/// beyond the retention.
+fn read_at(stamped: &[(Epoch, Event)], epochs: &[Epoch], retention_ms: Millis) -> Vec<Vec<Event>> {
+    epochs
+        .iter()
+        .map(|at| {
+            let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
+            within_retention(&so_far, retention_ms, ALLOWED_LATENESS_MS)
+        })
+        .collect()
+}
+
+fn expected(read: &[Vec<Event>], views: &[&'static str]) -> Expected {
     let mut expected: Expected = views.iter().map(|v| (*v, Vec::new())).collect();
-    for at in epochs {
-        let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
+    for events in read {
+        let so_far: Vec<&Event> = events.iter().collect();
         for (view, batches) in views.iter().zip(references(&so_far, views)) {
             expected.get_mut(view).unwrap().push(rows(&batches));
         }
@@ -63,11 +77,10 @@ fn check<R: ViewRow + Ord + Clone + 'static>(output: &Output, expected: &Expecte
 }
 
 /// The batch reference of `customer_segments` and `segment_profiles` at each epoch.
-fn expected_segments(stamped: &[(Epoch, Event)], epochs: &[Epoch]) -> Vec<(Vec<CustomerSegment>, Vec<SegmentProfile>)> {
-    epochs
-        .iter()
-        .map(|at| {
-            let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
+fn expected_segments(read: &[Vec<Event>]) -> Vec<(Vec<CustomerSegment>, Vec<SegmentProfile>)> {
+    read.iter()
+        .map(|events| {
+            let so_far: Vec<&Event> = events.iter().collect();
             let (mut segments, mut profiles) = crate::segments_reference::customer_segments(&so_far);
             segments.sort();
             profiles.sort();
@@ -80,20 +93,28 @@ fn expected_segments(stamped: &[(Epoch, Event)], epochs: &[Epoch]) -> Vec<(Vec<C
 /// on 1 and 2 workers, the graph computing only those views (and what they read). Returns how
 /// many reference rows were compared, over every epoch.
 pub fn check_every_epoch(stamped: &[(Epoch, Event)], views: &[&str]) -> usize {
+    check_every_epoch_within(stamped, views, RETENTION_MS)
+}
+
+/// [`check_every_epoch`] with a retention of `retention_ms`: at each epoch, the references read
+/// the events accepted so far less the days the watermark has left beyond the retention
+/// ([`within_retention`]).
+pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], retention_ms: Millis) -> usize {
     // The references read what admission accepted; the graph is fed through admission itself.
-    let accepted = admitted(stamped);
+    let accepted = admitted_within(stamped, retention_ms);
     let mut epochs: Vec<Epoch> = stamped.iter().map(|(e, _)| *e).collect();
     epochs.dedup();
+    let read = read_at(&accepted, &epochs, retention_ms);
     let sql: Vec<&'static str> = sql_views().into_iter().filter(|v| views.contains(v)).collect();
-    let expected = expected(&accepted, &epochs, &sql);
+    let expected = expected(&read, &sql);
     let segmented = views.iter().any(|v| *v == CustomerSegment::NAME || *v == SegmentProfile::NAME);
-    let segments = if segmented { expected_segments(&accepted, &epochs) } else { Vec::new() };
+    let segments = if segmented { expected_segments(&read) } else { Vec::new() };
     let compared = expected.values().flatten().map(Vec::len).sum::<usize>()
         + segments.iter().filter(|_| views.contains(&CustomerSegment::NAME)).map(|(s, _)| s.len()).sum::<usize>()
         + segments.iter().filter(|_| views.contains(&SegmentProfile::NAME)).map(|(_, p)| p.len()).sum::<usize>();
     let chosen = ViewSet::parse(&views.join(",")).expect("views with a reference");
     for workers in [1, 2] {
-        let output = run_views(stamped, workers, chosen);
+        let output = run_tuned(stamped, workers, Tuning { views: chosen, retention_ms, ..Tuning::default() });
         for view in views {
             match *view {
                 SkuMargin::NAME => check::<SkuMargin>(&output, &expected, &epochs, workers),

@@ -44,8 +44,18 @@ impl Live {
 
     /// Starts with its views and ingest log in `out`, which outlives it.
     fn start_at(out: &std::path::Path, extra: &[&str]) -> Live {
+        Live::start_crashing_at(out, extra, None)
+    }
+
+    /// [`Live::start_at`], set to crash at the named point of the ingest log's checkpoints (then
+    /// not waiting for its servers: it may crash first).
+    fn start_crashing_at(out: &std::path::Path, extra: &[&str], crash_at: Option<&str>) -> Live {
         let (http, pg, flight) = (free_port(), free_port(), free_port());
-        let child = tillflow()
+        let mut command = tillflow();
+        if let Some(point) = crash_at {
+            command.env("TILLFLOW_CRASH_AT", point);
+        }
+        let child = command
             .args(["run", "--follow", "--workers", "2", "--tick", &format!("{TICK_MS}ms"), "--persist-every", "300ms"])
             .args(extra)
             .stdin(Stdio::piped())
@@ -56,6 +66,9 @@ impl Live {
             .spawn()
             .unwrap();
         let live = Live { child, http, pg, flight, out: out.to_path_buf(), _dir: None };
+        if crash_at.is_some() {
+            return live;
+        }
         wait_for("the HTTP listener", || live.get("/healthz").is_some_and(|(s, _)| s == 200));
         wait_for("the Flight SQL server", || live.flight("SELECT 1").is_ok());
         live
@@ -433,6 +446,142 @@ fn acknowledged_events_survive_sigkill_and_redeliveries_count_once() {
         assert_eq!(accepted, events.len() as u64, "each event accepted once");
         assert_eq!((received, dead), (accepted + duplicates, 0));
         live.terminate();
+    }
+}
+
+/// The ingest log's files under `out`: checkpoints, segments and half-written files.
+fn log_files(out: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(out.join("_ingest_log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Forty days of two stores into a ten-day retention, the ingest log checkpointed whenever days
+/// leave: a crash while a checkpoint is written, and one after it is in place but before the
+/// segments it stands for are gone, lose nothing; the log ends up a checkpoint and a short tail;
+/// the views hold the last days only, and the stock still counts every sale ever made.
+#[test]
+fn checkpoints_of_the_ingest_log_survive_crashes_and_keep_it_short() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = tempfile::tempdir().unwrap();
+    let args = ["--retention", "10d", "--checkpoint-after", "0"];
+    const DAYS: i64 = 40;
+    let mut days: Vec<Vec<Event>> = vec![reference_data()];
+    let mut sold: Vec<(i64, &str, i64, i64)> = Vec::new(); // (day, store, K1 units, K2 units)
+    for d in 0..DAYS {
+        let mut day = Vec::new();
+        for (s, store_id) in ["S1", "S2"].into_iter().enumerate() {
+            for i in 0..5 {
+                let n = d * 10 + s as i64 * 5 + i;
+                let ts = BASE + d * DAY + 14 * HOUR + n * 1_000;
+                let units = 1 + n % 3;
+                day.push(sale(
+                    &format!("t{n}"),
+                    store_id,
+                    ts,
+                    vec![line(1, "K1", units, 500, 0, false), line(2, "K2", 2, 250, 0, false)],
+                ));
+                sold.push((d, store_id, units, 2));
+            }
+        }
+        days.push(day);
+    }
+    let batches: Vec<String> = days.iter().map(|day| day.iter().map(|e| e.to_json() + "\n").collect()).collect();
+    let mut next = 0;
+    // Posts the days from `next` on while tillflow runs; acknowledged days move `next`.
+    let post_from = |live: &mut Live, next: &mut usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while live.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "tillflow neither crashed nor took every day");
+            if *next == batches.len() {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            match live.try_post(batches[*next].as_bytes()) {
+                Some((202, _)) => *next += 1,
+                Some((status, answer)) => panic!("day {next}: {status} {answer}"),
+                None => std::thread::sleep(Duration::from_millis(20)), // not listening yet, or gone
+            }
+        }
+    };
+    // A crash while a checkpoint is written, then one after it is in place but before the
+    // segments it stands for are removed.
+    for point in ["checkpoint-writing", "checkpoint-renamed"] {
+        let mut live = Live::start_crashing_at(out.path(), &args, Some(point));
+        post_from(&mut live, &mut next);
+        let status = live.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(6), "{point}: tillflow aborted there ({status})");
+        let files = log_files(&live.out);
+        match point {
+            "checkpoint-writing" => {
+                assert!(files.iter().any(|f| f.ends_with(".log.new")), "a half-written checkpoint: {files:?}");
+                assert!(!files.iter().any(|f| f.starts_with("checkpoint-") && f.ends_with(".log")), "{files:?}");
+            }
+            _ => {
+                let checkpoint = files.iter().find(|f| f.starts_with("checkpoint-")).expect("a checkpoint in place");
+                let covers = &checkpoint["checkpoint-".len().."checkpoint-".len() + 8];
+                assert!(
+                    files.iter().any(|f| f.ends_with(".log") && f.as_str() < covers),
+                    "segments it stands for: {files:?}"
+                );
+            }
+        }
+    }
+    let mut live = Live::start_at(out.path(), &args);
+    for batch in &batches[next..] {
+        assert_eq!(live.post_raw(batch.as_bytes()).0, 202);
+    }
+
+    let first_kept = DAYS - 11;
+    let units = |sku: usize, from: i64| -> i64 {
+        sold.iter().filter(|(d, ..)| *d >= from).map(|(_, _, k1, k2)| if sku == 1 { *k1 } else { *k2 }).sum()
+    };
+    let margins = format!("sku,days,units\nK1,11,{}\nK2,11,{}", units(1, first_kept), units(2, first_kept));
+    let by_sku = "SELECT sku, COUNT(DISTINCT business_date) AS days, SUM(units_sold) AS units FROM sku_margin \
+                  GROUP BY sku ORDER BY sku";
+    let stock = |store: &str, sku: usize| -> i64 {
+        -sold
+            .iter()
+            .filter(|(_, s, ..)| *s == store)
+            .map(|(_, _, k1, k2)| if sku == 1 { *k1 } else { *k2 })
+            .sum::<i64>()
+    };
+    let on_hand = format!(
+        "store_id,sku,on_hand\nS1,K1,{}\nS1,K2,{}\nS2,K1,{}\nS2,K2,{}",
+        stock("S1", 1),
+        stock("S1", 2),
+        stock("S2", 1),
+        stock("S2", 2)
+    );
+    let positions = "SELECT store_id, sku, on_hand FROM inventory_position ORDER BY store_id, sku";
+    let accepted = |live: &Live| {
+        let (_, metrics) = live.get("/metrics").unwrap();
+        let line = metrics.lines().find(|l| l.starts_with("tillflow_events_accepted_total")).unwrap().to_string();
+        line.rsplit(' ').next().unwrap().parse::<usize>().unwrap()
+    };
+    let events = days.iter().map(Vec::len).sum::<usize>();
+    for round in 0..2 {
+        wait_for("the last eleven days in sku_margin", || live.flight(by_sku).unwrap() == margins);
+        assert_eq!(live.flight(positions).unwrap(), on_hand, "round {round}: every sale ever moved stock");
+        assert_eq!(accepted(&live), events, "round {round}: each event counted once, the checkpointed ones too");
+        let files = log_files(&live.out);
+        let checkpoints: Vec<_> = files.iter().filter(|f| f.starts_with("checkpoint-")).collect();
+        assert_eq!(checkpoints.len(), 1, "one checkpoint: {files:?}");
+        assert!(!files.iter().any(|f| f.ends_with(".new")), "{files:?}");
+        // The log holds far fewer events than were accepted: the days gone are folded away.
+        let logged = tillflow::journal::read(&live.out.join("_ingest_log")).unwrap();
+        let sales = logged
+            .iter()
+            .filter(|e| matches!(e, tillflow::journal::Entry::Accepted { event, .. } if event.contains("\"sale\"")))
+            .count();
+        assert!(sales <= 12 * 10 + 10, "round {round}: {sales} sales logged, not {}", DAYS * 10);
+        live.terminate();
+        let persisted = persisted_rows(&live.out, "SELECT COUNT(DISTINCT business_date) AS days FROM sku_margin");
+        assert_eq!(persisted, ["11", "days"], "round {round}: the days gone left the Delta table too");
+        live = Live::start_at(out.path(), &args);
     }
 }
 

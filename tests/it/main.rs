@@ -11,6 +11,7 @@ mod live;
 mod pg;
 mod privacy;
 mod replay;
+mod retention;
 mod segments;
 mod shopify;
 mod storage;

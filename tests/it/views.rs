@@ -8,12 +8,13 @@
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tillflow::dataflow::Tuning;
 use tillflow::source::Epoch;
-use tillflow_schemas::views::RefundVoidAnomaly;
+use tillflow_schemas::views::{RefundVoidAnomaly, SkuMargin};
 use tillflow_schemas::*;
 use tillflow_testkit::events::*;
-use tillflow_testkit::support::run_prepared;
-use tillflow_testkit::views::{actual, check_every_epoch, views};
+use tillflow_testkit::support::{admitted_within, run_prepared, run_tuned};
+use tillflow_testkit::views::{actual, check_every_epoch, check_every_epoch_within, views};
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -28,6 +29,33 @@ proptest! {
     #[test]
     fn views_equal_their_references_at_every_epoch(seed in any::<u64>()) {
         check_every_epoch(&random_stream(seed, 10..80), &views());
+    }
+}
+
+/// A retention short enough for days to leave it: every view still equals its reference, which
+/// reads the days left within the retention (and what the days gone did to stock and cost,
+/// `tillflow_testkit::retention_reference`), at every epoch on 1 and 2 workers.
+#[test]
+fn views_age_out_as_the_watermark_passes_the_retention() {
+    let retention = 15 * DAY;
+    for seed in 0..3 {
+        let stream = long_stream(0x2e7e ^ seed, 40);
+        let compared = check_every_epoch_within(&stream, &views(), retention);
+        assert!(compared > 0);
+        // Days did leave: the references read fewer sales than were accepted, and the margins
+        // start on the first day within the retention.
+        let accepted = admitted_within(&stream, retention);
+        let all: Vec<&Event> = accepted.iter().map(|(_, e)| e).collect();
+        let read = tillflow_testkit::retention_reference::within_retention(&all, retention, time::ALLOWED_LATENESS_MS);
+        let sales = |events: &mut dyn Iterator<Item = &Event>| events.filter(|e| matches!(e, Event::Sale(_))).count();
+        assert!(
+            sales(&mut read.iter()) * 2 < sales(&mut all.iter().copied()),
+            "most of 40 days left a 15-day retention"
+        );
+        let output = run_tuned(&stream, 1, Tuning { retention_ms: retention, ..Tuning::default() });
+        let margins = tillflow::dataflow::consolidate(output.changes::<SkuMargin>().to_vec());
+        let first = margins.iter().map(|m| m.business_date).min().expect("margins");
+        assert!(first >= day(40 - 16) && first <= day(40 - 14), "the first day kept is {first}");
     }
 }
 
