@@ -583,6 +583,17 @@ fn checkpoints_of_the_ingest_log_survive_crashes_and_keep_it_short() {
         assert_eq!(persisted, ["11", "days"], "round {round}: the days gone left the Delta table too");
         live = Live::start_at(out.path(), &args);
     }
+    // A replay of the checkpointed log gives the live run's views.
+    live.terminate();
+    let replayed = tempfile::tempdir().unwrap();
+    let (out_s, replayed_s) = (live.out.display().to_string(), replayed.path().display().to_string());
+    crate::support::run_ok(&["replay", "--log", &out_s, "--out", &replayed_s, "--retention", "10d"]);
+    for sql in [
+        "SELECT store_id, sku, business_date, units_sold, net_sales, cogs FROM sku_margin",
+        "SELECT store_id, sku, on_hand, last_count_at FROM inventory_position",
+    ] {
+        assert_eq!(persisted_rows(&live.out, sql), persisted_rows(replayed.path(), sql), "{sql}");
+    }
 }
 
 /// The epochs the commits of a Delta table hold, oldest first.
