@@ -28,6 +28,10 @@ use tillflow::source::{Epochs, Ingest, Ingested, discover};
 use tillflow_data::ChainConfig;
 use tillflow_schemas::{Day, Event, Format, Millis};
 
+/// The allocator of the `tillflow` binary, so that the in-process graph runs as it does there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value_t = 40)]

@@ -264,6 +264,10 @@ impl Journal {
         let mut since_checkpoint = 0;
         for segment in &segments {
             let path = segment_path(dir, *segment);
+            if std::fs::metadata(&path)?.len() == 0 {
+                std::fs::remove_file(&path)?; // a start that logged nothing
+                continue;
+            }
             let good = read_segment(&path, &mut entries)?;
             if good < std::fs::metadata(&path)?.len() {
                 tracing::warn!("{}: dropping an unfinished entry at byte {good} (never acknowledged)", path.display());

@@ -21,6 +21,11 @@ use tillflow_queries::access::TlsFiles;
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Format;
 
+/// jemalloc, which hands memory freed by the arrangements' merges back to the system, so a long
+/// run's resident memory follows its state (glibc's allocator keeps the high-water mark).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Live retail analytics: POS, loyalty, inventory and time-clock events into SQL-queryable views.
 #[derive(Parser)]
 #[command(name = "tillflow", version, propagate_version = true)]
