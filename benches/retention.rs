@@ -12,7 +12,7 @@
 //!    published (every view holding the recovered state): once replaying the whole log, once
 //!    from a checkpoint the previous start wrote.
 //!
-//! The tables are printed and written to `benches/RESULTS.md` (section "Retention").
+//! The tables are printed and written to `benches/RESULTS.md` (section "Issue 15: state that ages out").
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
@@ -259,21 +259,24 @@ fn restart(out: &Path, checkpoint_after: &str) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-/// Replaces the "Retention" section of benches/RESULTS.md (or adds it).
+/// Replaces the section of benches/RESULTS.md this benchmark writes (or adds it before the live
+/// mode's).
 fn write_results(text: &str) -> anyhow::Result<()> {
+    const TITLE: &str = "## Issue 15: state that ages out\n";
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/RESULTS.md");
     let results = std::fs::read_to_string(&path)?;
     let commit = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output()?;
     let section = format!(
-        "## Retention\n\nAt commit {} on this machine (2 cores).\n\n{text}\n",
+        "{TITLE}\nWritten by `benches/retention.rs` at commit {} on this machine.\n\n{text}\n",
         String::from_utf8_lossy(&commit.stdout).trim()
     );
-    let start = results.find("## Retention\n");
-    let end = start.map(|s| results[s + 1..].find("\n## ").map_or(results.len(), |e| s + 1 + e + 1));
-    let updated = match (start, end) {
-        (Some(s), Some(e)) => format!("{}{section}{}", &results[..s], &results[e..]),
-        _ => format!("{}\n{section}", results.trim_end()),
+    let (start, end) = match results.find(TITLE) {
+        Some(s) => (s, results[s + TITLE.len()..].find("\n## ").map_or(results.len(), |e| s + TITLE.len() + e + 1)),
+        None => {
+            let at = results.find("## Live mode (issue 14").unwrap_or(results.len());
+            (at, at)
+        }
     };
-    std::fs::write(path, updated)?;
+    std::fs::write(path, format!("{}{section}{}", &results[..start], &results[end..]))?;
     Ok(())
 }

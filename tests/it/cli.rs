@@ -223,8 +223,6 @@ fn profile_splits_the_graph_time_by_view() {
     }
     let total: f64 = stages.iter().map(|(_, share)| share).sum();
     assert!((99.0..=101.0).contains(&total), "the shares add up to {total}%: {summary}");
-    let views: f64 = stages.iter().filter(|(s, _)| !s.starts_with("progress") && *s != "inputs").map(|(_, p)| p).sum();
-    assert!(views > 50.0, "most of the time is the views' operators: {summary}");
     let busiest = summary.lines().skip_while(|l| *l != "busiest operators").skip(1).count();
     assert_eq!(busiest, 10, "{summary}");
 }
