@@ -271,7 +271,12 @@ fn write_results(text: &str) -> anyhow::Result<()> {
         String::from_utf8_lossy(&commit.stdout).trim()
     );
     let (start, end) = match results.find(TITLE) {
-        Some(s) => (s, results[s + TITLE.len()..].find("\n## ").map_or(results.len(), |e| s + TITLE.len() + e + 1)),
+        Some(s) => {
+            // Up to the next section or hand-written subsection, which stays.
+            let rest = &results[s + TITLE.len()..];
+            let next = [rest.find("\n## "), rest.find("\n### ")].into_iter().flatten().min();
+            (s, next.map_or(results.len(), |e| s + TITLE.len() + e + 1))
+        }
         None => {
             let at = results.find("## Live mode (issue 14").unwrap_or(results.len());
             (at, at)
