@@ -535,6 +535,7 @@ pub fn run(
                         Ingested::Dead(letter) => graph.inputs.dead_letters.insert(letter),
                         Ingested::Known(event) => graph.inputs.learn(&event),
                         Ingested::Settled(settled) => graph.inputs.restore(settled),
+                        Ingested::Held { .. } => {}
                         Ingested::Accepted { epoch, event, business_date } => {
                             if current.is_none_or(|c| epoch > c) {
                                 // Close the epochs before this one; let all but the last few settle,

@@ -73,8 +73,15 @@ struct Answer {
     accepted: usize,
     duplicates: usize,
     dead_lettered: usize,
+    /// Records waiting for their store's record (admitted when it comes).
+    #[serde(skip_serializing_if = "is_zero")]
+    held: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<Rejection>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize)]
@@ -191,6 +198,7 @@ async fn deliver(shared: &Shared, source: String, records: Vec<formats::Record>)
         match verdict {
             Verdict::Accepted => answer.accepted += 1,
             Verdict::Duplicate => answer.duplicates += 1,
+            Verdict::Held => answer.held += 1,
             Verdict::DeadLettered { position, reason } => {
                 answer.dead_lettered += 1;
                 answer.errors.push(Rejection { position, reason });

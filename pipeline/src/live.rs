@@ -35,7 +35,12 @@ pub struct Delivery {
 pub enum Verdict {
     Accepted,
     Duplicate,
-    DeadLettered { position: u64, reason: String },
+    /// Waiting for its store's record; logged, and admitted when the record comes.
+    Held,
+    DeadLettered {
+        position: u64,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +67,8 @@ pub struct Metrics {
     pub accepted: AtomicU64,
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Records waiting for their store's record.
+    pub pending: AtomicU64,
     pub epoch: AtomicU64,
     pub compute_ms: AtomicU64,
     pub publish_ms: AtomicU64,
@@ -74,7 +81,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn count(&self, counts: &Counts) {
+    fn count(&self, admission: &Admission) {
+        let counts = &admission.counts;
+        self.pending.store(admission.pending() as u64, Ordering::Relaxed);
         self.received.store(counts.received, Ordering::Relaxed);
         self.accepted.store(counts.accepted, Ordering::Relaxed);
         self.duplicates.store(counts.duplicates, Ordering::Relaxed);
@@ -93,6 +102,7 @@ impl Metrics {
         metric("events_accepted_total", "counter", "Records accepted into the views.", get(&self.accepted));
         metric("events_duplicate_total", "counter", "Redelivered records ignored.", get(&self.duplicates));
         metric("events_dead_lettered_total", "counter", "Records sent to dead_letters.", get(&self.dead_lettered));
+        metric("events_pending", "gauge", "Records waiting for their store's record.", get(&self.pending));
         metric("epoch", "gauge", "The latest published epoch.", get(&self.epoch));
         metric("epoch_compute_ms", "gauge", "Last epoch: close until every view settled.", get(&self.compute_ms));
         metric("epoch_publish_ms", "gauge", "Last epoch: building and publishing the snapshot.", get(&self.publish_ms));
@@ -316,14 +326,25 @@ impl<'a> Driver<'a> {
                     self.dead_letters.push(letter);
                     (verdict, entry)
                 }
+                // Logged as received: judged again on recovery, it waits again.
+                Some(Ingested::Held { event, .. }) => {
+                    let entry = logging.then(|| Entry::Accepted {
+                        source: source.to_string(),
+                        position,
+                        epoch,
+                        event: event.to_json(),
+                    });
+                    (Verdict::Held, entry)
+                }
                 Some(Ingested::Known(_) | Ingested::Settled(_)) => {
                     unreachable!("admission judges every record it is given")
                 }
             };
             verdicts.push(verdict);
             entries.extend(entry);
+            self.take_released(inputs);
         }
-        self.metrics.count(&self.admission.counts);
+        self.metrics.count(&self.admission);
         if let Some(journal) = &mut self.journal
             && let Err(e) = crate::retry("writing the ingest log", || journal.append(&entries))
         {
@@ -339,6 +360,21 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// Feeds the records judged because their store's record came (their entries are in the
+    /// log already: judged again on recovery, they wait and come out the same way).
+    fn take_released(&mut self, inputs: &mut crate::flatten::Inputs) {
+        while let Some(item) = self.admission.released() {
+            match item {
+                Ingested::Accepted { event, business_date, .. } => {
+                    self.erasures.observe(&event);
+                    inputs.push(event, business_date);
+                }
+                Ingested::Dead(letter) => self.dead_letters.push(letter),
+                Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => {}
+            }
+        }
+    }
+
     /// Restores what the ingest log says was received: the accepted events judged again (in the
     /// same order, so with the same verdicts), the duplicates counted, the dead letters kept.
     fn recover(&mut self, logged: Vec<Entry>, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
@@ -351,11 +387,12 @@ impl<'a> Driver<'a> {
                 }
                 Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
                 Some(Ingested::Settled(settled)) => inputs.restore(settled),
-                Some(Ingested::Known(_)) | None => {}
+                Some(Ingested::Known(_) | Ingested::Held { .. }) | None => {}
             }
+            self.take_released(inputs);
         }
         self.epoch_start = Counts::default();
-        self.metrics.count(&self.admission.counts);
+        self.metrics.count(&self.admission);
         if entries > 0 {
             eprintln!("tillflow: recovered {entries} records from the ingest log");
         }
@@ -395,6 +432,7 @@ impl<'a> Driver<'a> {
                 accepted: counts.accepted,
                 duplicates: counts.duplicates,
                 dead_lettered: counts.dead_lettered,
+                pending: self.admission.pending() as u64,
                 watermark: watermark.at(),
                 lag_ms: watermark.latest().map(|l| published_at - l),
                 state_rows: view_rows.iter().map(|(_, n)| *n as u64).sum(),
@@ -491,7 +529,7 @@ impl<'a> Driver<'a> {
     fn checkpoint_entries(&self, inputs: &crate::flatten::Inputs, epoch: Epoch) -> Vec<Entry> {
         let pseudonyms = self.admission.pseudonyms();
         let forget = self.erasures.every();
-        let mut held = Counts::default();
+        let mut written = Counts::default();
         let mut entries = vec![];
         for kept in inputs.retention.kept() {
             let entry = Entry::Accepted {
@@ -504,17 +542,26 @@ impl<'a> Driver<'a> {
                 Some(forget) => forget.entry(entry, pseudonyms),
                 None => entry,
             });
-            held.received += 1;
-            held.accepted += 1;
+            written.received += 1;
+            written.accepted += 1;
+        }
+        // Records waiting for their store's record: judged again on recovery, they wait again
+        // (and count then, not now).
+        for (source, position, epoch, event) in self.admission.held() {
+            let entry = Entry::Accepted { source: source.to_string(), position, epoch, event: event.to_json() };
+            entries.push(match &forget {
+                Some(forget) => forget.entry(entry, pseudonyms),
+                None => entry,
+            });
         }
         for letter in &self.dead_letters {
             entries.push(Entry::DeadLettered(letter.clone()));
-            held.received += 1;
-            held.dead_lettered += 1;
+            written.received += 1;
+            written.dead_lettered += 1;
         }
         let settled = Entry::Settled {
             epoch,
-            counts: self.admission.counts - held,
+            counts: self.admission.counts - written,
             settled: inputs.retention.settled(),
             tombstones: self.admission.tombstones(),
         };

@@ -123,17 +123,22 @@ impl Iterator for LogReplay {
     type Item = Ingested;
 
     fn next(&mut self) -> Option<Ingested> {
-        for entry in self.entries.by_ref() {
+        loop {
+            if let Some(item) = self.admission.released() {
+                return Some(item);
+            }
+            let entry = self.entries.next()?;
             let epoch = entry.epoch();
             if self.window.ends_before(epoch) {
                 self.entries = Vec::new().into_iter();
                 return None;
             }
-            if let Some(item) = entry.readmit(&mut self.admission, epoch, &self.window) {
-                return Some(item);
+            match entry.readmit(&mut self.admission, epoch, &self.window) {
+                // Still waiting for its store's record, as it was in the live run.
+                Some(Ingested::Held { .. }) | None => {}
+                Some(item) => return Some(item),
             }
         }
-        None
     }
 }
 
@@ -187,7 +192,7 @@ impl<S: IngestStream> Iterator for Paced<S> {
                     self.pace(ts);
                 }
             }
-            Some(Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_)) => {}
+            Some(Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. }) => {}
             None => self.bar.finish_and_clear(),
         }
         let counts = self.inner.counts();

@@ -108,6 +108,12 @@ pub enum Ingested {
     Known(Event),
     /// What the days beyond the retention left behind, read from a checkpoint of the ingest log.
     Settled(crate::retention::Settled),
+    /// Held until the record of `store` comes (see [`Admission::released`]); the event as
+    /// admission keeps it, for the ingest log.
+    Held {
+        store: Id,
+        event: Event,
+    },
 }
 
 /// Counts that always reconcile: `received = accepted + duplicates + dead_lettered`.
@@ -225,7 +231,7 @@ impl Iterator for Prepared {
             Ingested::Accepted { .. } => self.counts.accepted += 1,
             Ingested::Dead(_) => self.counts.dead_lettered += 1,
             Ingested::Known(_) => self.counts.skipped += 1,
-            Ingested::Settled(_) => return Some(item),
+            Ingested::Settled(_) | Ingested::Held { .. } => return Some(item),
         }
         self.counts.received += 1;
         Some(item)
@@ -271,8 +277,27 @@ pub struct Admission {
     pseudonyms: Pseudonyms,
     /// The tombstones of customers erased from the ingest log: their new links are refused.
     erased: rustc_hash::FxHashSet<String>,
+    /// Records waiting for their store's record, by store, in arrival order; counted once judged.
+    held: FxHashMap<Id, Vec<Waiting>>,
+    /// How many records `held` holds.
+    pending: usize,
+    /// Judged once their store's record came, to be taken with [`Admission::released`].
+    released: std::collections::VecDeque<Ingested>,
     pub counts: Counts,
 }
+
+/// A record held until its store's record comes: its event (identifiers pseudonyms already) and
+/// its text (scrubbed likewise).
+struct Waiting {
+    source: String,
+    position: u64,
+    epoch: Epoch,
+    raw: String,
+    event: Event,
+}
+
+/// At most this many records wait for their store's record; more are dead letters.
+pub const MAX_PENDING: usize = 100_000;
 
 /// What stands in a dead letter's text for the identifier of an erased customer.
 pub const ERASED: &str = "<erased>";
@@ -621,7 +646,64 @@ impl Admission {
             wall: system_clock(),
             pseudonyms,
             erased: Default::default(),
+            held: FxHashMap::default(),
+            pending: 0,
+            released: Default::default(),
             counts: Counts::default(),
+        }
+    }
+
+    /// How many records wait for their store's record.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The events held, in the order they came, with their source and position (for a
+    /// checkpoint of the ingest log: judged again, they are held again).
+    pub fn held(&self) -> Vec<(&str, u64, Epoch, &Event)> {
+        let mut held: Vec<_> =
+            self.held.values().flatten().map(|w| (w.source.as_str(), w.position, w.epoch, &w.event)).collect();
+        held.sort_by_key(|(_, _, epoch, _)| *epoch);
+        held
+    }
+
+    /// The next record judged because its store's record came (in the order they were held).
+    pub fn released(&mut self) -> Option<Ingested> {
+        self.released.pop_front()
+    }
+
+    /// Judges again, in `epoch`, the records held for `store`, whose record has come.
+    fn release(&mut self, store: Id, epoch: Epoch) {
+        for waiting in self.held.remove(&store).unwrap_or_default() {
+            self.pending -= 1;
+            let record = Record::new(waiting.position, waiting.raw.as_bytes(), Ok(waiting.event));
+            if let Some(item) = self.judge(&waiting.source, record, epoch, false) {
+                self.released.push_back(item);
+            }
+        }
+    }
+
+    /// Ends the wait of every held record (the input has ended): each is a dead letter, its
+    /// store's record never having come.
+    pub fn abandon_held(&mut self) {
+        let mut stores: Vec<Id> = self.held.keys().copied().collect();
+        stores.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        for store in stores {
+            for waiting in self.held.remove(&store).unwrap_or_default() {
+                self.pending -= 1;
+                self.counts.received += 1;
+                self.counts.dead_lettered += 1;
+                let reason = InputError::UnknownStore(store.to_string());
+                let letter = dead_letter(
+                    &waiting.source,
+                    waiting.position,
+                    waiting.epoch,
+                    reason,
+                    waiting.raw,
+                    waiting.event.event_id(),
+                );
+                self.released.push_back(Ingested::Dead(letter));
+            }
         }
     }
 
@@ -652,10 +734,12 @@ impl Admission {
         self.erased.extend(tombstone);
     }
 
-    /// Learns a store's record (its zone dates its events) without admitting it.
-    pub fn learn(&mut self, event: &Event) {
+    /// Learns a store's record (its zone dates its events) without admitting it; the records
+    /// held for that store are judged, in `epoch`.
+    pub fn learn(&mut self, event: &Event, epoch: Epoch) {
         if let Event::Store(store) = event {
             self.stores.insert(store.store_id, store.clone());
+            self.release(store.store_id, epoch);
         }
     }
 
@@ -734,12 +818,25 @@ impl Admission {
             }
         }
         let business_date = match (&event, event.dated_by_store(), event.ts()) {
-            (Event::Store(store), _, _) => {
-                self.stores.insert(store.store_id, store.clone());
-                None
-            }
+            (Event::Store(_), _, _) => None,
             (_, Some(store_id), Some(ts)) => match self.stores.get(store_id) {
                 Some(store) => Some(tillflow_schemas::time::local_day(ts, store.timezone)),
+                // Waits for its store's record, counted when judged then.
+                None if self.pending < MAX_PENDING => {
+                    let store = *store_id;
+                    self.counts.received -= 1;
+                    self.pending += 1;
+                    let raw = scrub(raw, &replaced);
+                    let waiting = Waiting {
+                        source: source.to_string(),
+                        position: record.position,
+                        epoch,
+                        raw,
+                        event: event.clone(),
+                    };
+                    self.held.entry(store).or_default().push(waiting);
+                    return Some(Ingested::Held { store, event });
+                }
                 None => {
                     self.counts.dead_lettered += 1;
                     let reason = InputError::UnknownStore(store_id.to_string());
@@ -783,6 +880,16 @@ impl Admission {
             self.prune_seen();
         }
         self.counts.accepted += 1;
+        let store = match &event {
+            Event::Store(store) => {
+                self.stores.insert(store.store_id, store.clone());
+                Some(store.store_id)
+            }
+            _ => None,
+        };
+        if let Some(store) = store {
+            self.release(store, epoch);
+        }
         Some(Ingested::Accepted { epoch, event, business_date })
     }
 }
@@ -809,9 +916,11 @@ impl Iterator for Ingest {
     type Item = Ingested;
 
     fn next(&mut self) -> Option<Ingested> {
-        while !self.ended
-            && let Some((source, record, clock)) = self.records.next()
-        {
+        loop {
+            if let Some(item) = self.admission.released() {
+                return Some(item);
+            }
+            let Some((source, record, clock)) = self.records.next().filter(|_| !self.ended) else { break };
             let epoch = self.next_epoch(clock);
             if self.window.ends_before(epoch) {
                 self.ended = true;
@@ -827,16 +936,19 @@ impl Iterator for Ingest {
                 self.admission.counts.skipped += 1;
                 match record.outcome {
                     Ok(event) if event.dated_by_store().is_none() => {
-                        self.admission.learn(&event);
+                        self.admission.learn(&event, epoch);
                         return Some(Ingested::Known(event));
                     }
                     _ => continue,
                 }
             }
-            if let Some(item) = self.admission.admit(&source, record, epoch) {
-                return Some(item);
+            match self.admission.admit(&source, record, epoch) {
+                Some(Ingested::Held { .. }) | None => {}
+                Some(item) => return Some(item),
             }
         }
-        None
+        // The input has ended: what still waits for its store's record never gets it.
+        self.admission.abandon_held();
+        self.admission.released()
     }
 }

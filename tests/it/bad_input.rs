@@ -143,6 +143,7 @@ fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
         Some(Ingested::Accepted { .. }) => "accepted".to_string(),
         Some(Ingested::Dead(letter)) => letter.reason,
         Some(Ingested::Known(_) | Ingested::Settled(_)) => "known".to_string(),
+        Some(Ingested::Held { .. }) => "held".to_string(),
     };
     let sale_at = |n: i64, ts: i64| sale(&format!("t{n}"), "S1", ts, vec![line(1, "A", 1, 100, 0, false)]);
     assert_eq!(admit(store("S1", "UTC")), "accepted");
@@ -155,6 +156,63 @@ fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
     let forgotten = admit(sale_at(0, BASE));
     assert!(forgotten.contains("beyond the retention of 1 days"), "refused, not accepted again: {forgotten}");
     assert_eq!(admit(sale_at(70_000, BASE + 2 * DAY + 70_000)), "duplicate");
+}
+
+/// Events of a store whose record has not come wait for it (not counted yet), and are judged
+/// when it comes, in their own business day; a redelivery held twice counts once; what still
+/// waits when the input ends is a dead letter, and the counts reconcile.
+#[test]
+fn events_wait_for_their_store_record_and_count_once_judged() {
+    use tillflow::source::{Admission, Ingested};
+    use tillflow_schemas::formats::Record;
+    use tillflow_testkit::events::{BASE, HOUR, day, line, sale, store};
+
+    let mut admission = Admission::new(400 * 86_400_000, tillflow::pseudonyms::Pseudonyms::known());
+    let admit = |admission: &mut Admission, event: tillflow_schemas::Event| {
+        let verdict = match admission.admit("test", Record::new(1, event.to_json().as_bytes(), Ok(event)), 7) {
+            None => "duplicate".to_string(),
+            Some(Ingested::Accepted { .. }) => "accepted".to_string(),
+            Some(Ingested::Dead(letter)) => letter.reason,
+            Some(Ingested::Held { store, .. }) => format!("held for {}", store.as_str()),
+            other => format!("{other:?}"),
+        };
+        let released: Vec<String> = std::iter::from_fn(|| admission.released())
+            .map(|item| match item {
+                Ingested::Accepted { event, business_date, epoch } => {
+                    format!("{} on {} in epoch {epoch}", event.event_id().unwrap(), business_date.unwrap())
+                }
+                Ingested::Dead(letter) => letter.reason,
+                other => format!("{other:?}"),
+            })
+            .collect();
+        (verdict, released)
+    };
+    // 02:00 UTC is the evening before in New York: the sale's business day is New York's.
+    let late_evening = sale("T1", "S1", BASE + 2 * HOUR, vec![line(1, "K1", 1, 500, 0, false)]);
+    assert_eq!(admit(&mut admission, late_evening.clone()).0, "held for S1");
+    assert_eq!(admit(&mut admission, late_evening).0, "held for S1", "a redelivery waits too");
+    assert_eq!(admit(&mut admission, sale("T2", "S2", BASE, vec![])).0, "held for S2");
+    assert_eq!((admission.pending(), admission.counts.received), (3, 0), "waiting, not yet counted");
+
+    let (verdict, released) = admit(&mut admission, store("S1", "America/New_York"));
+    assert_eq!(verdict, "accepted");
+    assert_eq!(
+        released,
+        vec![format!("e-T1 on {} in epoch 7", day(-1))],
+        "judged now, in its own day; the redelivery a duplicate"
+    );
+    let counts = admission.counts;
+    assert_eq!((counts.received, counts.accepted, counts.duplicates, admission.pending()), (3, 2, 1, 1));
+
+    admission.abandon_held();
+    let abandoned: Vec<_> = std::iter::from_fn(|| admission.released()).collect();
+    assert!(
+        matches!(&abandoned[..], [Ingested::Dead(letter)] if letter.reason.contains("unknown store `S2`")),
+        "{abandoned:?}"
+    );
+    let counts = admission.counts;
+    assert_eq!(counts.received, counts.accepted + counts.duplicates + counts.dead_lettered);
+    assert_eq!((counts.received, admission.pending()), (4, 0));
 }
 
 #[test]

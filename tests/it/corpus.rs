@@ -75,6 +75,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
                 verdicts.push(format!("dead: {}", letter.reason));
             }
             Some(Ingested::Settled(_)) => panic!("a file holds no checkpoint"),
+            Some(Ingested::Held { .. }) => verdicts.push("held".into()),
             Some(Ingested::Known(event)) => panic!("one process owns everything, yet {event:?} was left to another"),
         }
     }

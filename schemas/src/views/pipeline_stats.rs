@@ -13,6 +13,8 @@ pub struct PipelineStat {
     pub accepted: u64,
     pub duplicates: u64,
     pub dead_lettered: u64,
+    /// Records waiting for their store's record after the epoch (counted as received once judged).
+    pub pending: u64,
     /// The watermark after the epoch: latest event time less the allowed lateness.
     pub watermark: Option<Millis>,
     /// Publish time less the latest event time seen.
@@ -39,6 +41,7 @@ impl ViewRow for PipelineStat {
             .int("accepted", |r| r.accepted as i64)
             .int("duplicates", |r| r.duplicates as i64)
             .int("dead_lettered", |r| r.dead_lettered as i64)
+            .int("pending", |r| r.pending as i64)
             .opt_timestamp("watermark", |r| r.watermark)
             .opt_int("lag_ms", |r| r.lag_ms)
             .int("state_rows", |r| r.state_rows as i64)
