@@ -372,7 +372,11 @@ fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
     )
     .filter_map(|item| match item {
         Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-        Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+        Ingested::Dead(_)
+        | Ingested::Known(_)
+        | Ingested::Settled(_)
+        | Ingested::Held { .. }
+        | Ingested::Retried { .. } => None,
     })
     .collect()
 }

@@ -133,7 +133,11 @@ fn accepted(chain: &Path) -> Vec<(Event, Option<Day>)> {
     Ingest::open(&files, Epochs::Tick(3_600_000), 400 * MILLIS_PER_DAY, tillflow::pseudonyms::Pseudonyms::known())
         .filter_map(|item| match item {
             Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-            Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+            Ingested::Dead(_)
+            | Ingested::Known(_)
+            | Ingested::Settled(_)
+            | Ingested::Held { .. }
+            | Ingested::Retried { .. } => None,
         })
         .collect()
 }
@@ -150,7 +154,11 @@ fn memory(chain: &Path, retention_days: i64) {
             Ingest::open(&files, Epochs::Tick(3_600_000), retention_ms, tillflow::pseudonyms::Pseudonyms::known())
                 .filter_map(|item| match item {
                     Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-                    Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+                    Ingested::Dead(_)
+                    | Ingested::Known(_)
+                    | Ingested::Settled(_)
+                    | Ingested::Held { .. }
+                    | Ingested::Retried { .. } => None,
                 });
         let mut first = None;
         let mut epoch = 0;

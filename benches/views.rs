@@ -37,7 +37,11 @@ fn history() -> Vec<(Epoch, Event, Option<Day>)> {
     )
     .filter_map(|item| match item {
         Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
-        Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+        Ingested::Dead(_)
+        | Ingested::Known(_)
+        | Ingested::Settled(_)
+        | Ingested::Held { .. }
+        | Ingested::Retried { .. } => None,
     })
     .collect()
 }

@@ -529,10 +529,20 @@ pub fn run(
             let mut current: Option<Epoch> = None;
             let mut recent = std::collections::VecDeque::with_capacity(EPOCHS_IN_FLIGHT + 1);
             let (items, reader) = read_ahead(Arc::clone(&ingest));
+            // The dead letters fed, by origin: a log replay may take one back (it was retried).
+            let mut letters = std::collections::HashMap::new();
             for chunk in items.iter() {
                 for item in chunk {
                     match item {
-                        Ingested::Dead(letter) => graph.inputs.dead_letters.insert(letter),
+                        Ingested::Dead(letter) => {
+                            letters.insert((letter.source.clone(), letter.position), letter.clone());
+                            graph.inputs.dead_letters.insert(letter)
+                        }
+                        Ingested::Retried { source, position } => {
+                            if let Some(letter) = letters.remove(&(source, position)) {
+                                graph.inputs.dead_letters.remove(letter);
+                            }
+                        }
                         Ingested::Known(event) => graph.inputs.learn(&event),
                         Ingested::Settled(settled) => graph.inputs.restore(settled),
                         Ingested::Held { .. } => {}

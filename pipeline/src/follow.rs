@@ -43,7 +43,7 @@ pub fn spawn(
 }
 
 fn send(feed: &SyncSender<Delivery>, source: &Arc<str>, records: Vec<Record>) -> bool {
-    records.is_empty() || feed.send(Delivery { source: Arc::clone(source), records, reply: None }).is_ok()
+    records.is_empty() || feed.send(Delivery { source: Arc::clone(source), records, reply: None, retry: None }).is_ok()
 }
 
 fn read_stdin(feed: &SyncSender<Delivery>) {

@@ -61,6 +61,7 @@ pub fn router(
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/sources/shopify", post(post_shopify))
+        .route("/v1/dead-letters/retry", post(post_retry))
         .route("/metrics", get(|State(s): State<Shared>| async move { s.metrics.render() }))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(shared)
@@ -179,8 +180,47 @@ async fn post_shopify(State(shared): State<Shared>, headers: axum::http::HeaderM
 
 /// Hands `records` to the driver and answers with their verdicts.
 async fn deliver(shared: &Shared, source: String, records: Vec<formats::Record>) -> Response {
+    hand_over(shared, Delivery { source: source.into(), records, reply: None, retry: None }).await
+}
+
+/// `POST /v1/dead-letters/retry[?reason=TEXT]`: the dead letters whose reason contains TEXT
+/// (every one without it) judged again, now that their cause may be fixed; answered like a POST
+/// of events, one count per letter. With ingest tokens, only a `chain` token may.
+async fn post_retry(
+    State(shared): State<Shared>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut caller = Caller { user: String::new(), surface: "http", client: client.to_string() };
+    if let Some(tokens) = &shared.tokens {
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        match tokens.holder(authorization) {
+            Some((name, tillflow_queries::access::Scope::Chain)) => caller.user = name.clone(),
+            _ => {
+                shared.metrics.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                let reason =
+                    "retrying dead letters needs `Authorization: Bearer <token>` of a `chain` [[ingest_tokens]] entry";
+                refused_login(&shared.access_log, &caller, reason);
+                return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
+            }
+        }
+    }
+    let reason = query.get("reason").cloned().unwrap_or_default();
+    let mut audit = Audit::begin(&shared.access_log, &caller, &format!("POST /v1/dead-letters/retry {reason}"), &[]);
+    let answer =
+        hand_over(&shared, Delivery { source: "retry".into(), records: Vec::new(), reply: None, retry: Some(reason) })
+            .await;
+    if answer.status() != StatusCode::ACCEPTED && answer.status() != StatusCode::BAD_REQUEST {
+        audit.end(Outcome::Error);
+    }
+    answer
+}
+
+/// Hands a delivery to the driver and answers with its verdicts.
+async fn hand_over(shared: &Shared, mut delivery: Delivery) -> Response {
     let (reply, verdicts) = tokio::sync::oneshot::channel();
-    let delivery = Delivery { source: source.into(), records, reply: Some(reply) };
+    delivery.reply = Some(reply);
     let feed = shared.feed.clone();
     let sent = tokio::task::spawn_blocking(move || feed.send(delivery).is_ok()).await.unwrap_or(false);
     let verdicts = match (sent, verdicts.await) {

@@ -20,6 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+/// How the reason of a record refused for its token's scope begins.
+pub const REFUSED_FOR_SCOPE: &str = "token ";
+
 /// One configured token: its name, the SHA-256 of its text (the text itself is not kept), its scope.
 #[derive(Clone)]
 pub struct IngestToken {
@@ -71,9 +74,9 @@ impl Tokens {
                 let refusal = match &record.outcome {
                     Ok(event) => match register_store(event) {
                         Some(store) if stores.contains(store) => None,
-                        Some(store) => Some(format!("token {name} may post events of {scope}, not of store {store}")),
+                        Some(store) => Some(format!("{REFUSED_FOR_SCOPE}{name} may post events of {scope}, not of store {store}")),
                         None => Some(format!(
-                            "token {name} ({scope}) may post register events only; {} records need a chain token",
+                            "{REFUSED_FOR_SCOPE}{name} ({scope}) may post register events only; {} records need a chain token",
                             event.kind().name()
                         )),
                     },

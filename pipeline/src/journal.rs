@@ -58,6 +58,13 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tombstone: Option<String>,
     },
+    /// The dead letter from `source` at `position` was judged again (`tillflow dead-letters
+    /// retry`): it leaves `dead_letters` and its counts; the entry after it is the new verdict.
+    Retried {
+        source: String,
+        position: u64,
+        epoch: Epoch,
+    },
     /// A checkpoint's first entry: the counts of the records it stands for but does not hold,
     /// what the days beyond the retention left behind, and the erased customers' tombstones.
     Settled {
@@ -74,7 +81,8 @@ impl Entry {
         match self {
             Entry::Accepted { source, position, .. }
             | Entry::Duplicate { source, position, .. }
-            | Entry::Erased { source, position, .. } => (source, *position),
+            | Entry::Erased { source, position, .. }
+            | Entry::Retried { source, position, .. } => (source, *position),
             Entry::DeadLettered(letter) => (&letter.source, letter.position),
             Entry::Settled { .. } => (CHECKPOINT, 0),
         }
@@ -83,7 +91,10 @@ impl Entry {
     /// The epoch the record was admitted in.
     pub fn epoch(&self) -> Epoch {
         match self {
-            Entry::Accepted { epoch, .. } | Entry::Duplicate { epoch, .. } | Entry::Erased { epoch, .. } => *epoch,
+            Entry::Accepted { epoch, .. }
+            | Entry::Duplicate { epoch, .. }
+            | Entry::Erased { epoch, .. }
+            | Entry::Retried { epoch, .. } => *epoch,
             Entry::DeadLettered(letter) => letter.epoch,
             Entry::Settled { epoch, .. } => *epoch,
         }
@@ -96,8 +107,7 @@ impl Entry {
         let counts = &mut admission.counts;
         match self {
             Entry::Accepted { source, position, event, .. } => {
-                let parsed = RawEvent::from_json(event.as_bytes()).and_then(RawEvent::validate);
-                let record = Record::new(position, event.as_bytes(), parsed.map_err(|e| Rejected::new(b"", e)));
+                let record = record_of(position, &event);
                 if !window.admits(&record) {
                     counts.skipped += 1;
                     return None;
@@ -119,6 +129,11 @@ impl Entry {
                 counts.accepted += 1;
                 admission.forget(tombstone);
                 None
+            }
+            Entry::Retried { source, position, .. } => {
+                counts.received -= 1;
+                counts.dead_lettered -= 1;
+                Some(Ingested::Retried { source, position })
             }
             Entry::Settled { counts: settled_counts, settled, tombstones, .. } => {
                 *counts += settled_counts;
@@ -177,6 +192,12 @@ pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
         read_segment(&path, &mut entries)?;
     }
     Ok(entries)
+}
+
+/// A record from the canonical JSON of an event (a logged event, or a dead letter's text).
+pub fn record_of(position: u64, json: &str) -> Record {
+    let parsed = RawEvent::from_json(json.as_bytes()).and_then(RawEvent::validate);
+    Record::new(position, json.as_bytes(), parsed.map_err(|e| Rejected::new(b"", e)))
 }
 
 /// The source named by the entries a checkpoint holds.

@@ -28,6 +28,9 @@ pub struct Delivery {
     pub records: Vec<Record>,
     /// Told what became of each record, once it is admitted.
     pub reply: Option<tokio::sync::oneshot::Sender<Vec<Verdict>>>,
+    /// Also judge again the dead letters whose reason contains this text (every one if empty):
+    /// `tillflow dead-letters retry`.
+    pub retry: Option<String>,
 }
 
 /// What became of one record.
@@ -245,6 +248,8 @@ struct Driver<'a> {
     erasures: Erasures,
     /// Events gone beyond the retention when the last checkpoint was written.
     expired_at_checkpoint: u64,
+    /// Dead letters left `dead_letters` (retried) since the last publish.
+    letters_changed: bool,
 }
 
 impl<'a> Driver<'a> {
@@ -290,74 +295,127 @@ impl<'a> Driver<'a> {
             failure: None,
             erasures: Erasures::default(),
             expired_at_checkpoint: 0,
+            letters_changed: false,
         }
     }
 
-    /// Judges a delivery's records, logs the verdicts (if there is a log) and only then answers.
+    /// Judges a delivery's records (or, for a retry, the dead letters it names), logs the
+    /// verdicts (if there is a log) and only then answers.
     fn admit(&mut self, delivery: Delivery, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
         if self.failure.is_some() {
             return; // the sender is told tillflow is stopping
         }
         let mut verdicts = Vec::with_capacity(delivery.records.len());
-        let logging = self.journal.is_some();
-        let mut entries = Vec::with_capacity(if logging { delivery.records.len() } else { 0 });
+        let mut entries = Vec::new();
+        if let Some(reason) = &delivery.retry {
+            self.retry(reason, epoch, inputs, &mut verdicts, &mut entries);
+        }
         let source = &delivery.source;
         for record in delivery.records {
             let position = record.position;
-            let (verdict, entry) = match self.admission.admit(source, record, epoch) {
-                None => {
-                    let entry = logging.then(|| Entry::Duplicate { source: source.to_string(), position, epoch });
-                    (Verdict::Duplicate, entry)
-                }
-                Some(Ingested::Accepted { event, business_date, .. }) => {
-                    self.erasures.observe(&event);
-                    let entry = logging.then(|| Entry::Accepted {
-                        source: source.to_string(),
-                        position,
-                        epoch,
-                        event: event.to_json(),
-                    });
-                    inputs.push(event, business_date);
-                    (Verdict::Accepted, entry)
-                }
-                Some(Ingested::Dead(letter)) => {
-                    let verdict = Verdict::DeadLettered { position, reason: letter.reason.clone() };
-                    let entry = logging.then(|| Entry::DeadLettered(letter.clone()));
-                    self.dead_letters.push(letter);
-                    (verdict, entry)
-                }
-                // Logged as received: judged again on recovery, it waits again.
-                Some(Ingested::Held { event, .. }) => {
-                    let entry = logging.then(|| Entry::Accepted {
-                        source: source.to_string(),
-                        position,
-                        epoch,
-                        event: event.to_json(),
-                    });
-                    (Verdict::Held, entry)
-                }
-                Some(Ingested::Known(_) | Ingested::Settled(_)) => {
-                    unreachable!("admission judges every record it is given")
-                }
-            };
+            let judged = self.admission.admit(source, record, epoch);
+            let (verdict, entry) = self.judged(source, position, epoch, judged, inputs);
             verdicts.push(verdict);
             entries.extend(entry);
-            self.take_released(inputs);
         }
         self.metrics.count(&self.admission);
-        if let Some(journal) = &mut self.journal
-            && let Err(e) = crate::retry("writing the ingest log", || journal.append(&entries))
-        {
-            tracing::error!("cannot write the ingest log: {e}; stopping without answering the last delivery");
-            self.failure = Some(format!(
-                "cannot write the ingest log: {e}; the last delivery was not acknowledged. Free space or fix \
-                 permissions, then start tillflow again: it recovers everything acknowledged"
-            ));
+        if !self.log(&entries) {
             return;
         }
         if let Some(reply) = delivery.reply {
             let _ = reply.send(verdicts);
         }
+    }
+
+    /// Judges again the dead letters whose reason contains `reason` (every one if empty) and
+    /// whose text is a canonical event, as records received now: each leaves `dead_letters`, and
+    /// its new verdict is logged after a `retried` entry, so a recovery or replay does the same.
+    /// A record refused for its token's scope is not retried (the scope is the sender's, not
+    /// tillflow's to widen).
+    fn retry(
+        &mut self,
+        reason: &str,
+        epoch: Epoch,
+        inputs: &mut crate::flatten::Inputs,
+        verdicts: &mut Vec<Verdict>,
+        entries: &mut Vec<Entry>,
+    ) {
+        let (chosen, kept): (Vec<DeadLetter>, Vec<DeadLetter>) =
+            std::mem::take(&mut self.dead_letters).into_iter().partition(|letter| {
+                letter.reason.contains(reason)
+                    && !letter.reason.starts_with(crate::ingest_access::REFUSED_FOR_SCOPE)
+                    && crate::journal::record_of(0, &letter.raw).outcome.is_ok()
+            });
+        self.dead_letters = kept;
+        self.letters_changed |= !chosen.is_empty();
+        for letter in chosen {
+            let counts = &mut self.admission.counts;
+            counts.received -= 1;
+            counts.dead_lettered -= 1;
+            if self.journal.is_some() {
+                entries.push(Entry::Retried { source: letter.source.clone(), position: letter.position, epoch });
+            }
+            // Its text holds pseudonyms already.
+            let record = crate::journal::record_of(letter.position, &letter.raw);
+            let judged = self.admission.admit_logged(&letter.source, record, epoch);
+            let (verdict, entry) = self.judged(&letter.source, letter.position, epoch, judged, inputs);
+            verdicts.push(verdict);
+            entries.extend(entry);
+        }
+    }
+
+    /// What admission's verdict on a record means here: the event fed, or the dead letter kept,
+    /// and the entry that logs it (if there is a log); then the records it released, fed.
+    fn judged(
+        &mut self,
+        source: &str,
+        position: u64,
+        epoch: Epoch,
+        judged: Option<Ingested>,
+        inputs: &mut crate::flatten::Inputs,
+    ) -> (Verdict, Option<Entry>) {
+        let logging = self.journal.is_some();
+        let accepted = |event: &tillflow_schemas::Event| {
+            logging.then(|| Entry::Accepted { source: source.to_string(), position, epoch, event: event.to_json() })
+        };
+        let judged = match judged {
+            None => {
+                let entry = logging.then(|| Entry::Duplicate { source: source.to_string(), position, epoch });
+                (Verdict::Duplicate, entry)
+            }
+            Some(Ingested::Accepted { event, business_date, .. }) => {
+                self.erasures.observe(&event);
+                let entry = accepted(&event);
+                inputs.push(event, business_date);
+                (Verdict::Accepted, entry)
+            }
+            Some(Ingested::Dead(letter)) => {
+                let verdict = Verdict::DeadLettered { position, reason: letter.reason.clone() };
+                let entry = logging.then(|| Entry::DeadLettered(letter.clone()));
+                self.dead_letters.push(letter);
+                (verdict, entry)
+            }
+            // Logged as received: judged again on recovery, it waits again.
+            Some(Ingested::Held { event, .. }) => (Verdict::Held, accepted(&event)),
+            Some(Ingested::Known(_) | Ingested::Settled(_) | Ingested::Retried { .. }) => {
+                unreachable!("admission judges every record it is given")
+            }
+        };
+        self.take_released(inputs);
+        judged
+    }
+
+    /// Appends `entries` to the ingest log, if there is one; false if it cannot be written (the
+    /// pipeline then stops, without answering).
+    fn log(&mut self, entries: &[Entry]) -> bool {
+        let Some(journal) = &mut self.journal else { return true };
+        let Err(e) = crate::retry("writing the ingest log", || journal.append(entries)) else { return true };
+        tracing::error!("cannot write the ingest log: {e}; stopping without answering the last delivery");
+        self.failure = Some(format!(
+            "cannot write the ingest log: {e}; the last delivery was not acknowledged. Free space or fix \
+             permissions, then start tillflow again: it recovers everything acknowledged"
+        ));
+        false
     }
 
     /// Feeds the records judged because their store's record came (their entries are in the
@@ -370,7 +428,7 @@ impl<'a> Driver<'a> {
                     inputs.push(event, business_date);
                 }
                 Ingested::Dead(letter) => self.dead_letters.push(letter),
-                Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => {}
+                Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } | Ingested::Retried { .. } => {}
             }
         }
     }
@@ -387,6 +445,9 @@ impl<'a> Driver<'a> {
                 }
                 Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
                 Some(Ingested::Settled(settled)) => inputs.restore(settled),
+                Some(Ingested::Retried { source, position }) => {
+                    self.dead_letters.retain(|l| (l.source.as_str(), l.position) != (source.as_str(), position));
+                }
                 Some(Ingested::Known(_) | Ingested::Held { .. }) | None => {}
             }
             self.take_released(inputs);
@@ -418,7 +479,11 @@ impl<'a> Driver<'a> {
         let counts = self.admission.counts - std::mem::replace(&mut self.epoch_start, self.admission.counts);
         self.idle = counts.received == 0;
         let erased = self.erase_due();
-        if erased || counts.dead_lettered > 0 || self.batches[views].is_empty() {
+        if erased
+            || counts.dead_lettered > 0
+            || std::mem::take(&mut self.letters_changed)
+            || self.batches[views].is_empty()
+        {
             self.batches[views] = vec![DeadLetter::to_batch(&self.dead_letters)];
             self.unpersisted[views].merge(Dirty::Whole);
         }

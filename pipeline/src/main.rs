@@ -159,6 +159,9 @@ enum Command {
         #[arg(long, value_parser = settings::parse_duration_ms)]
         keep_history: Option<i64>,
     },
+    /// Work on the dead letters of a running tillflow.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetters),
     /// Make the SCRAM-SHA-256 verifier of a password, for `password_scram` in [[users]]: the
     /// password is read from the first line of standard input and never stored.
     #[command(after_help = "Example:\n  tillflow password < secret.txt")]
@@ -302,6 +305,27 @@ struct LiveArgs {
     /// much (and by as much as the last checkpoint) since the last one, e.g. 256MiB [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = settings::parse_size)]
     checkpoint_after: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum DeadLetters {
+    /// Judge again the dead letters whose cause has been fixed (a store record or a clock_in
+    /// that came later): each accepted one leaves dead_letters. Records refused for a token's
+    /// scope are not retried: send them again with a token allowed to post them.
+    #[command(
+        after_help = "Examples:\n  tillflow dead-letters retry --connect http://127.0.0.1:8080 --reason \"clock_out\"\n  tillflow dead-letters retry --connect https://tillflow.example:8080 --token \"$TOKEN\""
+    )]
+    Retry {
+        /// The HTTP listener (`--listen`) of the running tillflow, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        connect: String,
+        /// Only the dead letters whose reason contains this text [default: every one].
+        #[arg(long)]
+        reason: Option<String>,
+        /// A `chain` ingest token, when the listener has [[ingest_tokens]].
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 /// A run over files as one process of a timely cluster.
@@ -604,6 +628,21 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 }
             }
             println!("vacuumed {deleted} files of versions older than {keep:?}");
+            Ok(())
+        }
+        Command::DeadLetters(DeadLetters::Retry { connect, reason, token }) => {
+            let url = format!("{}/v1/dead-letters/retry", connect.trim_end_matches('/'));
+            let mut request = reqwest::Client::new().post(&url).query(&[("reason", reason.unwrap_or_default())]);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = runtime
+                .block_on(request.send())
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}; is tillflow running with --listen there?"))?;
+            let status = response.status();
+            let body = runtime.block_on(response.text())?;
+            anyhow::ensure!(status.is_success() || status.as_u16() == 400, "{url} answered {status}: {}", body.trim());
+            println!("{}", body.trim());
             Ok(())
         }
         Command::Password => {

@@ -192,7 +192,13 @@ impl<S: IngestStream> Iterator for Paced<S> {
                     self.pace(ts);
                 }
             }
-            Some(Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. }) => {}
+            Some(
+                Ingested::Dead(_)
+                | Ingested::Known(_)
+                | Ingested::Settled(_)
+                | Ingested::Held { .. }
+                | Ingested::Retried { .. },
+            ) => {}
             None => self.bar.finish_and_clear(),
         }
         let counts = self.inner.counts();

@@ -108,6 +108,11 @@ pub enum Ingested {
     Known(Event),
     /// What the days beyond the retention left behind, read from a checkpoint of the ingest log.
     Settled(crate::retention::Settled),
+    /// The dead letter from `source` at `position` was judged again: it leaves `dead_letters`.
+    Retried {
+        source: String,
+        position: u64,
+    },
     /// Held until the record of `store` comes (see [`Admission::released`]); the event as
     /// admission keeps it, for the ingest log.
     Held {
@@ -188,13 +193,14 @@ impl std::ops::Sub for Counts {
     type Output = Counts;
 
     /// The counts since `earlier`, a snapshot of the same running counts.
+    /// (A retried dead letter leaves `dead_lettered`: a count that fell reads as zero.)
     fn sub(self, earlier: Counts) -> Counts {
         Counts {
-            received: self.received - earlier.received,
-            accepted: self.accepted - earlier.accepted,
-            duplicates: self.duplicates - earlier.duplicates,
-            dead_lettered: self.dead_lettered - earlier.dead_lettered,
-            skipped: self.skipped - earlier.skipped,
+            received: self.received.saturating_sub(earlier.received),
+            accepted: self.accepted.saturating_sub(earlier.accepted),
+            duplicates: self.duplicates.saturating_sub(earlier.duplicates),
+            dead_lettered: self.dead_lettered.saturating_sub(earlier.dead_lettered),
+            skipped: self.skipped.saturating_sub(earlier.skipped),
         }
     }
 }
@@ -231,7 +237,7 @@ impl Iterator for Prepared {
             Ingested::Accepted { .. } => self.counts.accepted += 1,
             Ingested::Dead(_) => self.counts.dead_lettered += 1,
             Ingested::Known(_) => self.counts.skipped += 1,
-            Ingested::Settled(_) | Ingested::Held { .. } => return Some(item),
+            Ingested::Settled(_) | Ingested::Held { .. } | Ingested::Retried { .. } => return Some(item),
         }
         self.counts.received += 1;
         Some(item)

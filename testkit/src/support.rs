@@ -108,7 +108,11 @@ pub fn admitted_within(stamped: &[(Epoch, Event)], retention_ms: Millis) -> Vec<
     Admitted::new(ndjson_lines(stamped), retention_ms)
         .filter_map(|item| match item {
             Ingested::Accepted { epoch, event, .. } => Some((epoch, event)),
-            Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+            Ingested::Dead(_)
+            | Ingested::Known(_)
+            | Ingested::Settled(_)
+            | Ingested::Held { .. }
+            | Ingested::Retried { .. } => None,
         })
         .collect()
 }

@@ -144,6 +144,7 @@ fn dedup_forgets_ids_beyond_the_retention_and_still_counts_nothing_twice() {
         Some(Ingested::Dead(letter)) => letter.reason,
         Some(Ingested::Known(_) | Ingested::Settled(_)) => "known".to_string(),
         Some(Ingested::Held { .. }) => "held".to_string(),
+        Some(Ingested::Retried { .. }) => "retried".to_string(),
     };
     let sale_at = |n: i64, ts: i64| sale(&format!("t{n}"), "S1", ts, vec![line(1, "A", 1, 100, 0, false)]);
     assert_eq!(admit(store("S1", "UTC")), "accepted");

@@ -24,7 +24,11 @@ fn accepted_events(dir: &Path) -> Vec<tillflow_schemas::Event> {
     )
     .filter_map(|item| match item {
         Ingested::Accepted { event, .. } => Some(event),
-        Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+        Ingested::Dead(_)
+        | Ingested::Known(_)
+        | Ingested::Settled(_)
+        | Ingested::Held { .. }
+        | Ingested::Retried { .. } => None,
     })
     .collect()
 }

@@ -74,7 +74,7 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
                 assert_eq!(letter.source, case.display().to_string());
                 verdicts.push(format!("dead: {}", letter.reason));
             }
-            Some(Ingested::Settled(_)) => panic!("a file holds no checkpoint"),
+            Some(Ingested::Settled(_) | Ingested::Retried { .. }) => panic!("a file holds no log entry"),
             Some(Ingested::Held { .. }) => verdicts.push("held".into()),
             Some(Ingested::Known(event)) => panic!("one process owns everything, yet {event:?} was left to another"),
         }

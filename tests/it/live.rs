@@ -498,6 +498,54 @@ fn events_posted_before_their_store_records_wait_for_them() {
     }
 }
 
+/// A clock_out that came before its clock_in is a dead letter; once the clock_in has come,
+/// `tillflow dead-letters retry` judges it again: it leaves `dead_letters`, the counts still
+/// reconcile, and a restart and a replay of the ingest log do the same. A line that is not an
+/// event stays.
+#[test]
+fn dead_letters_whose_cause_is_fixed_are_retried() {
+    use tillflow_testkit::events::shift;
+    let out = tempfile::tempdir().unwrap();
+    let mut live = Live::start_at(out.path(), &[]);
+    let at = |hour: i64| BASE + hour * HOUR;
+    assert_eq!(live.post(&reference_data()).1["accepted"], 4);
+    let (_, answer) = live.post(&[shift("H2", "S1", "a", at(22), false)]);
+    assert!(answer["errors"][0]["reason"].as_str().unwrap().contains("without an open clock_in"), "{answer}");
+    assert_eq!(live.post_raw(b"{not json\n").0, 400);
+    assert_eq!(live.post(&[shift("H1", "S1", "a", at(14), true)]).1["accepted"], 1);
+    let letters = "SELECT reason FROM dead_letters ORDER BY reason";
+    wait_for("two dead letters", || live.flight(letters).unwrap().lines().count() == 3);
+
+    let connect = format!("http://127.0.0.1:{}", live.http);
+    let retried = crate::support::run_ok(&["dead-letters", "retry", "--connect", &connect, "--reason", "clock_in"]);
+    let retried: serde_json::Value = serde_json::from_str(&retried).unwrap();
+    assert_eq!((retried["received"].as_u64(), retried["accepted"].as_u64()), (Some(1), Some(1)), "{retried}");
+    let everything = crate::support::run_ok(&["dead-letters", "retry", "--connect", &connect]);
+    assert!(everything.contains("\"received\":0"), "the broken line is not an event to judge: {everything}");
+    let counts = |live: &Live| -> Vec<u64> {
+        let (_, metrics) = live.get("/metrics").unwrap();
+        ["received", "accepted", "duplicate", "dead_lettered"]
+            .iter()
+            .map(|name| {
+                let line = metrics.lines().find(|l| l.starts_with(&format!("tillflow_events_{name}_total "))).unwrap();
+                line.rsplit(' ').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    wait_for("one dead letter left", || live.flight(letters).unwrap().lines().count() == 2);
+    assert_eq!(counts(&live), vec![7, 6, 0, 1], "received = accepted + duplicates + dead-lettered");
+    live.terminate();
+
+    let live = Live::start_at(out.path(), &[]);
+    assert_eq!(counts(&live), vec![7, 6, 0, 1], "the same after a restart");
+    wait_for("the dead letter left, recovered", || live.flight(letters).unwrap().lines().count() == 2);
+    drop(live);
+    let replayed = tempfile::tempdir().unwrap();
+    let (out_s, replayed_s) = (out.path().display().to_string(), replayed.path().display().to_string());
+    let summary = crate::support::run_ok(&["replay", "--log", &out_s, "--out", &replayed_s]);
+    assert_eq!(persisted_rows(replayed.path(), letters).len(), 2, "{summary}");
+}
+
 /// The ingest log's files under `out`: checkpoints, segments and half-written files.
 fn log_files(out: &std::path::Path) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(out.join("_ingest_log"))

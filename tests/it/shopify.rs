@@ -226,7 +226,11 @@ fn a_generated_chain_as_shopify_orders_gives_the_same_margins() {
     )
     .filter_map(|item| match item {
         Ingested::Accepted { event, .. } => Some(event),
-        Ingested::Dead(_) | Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } => None,
+        Ingested::Dead(_)
+        | Ingested::Known(_)
+        | Ingested::Settled(_)
+        | Ingested::Held { .. }
+        | Ingested::Retried { .. } => None,
     })
     .collect();
 
