@@ -4,6 +4,7 @@
 //! - [`records`]: the flattened, business-dated records the pipeline feeds in;
 //! - [`sales`]: sales that still count (post-voided sales removed), shared by every view;
 //! - [`stores`]: each store's current record (district, region, time zone), and the `stores` view;
+//! - [`products`], [`promotions`]: the current product and promotion records, as tables;
 //! - [`watermark`]: the watermark, from every process's latest event time, and each store's day of it;
 //! - [`sku_days`]: what each (store, sku, day) sold, returned and moved, shared by the next two;
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;
@@ -24,6 +25,8 @@ pub mod exceptions;
 pub mod inventory_position;
 pub mod keyed;
 pub mod labor_demand;
+pub mod products;
+pub mod promotions;
 pub mod records;
 pub mod refund_void_anomalies;
 pub mod rule_breaks;

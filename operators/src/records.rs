@@ -228,6 +228,34 @@ pub struct ShiftRec {
     pub timezone: Id,
 }
 
+/// A product record; the current one per sku is the greatest (`ts`, `event_id`, `unit_cost`),
+/// missing first, then the greater name, category, department and list price.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProductRec {
+    pub sku: Id,
+    pub ts: Option<Millis>,
+    pub event_id: Option<Text>,
+    pub name: Text,
+    pub category: Id,
+    pub department: Id,
+    pub unit_cost: Cents,
+    pub list_price: Cents,
+}
+
+/// A promotion record; the current one per promotion is the greatest (`ts`, `event_id`), missing
+/// first, then the greater SKU, category, start, end and discount.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PromotionRec {
+    pub promo_id: Id,
+    pub ts: Option<Millis>,
+    pub event_id: Option<Text>,
+    pub sku: Option<Id>,
+    pub category: Option<Id>,
+    pub start: Millis,
+    pub end: Millis,
+    pub discount_bp: i64,
+}
+
 /// A store record; the current one per store is the greatest (`ts`, `event_id`), missing first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StoreRec {

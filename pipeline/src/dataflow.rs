@@ -10,13 +10,13 @@ use arrow::array::RecordBatch;
 use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
-    SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand, refund_void_anomalies,
-    rule_breaks, sales, sku_days, sku_margin, stores, watermark,
+    SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand, products, promotions,
+    refund_void_anomalies, rule_breaks, sales, sku_days, sku_margin, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak,
-    SegmentProfile, SkuMargin, StoreRecord, ViewRow,
+    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, ProductRecord, PromotionRecord,
+    RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -72,7 +72,7 @@ impl ViewSet {
     pub const ALL: ViewSet = ViewSet(u8::MAX);
 
     /// Tables every run keeps, which a list may name too.
-    pub const ALWAYS_KEPT: [&'static str; 1] = [StoreRecord::NAME];
+    pub const ALWAYS_KEPT: [&'static str; 3] = [StoreRecord::NAME, ProductRecord::NAME, PromotionRecord::NAME];
 
     /// A comma-separated list of view names, e.g. `sku_margin,exceptions`.
     pub fn parse(list: &str) -> Result<ViewSet, String> {
@@ -345,6 +345,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         let (stores_in, stores) = scope.new_collection();
         let (receipts_in, receipts) = scope.new_collection();
         let (catalog_in, catalog) = scope.new_collection();
+        let (products_in, products) = scope.new_collection();
+        let (promotions_in, promotions) = scope.new_collection();
         let (inventory_in, inventory) = scope.new_collection();
         let (links_in, links) = scope.new_collection();
         let (erasures_in, erasures) = scope.new_collection();
@@ -358,6 +360,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         let sales = spread(sales, |s: &SaleRec| (s.store_id, s.transaction).hashed());
         let stores = stores::current_stores(stores);
         let store_records = stores::stores(stores.clone());
+        let product_records = products::products(products);
+        let promotion_records = promotions::promotions(promotions);
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
         let watermark_days = watermark::store_days(stores.clone(), watermark_at.clone());
         let sales = sales::sales(sales, voids.clone());
@@ -426,6 +430,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         capture(views, labor, &probe, &mut captures);
         capture(views, exceptions, &probe, &mut captures);
         capture(views, Some(store_records), &probe, &mut captures);
+        capture(views, Some(product_records), &probe, &mut captures);
+        capture(views, Some(promotion_records), &probe, &mut captures);
         capture(views, Some(dead_letters), &probe, &mut captures);
         sum_on_worker_0(counts, &probe, sink);
 
@@ -437,6 +443,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             stores: stores_in,
             receipts: receipts_in,
             catalog: catalog_in,
+            products: products_in,
+            promotions: promotions_in,
             inventory: inventory_in,
             links: links_in,
             erasures: erasures_in,

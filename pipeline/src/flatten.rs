@@ -4,12 +4,14 @@ use chrono_tz::Tz;
 use differential_dataflow::input::InputSession;
 use rustc_hash::FxHashMap;
 use tillflow_operators::{
-    CatalogCost, InventoryRec, LineRec, LinkRec, Receipt, RefundLineRec, RefundRec, SaleRec, ShiftRec, StoreRec,
-    VoidRec,
+    CatalogCost, InventoryRec, LineRec, LinkRec, ProductRec, PromotionRec, Receipt, RefundLineRec, RefundRec, SaleRec,
+    ShiftRec, StoreRec, VoidRec,
 };
 use tillflow_schemas::time::local_hour;
 use tillflow_schemas::views::DeadLetter;
-use tillflow_schemas::{Cents, Day, Event, Id, InventoryKind, Key, Millis, ShiftKind, TenderKind, VoidScope};
+use tillflow_schemas::{
+    Cents, Day, Event, Id, InventoryKind, Key, Millis, PromoTarget, ShiftKind, TenderKind, VoidScope,
+};
 
 use crate::clock::StoreClocks;
 use crate::retention::Retention;
@@ -26,6 +28,9 @@ pub struct Inputs {
     pub stores: InputSession<Epoch, StoreRec, isize>,
     pub receipts: InputSession<Epoch, Receipt, isize>,
     pub catalog: InputSession<Epoch, CatalogCost, isize>,
+    /// Product records whole, for the `products` table.
+    pub products: InputSession<Epoch, ProductRec, isize>,
+    pub promotions: InputSession<Epoch, PromotionRec, isize>,
     pub inventory: InputSession<Epoch, InventoryRec, isize>,
     pub links: InputSession<Epoch, LinkRec, isize>,
     /// The customers who asked to be erased.
@@ -98,6 +103,8 @@ macro_rules! every_session {
         $inputs.stores.$($call)*;
         $inputs.receipts.$($call)*;
         $inputs.catalog.$($call)*;
+        $inputs.products.$($call)*;
+        $inputs.promotions.$($call)*;
         $inputs.inventory.$($call)*;
         $inputs.links.$($call)*;
         $inputs.erasures.$($call)*;
@@ -276,6 +283,19 @@ impl Inputs {
                 );
             }
             Event::Product(product) => {
+                self.products.update(
+                    ProductRec {
+                        sku: product.sku,
+                        ts: product.ts,
+                        event_id: product.event_id.clone(),
+                        name: product.name.as_str().into(),
+                        category: product.category,
+                        department: product.department,
+                        unit_cost: product.unit_cost,
+                        list_price: product.list_price,
+                    },
+                    diff,
+                );
                 self.catalog.update(
                     CatalogCost {
                         sku: product.sku,
@@ -300,8 +320,25 @@ impl Inputs {
                 );
             }
             Event::Erasure(erasure) => self.erasures.update(erasure.customer_id, diff),
-            // Promotions feed no view: a sale line carries its own promo_id and discount.
-            Event::Promotion(_) => {}
+            Event::Promotion(promotion) => {
+                let (sku, category) = match promotion.target {
+                    PromoTarget::Sku(sku) => (Some(sku), None),
+                    PromoTarget::Category(category) => (None, Some(category)),
+                };
+                self.promotions.update(
+                    PromotionRec {
+                        promo_id: promotion.promo_id,
+                        ts: promotion.ts,
+                        event_id: promotion.event_id,
+                        sku,
+                        category,
+                        start: promotion.start,
+                        end: promotion.end,
+                        discount_bp: promotion.discount_bp,
+                    },
+                    diff,
+                );
+            }
         }
     }
 

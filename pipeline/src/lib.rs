@@ -47,8 +47,8 @@ pub use error::{Error, Result};
 
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
-    AccessEntry, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat,
-    RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
+    AccessEntry, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat, ProductRecord,
+    PromotionRecord, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -99,6 +99,8 @@ pub fn tables() -> Vec<Table> {
         sql_view::<LaborDemand>(),
         sql_view::<Exception>(),
         sql_view::<StoreRecord>(),
+        sql_view::<ProductRecord>(),
+        sql_view::<PromotionRecord>(),
         table::<CustomerSegment>(Reference::Batch),
         table::<SegmentProfile>(Reference::Batch),
         table::<DeadLetter>(Reference::None),

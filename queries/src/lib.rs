@@ -44,6 +44,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The reference SQL of every view that has one, by view name; a view may use those before it.
 pub const REFERENCE_SQL: &[(&str, &str)] = &[
     ("stores", include_str!("../stores.sql")),
+    ("products", include_str!("../products.sql")),
+    ("promotions", include_str!("../promotions.sql")),
     ("sku_margin", include_str!("../sku_margin.sql")),
     ("inventory_position", include_str!("../inventory_position.sql")),
     ("rule_breaks", include_str!("../rule_breaks.sql")),

@@ -200,6 +200,19 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
     for (i, sku) in skus[..3].iter().enumerate() {
         events.push(product(sku, 100 + 50 * i as i64, None, None));
     }
+    // Two promotions from the start, one on a SKU, one on a category.
+    for (id, target) in [("PR1", PromoTarget::Sku("K1".into())), ("PR2", PromoTarget::Category("c".into()))] {
+        let (start, end) = (BASE, BASE + 7 * DAY);
+        events.push(Event::Promotion(Promotion {
+            event_id: None,
+            ts: None,
+            promo_id: id.into(),
+            target,
+            start,
+            end,
+            discount_bp: 1250,
+        }));
+    }
     // Most cards are linked from the start; L4 never is.
     for (i, card) in ["L1", "L2", "L3"].iter().enumerate() {
         events.push(link(&format!("L-{card}"), BASE - DAY, card, ["C1", "C2", "C1"][i], true));
@@ -263,6 +276,24 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
             79..80 => movement(&format!("A{n:03}"), s, sku, ts, InventoryKind::Adjustment, rng.random_range(-5..0)),
             80..81 => movement(&format!("O{n:03}"), s, sku, ts, InventoryKind::TransferOut, rng.random_range(1..8)),
             81..82 => movement(&format!("N{n:03}"), s, sku, ts, InventoryKind::TransferIn, rng.random_range(1..8)),
+            82..84 if rng.random_range(0..2) == 0 => {
+                // A promotion, new or changed, on a SKU or a category.
+                let id = ["PR1", "PR2"][rng.random_range(0..2)];
+                let target = match rng.random_range(0..2) {
+                    0 => PromoTarget::Sku(skus[rng.random_range(0..4)].into()),
+                    _ => PromoTarget::Category("c".into()),
+                };
+                let event_id = (rng.random_range(0..4) > 0).then(|| Text::from(format!("M{n}")));
+                Event::Promotion(Promotion {
+                    event_id,
+                    ts: Some(ts),
+                    promo_id: id.into(),
+                    target,
+                    start: ts,
+                    end: ts + rng.random_range(1..10) * DAY,
+                    discount_bp: rng.random_range(100..5000),
+                })
+            }
             82..84 => {
                 product(skus[rng.random_range(0..3)], rng.random_range(20..900), Some(ts), Some(&format!("P{n}")))
             }

@@ -10,8 +10,8 @@ use tillflow::dataflow::{Output, Tuning, ViewSet, states_at};
 use tillflow::source::Epoch;
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CustomerSegment, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SegmentProfile,
-    SkuMargin, StoreRecord, ViewRow,
+    CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord, PromotionRecord, RefundVoidAnomaly,
+    RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Event, Millis};
 
@@ -124,6 +124,8 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
                 LaborDemand::NAME => check::<LaborDemand>(&output, &expected, &epochs, workers),
                 Exception::NAME => check::<Exception>(&output, &expected, &epochs, workers),
                 StoreRecord::NAME => check::<StoreRecord>(&output, &expected, &epochs, workers),
+                ProductRecord::NAME => check::<ProductRecord>(&output, &expected, &epochs, workers),
+                PromotionRecord::NAME => check::<PromotionRecord>(&output, &expected, &epochs, workers),
                 CustomerSegment::NAME => {
                     let got = actual::<CustomerSegment>(&output, &epochs);
                     for (i, at) in epochs.iter().enumerate() {

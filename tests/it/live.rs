@@ -745,7 +745,11 @@ fn replaying_the_ingest_log_reproduces_the_live_run_epoch_by_epoch() {
         let sql = format!("SELECT * FROM {table}");
         let (expected, got) = (persisted_rows(&out, &sql), persisted_rows(&replayed, &sql));
         assert!(
-            expected.len() > 1 || table.starts_with("segment") || table.starts_with("customer"),
+            // (this stream has no promotion)
+            expected.len() > 1
+                || table.starts_with("segment")
+                || table.starts_with("customer")
+                || table == "promotions",
             "{table} has rows"
         );
         assert_eq!(got, expected, "{table}");

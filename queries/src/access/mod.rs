@@ -9,7 +9,8 @@
 //! figures and is registered for chain users only; a table of customers (`customer_segments`,
 //! `dead_letters`, whose raw text may hold loyalty references) is registered only for users with
 //! `pii`. What a session does not register does not exist for it: not in `information_schema`,
-//! `pg_catalog` or `as_of`.
+//! `pg_catalog` or `as_of`. The chain's catalog and promotions ([`SHARED_TABLES`]) are the same
+//! for every store: every user reads them whole.
 //!
 //! - [`gate`]: users, TLS and the slow-down of repeated failed logins;
 //! - [`scoped`]: the scoped table and its scan;
@@ -104,6 +105,10 @@ pub enum Visibility {
 }
 
 /// How the table `name` with `schema` is read under `grant`.
+/// Reference tables every user reads whole: the chain's catalog and promotions are the same for
+/// every store.
+pub const SHARED_TABLES: [&str; 2] = ["products", "promotions"];
+
 pub fn visibility(name: &str, schema: &Schema, grant: &Grant) -> Visibility {
     let has = |column: &str| schema.column_with_name(column).is_some();
     let customers = CUSTOMER_TABLES.contains(&name) || CUSTOMER_COLUMNS.iter().any(|c| has(c));
@@ -112,6 +117,7 @@ pub fn visibility(name: &str, schema: &Schema, grant: &Grant) -> Visibility {
     }
     match &grant.scope {
         Scope::Chain => Visibility::Whole,
+        _ if SHARED_TABLES.contains(&name) => Visibility::Whole,
         Scope::Store(_) if has(STORE_COLUMN) => Visibility::Rows { column: STORE_COLUMN },
         Scope::Region(_) | Scope::District(_) if has(DISTRICT_COLUMN) => Visibility::Rows { column: DISTRICT_COLUMN },
         Scope::Region(_) | Scope::District(_) if has(STORE_COLUMN) => Visibility::Rows { column: STORE_COLUMN },
@@ -217,6 +223,9 @@ mod tests {
         assert_eq!(visibility("customer_segments", &customers, &grant("chain", true)), Visibility::Whole);
         assert_eq!(visibility("customer_segments", &customers, &grant("store:S1", true)), Visibility::Hidden);
         assert_eq!(visibility("dead_letters", &schema(&["raw"]), &grant("chain", false)), Visibility::Hidden);
+        let catalog = schema(&["sku", "unit_cost"]);
+        assert_eq!(visibility("products", &catalog, &store), Visibility::Whole, "the catalog is every store's");
+        assert_eq!(visibility("promotions", &schema(&["promo_id"]), &district), Visibility::Whole);
     }
 
     #[test]

@@ -1,0 +1,49 @@
+//! `products`: each product's current record, so that analysts join margins to categories and
+//! departments without reading the files again.
+#![doc = concat!("\n\nReference (`queries/products.sql`):\n\n```sql\n", include_str!("../../queries/products.sql"), "```")]
+
+use differential_dataflow::VecCollection;
+use tillflow_schemas::Epoch;
+use tillflow_schemas::views::ProductRecord;
+
+use crate::records::{ProductRec, greatest};
+
+/// Each SKU's current record: the greatest (`ts`, `event_id`, `unit_cost`), a missing one
+/// ordering first, then the greater name, category, department and list price (as text).
+pub fn products<'s>(products: VecCollection<'s, Epoch, ProductRec>) -> VecCollection<'s, Epoch, ProductRecord> {
+    products
+        .map(|p| (p.sku, p))
+        .reduce_named("current products", |_sku, records, out| {
+            let latest = greatest(records, |p| {
+                (
+                    p.ts,
+                    p.event_id.clone(),
+                    p.unit_cost,
+                    p.name.clone(),
+                    p.category.as_str(),
+                    p.department.as_str(),
+                    p.list_price,
+                )
+            });
+            if let Some(p) = latest {
+                let row = ProductRecord {
+                    sku: p.sku,
+                    name: p.name.clone(),
+                    category: p.category,
+                    department: p.department,
+                    unit_cost: p.unit_cost,
+                    list_price: p.list_price,
+                };
+                out.push((row, 1));
+            }
+        })
+        .map(|(_, row)| row)
+}
+
+#[cfg(test)]
+mod reference {
+    #[test]
+    fn equals_its_reference_at_every_epoch() {
+        tillflow_testkit::views::check_view("products");
+    }
+}
