@@ -24,13 +24,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tillflow::source::{Epochs, Ingest, Ingested, discover};
+use tillflow::source::Epochs;
 use tillflow_data::ChainConfig;
 use tillflow_schemas::{Day, Event, Format, Millis};
 
-/// The allocator of the `tillflow` binary, so that the in-process graph runs as it does there.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[path = "chain.rs"]
+mod chain;
+use chain::{accepted, generated};
 
 #[derive(Parser)]
 struct Args {
@@ -71,10 +71,7 @@ fn main() -> anyhow::Result<()> {
     let parquet = chain.join("parquet");
     let config = ChainConfig { stores: args.stores, days: args.days, seed: args.seed, ..ChainConfig::default() };
     for (dir, format) in [(&ndjson, Format::Ndjson), (&parquet, Format::Parquet)] {
-        if !dir.join("ground_truth.json").exists() {
-            eprintln!("generating {}", dir.display());
-            tillflow_data::generate(dir, config.clone(), format, &mut |_, _| {})?;
-        }
+        generated(dir, config.clone(), format)?;
     }
     let mut report = Report::default();
     let bytes: u64 =
@@ -359,26 +356,6 @@ fn measure(args: &[&str]) -> anyhow::Result<Measured> {
         })
         .collect();
     Ok(Measured { events, compute_s, wall_s, views, peak_rss: sampler.join().unwrap_or(0) })
-}
-
-/// The accepted events of the chain, with their business days, in ingest order.
-fn accepted(dir: &Path) -> Vec<(Event, Option<Day>)> {
-    let files = discover(&[dir.to_path_buf()]).expect("the generated chain");
-    Ingest::open(
-        &files,
-        Epochs::Tick(3_600_000),
-        tillflow_schemas::time::RETENTION_MS,
-        tillflow::pseudonyms::Pseudonyms::known(),
-    )
-    .filter_map(|item| match item {
-        Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-        Ingested::Dead(_)
-        | Ingested::Known(_)
-        | Ingested::Settled(_)
-        | Ingested::Held { .. }
-        | Ingested::Retried { .. } => None,
-    })
-    .collect()
 }
 
 struct Incremental {

@@ -23,14 +23,13 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tillflow::dataflow::Tuning;
 use tillflow::journal::{Entry, Journal};
-use tillflow::source::{Epochs, Ingest, Ingested, discover};
 use tillflow_data::ChainConfig;
 use tillflow_schemas::time::MILLIS_PER_DAY;
 use tillflow_schemas::{Day, Event, Format};
 
-/// The allocator of the `tillflow` binary, so that memory is measured as it runs.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[path = "chain.rs"]
+mod chain;
+use chain::{accepted, admitted, generated};
 
 #[derive(Parser)]
 struct Args {
@@ -58,11 +57,8 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let chain = args.dir.join(format!("chain-{}x{}-{}", args.stores, args.days, args.seed));
-    if !chain.join("ground_truth.json").exists() {
-        eprintln!("generating {}", chain.display());
-        let config = ChainConfig { stores: args.stores, days: args.days, seed: args.seed, ..ChainConfig::default() };
-        tillflow_data::generate(&chain, config, Format::Ndjson, &mut |_, _| {})?;
-    }
+    let config = ChainConfig { stores: args.stores, days: args.days, seed: args.seed, ..ChainConfig::default() };
+    generated(&chain, config, Format::Ndjson)?;
     if let Some(days) = args.memory_only {
         memory(&chain, days);
         return Ok(());
@@ -127,63 +123,35 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The chain's accepted events with their business days, in ingest order.
-fn accepted(chain: &Path) -> Vec<(Event, Option<Day>)> {
-    let files = discover(&[chain.to_path_buf()]).expect("the generated chain");
-    Ingest::open(&files, Epochs::Tick(3_600_000), 400 * MILLIS_PER_DAY, tillflow::pseudonyms::Pseudonyms::known())
-        .filter_map(|item| match item {
-            Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-            Ingested::Dead(_)
-            | Ingested::Known(_)
-            | Ingested::Settled(_)
-            | Ingested::Held { .. }
-            | Ingested::Retried { .. } => None,
-        })
-        .collect()
-}
-
 /// Streams the chain from its files through admission into the graph, day by day, with a
 /// retention of `retention_days`; prints `day,MiB,kept` after every tenth day.
 fn memory(chain: &Path, retention_days: i64) {
     let retention_ms = retention_days * MILLIS_PER_DAY;
-    let files = discover(&[chain.to_path_buf()]).expect("the generated chain");
+    let chain = chain.to_path_buf();
     let tuning = Tuning { retention_ms, ..Tuning::default() };
     timely::execute_directly(move |worker| {
         let mut graph = tillflow::dataflow::build(worker, tuning);
-        let events =
-            Ingest::open(&files, Epochs::Tick(3_600_000), retention_ms, tillflow::pseudonyms::Pseudonyms::known())
-                .filter_map(|item| match item {
-                    Ingested::Accepted { event, business_date, .. } => Some((event, business_date)),
-                    Ingested::Dead(_)
-                    | Ingested::Known(_)
-                    | Ingested::Settled(_)
-                    | Ingested::Held { .. }
-                    | Ingested::Retried { .. } => None,
-                });
-        let mut first = None;
-        let mut epoch = 0;
-        for (event, day) in events {
-            let Some(ts) = event.ts() else {
-                graph.inputs.push(event, day);
-                continue;
-            };
-            let first = *first.get_or_insert(ts / MILLIS_PER_DAY);
-            let today = (ts / MILLIS_PER_DAY - first + 1) as u64;
-            if today > epoch {
-                graph.advance(worker, today);
-                drop(graph.drain());
-                if epoch > 0 && epoch % 10 == 0 {
-                    println!("{epoch},{},{}", memory_mib(), graph.inputs.retention.kept().len());
-                }
-                epoch = today;
+        // Settles the day before `next` and, after each tenth day, prints the figures.
+        let close = |graph: &mut tillflow::dataflow::Graph, worker: &mut timely::worker::Worker, day: u64| {
+            graph.advance(worker, day + 1);
+            drop(graph.drain());
+            if day > 0 && day.is_multiple_of(10) {
+                println!("{day},{},{}", memory_mib(), graph.inputs.retention.kept().len());
             }
-            graph.inputs.push(event, day);
+        };
+        let (mut first, mut day) = (None, 0);
+        for (event, business_date) in admitted(&chain, retention_ms) {
+            if let Some(ts) = event.ts() {
+                let first = *first.get_or_insert(ts / MILLIS_PER_DAY);
+                let today = (ts / MILLIS_PER_DAY - first + 1) as u64;
+                if today > day {
+                    close(&mut graph, worker, day);
+                    day = today;
+                }
+            }
+            graph.inputs.push(event, business_date);
         }
-        graph.advance(worker, epoch + 1);
-        drop(graph.drain());
-        if epoch % 10 == 0 {
-            println!("{epoch},{},{}", memory_mib(), graph.inputs.retention.kept().len());
-        }
+        close(&mut graph, worker, day);
         graph.finish(worker);
     });
 }

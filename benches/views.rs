@@ -35,14 +35,7 @@ fn history() -> Vec<(Epoch, Event, Option<Day>)> {
         tillflow_schemas::time::RETENTION_MS,
         tillflow::pseudonyms::Pseudonyms::known(),
     )
-    .filter_map(|item| match item {
-        Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
-        Ingested::Dead(_)
-        | Ingested::Known(_)
-        | Ingested::Settled(_)
-        | Ingested::Held { .. }
-        | Ingested::Retried { .. } => None,
-    })
+    .filter_map(Ingested::into_accepted)
     .collect()
 }
 

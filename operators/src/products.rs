@@ -6,38 +6,23 @@ use differential_dataflow::VecCollection;
 use tillflow_schemas::Epoch;
 use tillflow_schemas::views::ProductRecord;
 
-use crate::records::{ProductRec, greatest};
+use crate::records::{ProductRec, current};
 
 /// Each SKU's current record: the greatest (`ts`, `event_id`, `unit_cost`), a missing one
 /// ordering first, then the greater name, category, department and list price (as text).
 pub fn products<'s>(products: VecCollection<'s, Epoch, ProductRec>) -> VecCollection<'s, Epoch, ProductRecord> {
-    products
-        .map(|p| (p.sku, p))
-        .reduce_named("current products", |_sku, records, out| {
-            let latest = greatest(records, |p| {
-                (
-                    p.ts,
-                    p.event_id.clone(),
-                    p.unit_cost,
-                    p.name.clone(),
-                    p.category.as_str(),
-                    p.department.as_str(),
-                    p.list_price,
-                )
-            });
-            if let Some(p) = latest {
-                let row = ProductRecord {
-                    sku: p.sku,
-                    name: p.name.clone(),
-                    category: p.category,
-                    department: p.department,
-                    unit_cost: p.unit_cost,
-                    list_price: p.list_price,
-                };
-                out.push((row, 1));
-            }
-        })
-        .map(|(_, row)| row)
+    let order = |p: &ProductRec| {
+        let (category, department) = (p.category.as_str(), p.department.as_str());
+        (p.ts, p.event_id.clone(), p.unit_cost, p.name.clone(), category, department, p.list_price)
+    };
+    current(products.map(|p| (p.sku, p)), "current products", order).map(|(_, p)| ProductRecord {
+        sku: p.sku,
+        name: p.name,
+        category: p.category,
+        department: p.department,
+        unit_cost: p.unit_cost,
+        list_price: p.list_price,
+    })
 }
 
 #[cfg(test)]

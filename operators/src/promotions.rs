@@ -7,38 +7,23 @@ use differential_dataflow::VecCollection;
 use tillflow_schemas::Epoch;
 use tillflow_schemas::views::PromotionRecord;
 
-use crate::records::{PromotionRec, greatest};
+use crate::records::{PromotionRec, current};
 
 /// Each promotion's current record: the greatest (`ts`, `event_id`), a missing one ordering
 /// first, then the greater SKU, category (as text, a missing one first), start, end and discount.
 pub fn promotions<'s>(promotions: VecCollection<'s, Epoch, PromotionRec>) -> VecCollection<'s, Epoch, PromotionRecord> {
-    promotions
-        .map(|p| (p.promo_id, p))
-        .reduce_named("current promotions", |_promo, records, out| {
-            let latest = greatest(records, |p| {
-                (
-                    p.ts,
-                    p.event_id.clone(),
-                    p.sku.as_ref().map(|s| s.as_str()),
-                    p.category.as_ref().map(|c| c.as_str()),
-                    p.start,
-                    p.end,
-                    p.discount_bp,
-                )
-            });
-            if let Some(p) = latest {
-                let row = PromotionRecord {
-                    promo_id: p.promo_id,
-                    sku: p.sku,
-                    category: p.category,
-                    start: p.start,
-                    end: p.end,
-                    discount_bp: p.discount_bp,
-                };
-                out.push((row, 1));
-            }
-        })
-        .map(|(_, row)| row)
+    let order = |p: &PromotionRec| {
+        let (sku, category) = (p.sku.map(|s| s.as_str()), p.category.map(|c| c.as_str()));
+        (p.ts, p.event_id.clone(), sku, category, p.start, p.end, p.discount_bp)
+    };
+    current(promotions.map(|p| (p.promo_id, p)), "current promotions", order).map(|(_, p)| PromotionRecord {
+        promo_id: p.promo_id,
+        sku: p.sku,
+        category: p.category,
+        start: p.start,
+        end: p.end,
+        discount_bp: p.discount_bp,
+    })
 }
 
 #[cfg(test)]

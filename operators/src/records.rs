@@ -285,3 +285,22 @@ pub struct LinkRec {
 pub fn greatest<'a, V, K: Ord>(values: &[(&'a V, isize)], key: impl Fn(&V) -> K) -> Option<&'a V> {
     values.iter().filter(|(_, n)| *n > 0).map(|(v, _)| *v).max_by_key(|v| key(v))
 }
+
+/// The current record of each key: the greatest of its records by `order` (see [`greatest`]).
+/// Reference records (stores, products, promotions) are chosen this way.
+pub fn current<'s, K, R, O>(
+    records: differential_dataflow::VecCollection<'s, tillflow_schemas::Epoch, (K, R)>,
+    name: &str,
+    order: impl Fn(&R) -> O + 'static,
+) -> differential_dataflow::VecCollection<'s, tillflow_schemas::Epoch, (K, R)>
+where
+    K: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
+    R: differential_dataflow::ExchangeData,
+    O: Ord,
+{
+    records.reduce_named(name, move |_key, records, out| {
+        if let Some(record) = greatest(records, &order) {
+            out.push((record.clone(), 1));
+        }
+    })
+}

@@ -6,18 +6,13 @@ use differential_dataflow::VecCollection;
 use tillflow_schemas::views::StoreRecord;
 use tillflow_schemas::{Epoch, Id};
 
-use crate::records::{StoreRec, greatest};
+use crate::records::{StoreRec, current};
 
 /// Each store's current record: the greatest (`ts`, `event_id`), a missing one ordering first,
 /// then the greater district, time zone, region and name (as text), as the reference orders them.
 pub fn current_stores<'s>(stores: VecCollection<'s, Epoch, StoreRec>) -> VecCollection<'s, Epoch, (Id, StoreRec)> {
-    stores.map(|s| (s.store_id, s)).reduce_named("current stores", |_store, records, out| {
-        let latest = greatest(records, |s| {
-            (s.ts, s.event_id.clone(), s.district.as_str(), s.timezone.as_str(), s.region.as_str(), s.name.clone())
-        });
-        if let Some(record) = latest {
-            out.push((record.clone(), 1));
-        }
+    current(stores.map(|s| (s.store_id, s)), "current stores", |s: &StoreRec| {
+        (s.ts, s.event_id.clone(), s.district.as_str(), s.timezone.as_str(), s.region.as_str(), s.name.clone())
     })
 }
 

@@ -10,8 +10,8 @@ use arrow::array::RecordBatch;
 use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
-    SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand, products, promotions,
-    refund_void_anomalies, rule_breaks, sales, sku_days, sku_margin, stores, watermark,
+    CatalogCost, ProductRec, SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand,
+    products, promotions, refund_void_anomalies, rule_breaks, sales, sku_days, sku_margin, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
@@ -344,8 +344,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         let (shifts_in, shifts) = scope.new_collection();
         let (stores_in, stores) = scope.new_collection();
         let (receipts_in, receipts) = scope.new_collection();
-        let (catalog_in, catalog) = scope.new_collection();
-        let (products_in, products) = scope.new_collection();
+        let (products_in, products) = scope.new_collection::<ProductRec, isize>();
         let (promotions_in, promotions) = scope.new_collection();
         let (inventory_in, inventory) = scope.new_collection();
         let (links_in, links) = scope.new_collection();
@@ -360,6 +359,13 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         let sales = spread(sales, |s: &SaleRec| (s.store_id, s.transaction).hashed());
         let stores = stores::current_stores(stores);
         let store_records = stores::stores(stores.clone());
+        let catalog = products.clone().map(|p| CatalogCost {
+            sku: p.sku,
+            ts: p.ts,
+            event_id: p.event_id,
+            unit_cost: p.unit_cost,
+            department: p.department,
+        });
         let product_records = products::products(products);
         let promotion_records = promotions::promotions(promotions);
         let watermark_at = watermark::watermark(latest, tuning.allowed_lateness_ms);
@@ -442,7 +448,6 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             shifts: shifts_in,
             stores: stores_in,
             receipts: receipts_in,
-            catalog: catalog_in,
             products: products_in,
             promotions: promotions_in,
             inventory: inventory_in,

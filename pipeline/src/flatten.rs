@@ -4,8 +4,8 @@ use chrono_tz::Tz;
 use differential_dataflow::input::InputSession;
 use rustc_hash::FxHashMap;
 use tillflow_operators::{
-    CatalogCost, InventoryRec, LineRec, LinkRec, ProductRec, PromotionRec, Receipt, RefundLineRec, RefundRec, SaleRec,
-    ShiftRec, StoreRec, VoidRec,
+    InventoryRec, LineRec, LinkRec, ProductRec, PromotionRec, Receipt, RefundLineRec, RefundRec, SaleRec, ShiftRec,
+    StoreRec, VoidRec,
 };
 use tillflow_schemas::time::local_hour;
 use tillflow_schemas::views::DeadLetter;
@@ -27,8 +27,7 @@ pub struct Inputs {
     pub shifts: InputSession<Epoch, ShiftRec, isize>,
     pub stores: InputSession<Epoch, StoreRec, isize>,
     pub receipts: InputSession<Epoch, Receipt, isize>,
-    pub catalog: InputSession<Epoch, CatalogCost, isize>,
-    /// Product records whole, for the `products` table.
+    /// Product records: the `products` table, and the catalog costs the views read.
     pub products: InputSession<Epoch, ProductRec, isize>,
     pub promotions: InputSession<Epoch, PromotionRec, isize>,
     pub inventory: InputSession<Epoch, InventoryRec, isize>,
@@ -102,7 +101,6 @@ macro_rules! every_session {
         $inputs.shifts.$($call)*;
         $inputs.stores.$($call)*;
         $inputs.receipts.$($call)*;
-        $inputs.catalog.$($call)*;
         $inputs.products.$($call)*;
         $inputs.promotions.$($call)*;
         $inputs.inventory.$($call)*;
@@ -287,22 +285,12 @@ impl Inputs {
                     ProductRec {
                         sku: product.sku,
                         ts: product.ts,
-                        event_id: product.event_id.clone(),
+                        event_id: product.event_id,
                         name: product.name.as_str().into(),
                         category: product.category,
                         department: product.department,
                         unit_cost: product.unit_cost,
                         list_price: product.list_price,
-                    },
-                    diff,
-                );
-                self.catalog.update(
-                    CatalogCost {
-                        sku: product.sku,
-                        ts: product.ts,
-                        event_id: product.event_id,
-                        unit_cost: product.unit_cost,
-                        department: product.department,
                     },
                     diff,
                 );

@@ -285,12 +285,13 @@ impl Journal {
         let mut since_checkpoint = 0;
         for segment in &segments {
             let path = segment_path(dir, *segment);
-            if std::fs::metadata(&path)?.len() == 0 {
+            let length = std::fs::metadata(&path)?.len();
+            if length == 0 {
                 std::fs::remove_file(&path)?; // a start that logged nothing
                 continue;
             }
             let good = read_segment(&path, &mut entries)?;
-            if good < std::fs::metadata(&path)?.len() {
+            if good < length {
                 tracing::warn!("{}: dropping an unfinished entry at byte {good} (never acknowledged)", path.display());
                 OpenOptions::new().write(true).open(&path)?.set_len(good)?;
             }

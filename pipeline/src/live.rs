@@ -16,6 +16,7 @@ use tillflow_schemas::views::{AccessEntry, DeadLetter, PipelineStat, ViewRow};
 
 use crate::dataflow::{self, Changes, Tuning, ViewChanges, ViewState};
 use crate::erasure::{CUSTOMER_TABLES, Erasures};
+use crate::ingest_access::REFUSED_FOR_SCOPE;
 use crate::journal::{Entry, Journal};
 use crate::persist::Dirty;
 use crate::pseudonyms::Pseudonyms;
@@ -340,15 +341,17 @@ impl<'a> Driver<'a> {
         verdicts: &mut Vec<Verdict>,
         entries: &mut Vec<Entry>,
     ) {
-        let (chosen, kept): (Vec<DeadLetter>, Vec<DeadLetter>) =
-            std::mem::take(&mut self.dead_letters).into_iter().partition(|letter| {
-                letter.reason.contains(reason)
-                    && !letter.reason.starts_with(crate::ingest_access::REFUSED_FOR_SCOPE)
-                    && crate::journal::record_of(0, &letter.raw).outcome.is_ok()
-            });
-        self.dead_letters = kept;
+        let mut chosen = Vec::new();
+        for letter in std::mem::take(&mut self.dead_letters) {
+            let retried = letter.reason.contains(reason) && !letter.reason.starts_with(REFUSED_FOR_SCOPE);
+            let record = retried.then(|| crate::journal::record_of(letter.position, &letter.raw));
+            match record {
+                Some(record) if record.outcome.is_ok() => chosen.push((letter, record)),
+                _ => self.dead_letters.push(letter),
+            }
+        }
         self.letters_changed |= !chosen.is_empty();
-        for letter in chosen {
+        for (letter, record) in chosen {
             let counts = &mut self.admission.counts;
             counts.received -= 1;
             counts.dead_lettered -= 1;
@@ -356,7 +359,6 @@ impl<'a> Driver<'a> {
                 entries.push(Entry::Retried { source: letter.source.clone(), position: letter.position, epoch });
             }
             // Its text holds pseudonyms already.
-            let record = crate::journal::record_of(letter.position, &letter.raw);
             let judged = self.admission.admit_logged(&letter.source, record, epoch);
             let (verdict, entry) = self.judged(&letter.source, letter.position, epoch, judged, inputs);
             verdicts.push(verdict);
@@ -422,14 +424,24 @@ impl<'a> Driver<'a> {
     /// log already: judged again on recovery, they wait and come out the same way).
     fn take_released(&mut self, inputs: &mut crate::flatten::Inputs) {
         while let Some(item) = self.admission.released() {
-            match item {
-                Ingested::Accepted { event, business_date, .. } => {
-                    self.erasures.observe(&event);
-                    inputs.push(event, business_date);
-                }
-                Ingested::Dead(letter) => self.dead_letters.push(letter),
-                Ingested::Known(_) | Ingested::Settled(_) | Ingested::Held { .. } | Ingested::Retried { .. } => {}
+            self.feed(item, inputs);
+        }
+    }
+
+    /// Applies what admission made of a logged or released record: an event fed, a dead letter
+    /// kept or (retried) taken out, what a checkpoint's days left fed again.
+    fn feed(&mut self, item: Ingested, inputs: &mut crate::flatten::Inputs) {
+        match item {
+            Ingested::Accepted { event, business_date, .. } => {
+                self.erasures.observe(&event);
+                inputs.push(event, business_date);
             }
+            Ingested::Dead(letter) => self.dead_letters.push(letter),
+            Ingested::Settled(settled) => inputs.restore(settled),
+            Ingested::Retried { source, position } => {
+                self.dead_letters.retain(|l| (l.source.as_str(), l.position) != (source.as_str(), position));
+            }
+            Ingested::Known(_) | Ingested::Held { .. } => {}
         }
     }
 
@@ -438,17 +450,8 @@ impl<'a> Driver<'a> {
     fn recover(&mut self, logged: Vec<Entry>, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
         let entries = logged.len();
         for entry in logged {
-            match entry.readmit(&mut self.admission, epoch, &Window::default()) {
-                Some(Ingested::Accepted { event, business_date, .. }) => {
-                    self.erasures.observe(&event);
-                    inputs.push(event, business_date);
-                }
-                Some(Ingested::Dead(letter)) => self.dead_letters.push(letter),
-                Some(Ingested::Settled(settled)) => inputs.restore(settled),
-                Some(Ingested::Retried { source, position }) => {
-                    self.dead_letters.retain(|l| (l.source.as_str(), l.position) != (source.as_str(), position));
-                }
-                Some(Ingested::Known(_) | Ingested::Held { .. }) | None => {}
+            if let Some(item) = entry.readmit(&mut self.admission, epoch, &Window::default()) {
+                self.feed(item, inputs);
             }
             self.take_released(inputs);
         }
@@ -592,32 +595,25 @@ impl<'a> Driver<'a> {
     /// What a checkpoint holds: the counts of the records it does not, what the days beyond the
     /// retention left, the events within it (erased customers scrubbed) and the dead letters.
     fn checkpoint_entries(&self, inputs: &crate::flatten::Inputs, epoch: Epoch) -> Vec<Entry> {
-        let pseudonyms = self.admission.pseudonyms();
         let forget = self.erasures.every();
+        let accepted = |source: &str, position, epoch, event: &tillflow_schemas::Event| {
+            let entry = Entry::Accepted { source: source.to_string(), position, epoch, event: event.to_json() };
+            match &forget {
+                Some(forget) => forget.entry(entry, self.admission.pseudonyms()),
+                None => entry,
+            }
+        };
         let mut written = Counts::default();
         let mut entries = vec![];
         for kept in inputs.retention.kept() {
-            let entry = Entry::Accepted {
-                source: crate::journal::CHECKPOINT.to_string(),
-                position: kept.seq,
-                epoch: kept.epoch,
-                event: kept.event.to_json(),
-            };
-            entries.push(match &forget {
-                Some(forget) => forget.entry(entry, pseudonyms),
-                None => entry,
-            });
+            entries.push(accepted(crate::journal::CHECKPOINT, kept.seq, kept.epoch, &kept.event));
             written.received += 1;
             written.accepted += 1;
         }
         // Records waiting for their store's record: judged again on recovery, they wait again
         // (and count then, not now).
         for (source, position, epoch, event) in self.admission.held() {
-            let entry = Entry::Accepted { source: source.to_string(), position, epoch, event: event.to_json() };
-            entries.push(match &forget {
-                Some(forget) => forget.entry(entry, pseudonyms),
-                None => entry,
-            });
+            entries.push(accepted(source, position, epoch, event));
         }
         for letter in &self.dead_letters {
             entries.push(Entry::DeadLettered(letter.clone()));

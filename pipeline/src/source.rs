@@ -121,6 +121,16 @@ pub enum Ingested {
     },
 }
 
+impl Ingested {
+    /// An accepted event with its epoch and business day; `None` for anything else.
+    pub fn into_accepted(self) -> Option<(Epoch, Event, Option<tillflow_schemas::Day>)> {
+        match self {
+            Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
+            _ => None,
+        }
+    }
+}
+
 /// Counts that always reconcile: `received = accepted + duplicates + dead_lettered`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
@@ -285,8 +295,6 @@ pub struct Admission {
     erased: rustc_hash::FxHashSet<String>,
     /// Records waiting for their store's record, by store, in arrival order; counted once judged.
     held: FxHashMap<Id, Vec<Waiting>>,
-    /// How many records `held` holds.
-    pending: usize,
     /// Judged once their store's record came, to be taken with [`Admission::released`].
     released: std::collections::VecDeque<Ingested>,
     pub counts: Counts,
@@ -653,7 +661,6 @@ impl Admission {
             pseudonyms,
             erased: Default::default(),
             held: FxHashMap::default(),
-            pending: 0,
             released: Default::default(),
             counts: Counts::default(),
         }
@@ -661,7 +668,7 @@ impl Admission {
 
     /// How many records wait for their store's record.
     pub fn pending(&self) -> usize {
-        self.pending
+        self.held.values().map(Vec::len).sum()
     }
 
     /// The events held, in the order they came, with their source and position (for a
@@ -681,7 +688,6 @@ impl Admission {
     /// Judges again, in `epoch`, the records held for `store`, whose record has come.
     fn release(&mut self, store: Id, epoch: Epoch) {
         for waiting in self.held.remove(&store).unwrap_or_default() {
-            self.pending -= 1;
             let record = Record::new(waiting.position, waiting.raw.as_bytes(), Ok(waiting.event));
             if let Some(item) = self.judge(&waiting.source, record, epoch, false) {
                 self.released.push_back(item);
@@ -696,7 +702,6 @@ impl Admission {
         stores.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         for store in stores {
             for waiting in self.held.remove(&store).unwrap_or_default() {
-                self.pending -= 1;
                 self.counts.received += 1;
                 self.counts.dead_lettered += 1;
                 let reason = InputError::UnknownStore(store.to_string());
@@ -828,10 +833,9 @@ impl Admission {
             (_, Some(store_id), Some(ts)) => match self.stores.get(store_id) {
                 Some(store) => Some(tillflow_schemas::time::local_day(ts, store.timezone)),
                 // Waits for its store's record, counted when judged then.
-                None if self.pending < MAX_PENDING => {
+                None if self.pending() < MAX_PENDING => {
                     let store = *store_id;
                     self.counts.received -= 1;
-                    self.pending += 1;
                     let raw = scrub(raw, &replaced);
                     let waiting = Waiting {
                         source: source.to_string(),

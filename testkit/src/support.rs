@@ -106,14 +106,7 @@ pub fn admitted(stamped: &[(Epoch, Event)]) -> Vec<(Epoch, Event)> {
 /// [`admitted`], with a retention of `retention_ms`.
 pub fn admitted_within(stamped: &[(Epoch, Event)], retention_ms: Millis) -> Vec<(Epoch, Event)> {
     Admitted::new(ndjson_lines(stamped), retention_ms)
-        .filter_map(|item| match item {
-            Ingested::Accepted { epoch, event, .. } => Some((epoch, event)),
-            Ingested::Dead(_)
-            | Ingested::Known(_)
-            | Ingested::Settled(_)
-            | Ingested::Held { .. }
-            | Ingested::Retried { .. } => None,
-        })
+        .filter_map(|item| item.into_accepted().map(|(epoch, event, _)| (epoch, event)))
         .collect()
 }
 

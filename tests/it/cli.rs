@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use tillflow::source::{Epochs, Ingest, Ingested, discover};
+use tillflow::source::{Epochs, Ingest, discover};
 use tillflow::sql::{OutputFormat, render};
 
 use tillflow_schemas::views::{CustomerSegment, SegmentProfile, ViewRow};
@@ -22,14 +22,7 @@ fn accepted_events(dir: &Path) -> Vec<tillflow_schemas::Event> {
         tillflow_schemas::time::RETENTION_MS,
         tillflow::pseudonyms::Pseudonyms::known(),
     )
-    .filter_map(|item| match item {
-        Ingested::Accepted { event, .. } => Some(event),
-        Ingested::Dead(_)
-        | Ingested::Known(_)
-        | Ingested::Settled(_)
-        | Ingested::Held { .. }
-        | Ingested::Retried { .. } => None,
-    })
+    .filter_map(|item| item.into_accepted().map(|(_, event, _)| event))
     .collect()
 }
 

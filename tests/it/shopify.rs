@@ -208,7 +208,7 @@ fn an_orders_export_backfills_the_views() {
 /// compared).
 #[test]
 fn a_generated_chain_as_shopify_orders_gives_the_same_margins() {
-    use tillflow::source::{Epochs, Ingest, Ingested, discover};
+    use tillflow::source::{Epochs, Ingest, discover};
     use tillflow_schemas::{Event, Format};
 
     use crate::support::run_ok;
@@ -224,14 +224,7 @@ fn a_generated_chain_as_shopify_orders_gives_the_same_margins() {
         tillflow_schemas::time::RETENTION_MS,
         tillflow::pseudonyms::Pseudonyms::known(),
     )
-    .filter_map(|item| match item {
-        Ingested::Accepted { event, .. } => Some(event),
-        Ingested::Dead(_)
-        | Ingested::Known(_)
-        | Ingested::Settled(_)
-        | Ingested::Held { .. }
-        | Ingested::Retried { .. } => None,
-    })
+    .filter_map(|item| item.into_accepted().map(|(_, event, _)| event))
     .collect();
 
     let sold: std::collections::HashSet<String> = events
