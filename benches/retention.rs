@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tillflow::dataflow::Tuning;
-use tillflow::journal::{Entry, Journal};
+use tillflow::journal::{Entry, Journal, Place};
 use tillflow_data::ChainConfig;
 use tillflow_schemas::time::MILLIS_PER_DAY;
 use tillflow_schemas::{Day, Event, Format};
@@ -171,7 +171,7 @@ fn memory_mib() -> String {
 /// epoch per hour of event time; returns how many events it holds.
 fn write_log(dir: &Path, events: &[(Event, Option<Day>)], days: i64) -> anyhow::Result<usize> {
     let first = events.iter().find_map(|(e, _)| e.ts()).unwrap_or_default();
-    let (mut journal, _) = Journal::open(dir)?;
+    let (mut journal, _) = Journal::open(&Place::Folder(dir.to_path_buf()))?;
     let mut entries = Vec::new();
     let mut logged = 0;
     for (position, (event, _)) in events.iter().enumerate() {

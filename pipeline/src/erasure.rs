@@ -179,14 +179,20 @@ impl std::fmt::Display for Vacuumed {
 /// itself at each erasure's deadline).
 pub fn vacuum_erasures(out: &str, pseudonyms: &Pseudonyms, runtime: &tokio::runtime::Runtime) -> Result<Vacuumed> {
     let root = root_url(out)?;
-    let folder = root.to_file_path().map_err(|()| {
-        Error::Input(format!("--out {out} is not a folder: vacuum --erasures works on a local folder"))
-    })?;
-    let log = folder.join(crate::serve::INGEST_LOG);
+    let log = journal::Place::under(&root, crate::serve::INGEST_LOG, runtime.handle())
+        .map_err(|source| Error::OpenIngestLog { at: root.to_string(), source })?;
+    let unreadable = |log: &journal::Place| {
+        let at = log.to_string();
+        move |error| Error::ReadIngestLog { at, error }
+    };
+    let log = match log {
+        Some(log) if log.exists().map_err(unreadable(&log))? => Some(log),
+        _ => None,
+    };
     let mut erasures = Erasures::default();
-    let entries = match log.is_dir() {
-        true => journal::read(&log).map_err(|error| Error::ReadIngestLog { dir: log.clone(), error })?,
-        false => Vec::new(),
+    let entries = match &log {
+        Some(log) => journal::read(log).map_err(unreadable(log))?,
+        None => Vec::new(),
     };
     for entry in &entries {
         if let Entry::Accepted { event, .. } = entry
@@ -196,16 +202,16 @@ pub fn vacuum_erasures(out: &str, pseudonyms: &Pseudonyms, runtime: &tokio::runt
         }
     }
     let Some(forget) = erasures.all() else { return Ok(Vacuumed::default()) };
-    let log_entries = match log.is_dir() {
-        true => journal::rewrite(&log, |e| forget.entry(e, pseudonyms))
-            .map_err(|error| Error::ReadIngestLog { dir: log.clone(), error })?,
-        false => 0,
+    let log_entries = match &log {
+        Some(log) => journal::rewrite(log, |e| forget.entry(e, pseudonyms)).map_err(unreadable(log))?,
+        None => 0,
     };
     let mut tables = Vec::new();
     for name in CUSTOMER_TABLES {
-        if folder.join(name).join("_delta_log").is_dir() {
-            runtime.block_on(rewrite_table(&root, name, &forget))?;
-            tables.push(name);
+        match runtime.block_on(rewrite_table(&root, name, &forget)) {
+            Ok(()) => tables.push(name),
+            Err(Error::Queries(e)) if matches!(*e, tillflow_queries::Error::NothingPersisted(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(Vacuumed { customers: forget.customers.len(), log_entries, tables })

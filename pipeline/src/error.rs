@@ -71,18 +71,20 @@ pub enum Error {
     // What failed around tillflow: storage, the ingest log.
     #[error("cannot create {}: {error}", .path.display())]
     CreateFolder { path: PathBuf, error: std::io::Error },
-    #[error("cannot remove {} to write it anew (an erased customer may be in it): {error}; check its permissions, then run `tillflow vacuum --erasures`", .path.display())]
-    RemoveTable { path: PathBuf, error: std::io::Error },
+    #[error(
+        "cannot remove {at} to write it anew (an erased customer may be in it): {error}; check its permissions, then run `tillflow vacuum --erasures`"
+    )]
+    RemoveTable { at: String, error: std::io::Error },
     #[error("writing view {view} to {url}: {error}")]
     WriteView { view: String, url: String, error: Box<DeltaTableError> },
     #[error("opening {url}: {error}")]
     OpenTable { url: String, error: Box<DeltaTableError> },
     #[error("vacuuming {url}: {error}")]
     Vacuum { url: String, error: Box<DeltaTableError> },
-    #[error("cannot open the ingest log in {}", .dir.display())]
-    OpenIngestLog { dir: PathBuf, source: std::io::Error },
-    #[error("cannot read the ingest log in {}: {error}", .dir.display())]
-    ReadIngestLog { dir: PathBuf, error: std::io::Error },
+    #[error("cannot open the ingest log in {at}")]
+    OpenIngestLog { at: String, source: std::io::Error },
+    #[error("cannot read the ingest log in {at}: {error}")]
+    ReadIngestLog { at: String, error: std::io::Error },
 
     // tillflow's own failures.
     /// The dataflow over files failed: the cluster did not start, a worker or the input reader

@@ -15,10 +15,22 @@
 //! renamed into place; only then are the segments it stands for removed. A crash at any point
 //! leaves either the old checkpoint and every segment after it, or the new one: opening the log
 //! finishes the removal.
+//!
+//! In a **bucket** (`--out s3://…`) the log is the same files as objects under `_ingest_log/`,
+//! with one difference: objects cannot be appended to, so each append is a segment of its own,
+//! created only if absent. A second process writing the same log finds its next segment taken
+//! and stops: two writers never interleave. Puts are atomic, so there are no torn entries, and
+//! a checkpoint is due after [`MAX_SEGMENTS`] appends as well as by size.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::formats::{Record, Rejected};
@@ -30,6 +42,10 @@ use crate::source::{Admission, Counts, Epoch, Ingested, Window};
 
 /// A segment is closed once it holds this many bytes.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// A checkpoint is due once the log has this many segments after the last one (a bucket's log
+/// writes a segment per append; opening it reads each).
+pub const MAX_SEGMENTS: u64 = 4096;
 
 /// The verdict on one received record, with the epoch it was admitted in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -146,14 +162,195 @@ impl Entry {
     }
 }
 
-/// Rewrites every segment of the log in `dir` whose entries `change` changes, each by writing
-/// the new segment beside it, syncing it and renaming it over the old one: a crash leaves either
-/// segment whole. Returns how many entries changed.
-pub fn rewrite(dir: &Path, mut change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
+/// Where a log's files are: a local folder, or a prefix in a bucket.
+#[derive(Clone)]
+pub enum Place {
+    Folder(PathBuf),
+    Bucket { store: Arc<dyn ObjectStore>, prefix: Key, url: String, runtime: tokio::runtime::Handle },
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Folder(dir) => write!(f, "{}", dir.display()),
+            Place::Bucket { url, .. } => f.write_str(url),
+        }
+    }
+}
+
+impl fmt::Debug for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Place({self})")
+    }
+}
+
+fn io(error: object_store::Error) -> std::io::Error {
+    let kind = match error {
+        object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            std::io::ErrorKind::AlreadyExists
+        }
+        _ => std::io::ErrorKind::Other,
+    };
+    std::io::Error::new(kind, error)
+}
+
+impl Place {
+    /// The log `name` (a folder's name) under a run's root URL: a folder for `file://`, a
+    /// prefix for a bucket, none in memory.
+    pub fn under(root: &url::Url, name: &str, runtime: &tokio::runtime::Handle) -> std::io::Result<Option<Place>> {
+        if root.scheme() == "file" {
+            let dir = root.to_file_path().map_err(|()| std::io::Error::other(format!("{root} is not a folder")))?;
+            return Ok(Some(Place::Folder(dir.join(name))));
+        }
+        if !tillflow_queries::stores::BUCKET_SCHEMES.contains(&root.scheme()) {
+            return Ok(None);
+        }
+        let url = root.join(&format!("{name}/")).map_err(std::io::Error::other)?;
+        let (store, prefix) = tillflow_queries::stores::open(&url, &Default::default()).map_err(io)?;
+        Ok(Some(Place::Bucket { store, prefix, url: url.to_string(), runtime: runtime.clone() }))
+    }
+
+    /// Runs `work` on the bucket's runtime and waits for it (from any thread that is not one of
+    /// that runtime's own).
+    fn wait<T: Send + 'static>(
+        runtime: &tokio::runtime::Handle,
+        work: impl Future<Output = object_store::Result<T>> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = answer.send(work.await);
+        });
+        answered.recv().map_err(|_| std::io::Error::other("the runtime stopped"))?.map_err(io)
+    }
+
+    fn key(prefix: &Key, name: &str) -> Key {
+        prefix.clone().join(name)
+    }
+
+    /// Whether the log exists (a folder, or any object under the prefix).
+    pub fn exists(&self) -> std::io::Result<bool> {
+        match self {
+            Place::Folder(dir) => Ok(dir.is_dir()),
+            Place::Bucket { .. } => Ok(!self.names()?.is_empty()),
+        }
+    }
+
+    /// Makes the folder (a bucket needs nothing).
+    fn create(&self) -> std::io::Result<()> {
+        match self {
+            Place::Folder(dir) => std::fs::create_dir_all(dir),
+            Place::Bucket { .. } => Ok(()),
+        }
+    }
+
+    /// The names of the log's files.
+    fn names(&self) -> std::io::Result<Vec<String>> {
+        match self {
+            Place::Folder(dir) => {
+                Ok(std::fs::read_dir(dir)?.filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string)).collect())
+            }
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let (store, prefix) = (Arc::clone(store), prefix.clone());
+                let listed = Place::wait(runtime, async move {
+                    store.list(Some(&prefix)).map_ok(|meta| meta.location).try_collect::<Vec<_>>().await
+                })?;
+                Ok(listed.into_iter().filter_map(|key| key.filename().map(str::to_string)).collect())
+            }
+        }
+    }
+
+    /// The bytes of each file named, in order.
+    fn read(&self, names: &[String]) -> std::io::Result<Vec<Vec<u8>>> {
+        match self {
+            Place::Folder(dir) => names.iter().map(|name| std::fs::read(dir.join(name))).collect(),
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let keys: Vec<Key> = names.iter().map(|name| Place::key(prefix, name)).collect();
+                let store = Arc::clone(store);
+                Place::wait(runtime, async move {
+                    futures::stream::iter(keys)
+                        .map(|key| {
+                            let store = Arc::clone(&store);
+                            async move { Ok::<_, object_store::Error>(store.get(&key).await?.bytes().await?.to_vec()) }
+                        })
+                        .buffered(16)
+                        .try_collect()
+                        .await
+                })
+            }
+        }
+    }
+
+    /// Writes file `name` whole and durably, only if it does not exist (else `AlreadyExists`).
+    fn write_new(&self, name: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Place::Folder(dir) => {
+                let mut file = OpenOptions::new().create_new(true).write(true).open(dir.join(name))?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
+                File::open(dir)?.sync_all()
+            }
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let (store, key) = (Arc::clone(store), Place::key(prefix, name));
+                Place::wait(runtime, async move {
+                    store.put_opts(&key, PutPayload::from(bytes), PutMode::Create.into()).await.map(|_| ())
+                })
+            }
+        }
+    }
+
+    /// Replaces file `name` (or writes it) atomically: a crash leaves the old or the new whole.
+    fn replace(&self, name: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Place::Folder(dir) => {
+                let (path, temporary) = (dir.join(name), dir.join(format!("{name}.new")));
+                let mut file = File::create(&temporary)?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
+                std::fs::rename(&temporary, &path)?;
+                File::open(dir)?.sync_all()
+            }
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let (store, key) = (Arc::clone(store), Place::key(prefix, name));
+                Place::wait(runtime, async move { store.put(&key, PutPayload::from(bytes)).await.map(|_| ()) })
+            }
+        }
+    }
+
+    /// Removes the files named.
+    fn remove(&self, names: &[String]) -> std::io::Result<()> {
+        match self {
+            Place::Folder(dir) => {
+                for name in names {
+                    std::fs::remove_file(dir.join(name))?;
+                }
+                File::open(dir)?.sync_all()
+            }
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let keys: Vec<Key> = names.iter().map(|name| Place::key(prefix, name)).collect();
+                let store = Arc::clone(store);
+                Place::wait(runtime, async move {
+                    for key in keys {
+                        match store.delete(&key).await {
+                            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+}
+
+/// Rewrites every file of the log whose entries `change` changes, each replaced atomically: a
+/// crash leaves either file whole. Returns how many entries changed.
+pub fn rewrite(place: &Place, mut change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
     let mut changed = 0;
-    for path in files(dir)? {
+    let names = files(place)?;
+    for (name, bytes) in names.iter().zip(place.read(&names)?) {
         let mut entries = Vec::new();
-        read_segment(&path, &mut entries)?;
+        decode(&bytes, &mut entries);
         let mut bytes = Vec::new();
         let mut differs = false;
         for entry in entries {
@@ -165,12 +362,7 @@ pub fn rewrite(dir: &Path, mut change: impl FnMut(Entry) -> Entry) -> std::io::R
             encode(&new, &mut bytes)?;
         }
         if differs {
-            let temporary = path.with_extension("log.new");
-            let mut file = File::create(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &path)?;
-            File::open(dir)?.sync_all()?;
+            place.replace(name, bytes)?;
         }
     }
     Ok(changed)
@@ -185,11 +377,11 @@ fn encode(entry: &Entry, bytes: &mut Vec<u8>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Every entry of the log in `dir`, in order, without changing it (a torn tail is left off).
-pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
+/// Every entry of the log, in order, without changing it (a torn tail is left off).
+pub fn read(place: &Place) -> std::io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
-    for path in files(dir)? {
-        read_segment(&path, &mut entries)?;
+    for bytes in place.read(&files(place)?)? {
+        decode(&bytes, &mut entries);
     }
     Ok(entries)
 }
@@ -203,39 +395,46 @@ pub fn record_of(position: u64, json: &str) -> Record {
 /// The source named by the entries a checkpoint holds.
 pub const CHECKPOINT: &str = "checkpoint";
 
-/// The files of the log in `dir`, in order: the latest checkpoint, then the segments after it.
-fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let covers = checkpoints(dir)?.last().copied();
-    let mut files: Vec<PathBuf> = covers.iter().map(|n| checkpoint_path(dir, *n)).collect();
-    files.extend(segments(dir)?.into_iter().filter(|s| covers.is_none_or(|n| *s >= n)).map(|s| segment_path(dir, s)));
+/// The files of the log, in order: the latest checkpoint, then the segments after it.
+fn files(place: &Place) -> std::io::Result<Vec<String>> {
+    let names = place.names()?;
+    let covers = checkpoints(&names).last().copied();
+    let mut files: Vec<String> = covers.iter().map(|n| checkpoint_name(*n)).collect();
+    files.extend(segments(&names).into_iter().filter(|s| covers.is_none_or(|n| *s >= n)).map(segment_name));
     Ok(files)
 }
 
-/// The segments each checkpoint in `dir` stands for (those before the number), in order.
-fn checkpoints(dir: &Path) -> std::io::Result<Vec<u64>> {
-    let mut checkpoints: Vec<u64> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("checkpoint-")?.strip_suffix(".log")?.parse().ok())
-        .collect();
+/// The segments each checkpoint among `names` stands for (those before the number), in order.
+fn checkpoints(names: &[String]) -> Vec<u64> {
+    let mut checkpoints: Vec<u64> =
+        names.iter().filter_map(|name| name.strip_prefix("checkpoint-")?.strip_suffix(".log")?.parse().ok()).collect();
     checkpoints.sort_unstable();
-    Ok(checkpoints)
+    checkpoints
 }
 
-fn checkpoint_path(dir: &Path, covers: u64) -> PathBuf {
-    dir.join(format!("checkpoint-{covers:08}.log"))
+fn checkpoint_name(covers: u64) -> String {
+    format!("checkpoint-{covers:08}.log")
 }
 
-/// Removes what the latest checkpoint stands for (older checkpoints, the segments before it) and
-/// files a crash left half written.
-fn remove_covered(dir: &Path) -> std::io::Result<()> {
-    let checkpoints = checkpoints(dir)?;
+/// The segment numbers among `names`, in order.
+fn segments(names: &[String]) -> Vec<u64> {
+    let mut segments: Vec<u64> = names.iter().filter_map(|name| name.strip_suffix(".log")?.parse().ok()).collect();
+    segments.sort_unstable();
+    segments
+}
+
+fn segment_name(segment: u64) -> String {
+    format!("{segment:08}.log")
+}
+
+/// Removes what the latest checkpoint stands for (older checkpoints, the segments before it).
+fn remove_covered(place: &Place) -> std::io::Result<()> {
+    let names = place.names()?;
+    let checkpoints = checkpoints(&names);
     let Some(latest) = checkpoints.last().copied() else { return Ok(()) };
-    for older in &checkpoints[..checkpoints.len() - 1] {
-        std::fs::remove_file(checkpoint_path(dir, *older))?;
-    }
-    for segment in segments(dir)?.into_iter().filter(|s| *s < latest) {
-        std::fs::remove_file(segment_path(dir, segment))?;
-    }
-    File::open(dir)?.sync_all()
+    let mut covered: Vec<String> = checkpoints[..checkpoints.len() - 1].iter().map(|n| checkpoint_name(*n)).collect();
+    covered.extend(segments(&names).into_iter().filter(|s| *s < latest).map(segment_name));
+    place.remove(&covered)
 }
 
 /// Test hook: whether `TILLFLOW_CRASH_AT` names this point, where the process then ends at once
@@ -244,63 +443,79 @@ fn crashes_at(point: &str) -> bool {
     std::env::var("TILLFLOW_CRASH_AT").is_ok_and(|at| at == point)
 }
 
-/// The segment numbers in `dir`, in order.
-fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
-    let mut segments: Vec<u64> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
-        .collect();
-    segments.sort_unstable();
-    Ok(segments)
-}
-
-/// An open log, appending to its newest segment.
+/// An open log, appending to its newest segment (in a bucket: writing a new one each time).
 pub struct Journal {
-    dir: PathBuf,
+    place: Place,
     segment: u64,
-    file: File,
+    /// The open segment in a folder.
+    file: Option<File>,
     written: u64,
     /// Bytes of the segments after the latest checkpoint (all of them without one).
     since_checkpoint: u64,
+    /// Segments after the latest checkpoint.
+    segments_since_checkpoint: u64,
     /// Bytes of the latest checkpoint.
     checkpoint_bytes: u64,
 }
 
 impl Journal {
-    /// Opens the log in `dir` (creating it), returning it with every entry already logged.
-    pub fn open(dir: &Path) -> std::io::Result<(Journal, Vec<Entry>)> {
-        std::fs::create_dir_all(dir)?;
-        for stale in
-            std::fs::read_dir(dir)?.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "new"))
-        {
-            std::fs::remove_file(stale.path())?;
-        }
-        remove_covered(dir)?;
-        let covers = checkpoints(dir)?.last().copied();
+    /// Opens the log (creating it), returning it with every entry already logged.
+    pub fn open(place: &Place) -> std::io::Result<(Journal, Vec<Entry>)> {
+        place.create()?;
+        let stale: Vec<String> = place.names()?.into_iter().filter(|name| name.ends_with(".new")).collect();
+        place.remove(&stale)?; // a checkpoint or a rewrite a crash cut short
+        remove_covered(place)?;
+        let names = place.names()?;
+        let covers = checkpoints(&names).last().copied();
         let mut entries = Vec::new();
         let checkpoint_bytes = match covers {
-            Some(n) => read_segment(&checkpoint_path(dir, n), &mut entries)?,
+            Some(n) => decode(&place.read(&[checkpoint_name(n)])?.concat(), &mut entries),
             None => 0,
         };
-        let segments = segments(dir)?;
+        let segments = segments(&names);
         let mut since_checkpoint = 0;
-        for segment in &segments {
-            let path = segment_path(dir, *segment);
-            let length = std::fs::metadata(&path)?.len();
-            if length == 0 {
-                std::fs::remove_file(&path)?; // a start that logged nothing
+        let mut empty = Vec::new();
+        let segment_names: Vec<String> = segments.iter().map(|s| segment_name(*s)).collect();
+        for (name, bytes) in segment_names.iter().zip(place.read(&segment_names)?) {
+            if bytes.is_empty() {
+                empty.push(name.clone()); // a start that logged nothing
                 continue;
             }
-            let good = read_segment(&path, &mut entries)?;
-            if good < length {
-                tracing::warn!("{}: dropping an unfinished entry at byte {good} (never acknowledged)", path.display());
-                OpenOptions::new().write(true).open(&path)?.set_len(good)?;
+            let good = decode(&bytes, &mut entries);
+            if good < bytes.len() as u64 {
+                tracing::warn!("{place}/{name}: dropping an unfinished entry at byte {good} (never acknowledged)");
+                if let Place::Folder(dir) = place {
+                    OpenOptions::new().write(true).open(dir.join(name))?.set_len(good)?;
+                }
             }
             since_checkpoint += good;
         }
+        place.remove(&empty)?;
         let segment = segments.last().map_or(0, |s| s + 1).max(covers.unwrap_or(0));
-        let file = create_segment(dir, segment)?;
-        let journal = Journal { dir: dir.to_path_buf(), segment, file, written: 0, since_checkpoint, checkpoint_bytes };
+        let mut journal = Journal {
+            place: place.clone(),
+            segment,
+            file: None,
+            written: 0,
+            since_checkpoint,
+            segments_since_checkpoint: (segments.len() - empty.len()) as u64,
+            checkpoint_bytes,
+        };
+        journal.start_segment(segment)?;
         Ok((journal, entries))
+    }
+
+    /// Goes on in segment `segment`: in a folder, an empty file made now (so a second process
+    /// opening the log later starts after it).
+    fn start_segment(&mut self, segment: u64) -> std::io::Result<()> {
+        self.segment = segment;
+        self.written = 0;
+        if let Place::Folder(dir) = &self.place {
+            let file = OpenOptions::new().create_new(true).append(true).open(dir.join(segment_name(segment)))?;
+            File::open(dir)?.sync_all()?;
+            self.file = Some(file);
+        }
+        Ok(())
     }
 
     /// Bytes logged since the latest checkpoint, and that checkpoint's own.
@@ -308,38 +523,39 @@ impl Journal {
         (self.since_checkpoint, self.checkpoint_bytes)
     }
 
+    /// Whether the log has so many segments since its latest checkpoint that one is due anyway.
+    pub fn many_segments(&self) -> bool {
+        self.segments_since_checkpoint >= MAX_SEGMENTS
+    }
+
     /// Writes a checkpoint standing for everything logged so far (`entries`, see the module's
     /// documentation), then removes the segments it stands for; the log goes on in a new segment.
     pub fn checkpoint(&mut self, entries: &[Entry]) -> std::io::Result<()> {
-        self.segment += 1;
-        self.file = create_segment(&self.dir, self.segment)?;
-        self.written = 0;
+        self.start_segment(self.segment + 1)?;
         let mut bytes = Vec::new();
         for entry in entries {
             encode(entry, &mut bytes)?;
         }
-        let path = checkpoint_path(&self.dir, self.segment);
-        let temporary = path.with_extension("log.new");
-        let mut file = File::create(&temporary)?;
         if crashes_at("checkpoint-writing") {
-            file.write_all(&bytes[..bytes.len() / 2])?;
-            file.sync_all()?;
+            if let Place::Folder(dir) = &self.place {
+                let half = &bytes[..bytes.len() / 2];
+                std::fs::write(dir.join(format!("{}.new", checkpoint_name(self.segment))), half)?;
+            }
             std::process::abort();
         }
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        File::open(&self.dir)?.sync_all()?;
+        let length = bytes.len() as u64;
+        self.place.replace(&checkpoint_name(self.segment), bytes)?;
         if crashes_at("checkpoint-renamed") {
             std::process::abort();
         }
-        remove_covered(&self.dir)?;
+        remove_covered(&self.place)?;
         self.since_checkpoint = 0;
-        self.checkpoint_bytes = bytes.len() as u64;
+        self.segments_since_checkpoint = 0;
+        self.checkpoint_bytes = length;
         Ok(())
     }
 
-    /// Appends `entries` and syncs them to disk; once this returns, they survive a crash.
+    /// Appends `entries` durably; once this returns, they survive a crash.
     pub fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
         if entries.is_empty() {
             return Ok(());
@@ -348,76 +564,68 @@ impl Journal {
         for entry in entries {
             encode(entry, &mut bytes)?;
         }
-        let written = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
-            // Cut off whatever part got out, so a retry follows the last whole entry.
-            let _ = self.file.set_len(self.written);
-            return Err(e);
+        let length = bytes.len() as u64;
+        match &mut self.file {
+            Some(file) => {
+                if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
+                    // Cut off whatever part got out, so a retry follows the last whole entry.
+                    let _ = file.set_len(self.written);
+                    return Err(e);
+                }
+                self.written += length;
+            }
+            None => {
+                let name = segment_name(self.segment);
+                match self.place.write_new(&name, bytes) {
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(std::io::Error::new(
+                            e.kind(),
+                            format!(
+                                "{}/{name} was written by another process: two tillflow runs share this ingest log; \
+                                 stop one of them",
+                                self.place
+                            ),
+                        ));
+                    }
+                    written => written?,
+                }
+                self.segments_since_checkpoint += 1;
+                self.segment += 1;
+            }
         }
-        self.written += bytes.len() as u64;
-        self.since_checkpoint += bytes.len() as u64;
+        self.since_checkpoint += length;
         if self.written >= SEGMENT_BYTES {
-            self.segment += 1;
-            self.file = create_segment(&self.dir, self.segment)?;
-            self.written = 0;
+            self.segments_since_checkpoint += 1;
+            self.start_segment(self.segment + 1)?;
         }
         Ok(())
     }
-}
 
-impl Journal {
     /// [`rewrite`]s the log, this process's open segment included, and goes on in a new segment.
     pub fn rewrite(&mut self, change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
-        let changed = rewrite(&self.dir, change)?;
-        self.segment += 1;
-        self.file = create_segment(&self.dir, self.segment)?;
-        self.written = 0;
+        let changed = rewrite(&self.place, change)?;
+        self.start_segment(self.segment + 1)?;
         Ok(changed)
     }
 }
 
-fn segment_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:08}.log"))
-}
-
-/// Creates an empty segment and makes its name durable.
-fn create_segment(dir: &Path, segment: u64) -> std::io::Result<File> {
-    let file = OpenOptions::new().create_new(true).append(true).open(segment_path(dir, segment))?;
-    File::open(dir)?.sync_all()?;
-    Ok(file)
-}
-
-/// Reads a segment's entries into `entries`; returns how many bytes of it are whole entries.
-fn read_segment(path: &Path, entries: &mut Vec<Entry>) -> std::io::Result<u64> {
-    let mut reader = BufReader::new(File::open(path)?);
+/// Reads the entries in `bytes` into `entries`; returns how many bytes are whole entries.
+fn decode(bytes: &[u8], entries: &mut Vec<Entry>) -> u64 {
     let mut good = 0;
-    loop {
-        let mut header = [0u8; 8];
-        if !read_full(&mut reader, &mut header)? {
-            return Ok(good);
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let length = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let checksum = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+        let Some(body) = rest.get(8..8 + length) else { break };
+        if crc32fast::hash(body) != checksum {
+            break;
         }
-        let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-        let checksum = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        if length > 2 * SEGMENT_BYTES as usize {
-            return Ok(good);
-        }
-        let mut body = vec![0; length];
-        if !read_full(&mut reader, &mut body)? || crc32fast::hash(&body) != checksum {
-            return Ok(good);
-        }
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(body) {
             Ok(entry) => entries.push(entry),
-            Err(_) => return Ok(good),
+            Err(_) => break,
         }
         good += 8 + length as u64;
+        rest = &rest[8 + length..];
     }
-}
-
-/// Fills `buffer`; false if the input ended first.
-fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<bool> {
-    match reader.read_exact(buffer) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
-    }
+    good
 }

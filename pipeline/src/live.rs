@@ -572,11 +572,15 @@ impl<'a> Driver<'a> {
 
     /// Checkpoints the ingest log (see [`crate::journal`]) once days have left the retention
     /// since the last checkpoint and the log has grown past `checkpoint_after` and past the last
-    /// checkpoint's size: a restart then reads the checkpoint and the log's tail only.
+    /// checkpoint's size, or once it has [`crate::journal::MAX_SEGMENTS`] segments since the
+    /// last (a bucket's log, a segment per append): a restart then reads the checkpoint and the
+    /// log's tail only.
     fn checkpoint_if_due(&mut self, inputs: &crate::flatten::Inputs, epoch: Epoch) {
-        let Some((since, last)) = self.journal.as_ref().map(Journal::sizes) else { return };
+        let Some(journal) = &self.journal else { return };
+        let (since, last) = journal.sizes();
         let expired = inputs.retention.expired;
-        if expired == self.expired_at_checkpoint || since < self.config.checkpoint_after.max(last) {
+        let shrinks = expired != self.expired_at_checkpoint && since >= self.config.checkpoint_after.max(last);
+        if !shrinks && !journal.many_segments() {
             return;
         }
         let entries = self.checkpoint_entries(inputs, epoch);

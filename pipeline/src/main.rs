@@ -92,7 +92,7 @@ enum Command {
         /// Files or folders of .ndjson, .csv or .parquet events (repeatable).
         #[arg(long, num_args = 1.., required_unless_present = "log", conflicts_with = "log")]
         input: Vec<PathBuf>,
-        /// A live run's ingest log: its --out folder, or the _ingest_log folder in it.
+        /// A live run's ingest log: its --out folder or bucket URL, or the _ingest_log folder in it.
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
         /// Where the replayed views are persisted: a folder or an object store URL.
@@ -622,10 +622,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let root = root_url(&out)?;
             let mut deleted = 0;
             for table in tillflow::tables() {
-                let folder = root.to_file_path().ok().map(|f| f.join(table.name).join("_delta_log"));
-                if folder.is_none_or(|f| f.is_dir()) {
-                    deleted += runtime.block_on(tillflow::persist::vacuum(&root, table.name, keep))?;
-                }
+                deleted += runtime.block_on(tillflow::persist::vacuum(&root, table.name, keep))?;
             }
             println!("vacuumed {deleted} files of versions older than {keep:?}");
             Ok(())

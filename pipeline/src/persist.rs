@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use arrow::array::{BooleanArray, Date32Array, RecordBatch};
 use datafusion::prelude::{col, lit};
 use datafusion::scalar::ScalarValue;
-use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
 use tillflow_queries::as_of::EPOCH_KEY;
 use tillflow_queries::persisted::table_url;
 use tillflow_schemas::Day;
@@ -59,11 +59,16 @@ pub async fn write_table(
     dirty: &Dirty,
 ) -> Result<()> {
     let url = table_url(root, name)?;
+    // A rewrite leaves no older version behind (an erased customer must not stay in one).
     if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file") {
         if *dirty == Dirty::Rewrite && path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|error| Error::RemoveTable { path: path.clone(), error })?;
+            let error = |error| Error::RemoveTable { at: path.display().to_string(), error };
+            std::fs::remove_dir_all(&path).map_err(error)?;
         }
         std::fs::create_dir_all(&path).map_err(|error| Error::CreateFolder { path, error })?;
+    } else if *dirty == Dirty::Rewrite && tillflow_queries::stores::BUCKET_SCHEMES.contains(&url.scheme()) {
+        let error = |error| Error::RemoveTable { at: url.to_string(), error: std::io::Error::other(error) };
+        tillflow_queries::stores::remove_all(&url).await.map_err(error)?;
     }
     let table = DeltaTable::try_from_url(url.clone()).await?;
     let write = match (dirty, partition) {
@@ -138,9 +143,11 @@ fn rows_of_days(batch: &RecordBatch, column: &str, days: &BTreeSet<Day>) -> Resu
 /// many. Versions older than `keep` can no longer be read with `as_of`.
 pub async fn vacuum(root: &Url, name: &str, keep: std::time::Duration) -> Result<usize> {
     let url = table_url(root, name)?;
-    let table = deltalake::open_table(url.clone())
-        .await
-        .map_err(|error| Error::OpenTable { url: url.to_string(), error: Box::new(error) })?;
+    let table = match deltalake::open_table(url.clone()).await {
+        Ok(table) => table,
+        Err(DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)) => return Ok(0),
+        Err(error) => return Err(Error::OpenTable { url: url.to_string(), error: Box::new(error) }),
+    };
     let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let (_, metrics) = table
         .vacuum()

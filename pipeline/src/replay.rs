@@ -26,7 +26,7 @@ use crate::{Error, Result};
 pub enum History {
     /// Event files and folders, as `tillflow run` reads them, cut into `epochs`.
     Files { inputs: Vec<PathBuf>, epochs: Epochs },
-    /// A live run's ingest log folder; epochs are the ones it logged.
+    /// A live run's ingest log folder (or its `--out` bucket URL); epochs are the ones it logged.
     Log(PathBuf),
 }
 
@@ -101,15 +101,31 @@ pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
     dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.detail).map_err(Error::Dataflow)
 }
 
-/// The entries of the ingest log at `path`: a log folder, or the `--out` folder of the live run
-/// that wrote one.
+/// The entries of the ingest log at `path`: a log folder, or the `--out` folder (or bucket URL)
+/// of the live run that wrote one.
 fn read_log(path: &Path) -> Result<Vec<Entry>> {
+    let unreadable = |at: &dyn std::fmt::Display| {
+        let at = at.to_string();
+        move |error| Error::ReadIngestLog { at, error }
+    };
+    let text = path.to_string_lossy();
+    if text.contains("://") {
+        let root = tillflow_queries::persisted::root_url(&text)?;
+        let runtime = tokio::runtime::Runtime::new().map_err(unreadable(&root))?;
+        let place = journal::Place::under(&root, crate::serve::INGEST_LOG, runtime.handle())
+            .map_err(unreadable(&root))?
+            .ok_or_else(|| Error::NotAnIngestLog { path: path.to_path_buf() })?;
+        if !place.exists().map_err(unreadable(&place))? {
+            return Err(Error::NotAnIngestLog { path: path.to_path_buf() });
+        }
+        return journal::read(&place).map_err(unreadable(&place));
+    }
     let nested = path.join(crate::serve::INGEST_LOG);
     let dir = if nested.is_dir() { nested } else { path.to_path_buf() };
     if !dir.is_dir() {
         return Err(Error::NotAnIngestLog { path: path.to_path_buf() });
     }
-    journal::read(&dir).map_err(|error| Error::ReadIngestLog { dir, error })
+    journal::read(&journal::Place::Folder(dir.clone())).map_err(unreadable(&dir.display()))
 }
 
 /// A live run's logged verdicts, judged again in the epochs they were logged in.

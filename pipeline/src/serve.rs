@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::error::Chain;
 use crate::ingest_access::{ClientAddr, IngestToken, TlsListener, Tokens};
-use crate::journal::{Entry, Journal};
+use crate::journal::{Entry, Journal, Place};
 use crate::live::{self, LiveConfig, Metrics, Persistable};
 use crate::persist::{Dirty, vacuum, write_table};
 use crate::source::Counts;
@@ -130,13 +130,11 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
         spawn_sql_server(runtime, "Flight SQL", addr, &stop, server)?;
         listening.push(format!("Arrow Flight SQL on {addr} (tillflow sql --connect {addr}{signing_in})"));
     }
-    let journal = match root.to_file_path().ok().filter(|_| root.scheme() == "file") {
-        Some(path) => {
-            let dir = path.join(INGEST_LOG);
-            Some(Journal::open(&dir).map_err(|source| Error::OpenIngestLog { dir, source })?)
-        }
+    let opening = |source| Error::OpenIngestLog { at: format!("{root}{INGEST_LOG}"), source };
+    let journal = match Place::under(&root, INGEST_LOG, runtime.handle()).map_err(opening)? {
+        Some(place) => Some(Journal::open(&place).map_err(opening)?),
         None => {
-            tracing::warn!("--out {root} is not a local folder: no ingest log, so input is not durable");
+            tracing::warn!("--out {root} is in memory: no ingest log, so input is not durable");
             None
         }
     };

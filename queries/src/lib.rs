@@ -7,6 +7,7 @@
 //! - [`live`]: the live views, one consistent snapshot per epoch;
 //! - [`as_of`]: earlier persisted states (`as_of('view', 'epoch', N)`);
 //! - [`pg`], [`flight`]: the Postgres wire and Arrow Flight SQL servers;
+//! - [`stores`]: buckets (S3, GCS, Azure) for `--out`;
 //! - [`comments`]: every view's and column's description (docs/views.md) in `pg_catalog`.
 
 pub mod access;
@@ -18,6 +19,7 @@ pub mod live;
 pub mod persisted;
 pub mod pg;
 pub mod reference;
+pub mod stores;
 
 use thiserror::Error;
 
@@ -33,7 +35,7 @@ pub enum Error {
         "`{0}` is not a folder or object store URL (e.g. ./tillflow-data, file:///data/tillflow, s3://bucket/tillflow)"
     )]
     BadUrl(String),
-    #[error("this build of tillflow stores views in local folders only, not `{0}://` URLs; pass a folder to --out")]
+    #[error("tillflow stores views in a folder or a bucket (s3://, gs://, az://), not `{0}://` URLs")]
     UnsupportedScheme(String),
     #[error("no views are persisted under {0}: run `tillflow run --input DIR --out {0}` first")]
     NothingPersisted(String),

@@ -7,8 +7,11 @@ use url::Url;
 
 use crate::{Error, Result, functions};
 
-/// The object stores this build can write to and read from.
-pub const SUPPORTED_SCHEMES: &[&str] = &["file", "memory"];
+/// The object stores this build can write to and read from: a folder, memory (tests) and the
+/// buckets of [`crate::stores`].
+pub fn supported(scheme: &str) -> bool {
+    ["file", "memory"].contains(&scheme) || crate::stores::BUCKET_SCHEMES.contains(&scheme)
+}
 
 /// Turns `--out` (a folder, relative or absolute, or any object store URL) into a URL ending in `/`.
 pub fn root_url(out: &str) -> Result<Url> {
@@ -18,9 +21,10 @@ pub fn root_url(out: &str) -> Result<Url> {
         let path = std::path::absolute(out).map_err(|_| Error::BadUrl(out.to_string()))?;
         Url::from_directory_path(&path).map_err(|_| Error::BadUrl(out.to_string()))?
     };
-    if !SUPPORTED_SCHEMES.contains(&url.scheme()) {
+    if !supported(url.scheme()) {
         return Err(Error::UnsupportedScheme(url.scheme().to_string()));
     }
+    crate::stores::register();
     let mut url = url;
     if !url.path().ends_with('/') {
         url.set_path(&format!("{}/", url.path()));

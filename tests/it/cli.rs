@@ -182,7 +182,7 @@ fn user_mistakes_get_one_clear_line() {
         (vec!["run", "--input", missing.as_str()], "does not exist"),
         (vec!["sql", "--out", missing.as_str(), "SELECT 1"], "run `tillflow run"),
         (vec!["run", "--input", missing.as_str(), "--tick", "soon"], "duration"),
-        (vec!["sql", "--out", "s3://bucket/views", "SELECT 1"], "local folders only"),
+        (vec!["sql", "--out", "ftp://host/views", "SELECT 1"], "or a bucket (s3://, gs://, az://)"),
         (vec!["run", "--follow", "--profile"], "live mode has /metrics instead"),
         (
             vec!["run", "--input", missing.as_str(), "--views", "margins"],

@@ -676,7 +676,7 @@ fn checkpoints_of_the_ingest_log_survive_crashes_and_keep_it_short() {
         assert_eq!(checkpoints.len(), 1, "one checkpoint: {files:?}");
         assert!(!files.iter().any(|f| f.ends_with(".new")), "{files:?}");
         // The log holds far fewer events than were accepted: the days gone are folded away.
-        let logged = tillflow::journal::read(&live.out.join("_ingest_log")).unwrap();
+        let logged = tillflow::journal::read(&tillflow::journal::Place::Folder(live.out.join("_ingest_log"))).unwrap();
         let sales = logged
             .iter()
             .filter(|e| matches!(e, tillflow::journal::Entry::Accepted { event, .. } if event.contains("\"sale\"")))

@@ -16,8 +16,9 @@ use deltalake::logstore::object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig};
+use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use tillflow::journal::{self, Entry, Journal};
+use tillflow::journal::{self, Entry, Journal, Place};
 use url::Url;
 
 /// An in-memory object store whose next `failing` writes to a Delta log fail, as on a full disk:
@@ -179,7 +180,7 @@ fn duplicate(position: u64) -> Entry {
 #[test]
 fn a_torn_or_corrupt_log_tail_is_cut_back_to_the_last_whole_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, logged) = Journal::open(dir.path()).unwrap();
+    let (mut log, logged) = Journal::open(&Place::Folder(dir.path().to_path_buf())).unwrap();
     assert!(logged.is_empty());
     log.append(&[duplicate(1), duplicate(2)]).unwrap();
     log.append(&[duplicate(3)]).unwrap();
@@ -191,8 +192,11 @@ fn a_torn_or_corrupt_log_tail_is_cut_back_to_the_last_whole_entry() {
     let mut file = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
     file.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']).unwrap();
     drop(file);
-    assert_eq!(journal::read(dir.path()).unwrap(), vec![duplicate(1), duplicate(2), duplicate(3)]);
-    let (mut log, logged) = Journal::open(dir.path()).unwrap();
+    assert_eq!(
+        journal::read(&Place::Folder(dir.path().to_path_buf())).unwrap(),
+        vec![duplicate(1), duplicate(2), duplicate(3)]
+    );
+    let (mut log, logged) = Journal::open(&Place::Folder(dir.path().to_path_buf())).unwrap();
     assert_eq!(logged, vec![duplicate(1), duplicate(2), duplicate(3)]);
     assert_eq!(std::fs::metadata(&segment).unwrap().len(), whole, "the torn tail is cut off");
     log.append(&[duplicate(4)]).unwrap();
@@ -203,7 +207,62 @@ fn a_torn_or_corrupt_log_tail_is_cut_back_to_the_last_whole_entry() {
     let last = bytes.len() - 2;
     bytes[last] ^= 0x20;
     std::fs::write(dir.path().join("00000001.log"), &bytes).unwrap();
-    let (_, logged) = Journal::open(dir.path()).unwrap();
+    let (_, logged) = Journal::open(&Place::Folder(dir.path().to_path_buf())).unwrap();
     assert_eq!(logged, vec![duplicate(1), duplicate(2), duplicate(3)]);
     assert_eq!(std::fs::metadata(dir.path().join("00000001.log")).unwrap().len(), 0);
+}
+
+#[test]
+fn a_log_in_a_bucket_recovers_whole_checkpoints_and_refuses_a_second_writer() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let place = Place::Bucket {
+        store: Arc::clone(&store),
+        prefix: Path::from("views/_ingest_log"),
+        url: "memory:///views/_ingest_log/".into(),
+        runtime: runtime.handle().clone(),
+    };
+    let objects = || {
+        let listed = runtime.block_on(store.list(None).map_ok(|m| m.location.to_string()).try_collect::<Vec<_>>());
+        let mut names = listed.unwrap();
+        names.sort();
+        names
+    };
+
+    let (mut first, logged) = Journal::open(&place).unwrap();
+    assert!(logged.is_empty());
+    assert!(objects().is_empty(), "opening writes nothing to a bucket");
+    first.append(&[duplicate(1), duplicate(2)]).unwrap();
+    first.append(&[duplicate(3)]).unwrap();
+    assert_eq!(
+        objects(),
+        ["views/_ingest_log/00000000.log", "views/_ingest_log/00000001.log"],
+        "one object per append"
+    );
+
+    // A second process opening the same log recovers what the first acknowledged; whichever
+    // writes the next segment first wins, the other's append fails and it is not acknowledged.
+    let (mut second, recovered) = Journal::open(&place).unwrap();
+    assert_eq!(recovered, vec![duplicate(1), duplicate(2), duplicate(3)]);
+    second.append(&[duplicate(4)]).unwrap();
+    let refused = first.append(&[duplicate(5)]).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+    assert!(refused.to_string().contains("two tillflow runs share this ingest log"), "{refused}");
+    assert_eq!(journal::read(&place).unwrap(), vec![duplicate(1), duplicate(2), duplicate(3), duplicate(4)]);
+
+    // A checkpoint stands for every segment before it; they are removed, the log goes on after it.
+    second.checkpoint(&[duplicate(1), duplicate(4)]).unwrap();
+    second.append(&[duplicate(6)]).unwrap();
+    assert_eq!(objects(), ["views/_ingest_log/00000004.log", "views/_ingest_log/checkpoint-00000004.log"]);
+    let (_, recovered) = Journal::open(&place).unwrap();
+    assert_eq!(recovered, vec![duplicate(1), duplicate(4), duplicate(6)]);
+
+    // An erasure's rewrite replaces the objects whose entries change, in place.
+    let changed = journal::rewrite(&place, |e| match e {
+        Entry::Duplicate { position: 4, .. } => duplicate(40),
+        other => other,
+    })
+    .unwrap();
+    assert_eq!(changed, 1);
+    assert_eq!(journal::read(&place).unwrap(), vec![duplicate(1), duplicate(40), duplicate(6)]);
 }
