@@ -62,24 +62,24 @@ const PERSONAL: [&str; 9] = [
 /// (`customer_ref`, which admission then replaces by its pseudonym). A body that is not JSON is
 /// kept as it is.
 pub fn without_personal_data(body: &[u8]) -> Vec<u8> {
-    fn strip(value: &mut Value) {
+    fn customers(value: &mut Value) {
         match value {
             Value::Object(fields) => {
-                fields.retain(|key, _| !PERSONAL.contains(&key.as_str()));
                 if let Some(customer) = fields.get_mut("customer") {
                     let id = text(&customer["id"]);
                     *customer =
                         id.map_or(Value::Null, |id| json!({ "customer_ref": format!("shopify-customer-{id}") }));
                 }
-                fields.values_mut().for_each(strip);
+                fields.values_mut().for_each(customers);
             }
-            Value::Array(items) => items.iter_mut().for_each(strip),
+            Value::Array(items) => items.iter_mut().for_each(customers),
             _ => {}
         }
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(mut payload) => {
-            strip(&mut payload);
+            crate::strip_fields(&mut payload, &PERSONAL);
+            customers(&mut payload);
             payload.to_string().into_bytes()
         }
         Err(_) => body.to_vec(),

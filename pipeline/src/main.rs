@@ -14,7 +14,7 @@ use tillflow::report::ReportFormat;
 use tillflow::run::{RunConfig, run};
 use tillflow::serve::{ServeConfig, serve};
 use tillflow::settings;
-use tillflow::source::Epochs;
+use tillflow::source::{Epochs, Platform};
 use tillflow::sql::{self, OutputFormat};
 use tillflow_data::ChainConfig;
 use tillflow_queries::access::TlsFiles;
@@ -81,10 +81,11 @@ enum Command {
         /// A TOML file setting any of these flags (flags given here win); see docs/live.md.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Files of Shopify orders as the Orders API lists them, read with the inputs (backfill;
-        /// locations mapped to stores by [shopify] in --config).
-        #[arg(long, value_name = "FILE", num_args = 1..)]
-        shopify_orders: Vec<PathBuf>,
+        /// The platform whose order exports the .json inputs are (shopify or square), as its
+        /// Orders API lists them: history mapped as its webhooks are, locations mapped to stores
+        /// by [sources.PLATFORM] in --config.
+        #[arg(long, value_name = "PLATFORM")]
+        source: Option<tillflow::source::Platform>,
     },
     /// Replay history through the same graph: event files, or a live run's ingest log.
     #[command(after_help = REPLAY_EXAMPLES)]
@@ -253,7 +254,7 @@ impl ComputeArgs {
             epochs: Epochs::tick_or_fast(self.tick),
             tuning: self.tuning(),
             detail: Detail { profile: self.profile, ..Detail::default() },
-            shopify: Default::default(),
+            exports: Default::default(),
             pseudonyms,
         }
     }
@@ -370,6 +371,46 @@ enum InputFormat {
 }
 
 /// The password to sign in with: TILLFLOW_PASSWORD, or the first line of standard input.
+/// The platforms' webhooks of `[sources]`, their secrets from the file or the environment.
+fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::http::Sources> {
+    let secret = |given: &Option<String>, variable: &str, what: &str| -> anyhow::Result<String> {
+        match given.clone().or_else(|| std::env::var(variable).ok()).filter(|s| !s.is_empty()) {
+            Some(secret) => Ok(secret),
+            None => anyhow::bail!("{what}: set it in the config or {variable}"),
+        }
+    };
+    let shopify = match &settings.shopify {
+        None => None,
+        Some(shopify) => Some(tillflow::http::Shopify {
+            secret: secret(&shopify.secret, "TILLFLOW_SHOPIFY_SECRET", "[sources.shopify] needs the app's `secret`")?,
+            locations: shopify.locations.clone(),
+        }),
+    };
+    let square = match &settings.square {
+        None => None,
+        Some(square) => {
+            let what = "[sources.square] needs the subscription's `signature_key`";
+            let signature_key = secret(&square.signature_key, "TILLFLOW_SQUARE_SIGNATURE_KEY", what)?;
+            let what = "[sources.square] needs an `access_token` to fetch orders";
+            let access_token = secret(&square.access_token, "TILLFLOW_SQUARE_ACCESS_TOKEN", what)?;
+            let Some(notification_url) = square.notification_url.clone() else {
+                anyhow::bail!(
+                    "[sources.square] needs `notification_url`: the URL of the subscription, as Square signs it"
+                );
+            };
+            let api_base = square.api_base.clone().unwrap_or_else(|| "https://connect.squareup.com".into());
+            Some(tillflow::http::Square::new(
+                signature_key,
+                notification_url,
+                api_base,
+                access_token,
+                square.locations.clone(),
+            ))
+        }
+    };
+    Ok(tillflow::http::Sources { shopify, square })
+}
+
 fn read_password() -> anyhow::Result<String> {
     match std::env::var("TILLFLOW_PASSWORD") {
         Ok(password) if !password.is_empty() => Ok(password),
@@ -446,7 +487,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { input, out, compute, live, cluster, config, shopify_orders } => {
+        Command::Run { input, out, compute, live, cluster, config, source } => {
             let mut file = match config {
                 Some(path) => settings::load(&path)?,
                 None => settings::Settings::default(),
@@ -480,20 +521,39 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let follow =
                 live.follow || file.follow.unwrap_or(false) || listen.is_some() || pg.is_some() || flight.is_some();
             if !follow {
-                if input.is_empty() && shopify_orders.is_empty() {
+                if input.is_empty() {
                     anyhow::bail!(
                         "nothing to read: pass --input FILE_OR_FOLDER, or --follow with --listen ADDR for HTTP ingest"
                     );
                 }
-                let locations = file.shopify.clone().unwrap_or_default().locations;
-                if !shopify_orders.is_empty() && locations.is_empty() {
-                    anyhow::bail!(
-                        "--shopify-orders needs the store of each Shopify location: [shopify] locations = {{ \"<location id>\" = \"<store_id>\" }} in --config"
-                    );
-                }
-                let shopify = tillflow::run::ShopifyExports { files: shopify_orders, locations };
+                let (exports, input) = match source {
+                    None => (Vec::new(), input),
+                    Some(_) => input.into_iter().partition(|path| path.extension().is_some_and(|x| x == "json")),
+                };
+                let exports = match source {
+                    None => tillflow::run::Exports::default(),
+                    Some(platform) => {
+                        let name = format!("{platform:?}").to_lowercase();
+                        let locations = match platform {
+                            Platform::Shopify => file.sources.shopify.clone().map(|s| s.locations),
+                            Platform::Square => file.sources.square.clone().map(|s| s.locations),
+                        };
+                        let locations = locations.unwrap_or_default();
+                        if exports.is_empty() {
+                            anyhow::bail!(
+                                "--source {name} reads the .json inputs as {name} order exports; none was given"
+                            );
+                        }
+                        if locations.is_empty() {
+                            anyhow::bail!(
+                                "--source {name} needs the store of each {name} location: [sources.{name}] locations = {{ \"<location id>\" = \"<store_id>\" }} in --config"
+                            );
+                        }
+                        tillflow::run::Exports { platform, files: exports, locations }
+                    }
+                };
                 let config =
-                    RunConfig { processes: cluster.processes()?, shopify, ..compute.config(input, out, pseudonyms) };
+                    RunConfig { processes: cluster.processes()?, exports, ..compute.config(input, out, pseudonyms) };
                 let summary = run(&config, &runtime)?;
                 println!("{summary}");
                 return Ok(());
@@ -501,9 +561,10 @@ fn execute(command: Command) -> anyhow::Result<()> {
             if compute.profile {
                 anyhow::bail!("--profile times a run over files or a replay; live mode has /metrics instead");
             }
-            if !shopify_orders.is_empty() {
+            if let Some(platform) = source {
+                let name = format!("{platform:?}").to_lowercase();
                 anyhow::bail!(
-                    "--shopify-orders reads history in a run over files; live mode takes Shopify's webhooks on /v1/sources/shopify"
+                    "--source {name} reads exports in a run over files; live mode takes {name}'s webhooks on /v1/sources/{name}"
                 );
             }
             if cluster.hosts.is_some() {
@@ -537,18 +598,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 tls,
                 ingest_tokens,
                 keep_history: Duration::from_millis(keep_history as u64),
-                shopify: match file.shopify.clone() {
-                    None => None,
-                    Some(shopify) => {
-                        let secret = shopify.secret.or_else(|| std::env::var("TILLFLOW_SHOPIFY_SECRET").ok());
-                        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-                            anyhow::bail!(
-                                "[shopify] needs the app's secret: set `secret` in the config or TILLFLOW_SHOPIFY_SECRET"
-                            );
-                        };
-                        Some(tillflow::http::Shopify { secret, locations: shopify.locations })
-                    }
-                },
+                sources: sources(&file.sources)?,
             };
             let counts = serve(config, &runtime)?;
             eprintln!(

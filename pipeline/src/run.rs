@@ -26,18 +26,25 @@ pub struct RunConfig {
     pub epochs: Epochs,
     pub tuning: Tuning,
     pub detail: Detail,
-    /// Shopify order exports to read besides `inputs` (`--shopify-orders`), and the store of each
-    /// Shopify location.
-    pub shopify: ShopifyExports,
+    /// A platform's order exports to read besides `inputs` (`--source`), and the store of each
+    /// of its locations.
+    pub exports: Exports,
     /// What replaces customer identifiers at admission.
     pub pseudonyms: Pseudonyms,
 }
 
-/// Files of Shopify orders as the Orders API lists them, mapped as the webhooks are.
-#[derive(Clone, Debug, Default)]
-pub struct ShopifyExports {
+/// Files of orders as a platform's Orders API lists them, mapped as its webhooks are.
+#[derive(Clone, Debug)]
+pub struct Exports {
+    pub platform: source::Platform,
     pub files: Vec<PathBuf>,
     pub locations: std::collections::HashMap<String, String>,
+}
+
+impl Default for Exports {
+    fn default() -> Exports {
+        Exports { platform: source::Platform::Shopify, files: Vec::new(), locations: Default::default() }
+    }
 }
 
 impl RunConfig {
@@ -51,7 +58,7 @@ impl RunConfig {
             epochs: Epochs::FAST,
             tuning: Tuning::default(),
             detail: Detail::default(),
-            shopify: ShopifyExports::default(),
+            exports: Exports::default(),
             pseudonyms,
         }
     }
@@ -124,19 +131,20 @@ pub fn write(
 /// Reads the inputs (this process's share of them, in a cluster) and computes every view,
 /// without persisting anything.
 pub fn compute(config: &RunConfig) -> Result<dataflow::Output> {
-    let files = match (config.inputs.is_empty(), config.shopify.files.is_empty()) {
+    let files = match (config.inputs.is_empty(), config.exports.files.is_empty()) {
         (true, false) => Vec::new(),
         _ => source::discover(&config.inputs).map_err(Error::Input)?,
     };
     let files = Arc::new(files);
-    if let Some(missing) = config.shopify.files.iter().find(|path| !path.is_file()) {
+    if let Some(missing) = config.exports.files.iter().find(|path| !path.is_file()) {
         return Err(Error::InputMissing(missing.clone()));
     }
-    let shopify = Arc::new(config.shopify.clone());
+    let exports = Arc::new(config.exports.clone());
     let (epochs, retention_ms, pseudonyms) = (config.epochs, config.tuning.retention_ms, config.pseudonyms.clone());
     let share = Share { process: config.processes.process as u32, processes: config.processes.count() as u32 };
     let ingest: IngestFactory = Arc::new(move || {
-        let exports = shopify.files.iter().map(|path| source::shopify_orders(path, &shopify.locations)).collect();
+        let read = |path: &PathBuf| source::platform_export(path, exports.platform, &exports.locations);
+        let exports = exports.files.iter().map(read).collect();
         Box::new(Ingest::open_with(&files, exports, epochs, retention_ms, pseudonyms.clone()).share(share))
     });
     dataflow::run(config.workers, &config.processes, config.tuning, ingest, config.detail).map_err(Error::Dataflow)

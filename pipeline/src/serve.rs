@@ -33,8 +33,8 @@ pub struct ServeConfig {
     pub flight: Option<SocketAddr>,
     /// Persisted versions younger than this stay readable with `as_of`; older files are vacuumed.
     pub keep_history: Duration,
-    /// Shopify webhooks on `POST /v1/sources/shopify`, if configured.
-    pub shopify: Option<http::Shopify>,
+    /// The platforms' webhooks (`POST /v1/sources/shopify`, `/v1/sources/square`), those configured.
+    pub sources: http::Sources,
     /// Who may sign in to the SQL servers; none: no sign-in, loopback only.
     pub users: Vec<User>,
     /// The servers' certificate and key; with them, TLS only (SQL and HTTP).
@@ -88,12 +88,16 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| Error::HttpListen { addr, source })?;
         let scheme = if config.tls.is_some() { "https" } else { "http" };
-        let shopify =
-            config.shopify.is_some().then(|| format!(", Shopify webhooks on {scheme}://{addr}/v1/sources/shopify"));
+        let platforms: String =
+            [("Shopify", config.sources.shopify.is_some()), ("Square", config.sources.square.is_some())]
+                .into_iter()
+                .filter(|(_, on)| *on)
+                .map(|(name, _)| format!(", {name} webhooks on {scheme}://{addr}/v1/sources/{}", name.to_lowercase()))
+                .collect();
         let directory: Arc<dyn Directory> = Arc::clone(&hub) as Arc<dyn Directory>;
         let tokens = (!config.ingest_tokens.is_empty()).then(|| Tokens::new(&config.ingest_tokens, directory));
         let log = Arc::clone(&access_log);
-        let app = http::router(feed.clone(), Arc::clone(&metrics), config.shopify.clone(), tokens, log)
+        let app = http::router(feed.clone(), Arc::clone(&metrics), config.sources.clone(), tokens, log)
             .into_make_service_with_connect_info::<ClientAddr>();
         match &config.tls {
             Some(files) => {
@@ -109,10 +113,8 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
             0 => String::new(),
             n => format!(", {n} ingest tokens"),
         };
-        listening.push(format!(
-            "HTTP ingest on {scheme}://{addr}/v1/events{}{signing} (metrics on /metrics)",
-            shopify.unwrap_or_default()
-        ));
+        listening
+            .push(format!("HTTP ingest on {scheme}://{addr}/v1/events{}{signing} (metrics on /metrics)", platforms));
     }
     let signing_in = match (gate.authenticates(), gate.tls.is_some()) {
         (true, true) => format!(", {} users, TLS only", config.users.len()),

@@ -18,9 +18,16 @@
 //! erasure-deadline = "48h"      # event time from an erasure until no persisted byte holds the customer
 //! pseudonym-key = "…"           # 64 hex digits [default: made once, kept in <out>/_keys/]
 //!
-//! [shopify]                     # POST /v1/sources/shopify (the secret may come from
+//! [sources.shopify]             # POST /v1/sources/shopify (the secret may come from
 //! secret = "…"                  # TILLFLOW_SHOPIFY_SECRET instead)
 //! locations = { "655441491" = "S001", "655441492" = "S002" }
+//!
+//! [sources.square]              # POST /v1/sources/square
+//! signature_key = "…"           # or TILLFLOW_SQUARE_SIGNATURE_KEY
+//! notification_url = "https://tillflow.example.com/v1/sources/square"   # as the subscription has it
+//! access_token = "…"            # or TILLFLOW_SQUARE_ACCESS_TOKEN: orders are fetched by id
+//! api_base = "https://connect.squareup.com"
+//! locations = { "L8S1XYZ" = "S001" }
 //!
 //! [tls]                         # also --tls-cert / --tls-key: the SQL servers speak TLS only
 //! cert = "server.pem"
@@ -75,7 +82,9 @@ pub struct Settings {
     pub erasure_deadline: Option<i64>,
     #[serde(default, deserialize_with = "size")]
     pub checkpoint_after: Option<u64>,
-    pub shopify: Option<ShopifySettings>,
+    /// `[sources.shopify]`, `[sources.square]`: the platforms' webhooks and exports.
+    #[serde(default)]
+    pub sources: SourcesSettings,
     pub tls: Option<TlsSettings>,
     #[serde(default)]
     pub users: Vec<UserSettings>,
@@ -176,7 +185,38 @@ impl UserSettings {
     }
 }
 
-/// `[shopify]`: the app secret that signs the webhooks, and the store of each POS location.
+/// `[sources]`: the POS platforms tillflow takes webhooks and exports from.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesSettings {
+    pub shopify: Option<ShopifySettings>,
+    pub square: Option<SquareSettings>,
+}
+
+/// `[sources.square]`: the subscription's signature key and notification URL, where and how
+/// orders are fetched, and the store of each location.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SquareSettings {
+    pub signature_key: Option<String>,
+    pub notification_url: Option<String>,
+    pub access_token: Option<String>,
+    pub api_base: Option<String>,
+    #[serde(default)]
+    pub locations: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for SquareSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SquareSettings")
+            .field("notification_url", &self.notification_url)
+            .field("api_base", &self.api_base)
+            .field("locations", &self.locations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[sources.shopify]`: the app secret that signs the webhooks, and the store of each POS location.
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopifySettings {

@@ -371,13 +371,38 @@ impl Interleave {
     }
 }
 
-/// A file of Shopify orders as the Orders API lists them (`{"orders": [...]}`, a JSON array, or
-/// one order per line), each mapped as its webhooks are: the order's sale, its cancellation if
-/// it was cancelled, and each of its refunds. An order that does not map is a dead letter with
-/// the reason and the order's JSON. Positions count orders.
-pub fn shopify_orders(path: &Path, locations: &std::collections::HashMap<String, String>) -> (Arc<str>, Records) {
-    use tillflow_data::shopify::map;
+/// A POS platform whose webhooks and order exports tillflow maps to canonical events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Shopify,
+    Square,
+}
+
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Platform, String> {
+        match name {
+            "shopify" => Ok(Platform::Shopify),
+            "square" => Ok(Platform::Square),
+            other => Err(format!("`{other}` is not a platform tillflow reads exports of; choose shopify or square")),
+        }
+    }
+}
+
+/// A file of orders as a platform's Orders API lists them (`{"orders": [...]}`, a JSON array,
+/// or one order per line), each mapped as its webhooks are (Shopify: the order's sale, its
+/// cancellation if it was cancelled, and each of its refunds; Square: see
+/// [`tillflow_data::square`], SKUs from the catalog objects the file may hold beside the orders,
+/// `{"objects": [...]}`). An order that does not map is a dead letter with the reason and the
+/// order's JSON. Positions count orders.
+pub fn platform_export(
+    path: &Path,
+    platform: Platform,
+    locations: &std::collections::HashMap<String, String>,
+) -> (Arc<str>, Records) {
     let name: Arc<str> = path.display().to_string().into();
+    let mut skus = std::collections::HashMap::new();
     let orders: Vec<serde_json::Value> = match std::fs::read(path) {
         Err(e) => {
             return (
@@ -386,10 +411,13 @@ pub fn shopify_orders(path: &Path, locations: &std::collections::HashMap<String,
             );
         }
         Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(serde_json::Value::Object(mut listing)) => match listing.remove("orders") {
-                Some(serde_json::Value::Array(orders)) => orders,
-                _ => vec![serde_json::Value::Object(listing)],
-            },
+            Ok(serde_json::Value::Object(mut listing)) => {
+                skus = tillflow_data::square::skus_of_catalog(&serde_json::Value::Object(listing.clone()));
+                match listing.remove("orders") {
+                    Some(serde_json::Value::Array(orders)) => orders,
+                    _ => vec![serde_json::Value::Object(listing)],
+                }
+            }
             Ok(serde_json::Value::Array(orders)) => orders,
             Ok(other) => vec![other],
             Err(_) => bytes
@@ -405,34 +433,44 @@ pub fn shopify_orders(path: &Path, locations: &std::collections::HashMap<String,
     let mut records = Vec::new();
     for (i, order) in orders.iter().enumerate() {
         let position = i as u64 + 1;
-        let body = order.to_string();
-        let mut canonical = map("orders/create", body.as_bytes(), locations);
-        if let (Ok(mapped), Some(_)) = (&mut canonical, order["cancelled_at"].as_str()) {
-            match map("orders/cancelled", body.as_bytes(), locations) {
-                Ok(void) => mapped.extend(void),
-                Err(reason) => canonical = Err(reason),
+        let (canonical, kept) = match platform {
+            Platform::Shopify => {
+                let body = order.to_string();
+                (shopify_order(order, locations), tillflow_data::shopify::without_personal_data(body.as_bytes()))
             }
-        }
-        for refund in order["refunds"].as_array().into_iter().flatten() {
-            if let Ok(mapped) = &mut canonical {
-                match map("refunds/create", refund.to_string().as_bytes(), locations) {
-                    Ok(refund) => mapped.extend(refund),
-                    Err(reason) => canonical = Err(reason),
-                }
-            }
-        }
+            Platform::Square => (
+                tillflow_data::square::map_order(order, locations, &skus),
+                tillflow_data::square::without_personal_data(order.to_string().as_bytes()),
+            ),
+        };
         match canonical {
             Ok(mapped) => records.extend(mapped.iter().map(|record| {
                 let text = record.to_string();
                 Record::new(position, text.as_bytes(), tillflow_schemas::formats::ndjson::parse_line(text.as_bytes()))
             })),
             Err(reason) => {
-                let kept = tillflow_data::shopify::without_personal_data(body.as_bytes());
                 records.push(Record::rejected(position, Rejected::new(&kept, InputError::RuleBroken(reason))))
             }
         }
     }
     (name, Box::new(records.into_iter()))
+}
+
+/// A Shopify order of an export as its webhooks map it: the sale, its cancellation, its refunds.
+fn shopify_order(
+    order: &serde_json::Value,
+    locations: &std::collections::HashMap<String, String>,
+) -> Result<Vec<serde_json::Value>, String> {
+    use tillflow_data::shopify::map;
+    let body = order.to_string();
+    let mut mapped = map("orders/create", body.as_bytes(), locations)?;
+    if order["cancelled_at"].as_str().is_some() {
+        mapped.extend(map("orders/cancelled", body.as_bytes(), locations)?);
+    }
+    for refund in order["refunds"].as_array().into_iter().flatten() {
+        mapped.extend(map("refunds/create", refund.to_string().as_bytes(), locations)?);
+    }
+    Ok(mapped)
 }
 
 /// A file's records, or one rejected record saying why it cannot be read, parsed on the

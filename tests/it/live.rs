@@ -783,7 +783,8 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     use hmac::{KeyInit, Mac};
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
-    std::fs::write(&config, "[shopify]\nsecret = \"shpss_test\"\nlocations = { \"655441491\" = \"S1\" }\n").unwrap();
+    std::fs::write(&config, "[sources.shopify]\nsecret = \"shpss_test\"\nlocations = { \"655441491\" = \"S1\" }\n")
+        .unwrap();
     let live = Live::start_with(&["--config", &config.display().to_string()]);
     live.post(&reference_data());
     let sign = |body: &[u8]| {
@@ -830,6 +831,115 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     kept.as_object_mut().unwrap().remove("email");
     assert_eq!(raw, kept, "the dead letter keeps the webhook's body, the customer pseudonymous");
     assert_eq!(live.psql("SELECT SUM(units_sold) FROM sku_margin"), "4\n", "only the mapped order counts");
+}
+
+/// A Square notification names an order; tillflow fetches it (and its items' SKUs) from the
+/// API at `api_base`, here a stand-in serving the recorded answers of `crate::square`.
+#[test]
+fn a_signed_square_notification_is_fetched_and_reaches_sku_margin() {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    use serde_json::json;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let api = listener.local_addr().unwrap();
+    let authorized = |headers: &HeaderMap| headers.get("authorization").is_some_and(|v| v == "Bearer sq-token");
+    let order = move |Path(id): Path<String>, headers: HeaderMap| async move {
+        if !authorized(&headers) {
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+        let mut open: serde_json::Value = serde_json::from_str(crate::square::ORDER).unwrap();
+        open["id"] = json!("OPEN1");
+        open["state"] = json!("OPEN");
+        match id.as_str() {
+            "CAISENgvlJ6jLWAzERDzjyHVybY" => (StatusCode::OK, format!("{{\"order\": {}}}", crate::square::ORDER)),
+            "Pbq7SCCAgPmDZ0Js7qZTyA8Yb0C" => (StatusCode::OK, format!("{{\"order\": {}}}", crate::square::RETURN)),
+            "OPEN1" => (StatusCode::OK, json!({ "order": open }).to_string()),
+            "DOWN" => (StatusCode::INTERNAL_SERVER_ERROR, String::new()),
+            _ => (StatusCode::NOT_FOUND, r#"{"errors": [{"code": "NOT_FOUND"}]}"#.to_string()),
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v2/orders/{id}", get(order))
+        .route("/v2/catalog/batch-retrieve", post(|| async { crate::square::CATALOG }));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    let url = "https://tillflow.example.com/v1/sources/square";
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.square]\nsignature_key = \"sq-key\"\nnotification_url = \"{url}\"\naccess_token = \"sq-token\"\n\
+             api_base = \"http://{api}\"\nlocations = {{ \"L8S1XYZ\" = \"S1\" }}\n"
+        ),
+    )
+    .unwrap();
+    let live = Live::start_with(&["--config", &config.display().to_string()]);
+    live.post(&reference_data());
+    let sign = |body: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"sq-key").unwrap();
+        mac.update(url.as_bytes());
+        mac.update(body.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let notify = |signature: &str, body: &str| {
+        let head = format!("POST /v1/sources/square HTTP/1.1\r\nx-square-hmacsha256-signature: {signature}");
+        live.request(&head, body.as_bytes()).unwrap()
+    };
+    let updated = |id: &str| {
+        crate::square::notification("order.updated", json!({"order_updated": {"order_id": id, "state": "COMPLETED"}}))
+    };
+
+    let body = updated("CAISENgvlJ6jLWAzERDzjyHVybY");
+    let (status, answer) = notify(&sign(&body), &body);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("\"accepted\":1"), "{answer}");
+    wait_for("the Square order in sku_margin", || {
+        live.psql("SELECT sku, units_sold, net_sales FROM sku_margin ORDER BY sku") == "K1|3|34.47\nK2|1|9.00\n"
+    });
+    // The payment of the same order leads to the same sale: it counts once.
+    let paid = crate::square::notification(
+        "payment.updated",
+        json!({"payment": {"id": "p1", "status": "COMPLETED", "order_id": "CAISENgvlJ6jLWAzERDzjyHVybY"}}),
+    );
+    let (status, answer) = notify(&sign(&paid), &paid);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("\"duplicates\":1"), "{answer}");
+    // The refund: its return order is fetched, one bag back.
+    let refund = crate::square::notification(
+        "refund.created",
+        json!({"refund": {"id": "UKSTQ43xqBPXMzWjVQzl3ZDFQbVZY", "status": "COMPLETED", "order_id": "Pbq7SCCAgPmDZ0Js7qZTyA8Yb0C"}}),
+    );
+    let (status, answer) = notify(&sign(&refund), &refund);
+    assert_eq!(status, 202, "{answer}");
+    wait_for("the Square refund in sku_margin", || {
+        live.psql("SELECT SUM(units_returned), SUM(net_sales) FROM sku_margin WHERE sku = 'K1'") == "1|22.98\n"
+    });
+
+    // An open order is nothing yet; Square's API failing is 503 (Square sends it again).
+    let open = updated("OPEN1");
+    let (status, answer) = notify(&sign(&open), &open);
+    assert_eq!((status, answer.contains("order OPEN1 is OPEN")), (200, true), "{answer}");
+    let down = updated("DOWN");
+    assert_eq!(notify(&sign(&down), &down).0, 503);
+    // Not signed with the key for this URL: 401, counted, nothing fetched or admitted.
+    assert_eq!(notify("", &body).0, 401);
+    assert_eq!(notify(&sign(&format!("{body} ")), &body).0, 401);
+    let (_, metrics) = live.get("/metrics").unwrap();
+    assert!(metrics.contains("tillflow_unauthenticated_total 2"), "{metrics}");
+    // An order Square does not have: a dead letter with the notification as received.
+    let gone = updated("GONE");
+    let (status, answer) = notify(&sign(&gone), &gone);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("Square has no order GONE"), "{answer}");
+    wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
+    let raw: serde_json::Value = serde_json::from_str(&live.psql("SELECT raw FROM dead_letters")).unwrap();
+    assert_eq!(raw, serde_json::from_str::<serde_json::Value>(&gone).unwrap());
 }
 
 /// An erasure as a privacy request demands it: the customer leaves the views at once, and once

@@ -14,6 +14,7 @@ mod replay;
 mod retention;
 mod segments;
 mod shopify;
+mod square;
 mod storage;
 mod support;
 mod views;

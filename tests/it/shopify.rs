@@ -149,8 +149,7 @@ fn an_orders_export_backfills_the_views() {
     use crate::support::run_ok;
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("tillflow.toml"), "[shopify]\nsecret = \"unused\"\nlocations = { \"655441491\" = \"S1\" }\n")
-        .unwrap();
+    std::fs::write(path("tillflow.toml"), "[sources.shopify]\nlocations = { \"655441491\" = \"S1\" }\n").unwrap();
     let reference = [
         json!({"type": "store", "store_id": "S1", "name": "S1", "district": "D1", "region": "R", "timezone": "America/New_York"}),
         json!({"type": "product", "sku": "K1", "name": "K1", "category": "c", "department": "d", "unit_cost": "5.00", "list_price": "11.99"}),
@@ -177,8 +176,10 @@ fn an_orders_export_backfills_the_views() {
         "run",
         "--input",
         &path("reference.ndjson"),
-        "--shopify-orders",
+        "--input",
         &path("orders.json"),
+        "--source",
+        "shopify",
         "--config",
         &path("tillflow.toml"),
         "--out",
@@ -202,7 +203,7 @@ fn an_orders_export_backfills_the_views() {
 }
 
 /// The round trip: a generated chain's sales and refunds written as Shopify orders (each refund
-/// inside the order it cites), imported with `--shopify-orders`, give the same margins, to the
+/// inside the order it cites), imported with `--source shopify`, give the same margins, to the
 /// cent, as the canonical events themselves. What Shopify orders cannot say is left out of both
 /// runs: voids, refunds without a receipt, and the promotion of a line (so `promo_units` is not
 /// compared).
@@ -295,15 +296,18 @@ fn a_generated_chain_as_shopify_orders_gives_the_same_margins() {
     std::fs::write(path("canonical.ndjson"), canonical_lines.join("\n")).unwrap();
     std::fs::write(path("other.ndjson"), other_lines.join("\n")).unwrap();
     std::fs::write(path("orders.json"), json!({ "orders": orders }).to_string()).unwrap();
-    std::fs::write(path("tillflow.toml"), format!("[shopify]\nlocations = {{ {} }}\n", locations.join(", "))).unwrap();
+    std::fs::write(path("tillflow.toml"), format!("[sources.shopify]\nlocations = {{ {} }}\n", locations.join(", ")))
+        .unwrap();
 
     run_ok(&["run", "--input", &path("canonical.ndjson"), "--out", &path("canonical")]);
     let summary = run_ok(&[
         "run",
         "--input",
         &path("other.ndjson"),
-        "--shopify-orders",
+        "--input",
         &path("orders.json"),
+        "--source",
+        "shopify",
         "--config",
         &path("tillflow.toml"),
         "--out",
