@@ -174,7 +174,17 @@ pub fn run(
                 let mut drained = false;
                 while Instant::now() < deadline {
                     match feed.recv_timeout(deadline.saturating_duration_since(Instant::now()).min(TICK_SLICE)) {
-                        Ok(delivery) => driver.admit(delivery, epoch, &mut graph.inputs),
+                        Ok(delivery) => {
+                            // Group commit: the deliveries waiting now are judged together and
+                            // logged in one write (one sync, or one object in a bucket).
+                            let mut group = vec![delivery];
+                            while group.len() < GROUP_COMMIT
+                                && let Ok(delivery) = feed.try_recv()
+                            {
+                                group.push(delivery);
+                            }
+                            driver.admit(group, epoch, &mut graph.inputs);
+                        }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => {
                             drained = true;
@@ -208,6 +218,9 @@ pub fn run(
     }
     Ok(total)
 }
+
+/// The most deliveries judged together and logged in one write.
+const GROUP_COMMIT: usize = 64;
 
 /// How long the driver waits for input before stepping the dataflow again.
 const TICK_SLICE: Duration = Duration::from_millis(2);
@@ -300,31 +313,37 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Judges a delivery's records (or, for a retry, the dead letters it names), logs the
-    /// verdicts (if there is a log) and only then answers.
-    fn admit(&mut self, delivery: Delivery, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
+    /// Judges each delivery's records (or, for a retry, the dead letters it names), logs all
+    /// their verdicts in one write (if there is a log) and only then answers each.
+    fn admit(&mut self, deliveries: Vec<Delivery>, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
         if self.failure.is_some() {
-            return; // the sender is told tillflow is stopping
+            return; // the senders are told tillflow is stopping
         }
-        let mut verdicts = Vec::with_capacity(delivery.records.len());
         let mut entries = Vec::new();
-        if let Some(reason) = &delivery.retry {
-            self.retry(reason, epoch, inputs, &mut verdicts, &mut entries);
-        }
-        let source = &delivery.source;
-        for record in delivery.records {
-            let position = record.position;
-            let judged = self.admission.admit(source, record, epoch);
-            let (verdict, entry) = self.judged(source, position, epoch, judged, inputs);
-            verdicts.push(verdict);
-            entries.extend(entry);
+        let mut answers = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let mut verdicts = Vec::with_capacity(delivery.records.len());
+            if let Some(reason) = &delivery.retry {
+                self.retry(reason, epoch, inputs, &mut verdicts, &mut entries);
+            }
+            let source = &delivery.source;
+            for record in delivery.records {
+                let position = record.position;
+                let judged = self.admission.admit(source, record, epoch);
+                let (verdict, entry) = self.judged(source, position, epoch, judged, inputs);
+                verdicts.push(verdict);
+                entries.extend(entry);
+            }
+            answers.push((delivery.reply, verdicts));
         }
         self.metrics.count(&self.admission);
         if !self.log(&entries) {
             return;
         }
-        if let Some(reply) = delivery.reply {
-            let _ = reply.send(verdicts);
+        for (reply, verdicts) in answers {
+            if let Some(reply) = reply {
+                let _ = reply.send(verdicts);
+            }
         }
     }
 
