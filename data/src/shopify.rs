@@ -4,7 +4,7 @@
 //!
 //! | topic | canonical record |
 //! | --- | --- |
-//! | `orders/create`, `orders/paid`, `orders/updated` | `sale`: the order's line items at their price, with the discounts allocated to each line; one tender of the order's total, its kind from the payment gateway |
+//! | `orders/create`, `orders/paid`, `orders/updated` | `sale`: the order's line items at their price, with the discounts allocated to each line; a tender per successful sale or capture among its `transactions`, else one of the order's total, its kind from the payment gateway |
 //! | `orders/cancelled` | `void` with scope `post` of that sale |
 //! | `refunds/create` | `refund` citing the order, one line per refunded line item |
 //!
@@ -174,7 +174,6 @@ fn sale(order: &Value, locations: &HashMap<String, String>) -> Result<Value, Str
             "discount": money(allocated),
         }));
     }
-    let gateway = order["payment_gateway_names"].as_array().and_then(|g| g.first()).and_then(Value::as_str);
     let mut sale = json!({
         "type": "sale",
         "event_id": format!("shopify-order-{id}"),
@@ -184,12 +183,34 @@ fn sale(order: &Value, locations: &HashMap<String, String>) -> Result<Value, Str
         "register_id": register(order),
         "cashier_id": cashier(order),
         "lines": lines,
-        "tenders": [{"kind": tender_kind(gateway.unwrap_or("card")), "amount": money(cents(&order["total_price"])?)}],
+        "tenders": tenders(order)?,
     });
     if let Some(customer) = text(&order["customer"]["id"]) {
         sale["customer_ref"] = json!(format!("shopify-customer-{customer}"));
     }
     Ok(sale)
+}
+
+/// The order's tenders: one per successful sale or capture among its `transactions` (the
+/// Transaction resource, present in exports and some payloads), else one of its total, its kind
+/// from the first payment gateway.
+fn tenders(order: &Value) -> Result<Vec<Value>, String> {
+    let paid =
+        order["transactions"].as_array().into_iter().flatten().filter(|t| {
+            matches!(t["kind"].as_str(), Some("sale" | "capture")) && t["status"].as_str() == Some("success")
+        });
+    let mut tenders = Vec::new();
+    for transaction in paid {
+        let kind = tender_kind(transaction["gateway"].as_str().unwrap_or("card"));
+        tenders.push(json!({"kind": kind, "amount": money(cents(&transaction["amount"])?)}));
+    }
+    if tenders.is_empty() {
+        let gateway = order["payment_gateway_names"].as_array().and_then(|g| g.first()).and_then(Value::as_str);
+        tenders.push(
+            json!({"kind": tender_kind(gateway.unwrap_or("card")), "amount": money(cents(&order["total_price"])?)}),
+        );
+    }
+    Ok(tenders)
 }
 
 fn cancellation(order: &Value, locations: &HashMap<String, String>) -> Result<Value, String> {

@@ -203,7 +203,8 @@ async fn post_events(
 /// a dead letter with the reason and the body as received.
 async fn post_shopify(State(shared): State<Shared>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
     let Some(shopify) = shared.shopify.clone() else {
-        let hint = "Shopify webhooks are not configured: add [sources.shopify] with its secret and locations to the config\n";
+        let hint =
+            "Shopify webhooks are not configured: add [sources.shopify] with its secret and locations to the config\n";
         return (StatusCode::NOT_FOUND, hint).into_response();
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();

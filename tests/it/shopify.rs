@@ -55,6 +55,19 @@ fn an_order_becomes_a_sale_of_its_lines() {
     assert_eq!(records, vec![expected]);
     // orders/paid sends the same order again: the same record, so it counts once.
     assert_eq!(map("orders/paid", ORDER.as_bytes(), &locations()).unwrap(), records);
+
+    // With its transactions, a tender per successful sale or capture (a failed one is no tender).
+    let mut split: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+    split["transactions"] = json!([
+        {"id": 389404469, "kind": "sale", "status": "success", "gateway": "gift_card", "amount": "10.00"},
+        {"id": 389404470, "kind": "sale", "status": "failure", "gateway": "bogus", "amount": "33.47"},
+        {"id": 389404471, "kind": "sale", "status": "success", "gateway": "shopify_payments", "amount": "33.47"}
+    ]);
+    let records = map("orders/create", split.to_string().as_bytes(), &locations()).unwrap();
+    assert_eq!(
+        records[0]["tenders"],
+        json!([{"kind": "gift_card", "amount": "10.00"}, {"kind": "card", "amount": "33.47"}])
+    );
 }
 
 #[test]
