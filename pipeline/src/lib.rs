@@ -12,6 +12,7 @@
 //! - [`report`]: `tillflow report`, the district manager's morning report;
 //! - [`live`]: live mode: continuous input, one published snapshot per epoch;
 //! - [`follow`], [`http`]: live inputs: followed files and stdin, HTTP ingest and metrics;
+//! - [`platforms`]: the POS platforms' webhooks (Shopify, Square): signatures, API fetches;
 //! - [`ingest_access`]: HTTP ingest tokens and their scopes, and TLS on the HTTP listener;
 //! - [`journal`]: the ingest log that makes acknowledged input survive a crash;
 //! - [`serve`]: `tillflow run --follow`, the live pipeline with its servers;
@@ -32,6 +33,7 @@ pub mod ingest_access;
 pub mod journal;
 pub mod live;
 pub mod persist;
+pub mod platforms;
 pub mod profile;
 pub mod pseudonyms;
 pub mod replay;

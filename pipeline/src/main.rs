@@ -372,7 +372,7 @@ enum InputFormat {
 
 /// The password to sign in with: TILLFLOW_PASSWORD, or the first line of standard input.
 /// The platforms' webhooks of `[sources]`, their secrets from the file or the environment.
-fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::http::Sources> {
+fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::platforms::Sources> {
     let secret = |given: &Option<String>, variable: &str, what: &str| -> anyhow::Result<String> {
         match given.clone().or_else(|| std::env::var(variable).ok()).filter(|s| !s.is_empty()) {
             Some(secret) => Ok(secret),
@@ -381,7 +381,7 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::htt
     };
     let shopify = match &settings.shopify {
         None => None,
-        Some(shopify) => Some(tillflow::http::Shopify {
+        Some(shopify) => Some(tillflow::platforms::Shopify {
             secret: secret(&shopify.secret, "TILLFLOW_SHOPIFY_SECRET", "[sources.shopify] needs the app's `secret`")?,
             locations: shopify.locations.clone(),
         }),
@@ -399,7 +399,7 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::htt
                 );
             };
             let api_base = square.api_base.clone().unwrap_or_else(|| "https://connect.squareup.com".into());
-            Some(tillflow::http::Square::new(
+            Some(tillflow::platforms::Square::new(
                 signature_key,
                 notification_url,
                 api_base,
@@ -408,7 +408,7 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::htt
             ))
         }
     };
-    Ok(tillflow::http::Sources { shopify, square })
+    Ok(tillflow::platforms::Sources { shopify, square })
 }
 
 fn read_password() -> anyhow::Result<String> {

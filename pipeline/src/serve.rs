@@ -34,7 +34,7 @@ pub struct ServeConfig {
     /// Persisted versions younger than this stay readable with `as_of`; older files are vacuumed.
     pub keep_history: Duration,
     /// The platforms' webhooks (`POST /v1/sources/shopify`, `/v1/sources/square`), those configured.
-    pub sources: http::Sources,
+    pub sources: crate::platforms::Sources,
     /// Who may sign in to the SQL servers; none: no sign-in, loopback only.
     pub users: Vec<User>,
     /// The servers' certificate and key; with them, TLS only (SQL and HTTP).
