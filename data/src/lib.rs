@@ -3,13 +3,14 @@
 //! refunds, voids, inventory movements, late and out-of-order arrivals, and injected anomalies
 //! whose ground truth is written beside the events.
 //!
-//! [`shopify`] and [`square`] map the webhooks and order exports of Shopify POS and Square to
-//! the same canonical events.
+//! [`shopify`], [`square`] and [`clover`] map the webhooks and order exports of Shopify POS,
+//! Square and Clover to the same canonical events.
 //!
 //! Same [`ChainConfig`], same bytes: every random draw comes from a generator seeded by the
 //! chain seed and the (store, day) it concerns.
 
 pub mod chain;
+pub mod clover;
 pub mod shopify;
 pub mod simulate;
 pub mod square;
@@ -30,4 +31,19 @@ pub fn strip_fields(value: &mut serde_json::Value, fields: &[&str]) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip_fields(v, fields)),
         _ => {}
     }
+}
+
+/// A field of a platform's payload as text: a JSON string as it is, a number in its JSON form.
+pub(crate) fn text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An amount of cents as canonical money text.
+pub(crate) fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }

@@ -20,6 +20,8 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
+use crate::{money, text};
+
 /// Whether `signature` (the `X-Shopify-Hmac-Sha256` header: base64 of the HMAC-SHA256 of the raw
 /// body with the app's secret) signs `body`. Compared in constant time.
 pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
@@ -86,15 +88,6 @@ pub fn without_personal_data(body: &[u8]) -> Vec<u8> {
     }
 }
 
-/// A field as text: a JSON string as it is, a number in its JSON form.
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 fn required(payload: &Value, field: &str, what: &str) -> Result<String, String> {
     text(&payload[field]).ok_or_else(|| format!("the {what} has no `{field}`"))
 }
@@ -119,12 +112,6 @@ fn cents(value: &Value) -> Result<i64, String> {
     let cents_part: i64 = fraction[..2].parse().map_err(|_| format!("`{raw}` is not an amount"))?;
     let cents = whole * 100 + cents_part;
     Ok(if negative { -cents } else { cents })
-}
-
-/// An amount of cents as canonical money text.
-fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 /// The tender kind of a Shopify payment gateway name.

@@ -21,6 +21,8 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
+use crate::{money, text};
+
 /// Whether `signature` (the `x-square-hmacsha256-signature` header: base64 of the HMAC-SHA256,
 /// keyed by the subscription's signature key, of the notification URL followed by the raw body)
 /// signs `body` sent to `notification_url`. Compared in constant time.
@@ -248,24 +250,9 @@ fn items(list: &Value) -> impl Iterator<Item = &Value> {
     list.as_array().into_iter().flatten()
 }
 
-/// A field as text: a JSON string as it is, a number in its JSON form.
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Cents of a Money object (`{"amount": 1599, "currency": "USD"}`: the smallest unit already).
 fn amount(money: &Value) -> i64 {
     money["amount"].as_i64().unwrap_or(0)
-}
-
-/// An amount of cents as canonical money text.
-fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 /// A whole quantity (Square sends it as a decimal string; a weighed item is not whole).

@@ -408,7 +408,22 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
             ))
         }
     };
-    Ok(tillflow::platforms::Sources { shopify, square })
+    let clover = match &settings.clover {
+        None => None,
+        Some(clover) => {
+            let what = "[sources.clover] needs an `access_token` to fetch orders";
+            let access_token = secret(&clover.access_token, "TILLFLOW_CLOVER_ACCESS_TOKEN", what)?;
+            // Absent until the webhook URL is verified: until then only the verification is answered.
+            let auth_code = clover
+                .auth_code
+                .clone()
+                .or_else(|| std::env::var("TILLFLOW_CLOVER_AUTH_CODE").ok())
+                .filter(|c| !c.is_empty());
+            let api_base = clover.api_base.clone().unwrap_or_else(|| "https://api.clover.com".into());
+            Some(tillflow::platforms::Clover::new(auth_code, api_base, access_token, clover.merchants.clone()))
+        }
+    };
+    Ok(tillflow::platforms::Sources { shopify, square, clover })
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -88,12 +88,15 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| Error::HttpListen { addr, source })?;
         let scheme = if config.tls.is_some() { "https" } else { "http" };
-        let platforms: String =
-            [("Shopify", config.sources.shopify.is_some()), ("Square", config.sources.square.is_some())]
-                .into_iter()
-                .filter(|(_, on)| *on)
-                .map(|(name, _)| format!(", {name} webhooks on {scheme}://{addr}/v1/sources/{}", name.to_lowercase()))
-                .collect();
+        let platforms: String = [
+            ("Shopify", config.sources.shopify.is_some()),
+            ("Square", config.sources.square.is_some()),
+            ("Clover", config.sources.clover.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| format!(", {name} webhooks on {scheme}://{addr}/v1/sources/{}", name.to_lowercase()))
+        .collect();
         let directory: Arc<dyn Directory> = Arc::clone(&hub) as Arc<dyn Directory>;
         let tokens = (!config.ingest_tokens.is_empty()).then(|| Tokens::new(&config.ingest_tokens, directory));
         let log = Arc::clone(&access_log);

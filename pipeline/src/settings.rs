@@ -29,6 +29,12 @@
 //! api_base = "https://connect.squareup.com"
 //! locations = { "L8S1XYZ" = "S001" }
 //!
+//! [sources.clover]              # POST /v1/sources/clover
+//! auth_code = "…"               # X-Clover-Auth, shown once the URL is verified; or TILLFLOW_CLOVER_AUTH_CODE
+//! access_token = "…"            # or TILLFLOW_CLOVER_ACCESS_TOKEN: orders are fetched by id
+//! api_base = "https://api.clover.com"
+//! merchants = { "XYZVJT2ZRRRSC" = "S003" }
+//!
 //! [tls]                         # also --tls-cert / --tls-key: the SQL servers speak TLS only
 //! cert = "server.pem"
 //! key = "server.key"
@@ -191,6 +197,28 @@ impl UserSettings {
 pub struct SourcesSettings {
     pub shopify: Option<ShopifySettings>,
     pub square: Option<SquareSettings>,
+    pub clover: Option<CloverSettings>,
+}
+
+/// `[sources.clover]`: the app's auth code (shown in its settings once the webhook URL is
+/// verified), the token and base of the REST API, and the store of each merchant.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloverSettings {
+    pub auth_code: Option<String>,
+    pub access_token: Option<String>,
+    pub api_base: Option<String>,
+    #[serde(default)]
+    pub merchants: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for CloverSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloverSettings")
+            .field("api_base", &self.api_base)
+            .field("merchants", &self.merchants)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[sources.square]`: the subscription's signature key and notification URL, where and how

@@ -942,6 +942,104 @@ fn a_signed_square_notification_is_fetched_and_reaches_sku_margin() {
     assert_eq!(raw, serde_json::from_str::<serde_json::Value>(&gone).unwrap());
 }
 
+/// Clover: the verification handshake, then notifications with the app's auth code naming
+/// orders and payments, fetched from the REST API at `api_base` (a stand-in serving the
+/// recorded answers of `crate::clover`).
+#[test]
+fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    use serde_json::json;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let api = listener.local_addr().unwrap();
+    let authorized = |headers: &HeaderMap| headers.get("authorization").is_some_and(|v| v == "Bearer cl-token");
+    let order = move |Path((merchant, id)): Path<(String, String)>, headers: HeaderMap| async move {
+        match (authorized(&headers), merchant.as_str(), id.as_str()) {
+            (false, ..) => (StatusCode::UNAUTHORIZED, String::new()),
+            (true, "XYZVJT2ZRRRSC", "X87EZTY4P965T") => (StatusCode::OK, crate::clover::ORDER.to_string()),
+            (true, "XYZVJT2ZRRRSC", "OPEN1") => {
+                let mut open: serde_json::Value = serde_json::from_str(crate::clover::ORDER).unwrap();
+                open["id"] = json!("OPEN1");
+                open["paymentState"] = json!("OPEN");
+                (StatusCode::OK, open.to_string())
+            }
+            _ => (StatusCode::NOT_FOUND, r#"{"message": "Not Found"}"#.to_string()),
+        }
+    };
+    let payment = |Path((_, id)): Path<(String, String)>| async move {
+        json!({"id": id, "order": {"id": "X87EZTY4P965T"}, "amount": 2157}).to_string()
+    };
+    let item = |Path((_, id)): Path<(String, String)>| async move {
+        match crate::clover::ITEMS.iter().find(|(item, _)| *item == id) {
+            Some((_, body)) => (StatusCode::OK, body.to_string()),
+            None => (StatusCode::NOT_FOUND, String::new()),
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v3/merchants/{merchant}/orders/{id}", get(order))
+        .route("/v3/merchants/{merchant}/payments/{id}", get(payment))
+        .route("/v3/merchants/{merchant}/items/{id}", get(item));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.clover]\nauth_code = \"0307e264-b33a-4913\"\naccess_token = \"cl-token\"\n\
+             api_base = \"http://{api}\"\nmerchants = {{ \"XYZVJT2ZRRRSC\" = \"S1\" }}\n"
+        ),
+    )
+    .unwrap();
+    let live = Live::start_with(&["--config", &config.display().to_string()]);
+    live.post(&reference_data());
+    let notify = |auth: &str, body: &str| {
+        let head = format!("POST /v1/sources/clover HTTP/1.1\r\nX-Clover-Auth: {auth}");
+        live.request(&head, body.as_bytes()).unwrap()
+    };
+    let event = |merchant: &str, object: &str| {
+        json!({"appId": "DRKVJT2ZRRRSC", "merchants": {merchant: [{"objectId": object, "type": "UPDATE", "ts": 1772896502000_i64}]}})
+            .to_string()
+    };
+
+    // Setting the URL: Clover's verification code is answered 200, without the auth code.
+    let (status, answer) = notify("", r#"{"verificationCode":"5220ecf5-7dea"}"#);
+    assert_eq!(status, 200, "{answer}");
+    let order = event("XYZVJT2ZRRRSC", "O:X87EZTY4P965T");
+    let (status, answer) = notify("0307e264-b33a-4913", &order);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("\"accepted\":2"), "the sale and its refund: {answer}");
+    wait_for("the Clover order in sku_margin", || {
+        live.psql(
+            "SELECT sku, SUM(units_sold), SUM(units_returned), SUM(net_sales) FROM sku_margin GROUP BY 1 ORDER BY 1",
+        ) == "K1|3|1|21.96\nK2|1|0|7.90\n"
+    });
+    // The payment leads to the same order: both records count once.
+    let (status, answer) = notify("0307e264-b33a-4913", &event("XYZVJT2ZRRRSC", "P:P2"));
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("\"duplicates\":2"), "{answer}");
+    // Not yet paid: nothing; no auth code or another one: 401, counted.
+    let (status, answer) = notify("0307e264-b33a-4913", &event("XYZVJT2ZRRRSC", "O:OPEN1"));
+    assert_eq!((status, answer.contains("not paid yet")), (200, true), "{answer}");
+    assert_eq!(notify("", &order).0, 401);
+    assert_eq!(notify("0307e264-b33a-4914", &order).0, 401);
+    let (_, metrics) = live.get("/metrics").unwrap();
+    assert!(metrics.contains("tillflow_unauthenticated_total 2"), "{metrics}");
+    // An unmapped merchant and a kind of object tillflow does not map: dead letters, each the event as listed.
+    let (status, answer) = notify("0307e264-b33a-4913", &event("OTHERMERCHANT", "O:X87EZTY4P965T"));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("Clover merchant OTHERMERCHANT is not mapped"), "{answer}");
+    let (status, answer) = notify("0307e264-b33a-4913", &event("XYZVJT2ZRRRSC", "C:6GN5ZWZ8RQ4QA"));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("kind `C` are not mapped"), "{answer}");
+    wait_for("the dead letters", || live.psql("SELECT COUNT(*) FROM dead_letters") == "2\n");
+    let kept = live.psql("SELECT raw FROM dead_letters ORDER BY raw");
+    assert!(kept.contains("O:X87EZTY4P965T") && !kept.contains("6GN5ZWZ8RQ4QA"), "no customer id kept: {kept}");
+}
+
 /// An erasure as a privacy request demands it: the customer leaves the views at once, and once
 /// the deadline (here 1 h of event time) has passed, no byte under `--out` holds their raw
 /// identifiers or their pseudonyms: not the ingest log, not a dead letter, not an old version of

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod clock;
+mod clover;
 mod cluster;
 mod corpus;
 mod hand_computed;

@@ -4,6 +4,7 @@
 //! other record; what does not is a dead letter with the reason and the body as received (its
 //! personal fields removed); a bad signature is 401, counted, and nothing else.
 
+pub mod clover;
 pub mod shopify;
 pub mod square;
 
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tillflow_schemas::formats;
 
+pub use clover::Clover;
 pub use shopify::Shopify;
 pub use square::Square;
 
@@ -24,18 +26,23 @@ use crate::http::{Answer, Shared};
 pub struct Sources {
     pub shopify: Option<Shopify>,
     pub square: Option<Square>,
+    pub clover: Option<Clover>,
 }
 
 /// Answers a request whose signature is missing or wrong: 401, counted as unauthenticated.
 fn unauthenticated(shared: &Shared, header: &str, signature: &str) -> Response {
     shared.metrics.unauthenticated.fetch_add(1, Ordering::Relaxed);
-    let reason = if signature.is_empty() { format!("no {header} header") } else { "the signature does not match".into() };
+    let reason =
+        if signature.is_empty() { format!("no {header} header") } else { "the signature does not match".into() };
     (StatusCode::UNAUTHORIZED, format!("{reason}: the webhook was not accepted\n")).into_response()
 }
 
 /// Answers a platform configured nowhere: 404, with what to add to the config.
 fn not_configured(platform: &str, what: &str) -> Response {
-    let hint = format!("{platform} webhooks are not configured: add [sources.{}] with {what} to the config\n", platform.to_lowercase());
+    let hint = format!(
+        "{platform} webhooks are not configured: add [sources.{}] with {what} to the config\n",
+        platform.to_lowercase()
+    );
     (StatusCode::NOT_FOUND, hint).into_response()
 }
 
