@@ -21,9 +21,7 @@ use crate::{money, text};
 
 /// Whether `header` (`X-Clover-Auth`) is the app's auth code, compared in constant time.
 pub fn verify(auth_code: &[u8], header: &str) -> bool {
-    let header = header.trim().as_bytes();
-    let differs = header.iter().zip(auth_code).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    header.len() == auth_code.len() && !auth_code.is_empty() && differs == 0
+    crate::same_secret(auth_code, header)
 }
 
 /// The code of Clover's verification request (`{"verificationCode": "…"}`), sent once when a

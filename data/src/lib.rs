@@ -3,14 +3,15 @@
 //! refunds, voids, inventory movements, late and out-of-order arrivals, and injected anomalies
 //! whose ground truth is written beside the events.
 //!
-//! [`shopify`], [`square`] and [`clover`] map the webhooks and order exports of Shopify POS,
-//! Square and Clover to the same canonical events.
+//! [`shopify`], [`square`], [`clover`] and [`lightspeed`] map the webhooks and order exports of
+//! Shopify POS, Square, Clover and Lightspeed Retail to the same canonical events.
 //!
 //! Same [`ChainConfig`], same bytes: every random draw comes from a generator seeded by the
 //! chain seed and the (store, day) it concerns.
 
 pub mod chain;
 pub mod clover;
+pub mod lightspeed;
 pub mod shopify;
 pub mod simulate;
 pub mod square;
@@ -46,4 +47,12 @@ pub(crate) fn text(value: &serde_json::Value) -> Option<String> {
 pub(crate) fn money(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// Whether `given` is the secret `expected`, whole, compared in constant time (for secrets a
+/// platform sends as they are, not as a signature).
+pub fn same_secret(expected: &[u8], given: &str) -> bool {
+    let given = given.trim().as_bytes();
+    let differs = given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    given.len() == expected.len() && !expected.is_empty() && differs == 0
 }

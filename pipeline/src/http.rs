@@ -1,6 +1,7 @@
 //! The HTTP listener: `POST /v1/events` (NDJSON or a JSON array; with `[[ingest_tokens]]`, a
 //! bearer token and its scope: [`crate::ingest_access`]), `POST /v1/sources/shopify` and
-//! `POST /v1/sources/square`, `POST /v1/sources/clover` (the platforms' webhooks, signed), `GET /metrics` (Prometheus),
+//! `POST /v1/sources/square`, `POST /v1/sources/clover`, `POST /v1/sources/lightspeed` (the
+//! platforms' webhooks, signed or carrying a secret), `GET /metrics` (Prometheus),
 //! `GET /healthz`.
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use tillflow_queries::access::audit::{AccessLog, Audit, Caller, Outcome, refused
 
 use crate::ingest_access::{ClientAddr, Tokens};
 use crate::live::{Delivery, Metrics, Verdict};
-use crate::platforms::{Clover, Shopify, Sources, Square};
+use crate::platforms::{Clover, Lightspeed, Shopify, Sources, Square};
 
 /// What every route shares.
 #[derive(Clone)]
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     pub(crate) shopify: Option<Arc<Shopify>>,
     pub(crate) square: Option<Arc<Square>>,
     pub(crate) clover: Option<Arc<Clover>>,
+    pub(crate) lightspeed: Option<Arc<Lightspeed>>,
     /// With `[[ingest_tokens]]`: who may post to `/v1/events`, for which stores.
     tokens: Option<Arc<Tokens>>,
     /// Where each post to `/v1/events`, and each refused one, is recorded.
@@ -49,13 +51,14 @@ pub fn router(
     let requests = Arc::new(AtomicU64::new(0));
     let (shopify, square, clover) =
         (sources.shopify.map(Arc::new), sources.square.map(Arc::new), sources.clover.map(Arc::new));
-    let tokens = tokens.map(Arc::new);
-    let shared = Shared { feed, metrics, requests, shopify, square, clover, tokens, access_log };
+    let (lightspeed, tokens) = (sources.lightspeed.map(Arc::new), tokens.map(Arc::new));
+    let shared = Shared { feed, metrics, requests, shopify, square, clover, lightspeed, tokens, access_log };
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/sources/shopify", post(crate::platforms::shopify::webhook))
         .route("/v1/sources/square", post(crate::platforms::square::webhook))
         .route("/v1/sources/clover", post(crate::platforms::clover::webhook))
+        .route("/v1/sources/lightspeed", post(crate::platforms::lightspeed::webhook))
         .route("/v1/dead-letters/retry", post(post_retry))
         .route("/metrics", get(|State(s): State<Shared>| async move { s.metrics.render() }))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -81,9 +81,9 @@ enum Command {
         /// A TOML file setting any of these flags (flags given here win); see docs/live.md.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The platform whose order exports the .json inputs are (shopify or square), as its
-        /// Orders API lists them: history mapped as its webhooks are, locations mapped to stores
-        /// by [sources.PLATFORM] in --config.
+        /// The platform whose order exports the .json inputs are (shopify, square, clover or
+        /// lightspeed), as its API lists them: history mapped as its webhooks are, locations
+        /// mapped to stores by [sources.PLATFORM] in --config.
         #[arg(long, value_name = "PLATFORM")]
         source: Option<tillflow::source::Platform>,
     },
@@ -423,7 +423,19 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
             Some(tillflow::platforms::Clover::new(auth_code, api_base, access_token, clover.merchants.clone()))
         }
     };
-    Ok(tillflow::platforms::Sources { shopify, square, clover })
+    let lightspeed = match &settings.lightspeed {
+        None => None,
+        Some(lightspeed) => {
+            let what = "[sources.lightspeed] needs a `token` for the webhook URL";
+            let token = secret(&lightspeed.token, "TILLFLOW_LIGHTSPEED_TOKEN", what)?;
+            if token.chars().count() < 16 {
+                anyhow::bail!("[sources.lightspeed] token is too short: use 16 characters or more, random");
+            }
+            let (outlets, registers) = (lightspeed.outlets.clone(), lightspeed.registers.clone());
+            Some(tillflow::platforms::Lightspeed::new(token, outlets, registers))
+        }
+    };
+    Ok(tillflow::platforms::Sources { shopify, square, clover, lightspeed })
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -549,9 +561,14 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     None => tillflow::run::Exports::default(),
                     Some(platform) => {
                         let name = format!("{platform:?}").to_lowercase();
+                        let sources = &file.sources;
                         let locations = match platform {
-                            Platform::Shopify => file.sources.shopify.clone().map(|s| s.locations),
-                            Platform::Square => file.sources.square.clone().map(|s| s.locations),
+                            Platform::Shopify => sources.shopify.as_ref().map(|s| s.locations.clone()),
+                            Platform::Square => sources.square.as_ref().map(|s| s.locations.clone()),
+                            Platform::Clover => sources.clover.as_ref().map(|s| s.merchants.clone()),
+                            Platform::Lightspeed => sources.lightspeed.as_ref().map(|s| {
+                                s.outlets.iter().chain(&s.registers).map(|(k, v)| (k.clone(), v.clone())).collect()
+                            }),
                         };
                         let locations = locations.unwrap_or_default();
                         if exports.is_empty() {
@@ -560,8 +577,14 @@ fn execute(command: Command) -> anyhow::Result<()> {
                             );
                         }
                         if locations.is_empty() {
+                            let key = match platform {
+                                Platform::Shopify | Platform::Square => "locations",
+                                Platform::Clover => "merchants",
+                                Platform::Lightspeed => "outlets",
+                            };
                             anyhow::bail!(
-                                "--source {name} needs the store of each {name} location: [sources.{name}] locations = {{ \"<location id>\" = \"<store_id>\" }} in --config"
+                                "--source {name} needs the store of each {name} {}: [sources.{name}] {key} = {{ \"<id>\" = \"<store_id>\" }} in --config",
+                                key.trim_end_matches('s')
                             );
                         }
                         tillflow::run::Exports { platform, files: exports, locations }

@@ -92,6 +92,7 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
             ("Shopify", config.sources.shopify.is_some()),
             ("Square", config.sources.square.is_some()),
             ("Clover", config.sources.clover.is_some()),
+            ("Lightspeed", config.sources.lightspeed.is_some()),
         ]
         .into_iter()
         .filter(|(_, on)| *on)

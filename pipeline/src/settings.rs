@@ -35,6 +35,11 @@
 //! api_base = "https://api.clover.com"
 //! merchants = { "XYZVJT2ZRRRSC" = "S003" }
 //!
+//! [sources.lightspeed]          # POST /v1/sources/lightspeed?token=… (Lightspeed signs nothing)
+//! token = "…"                   # 16 characters or more, random; or TILLFLOW_LIGHTSPEED_TOKEN
+//! outlets = { "06e35f89-3783-11e6-ec7e-13d8a2f6a7f4" = "S004" }
+//! registers = { "0a6f6e36-8b71-11eb-f3d6-40cea3d59c5a" = "S004" }   # for sales that name no outlet
+//!
 //! [tls]                         # also --tls-cert / --tls-key: the SQL servers speak TLS only
 //! cert = "server.pem"
 //! key = "server.key"
@@ -198,6 +203,28 @@ pub struct SourcesSettings {
     pub shopify: Option<ShopifySettings>,
     pub square: Option<SquareSettings>,
     pub clover: Option<CloverSettings>,
+    pub lightspeed: Option<LightspeedSettings>,
+}
+
+/// `[sources.lightspeed]`: the token the webhook URL carries (Lightspeed signs nothing), and
+/// the store of each outlet and register.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LightspeedSettings {
+    pub token: Option<String>,
+    #[serde(default)]
+    pub outlets: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    pub registers: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for LightspeedSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightspeedSettings")
+            .field("outlets", &self.outlets)
+            .field("registers", &self.registers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[sources.clover]`: the app's auth code (shown in its settings once the webhook URL is

@@ -376,6 +376,8 @@ impl Interleave {
 pub enum Platform {
     Shopify,
     Square,
+    Clover,
+    Lightspeed,
 }
 
 impl std::str::FromStr for Platform {
@@ -385,51 +387,72 @@ impl std::str::FromStr for Platform {
         match name {
             "shopify" => Ok(Platform::Shopify),
             "square" => Ok(Platform::Square),
-            other => Err(format!("`{other}` is not a platform tillflow reads exports of; choose shopify or square")),
+            "clover" => Ok(Platform::Clover),
+            "lightspeed" => Ok(Platform::Lightspeed),
+            other => Err(format!(
+                "`{other}` is not a platform tillflow reads exports of; choose shopify, square, clover or lightspeed"
+            )),
         }
     }
 }
 
-/// A file of orders as a platform's Orders API lists them (`{"orders": [...]}`, a JSON array,
-/// or one order per line), each mapped as its webhooks are (Shopify: the order's sale, its
-/// cancellation if it was cancelled, and each of its refunds; Square: see
-/// [`tillflow_data::square`], SKUs from the catalog objects the file may hold beside the orders,
-/// `{"objects": [...]}`). An order that does not map is a dead letter with the reason and the
-/// order's JSON. Positions count orders.
+/// The keys under which the platforms' APIs list orders (Shopify, Square: `orders`; Clover:
+/// `elements`; Lightspeed: `register_sales` in API 0.9, `data` in 2.0).
+const LISTINGS: [&str; 4] = ["orders", "elements", "register_sales", "data"];
+
+/// A file of orders as a platform's API lists them (`{"orders": [...]}` and the like, a JSON
+/// array, or one order per line), each mapped as its webhooks are (Shopify: the order's sale,
+/// its cancellation if it was cancelled, and each of its refunds; Square, Clover, Lightspeed:
+/// see their mappings in `tillflow_data`). The SKUs of Square's and Clover's items come from
+/// what the file holds beside the orders: Square's catalog item variations (`"objects"`),
+/// Clover's inventory items (`"items"`). `locations` maps the platform's location (Shopify,
+/// Square), merchant (Clover) or outlet and register (Lightspeed) ids to stores. An order that
+/// does not map is a dead letter with the reason and the order's JSON. Positions count orders.
 pub fn platform_export(
     path: &Path,
     platform: Platform,
     locations: &std::collections::HashMap<String, String>,
 ) -> (Arc<str>, Records) {
+    use serde_json::Value;
     let name: Arc<str> = path.display().to_string().into();
     let mut skus = std::collections::HashMap::new();
-    let orders: Vec<serde_json::Value> = match std::fs::read(path) {
+    let orders: Vec<Value> = match std::fs::read(path) {
         Err(e) => {
             return (
                 name,
                 Box::new(std::iter::once(Record::rejected(0, Rejected::new(b"", InputError::Io(e.to_string()))))),
             );
         }
-        Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(serde_json::Value::Object(mut listing)) => {
-                skus = tillflow_data::square::skus_of_catalog(&serde_json::Value::Object(listing.clone()));
-                match listing.remove("orders") {
-                    Some(serde_json::Value::Array(orders)) => orders,
-                    _ => vec![serde_json::Value::Object(listing)],
+        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(mut listing)) => {
+                skus = match platform {
+                    Platform::Square => tillflow_data::square::skus_of_catalog(&Value::Object(listing.clone())),
+                    Platform::Clover => listing
+                        .get("items")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|item| {
+                            Some((item["id"].as_str()?.to_string(), tillflow_data::clover::sku_of_item(item)?))
+                        })
+                        .collect(),
+                    _ => skus,
+                };
+                match LISTINGS.iter().find_map(|key| listing.remove(*key).filter(Value::is_array)) {
+                    Some(Value::Array(orders)) => orders,
+                    _ => vec![Value::Object(listing)],
                 }
             }
-            Ok(serde_json::Value::Array(orders)) => orders,
+            Ok(Value::Array(orders)) => orders,
             Ok(other) => vec![other],
             Err(_) => bytes
                 .split(|b| *b == b'\n')
                 .filter(|line| !line.trim_ascii().is_empty())
-                .map(|line| {
-                    serde_json::from_slice(line)
-                        .unwrap_or(serde_json::Value::String(String::from_utf8_lossy(line).into()))
-                })
+                .map(|line| serde_json::from_slice(line).unwrap_or(Value::String(String::from_utf8_lossy(line).into())))
                 .collect(),
         },
     };
+    let stores = tillflow_data::lightspeed::Stores { outlets: locations.clone(), registers: locations.clone() };
     let mut records = Vec::new();
     for (i, order) in orders.iter().enumerate() {
         let position = i as u64 + 1;
@@ -441,6 +464,11 @@ pub fn platform_export(
             Platform::Square => (
                 tillflow_data::square::map_order(order, locations, &skus),
                 tillflow_data::square::without_personal_data(order.to_string().as_bytes()),
+            ),
+            Platform::Clover => (clover_order(order, locations, &skus), order.to_string().into_bytes()),
+            Platform::Lightspeed => (
+                tillflow_data::lightspeed::map("sale.update", order, &stores),
+                tillflow_data::lightspeed::without_personal_data(order),
             ),
         };
         match canonical {
@@ -454,6 +482,20 @@ pub fn platform_export(
         }
     }
     (name, Box::new(records.into_iter()))
+}
+
+/// A Clover order of an export, of the merchant its `href` names.
+fn clover_order(
+    order: &serde_json::Value,
+    merchants: &std::collections::HashMap<String, String>,
+    skus: &std::collections::HashMap<String, String>,
+) -> Result<Vec<serde_json::Value>, String> {
+    let href = order["href"].as_str().unwrap_or_default();
+    let merchant = href.split("/merchants/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+    let store = merchants.get(merchant).ok_or_else(|| {
+        format!("Clover merchant `{merchant}` (from the order's href) is not mapped to a store: add it under [sources.clover] merchants")
+    })?;
+    tillflow_data::clover::map_order(order, store, skus)
 }
 
 /// A Shopify order of an export as its webhooks map it: the sale, its cancellation, its refunds.

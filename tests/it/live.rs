@@ -1040,6 +1040,62 @@ fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
     assert!(kept.contains("O:X87EZTY4P965T") && !kept.contains("6GN5ZWZ8RQ4QA"), "no customer id kept: {kept}");
 }
 
+/// Lightspeed: form-encoded webhooks to a URL carrying tillflow's token (Lightspeed signs
+/// nothing), the object as JSON in `payload`.
+#[test]
+fn a_lightspeed_webhook_with_its_token_reaches_sku_margin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    let register = crate::lightspeed::REGISTER;
+    std::fs::write(
+        &config,
+        format!("[sources.lightspeed]\ntoken = \"ls-0123456789abcdef\"\nregisters = {{ \"{register}\" = \"S1\" }}\n"),
+    )
+    .unwrap();
+    let live = Live::start_with(&["--config", &config.display().to_string()]);
+    live.post(&reference_data());
+    let webhook = |token: &str, kind: &str, payload: &str| {
+        let form: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("type", kind)
+            .append_pair("payload", payload)
+            .finish();
+        let head = format!(
+            "POST /v1/sources/lightspeed?token={token} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"
+        );
+        live.request(&head, form.as_bytes()).unwrap()
+    };
+    let (status, answer) = webhook("ls-0123456789abcdef", "sale.update", crate::lightspeed::SALE);
+    assert_eq!(status, 202, "{answer}");
+    wait_for("the Lightspeed sale in sku_margin", || {
+        live.psql("SELECT sku, units_sold, net_sales FROM sku_margin ORDER BY sku") == "K1|3|32.97\nK2|1|9.00\n"
+    });
+    // Lightspeed sends a sale again on each update: the same record counts once.
+    let (_, answer) = webhook("ls-0123456789abcdef", "sale.update", crate::lightspeed::SALE);
+    assert!(answer.contains("\"duplicates\":1"), "{answer}");
+    let (status, answer) = webhook("ls-0123456789abcdef", "product.update", crate::lightspeed::PRODUCT);
+    assert_eq!(status, 202, "{answer}");
+    wait_for("the product", || {
+        live.psql("SELECT unit_cost, list_price FROM products WHERE sku = 'K9'") == "14.50|39.13\n"
+    });
+    let mut saved: serde_json::Value = serde_json::from_str(crate::lightspeed::SALE).unwrap();
+    saved["status"] = serde_json::json!("SAVED");
+    let (status, answer) = webhook("ls-0123456789abcdef", "sale.update", &saved.to_string());
+    assert_eq!((status, answer.contains("the sale is SAVED")), (200, true), "{answer}");
+    // Without the token, or with another: 401, counted.
+    assert_eq!(webhook("", "sale.update", crate::lightspeed::SALE).0, 401);
+    assert_eq!(webhook("ls-0123456789abcdeX", "sale.update", crate::lightspeed::SALE).0, 401);
+    let (_, metrics) = live.get("/metrics").unwrap();
+    assert!(metrics.contains("tillflow_unauthenticated_total 2"), "{metrics}");
+    // A register no store is mapped to: a dead letter, the customer's name left out, their id pseudonymous.
+    let elsewhere = crate::lightspeed::SALE.replace(register, "ffffffff-0000").replace("a2961c07", "b2961c07");
+    let (status, answer) = webhook("ls-0123456789abcdef", "sale.update", &elsewhere);
+    assert_eq!(status, 400, "{answer}");
+    wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
+    let raw = live.psql("SELECT raw FROM dead_letters");
+    assert!(raw.contains("ffffffff-0000") && !raw.contains("Ann Example"), "{raw}");
+    assert!(!raw.contains("e52b4b5c") && raw.contains("cust_"), "the customer id pseudonymous: {raw}");
+}
+
 /// An erasure as a privacy request demands it: the customer leaves the views at once, and once
 /// the deadline (here 1 h of event time) has passed, no byte under `--out` holds their raw
 /// identifiers or their pseudonyms: not the ingest log, not a dead letter, not an old version of

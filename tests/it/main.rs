@@ -8,6 +8,7 @@ mod clover;
 mod cluster;
 mod corpus;
 mod hand_computed;
+mod lightspeed;
 mod live;
 mod pg;
 mod privacy;

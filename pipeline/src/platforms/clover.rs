@@ -62,7 +62,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     let header = "x-clover-auth";
     let auth = headers.get(header).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !config.auth_code.as_ref().is_some_and(|code| clover::verify(code.as_bytes(), auth)) {
-        return unauthenticated(&shared, header, auth);
+        return unauthenticated(&shared, "X-Clover-Auth header", auth);
     }
     let source = "clover".to_string();
     let notices = match clover::notices(&body) {

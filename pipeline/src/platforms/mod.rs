@@ -5,6 +5,7 @@
 //! personal fields removed); a bad signature is 401, counted, and nothing else.
 
 pub mod clover;
+pub mod lightspeed;
 pub mod shopify;
 pub mod square;
 
@@ -16,6 +17,7 @@ use serde_json::Value;
 use tillflow_schemas::formats;
 
 pub use clover::Clover;
+pub use lightspeed::Lightspeed;
 pub use shopify::Shopify;
 pub use square::Square;
 
@@ -27,6 +29,7 @@ pub struct Sources {
     pub shopify: Option<Shopify>,
     pub square: Option<Square>,
     pub clover: Option<Clover>,
+    pub lightspeed: Option<Lightspeed>,
 }
 
 /// Answers a request whose signature is missing or wrong: 401, counted as unauthenticated.

@@ -31,7 +31,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let signature = header("x-shopify-hmac-sha256");
     if !shopify::verify(config.secret.as_bytes(), &body, &signature) {
-        return unauthenticated(&shared, "X-Shopify-Hmac-Sha256", &signature);
+        return unauthenticated(&shared, "X-Shopify-Hmac-Sha256 header", &signature);
     }
     let topic = header("x-shopify-topic");
     let records = match shopify::map(&topic, &body, &config.locations) {

@@ -63,7 +63,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     let header = "x-square-hmacsha256-signature";
     let signature = headers.get(header).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !square::verify(config.signature_key.as_bytes(), &config.notification_url, &body, signature) {
-        return unauthenticated(&shared, header, signature);
+        return unauthenticated(&shared, "x-square-hmacsha256-signature header", signature);
     }
     let notification: Value = serde_json::from_slice(&body).unwrap_or_default();
     let kind = notification["type"].as_str().unwrap_or_default();
