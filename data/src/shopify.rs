@@ -7,6 +7,8 @@
 //! | `orders/create`, `orders/paid`, `orders/updated` | `sale`: the order's line items at their price, with the discounts allocated to each line; a tender per successful sale or capture among its `transactions`, else one of the order's total, its kind from the payment gateway |
 //! | `orders/cancelled` | `void` with scope `post` of that sale |
 //! | `refunds/create` | `refund` citing the order, one line per refunded line item |
+//! | `products/create`, `products/update` | a `product` per variant with a SKU: its price, the cost of its inventory item (fetched) |
+//! | `inventory_levels/update` | `inventory` count of the item's SKU (fetched) at the location, `available` units |
 //!
 //! Each order is one sale, `event_id` `shopify-order-<id>`: Shopify sends an order again on
 //! `orders/paid` and on retries, and the same content counts once; an update that changes the
@@ -32,18 +34,120 @@ pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
 }
 
 /// The canonical records of one webhook, or why it does not map. `locations` maps Shopify
-/// location ids to tillflow store ids.
-pub fn map(topic: &str, body: &[u8], locations: &HashMap<String, String>) -> Result<Vec<Value>, String> {
+/// location ids to tillflow store ids; `items` holds the inventory items (SKU and cost) the
+/// webhook names, fetched first (see [`items_wanted`]).
+pub fn map(
+    topic: &str,
+    body: &[u8],
+    locations: &HashMap<String, String>,
+    items: &HashMap<String, Item>,
+) -> Result<Vec<Value>, String> {
     let payload: Value = serde_json::from_slice(body).map_err(|e| format!("the {topic} body is not JSON: {e}"))?;
     match topic {
         "orders/create" | "orders/paid" | "orders/updated" => Ok(vec![sale(&payload, locations)?]),
         "orders/cancelled" => Ok(vec![cancellation(&payload, locations)?]),
         "refunds/create" => Ok(vec![refund(&payload, locations)?]),
+        "products/create" | "products/update" => products(&payload, items),
+        "inventory_levels/update" => Ok(vec![level(&payload, locations, items)?]),
         other => Err(format!(
             "Shopify topic `{other}` is not mapped; tillflow maps orders/create, orders/paid, orders/updated, \
-             orders/cancelled and refunds/create"
+             orders/cancelled, refunds/create, products/create, products/update and inventory_levels/update"
         )),
     }
+}
+
+/// An inventory item as the Admin API describes it: the SKU it stocks and what a unit costs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Item {
+    pub sku: Option<String>,
+    pub cost: Option<String>,
+}
+
+/// The inventory items a webhook names, to fetch before it maps (a product's variants' items
+/// for their cost, an inventory level's item for its SKU); none for orders and refunds.
+pub fn items_wanted(topic: &str, body: &[u8]) -> Vec<String> {
+    let Ok(payload) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
+    match topic {
+        "products/create" | "products/update" => payload["variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|variant| text(&variant["inventory_item_id"]))
+            .collect(),
+        "inventory_levels/update" => text(&payload["inventory_item_id"]).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The inventory items of an Admin API answer (`{"inventory_items": [...]}` or
+/// `{"inventory_item": {...}}`), by id.
+pub fn items_of(answer: &Value) -> HashMap<String, Item> {
+    let listed = answer["inventory_items"].as_array().cloned().unwrap_or_default();
+    let single = answer.get("inventory_item").cloned();
+    listed
+        .into_iter()
+        .chain(single)
+        .filter_map(|item| Some((text(&item["id"])?, Item { sku: text(&item["sku"]), cost: text(&item["cost"]) })))
+        .collect()
+}
+
+/// A product record per variant with a SKU: its price as the list price, its inventory item's
+/// cost as the unit cost.
+fn products(product: &Value, items: &HashMap<String, Item>) -> Result<Vec<Value>, String> {
+    let id = required(product, "id", "product")?;
+    let title = text(&product["title"]).unwrap_or_else(|| format!("shopify-product-{id}"));
+    let category = text(&product["product_type"]).unwrap_or_else(|| "uncategorized".into());
+    let department = text(&product["vendor"]).unwrap_or_else(|| "shopify".into());
+    let mut records = Vec::new();
+    for variant in product["variants"].as_array().into_iter().flatten() {
+        let Some(sku) = text(&variant["sku"]) else { continue }; // a variant without a SKU is not stocked
+        let item = text(&variant["inventory_item_id"]).and_then(|item| items.get(&item));
+        let cost = item.and_then(|item| item.cost.clone()).ok_or_else(|| {
+            format!("variant {sku} of product {id} has no cost in Shopify: set the cost per item of the variant")
+        })?;
+        let name = match text(&variant["title"]).filter(|t| t != "Default Title") {
+            Some(variant) => format!("{title} - {variant}"),
+            None => title.clone(),
+        };
+        let mut record = json!({
+            "type": "product",
+            "sku": sku,
+            "name": name,
+            "category": category,
+            "department": department,
+            "unit_cost": money(cents(&json!(cost))?),
+            "list_price": money(cents(&variant["price"])?),
+        });
+        if let Some(updated) = text(&variant["updated_at"]).or_else(|| text(&product["updated_at"])) {
+            let variant_id = text(&variant["id"]).unwrap_or_else(|| sku.clone());
+            record["event_id"] = json!(format!("shopify-variant-{variant_id}-{updated}"));
+        }
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Err(format!("product {id} has no variant with a SKU"));
+    }
+    Ok(records)
+}
+
+/// An inventory level: the count of its item's SKU at a location, when Shopify updated it.
+fn level(level: &Value, locations: &HashMap<String, String>, items: &HashMap<String, Item>) -> Result<Value, String> {
+    let item = required(level, "inventory_item_id", "inventory level")?;
+    let store_id = store(text(&level["location_id"]), locations, "inventory level")?;
+    let sku = items.get(&item).and_then(|i| i.sku.clone()).ok_or_else(|| {
+        format!("inventory item {item} has no SKU in Shopify: set the variant's SKU so its stock can be counted")
+    })?;
+    let qty = level["available"].as_i64().ok_or("the inventory level has no `available` count")?;
+    let updated = required(level, "updated_at", "inventory level")?;
+    Ok(json!({
+        "type": "inventory",
+        "event_id": format!("shopify-level-{item}-{}-{updated}", text(&level["location_id"]).unwrap_or_default()),
+        "ts": updated,
+        "store_id": store_id,
+        "sku": sku,
+        "kind": "count",
+        "qty": qty,
+    }))
 }
 
 /// Fields of a Shopify payload that describe a person, not a sale.

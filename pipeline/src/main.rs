@@ -381,10 +381,22 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
     };
     let shopify = match &settings.shopify {
         None => None,
-        Some(shopify) => Some(tillflow::platforms::Shopify {
-            secret: secret(&shopify.secret, "TILLFLOW_SHOPIFY_SECRET", "[sources.shopify] needs the app's `secret`")?,
-            locations: shopify.locations.clone(),
-        }),
+        Some(shopify) => {
+            let app_secret =
+                secret(&shopify.secret, "TILLFLOW_SHOPIFY_SECRET", "[sources.shopify] needs the app's `secret`")?;
+            let base = shopify.api_base.clone().or_else(|| {
+                shopify.shop.as_ref().map(|shop| format!("https://{}/admin/api/2025-10", shop.trim_end_matches('/')))
+            });
+            let token = shopify.access_token.clone().or_else(|| std::env::var("TILLFLOW_SHOPIFY_ACCESS_TOKEN").ok());
+            let admin = match (base, token.filter(|t| !t.is_empty())) {
+                (Some(base), Some(token)) => Some((base, token)),
+                (None, None) => None,
+                _ => anyhow::bail!(
+                    "[sources.shopify] needs both `shop` (or `api_base`) and `access_token` for the Admin API"
+                ),
+            };
+            Some(tillflow::platforms::Shopify::new(app_secret, shopify.locations.clone(), admin))
+        }
     };
     let square = match &settings.square {
         None => None,

@@ -21,6 +21,8 @@
 //! [sources.shopify]             # POST /v1/sources/shopify (the secret may come from
 //! secret = "…"                  # TILLFLOW_SHOPIFY_SECRET instead)
 //! locations = { "655441491" = "S001", "655441492" = "S002" }
+//! shop = "example.myshopify.com"   # with access_token (or TILLFLOW_SHOPIFY_ACCESS_TOKEN): the Admin
+//! access_token = "shpat_…"      # API gives products' costs and inventory levels' SKUs
 //!
 //! [sources.square]              # POST /v1/sources/square
 //! signature_key = "…"           # or TILLFLOW_SQUARE_SIGNATURE_KEY
@@ -276,6 +278,12 @@ impl std::fmt::Debug for SquareSettings {
 #[serde(deny_unknown_fields)]
 pub struct ShopifySettings {
     pub secret: Option<String>,
+    /// The shop's domain (`example.myshopify.com`): its Admin API gives products' costs and
+    /// inventory levels' SKUs.
+    pub shop: Option<String>,
+    /// The Admin API's base instead of the shop's (`https://…/admin/api/VERSION`).
+    pub api_base: Option<String>,
+    pub access_token: Option<String>,
     #[serde(default)]
     pub locations: std::collections::HashMap<String, String>,
 }
@@ -283,7 +291,12 @@ pub struct ShopifySettings {
 impl std::fmt::Debug for ShopifySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secret = self.secret.as_ref().map(|_| "<redacted>");
-        f.debug_struct("ShopifySettings").field("secret", &secret).field("locations", &self.locations).finish()
+        f.debug_struct("ShopifySettings")
+            .field("secret", &secret)
+            .field("shop", &self.shop)
+            .field("api_base", &self.api_base)
+            .field("locations", &self.locations)
+            .finish_non_exhaustive()
     }
 }
 

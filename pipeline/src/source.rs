@@ -503,14 +503,15 @@ fn shopify_order(
     order: &serde_json::Value,
     locations: &std::collections::HashMap<String, String>,
 ) -> Result<Vec<serde_json::Value>, String> {
-    use tillflow_data::shopify::map;
+    let none = std::collections::HashMap::new();
+    let map = |topic: &str, body: &[u8]| tillflow_data::shopify::map(topic, body, locations, &none);
     let body = order.to_string();
-    let mut mapped = map("orders/create", body.as_bytes(), locations)?;
+    let mut mapped = map("orders/create", body.as_bytes())?;
     if order["cancelled_at"].as_str().is_some() {
-        mapped.extend(map("orders/cancelled", body.as_bytes(), locations)?);
+        mapped.extend(map("orders/cancelled", body.as_bytes())?);
     }
     for refund in order["refunds"].as_array().into_iter().flatten() {
-        mapped.extend(map("refunds/create", refund.to_string().as_bytes(), locations)?);
+        mapped.extend(map("refunds/create", refund.to_string().as_bytes())?);
     }
     Ok(mapped)
 }

@@ -779,12 +779,31 @@ fn replaying_the_ingest_log_reproduces_the_live_run_epoch_by_epoch() {
 /// does not map is a dead letter holding the body as received.
 #[test]
 fn a_signed_shopify_webhook_reaches_sku_margin() {
+    use axum::http::{HeaderMap, StatusCode};
     use base64::Engine;
     use hmac::{KeyInit, Mac};
+    // A stand-in for the shop's Admin API, serving the recorded inventory items.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let api = listener.local_addr().unwrap();
+    let items = |headers: HeaderMap| async move {
+        match headers.get("x-shopify-access-token").is_some_and(|t| t == "shpat_test") {
+            true => (StatusCode::OK, crate::shopify::ITEMS.to_string()),
+            false => (StatusCode::UNAUTHORIZED, String::new()),
+        }
+    };
+    let app = axum::Router::new().route("/admin/api/2025-10/inventory_items.json", axum::routing::get(items));
+    runtime.spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
-    std::fs::write(&config, "[sources.shopify]\nsecret = \"shpss_test\"\nlocations = { \"655441491\" = \"S1\" }\n")
-        .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.shopify]\nsecret = \"shpss_test\"\nlocations = {{ \"655441491\" = \"S1\" }}\n\
+             api_base = \"http://{api}/admin/api/2025-10\"\naccess_token = \"shpat_test\"\n"
+        ),
+    )
+    .unwrap();
     let live = Live::start_with(&["--config", &config.display().to_string()]);
     live.post(&reference_data());
     let sign = |body: &[u8]| {
@@ -831,6 +850,18 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     kept.as_object_mut().unwrap().remove("email");
     assert_eq!(raw, kept, "the dead letter keeps the webhook's body, the customer pseudonymous");
     assert_eq!(live.psql("SELECT SUM(units_sold) FROM sku_margin"), "4\n", "only the mapped order counts");
+
+    // A product and a stock count name inventory items: fetched from the Admin API for their cost and SKU.
+    let product = crate::shopify::PRODUCT.as_bytes();
+    let (status, answer) = webhook("products/update", &sign(product), product);
+    assert_eq!(status, 202, "{answer}");
+    let level = crate::shopify::LEVEL.as_bytes();
+    let (status, answer) = webhook("inventory_levels/update", &sign(level), level);
+    assert_eq!(status, 202, "{answer}");
+    wait_for("the product and its count", || {
+        live.psql("SELECT unit_cost, list_price FROM products WHERE sku = 'K9'") == "14.50|39.00\n"
+            && live.psql("SELECT on_hand FROM inventory_position WHERE store_id = 'S1' AND sku = 'K9'") == "6\n"
+    });
 }
 
 /// A Square notification names an order; tillflow fetches it (and its items' SKUs) from the

@@ -6,7 +6,12 @@
 use std::collections::HashMap;
 
 use serde_json::json;
-use tillflow_data::shopify::{map, verify};
+use tillflow_data::shopify::verify;
+
+/// The mapping of a webhook that names no inventory item (orders, refunds).
+fn map(topic: &str, body: &[u8], locations: &HashMap<String, String>) -> Result<Vec<serde_json::Value>, String> {
+    tillflow_data::shopify::map(topic, body, locations, &HashMap::new())
+}
 
 pub const ORDER: &str = r##"{
   "id": 450789469,
@@ -29,6 +34,28 @@ pub const ORDER: &str = r##"{
      "price": "9.00", "total_discount": "0.00", "discount_allocations": []}
   ]
 }"##;
+
+/// A product as `products/update` sends it (two variants; one without a SKU, not stocked).
+pub const PRODUCT: &str = r##"{
+  "id": 632910392, "title": "Milk frother", "product_type": "Appliances", "vendor": "Kaffa",
+  "updated_at": "2026-03-07T09:00:00-05:00",
+  "variants": [
+    {"id": 808950810, "product_id": 632910392, "title": "Black", "price": "39.00", "sku": "K9",
+     "inventory_item_id": 808950810, "updated_at": "2026-03-07T09:00:00-05:00"},
+    {"id": 808950811, "product_id": 632910392, "title": "Sample", "price": "0.00", "sku": "",
+     "inventory_item_id": 808950811, "updated_at": "2026-03-07T09:00:00-05:00"}
+  ]
+}"##;
+
+/// An inventory level as `inventory_levels/update` sends it.
+pub const LEVEL: &str = r##"{"inventory_item_id": 808950810, "location_id": 655441491, "available": 6,
+  "updated_at": "2026-03-07T18:30:00-05:00", "admin_graphql_api_id": "gid://shopify/InventoryLevel/655441491?inventory_item_id=808950810"}"##;
+
+/// The Admin API's answer for the product's inventory item (`GET …/inventory_items.json?ids=…`).
+pub const ITEMS: &str = r##"{"inventory_items": [
+  {"id": 808950810, "sku": "K9", "cost": "14.50", "tracked": true},
+  {"id": 808950811, "sku": "", "cost": null, "tracked": false}
+]}"##;
 
 pub fn locations() -> HashMap<String, String> {
     HashMap::from([("655441491".to_string(), "S1".to_string())])
@@ -110,6 +137,48 @@ fn a_cancellation_is_a_post_void_and_a_refund_cites_its_order() {
             "lines": [{"sku": "K1", "qty": 1, "amount": "11.49"}]
         })]
     );
+}
+
+#[test]
+fn a_product_is_priced_by_its_variants_and_costed_by_their_items_and_a_level_counts_stock() {
+    use tillflow_data::shopify::{items_of, items_wanted};
+    assert_eq!(items_wanted("products/update", PRODUCT.as_bytes()), ["808950810", "808950811"]);
+    assert_eq!(items_wanted("inventory_levels/update", LEVEL.as_bytes()), ["808950810"]);
+    assert!(items_wanted("orders/create", ORDER.as_bytes()).is_empty(), "orders name no item to fetch");
+    let items = items_of(&serde_json::from_str(ITEMS).unwrap());
+    let product = tillflow_data::shopify::map("products/update", PRODUCT.as_bytes(), &locations(), &items).unwrap();
+    assert_eq!(
+        product,
+        [json!({
+            "type": "product",
+            "sku": "K9",
+            "name": "Milk frother - Black",
+            "category": "Appliances",
+            "department": "Kaffa",
+            "unit_cost": "14.50",
+            "list_price": "39.00",
+            "event_id": "shopify-variant-808950810-2026-03-07T09:00:00-05:00"
+        })],
+        "the variant without a SKU is left out"
+    );
+    let level = tillflow_data::shopify::map("inventory_levels/update", LEVEL.as_bytes(), &locations(), &items).unwrap();
+    assert_eq!(
+        level,
+        [json!({
+            "type": "inventory",
+            "event_id": "shopify-level-808950810-655441491-2026-03-07T18:30:00-05:00",
+            "ts": "2026-03-07T18:30:00-05:00",
+            "store_id": "S1",
+            "sku": "K9",
+            "kind": "count",
+            "qty": 6
+        })]
+    );
+    // Without the item's cost (or SKU), it says what to set in Shopify.
+    let why = tillflow_data::shopify::map("products/update", PRODUCT.as_bytes(), &locations(), &HashMap::new());
+    assert!(why.unwrap_err().contains("variant K9 of product 632910392 has no cost in Shopify"));
+    let why = tillflow_data::shopify::map("inventory_levels/update", LEVEL.as_bytes(), &locations(), &HashMap::new());
+    assert!(why.unwrap_err().contains("inventory item 808950810 has no SKU"));
 }
 
 #[test]

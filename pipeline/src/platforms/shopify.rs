@@ -1,25 +1,44 @@
 //! `POST /v1/sources/shopify`: a Shopify app's webhooks, signed with the app's secret
 //! (`X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body), mapped by topic
-//! (`X-Shopify-Topic`) with `tillflow_data::shopify`.
+//! (`X-Shopify-Topic`) with `tillflow_data::shopify`. Products and inventory levels name
+//! inventory items, fetched from the Admin API (their SKU and cost) when it is configured.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
-use super::{dead, not_configured, records, unauthenticated};
+use super::{Api, Fetch, dead, not_configured, records, unauthenticated};
 use crate::http::{Shared, deliver};
 
-/// A Shopify app's webhooks: the secret that signs them and the store of each POS location.
-#[derive(Clone, Default)]
+/// A Shopify app's webhooks: the secret that signs them, the store of each POS location, and
+/// the Admin API inventory items are fetched from, if configured.
+#[derive(Clone)]
 pub struct Shopify {
-    pub secret: String,
+    secret: String,
     /// Shopify location id → tillflow store id.
-    pub locations: std::collections::HashMap<String, String>,
+    locations: std::collections::HashMap<String, String>,
+    admin: Option<Api>,
+}
+
+impl Shopify {
+    /// `admin`: the Admin API's base (`https://SHOP.myshopify.com/admin/api/VERSION`) and token.
+    pub fn new(
+        secret: String,
+        locations: std::collections::HashMap<String, String>,
+        admin: Option<(String, String)>,
+    ) -> Shopify {
+        let admin = admin.map(|(base, token)| Api::new(&base, &[("x-shopify-access-token", token)]));
+        Shopify { secret, locations, admin }
+    }
 }
 
 impl std::fmt::Debug for Shopify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shopify").field("secret", &"<redacted>").field("locations", &self.locations).finish()
+        f.debug_struct("Shopify")
+            .field("locations", &self.locations)
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -34,9 +53,28 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
         return unauthenticated(&shared, "X-Shopify-Hmac-Sha256 header", &signature);
     }
     let topic = header("x-shopify-topic");
-    let records = match shopify::map(&topic, &body, &config.locations) {
-        Ok(canonical) => records(&canonical),
-        Err(reason) => dead(&shopify::without_personal_data(&body), reason),
+    let wanted = shopify::items_wanted(&topic, &body);
+    let items = match (&config.admin, wanted.is_empty()) {
+        (_, true) => Ok(Default::default()),
+        (None, false) => Err(Fetch::Missing(format!(
+            "{topic} needs Shopify's Admin API for the items' SKU and cost: set shop and access_token under [sources.shopify]"
+        ))),
+        (Some(admin), false) => admin
+            .get(&format!("/inventory_items.json?ids={}", wanted.join(",")), || "no such inventory items".into())
+            .await
+            .map(|answer| shopify::items_of(&answer)),
+    };
+    let records = match items {
+        Err(Fetch::Unavailable(why)) => {
+            tracing::warn!("Shopify {topic}: {why}");
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}; Shopify sends the webhook again\n"))
+                .into_response();
+        }
+        Err(Fetch::Missing(reason)) => dead(&shopify::without_personal_data(&body), reason),
+        Ok(items) => match shopify::map(&topic, &body, &config.locations, &items) {
+            Ok(canonical) => records(&canonical),
+            Err(reason) => dead(&shopify::without_personal_data(&body), reason),
+        },
     };
     let webhook = header("x-shopify-webhook-id");
     let source = if webhook.is_empty() { format!("shopify {topic}") } else { format!("shopify {topic} {webhook}") };
