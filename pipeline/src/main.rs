@@ -111,6 +111,12 @@ enum Command {
         /// Stop after this epoch: the views as they stood when it was published.
         #[arg(long, value_name = "EPOCH")]
         at: Option<u64>,
+        /// The platform whose order exports the .json inputs are, as with `run`.
+        #[arg(long, value_name = "PLATFORM", conflicts_with = "log")]
+        source: Option<Platform>,
+        /// A TOML file whose [sources.PLATFORM] maps the platform's locations to stores (for --source).
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(flatten)]
         compute: ComputeArgs,
     },
@@ -371,6 +377,42 @@ enum InputFormat {
 }
 
 /// The password to sign in with: TILLFLOW_PASSWORD, or the first line of standard input.
+/// With `--source`, the `.json` inputs are the platform's exports, its stores from `[sources]`;
+/// returns the other inputs and the exports.
+fn exports_among(
+    input: Vec<PathBuf>,
+    source: Option<Platform>,
+    sources: &settings::SourcesSettings,
+) -> anyhow::Result<(Vec<PathBuf>, tillflow::run::Exports)> {
+    let Some(platform) = source else { return Ok((input, tillflow::run::Exports::default())) };
+    let (exports, input): (Vec<PathBuf>, Vec<PathBuf>) =
+        input.into_iter().partition(|path| path.extension().is_some_and(|x| x == "json"));
+    let name = format!("{platform:?}").to_lowercase();
+    let (locations, key) = match platform {
+        Platform::Shopify => (sources.shopify.as_ref().map(|s| s.locations.clone()), "locations"),
+        Platform::Square => (sources.square.as_ref().map(|s| s.locations.clone()), "locations"),
+        Platform::Clover => (sources.clover.as_ref().map(|s| s.merchants.clone()), "merchants"),
+        Platform::Lightspeed => (
+            sources
+                .lightspeed
+                .as_ref()
+                .map(|s| s.outlets.iter().chain(&s.registers).map(|(k, v)| (k.clone(), v.clone())).collect()),
+            "outlets",
+        ),
+    };
+    let locations = locations.unwrap_or_default();
+    if exports.is_empty() {
+        anyhow::bail!("--source {name} reads the .json inputs as {name} order exports; none was given");
+    }
+    if locations.is_empty() {
+        anyhow::bail!(
+            "--source {name} needs the store of each {name} {}: [sources.{name}] {key} = {{ \"<id>\" = \"<store_id>\" }} in --config",
+            key.trim_end_matches('s')
+        );
+    }
+    Ok((input, tillflow::run::Exports { platform, files: exports, locations }))
+}
+
 /// The platforms' webhooks of `[sources]`, their secrets from the file or the environment.
 fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::platforms::Sources> {
     let secret = |given: &Option<String>, variable: &str, what: &str| -> anyhow::Result<String> {
@@ -565,43 +607,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                         "nothing to read: pass --input FILE_OR_FOLDER, or --follow with --listen ADDR for HTTP ingest"
                     );
                 }
-                let (exports, input) = match source {
-                    None => (Vec::new(), input),
-                    Some(_) => input.into_iter().partition(|path| path.extension().is_some_and(|x| x == "json")),
-                };
-                let exports = match source {
-                    None => tillflow::run::Exports::default(),
-                    Some(platform) => {
-                        let name = format!("{platform:?}").to_lowercase();
-                        let sources = &file.sources;
-                        let locations = match platform {
-                            Platform::Shopify => sources.shopify.as_ref().map(|s| s.locations.clone()),
-                            Platform::Square => sources.square.as_ref().map(|s| s.locations.clone()),
-                            Platform::Clover => sources.clover.as_ref().map(|s| s.merchants.clone()),
-                            Platform::Lightspeed => sources.lightspeed.as_ref().map(|s| {
-                                s.outlets.iter().chain(&s.registers).map(|(k, v)| (k.clone(), v.clone())).collect()
-                            }),
-                        };
-                        let locations = locations.unwrap_or_default();
-                        if exports.is_empty() {
-                            anyhow::bail!(
-                                "--source {name} reads the .json inputs as {name} order exports; none was given"
-                            );
-                        }
-                        if locations.is_empty() {
-                            let key = match platform {
-                                Platform::Shopify | Platform::Square => "locations",
-                                Platform::Clover => "merchants",
-                                Platform::Lightspeed => "outlets",
-                            };
-                            anyhow::bail!(
-                                "--source {name} needs the store of each {name} {}: [sources.{name}] {key} = {{ \"<id>\" = \"<store_id>\" }} in --config",
-                                key.trim_end_matches('s')
-                            );
-                        }
-                        tillflow::run::Exports { platform, files: exports, locations }
-                    }
-                };
+                let (input, exports) = exports_among(input, source, &file.sources)?;
                 let config =
                     RunConfig { processes: cluster.processes()?, exports, ..compute.config(input, out, pseudonyms) };
                 let summary = run(&config, &runtime)?;
@@ -657,7 +663,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Replay { input, log, out, speed, from, until, at, compute } => {
+        Command::Replay { input, log, out, speed, from, until, at, source, config, compute } => {
             // The key of the run being replayed: its log's folder's, or the one this replay writes to.
             let keys = match &log {
                 Some(dir) if dir.ends_with(tillflow::serve::INGEST_LOG) => dir.parent().unwrap_or(dir).to_path_buf(),
@@ -672,7 +678,12 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 None => {
                     let paced = speed != Speed::Max;
                     let tick = compute.tick.or((at.is_some() || paced).then_some(3_600_000));
-                    History::Files { inputs: input, epochs: Epochs::tick_or_fast(tick) }
+                    let file = match &config {
+                        Some(path) => settings::load(path)?,
+                        None => settings::Settings::default(),
+                    };
+                    let (inputs, exports) = exports_among(input, source, &file.sources)?;
+                    History::Files { inputs, exports, epochs: Epochs::tick_or_fast(tick) }
                 }
             };
             let config = ReplayConfig {

@@ -24,8 +24,9 @@ use crate::{Error, Result};
 /// Where a replay reads from.
 #[derive(Clone, Debug)]
 pub enum History {
-    /// Event files and folders, as `tillflow run` reads them, cut into `epochs`.
-    Files { inputs: Vec<PathBuf>, epochs: Epochs },
+    /// Event files and folders, and a platform's exports, as `tillflow run` reads them, cut
+    /// into `epochs`.
+    Files { inputs: Vec<PathBuf>, exports: run::Exports, epochs: Epochs },
     /// A live run's ingest log folder (or its `--out` bucket URL); epochs are the ones it logged.
     Log(PathBuf),
 }
@@ -79,11 +80,17 @@ pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
     let (window, retention_ms, speed) = (config.window, config.tuning.retention_ms, config.speed);
     let pseudonyms = config.pseudonyms.clone();
     let ingest: IngestFactory = match &config.history {
-        History::Files { inputs, epochs } => {
-            let files = Arc::new(source::discover(inputs).map_err(Error::Input)?);
-            let epochs = *epochs;
+        History::Files { inputs, exports, epochs } => {
+            let files = match (inputs.is_empty(), exports.files.is_empty()) {
+                (true, false) => Vec::new(),
+                _ => source::discover(inputs).map_err(Error::Input)?,
+            };
+            let (files, exports, epochs) = (Arc::new(files), Arc::new(exports.clone()), *epochs);
             Arc::new(move || {
-                let ingest = Ingest::open(&files, epochs, retention_ms, pseudonyms.clone()).within(window);
+                let read = |path: &PathBuf| source::platform_export(path, exports.platform, &exports.locations);
+                let exports = exports.files.iter().map(read).collect();
+                let ingest =
+                    Ingest::open_with(&files, exports, epochs, retention_ms, pseudonyms.clone()).within(window);
                 Box::new(Paced::new(ingest, speed, None))
             })
         }

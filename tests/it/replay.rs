@@ -25,7 +25,11 @@ fn generated(dir: &Path) -> PathBuf {
 /// A replay of `inputs` in hourly epochs that keeps every epoch's changes.
 fn config(inputs: &[PathBuf], workers: usize, window: Window) -> ReplayConfig {
     ReplayConfig {
-        history: History::Files { inputs: inputs.to_vec(), epochs: tillflow::source::Epochs::Tick(HOUR) },
+        history: History::Files {
+            inputs: inputs.to_vec(),
+            exports: Default::default(),
+            epochs: tillflow::source::Epochs::Tick(HOUR),
+        },
         out: String::new(),
         workers,
         tuning: Tuning::default(),
