@@ -8,6 +8,7 @@
 //! | `sale.update`, status `VOIDED` | `void` with scope `post` of that sale |
 //! | `sale.update`, other statuses (`SAVED`, `LAYBY`, `ONACCOUNT`, `AWAITING_*`) | nothing yet |
 //! | `product.update` | `product`: `sku`, `name`, category from `product_type`, department from `brand` (else `supplier`), `supply_price` as cost, the `BASE` price book entry as list price |
+//! | `inventory.update` | `inventory` count of the product's SKU (fetched by product id) at the outlet |
 //!
 //! Lightspeed's prices are tax exclusive, with up to five decimals (`39.08174`): each is
 //! rounded to the cent, half away from zero. A register sale product's `price` is after its per-unit
@@ -44,15 +45,64 @@ pub fn kind_of(payload: &Value) -> Option<&'static str> {
 }
 
 /// The canonical records of one webhook's payload (empty: nothing to map yet), or why it does
-/// not map.
-pub fn map(kind: &str, payload: &Value, stores: &Stores) -> Result<Vec<Value>, String> {
+/// not map. `skus` maps product ids to SKUs, for the inventory levels that name only a product
+/// (see [`product_wanted`]).
+pub fn map(kind: &str, payload: &Value, stores: &Stores, skus: &HashMap<String, String>) -> Result<Vec<Value>, String> {
     match kind {
         "sale.update" => sale(payload, stores),
         "product.update" => product(payload).map(|product| vec![product]),
-        other => {
-            Err(format!("Lightspeed webhook `{other}` is not mapped; tillflow maps sale.update and product.update"))
-        }
+        "inventory.update" => inventory(payload, stores, skus).map(|count| vec![count]),
+        other => Err(format!(
+            "Lightspeed webhook `{other}` is not mapped; tillflow maps sale.update, product.update and inventory.update"
+        )),
     }
+}
+
+/// The product whose SKU an inventory level needs, fetched first (an inventory level names its
+/// product by id only, unless it embeds it).
+pub fn product_wanted(kind: &str, payload: &Value) -> Option<String> {
+    match kind {
+        "inventory.update" if text(&payload["product"]["sku"]).is_none() => text(&payload["product_id"]),
+        _ => None,
+    }
+}
+
+/// A product's SKU from the API's answer (`{"data": {...}}` of API 2.0, or the product itself).
+pub fn sku_of_product(answer: &Value) -> Option<String> {
+    text(&answer["data"]["sku"]).or_else(|| text(&answer["sku"]))
+}
+
+/// An inventory level: a stock count of the product's SKU at the outlet, when it changed.
+fn inventory(payload: &Value, stores: &Stores, skus: &HashMap<String, String>) -> Result<Value, String> {
+    let product = text(&payload["product_id"]).ok_or("the inventory level has no product_id")?;
+    let outlet = text(&payload["outlet_id"]).ok_or("the inventory level has no outlet_id")?;
+    let store_id = stores.outlets.get(&outlet).cloned().ok_or_else(|| {
+        format!("Lightspeed outlet {outlet} is not mapped to a store: add it under [sources.lightspeed] outlets")
+    })?;
+    let sku = text(&payload["product"]["sku"]).or_else(|| skus.get(&product).cloned()).ok_or_else(|| {
+        format!("product {product} has no SKU in Lightspeed: set it so the product's stock can be counted")
+    })?;
+    let count = ["inventory_level", "current_amount", "count"]
+        .iter()
+        .find_map(|field| match &payload[*field] {
+            Value::Null => None,
+            value => Some(cents(value, &product)),
+        })
+        .ok_or("the inventory level has no count (inventory_level, current_amount or count)")??;
+    if count % 100 != 0 {
+        return Err(format!("the count of product {product} is not a whole number of units"));
+    }
+    let ts = instant_of(&payload["updated_at"]).ok_or("the inventory level has no updated_at")?;
+    let version = text(&payload["version"]).unwrap_or_else(|| ts.clone());
+    Ok(json!({
+        "type": "inventory",
+        "event_id": format!("lightspeed-inventory-{product}-{outlet}-{version}"),
+        "ts": ts,
+        "store_id": store_id,
+        "sku": sku,
+        "kind": "count",
+        "qty": count / 100,
+    }))
 }
 
 fn sale(payload: &Value, stores: &Stores) -> Result<Vec<Value>, String> {

@@ -486,7 +486,14 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
                 anyhow::bail!("[sources.lightspeed] token is too short: use 16 characters or more, random");
             }
             let (outlets, registers) = (lightspeed.outlets.clone(), lightspeed.registers.clone());
-            Some(tillflow::platforms::Lightspeed::new(token, outlets, registers))
+            let api_token =
+                lightspeed.access_token.clone().or_else(|| std::env::var("TILLFLOW_LIGHTSPEED_ACCESS_TOKEN").ok());
+            let api = match (lightspeed.api_base.clone(), api_token.filter(|t| !t.is_empty())) {
+                (Some(base), Some(api_token)) => Some((base, api_token)),
+                (None, None) => None,
+                _ => anyhow::bail!("[sources.lightspeed] needs both `api_base` and `access_token` for its API"),
+            };
+            Some(tillflow::platforms::Lightspeed::new(token, outlets, registers, api))
         }
     };
     Ok(tillflow::platforms::Sources { shopify, square, clover, lightspeed })

@@ -41,6 +41,8 @@
 //! token = "…"                   # 16 characters or more, random; or TILLFLOW_LIGHTSPEED_TOKEN
 //! outlets = { "06e35f89-3783-11e6-ec7e-13d8a2f6a7f4" = "S004" }
 //! registers = { "0a6f6e36-8b71-11eb-f3d6-40cea3d59c5a" = "S004" }   # for sales that name no outlet
+//! api_base = "https://DOMAIN.retail.lightspeed.app/api/2.0"   # optional, with access_token (or
+//! access_token = "…"            # TILLFLOW_LIGHTSPEED_ACCESS_TOKEN): inventory levels' SKUs
 //!
 //! [tls]                         # also --tls-cert / --tls-key: the SQL servers speak TLS only
 //! cert = "server.pem"
@@ -214,6 +216,9 @@ pub struct SourcesSettings {
 #[serde(deny_unknown_fields)]
 pub struct LightspeedSettings {
     pub token: Option<String>,
+    /// The API (2.0) inventory levels' products are fetched from, with `access_token`.
+    pub api_base: Option<String>,
+    pub access_token: Option<String>,
     #[serde(default)]
     pub outlets: std::collections::HashMap<String, String>,
     #[serde(default)]

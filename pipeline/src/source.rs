@@ -467,7 +467,7 @@ pub fn platform_export(
             ),
             Platform::Clover => (clover_order(order, locations, &skus), order.to_string().into_bytes()),
             Platform::Lightspeed => (
-                tillflow_data::lightspeed::map("sale.update", order, &stores),
+                tillflow_data::lightspeed::map("sale.update", order, &stores, &std::collections::HashMap::new()),
                 tillflow_data::lightspeed::without_personal_data(order),
             ),
         };

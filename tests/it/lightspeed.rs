@@ -5,8 +5,15 @@
 //! `return_for` on a return; a product with `supply_price`, `brand`, `product_type` and
 //! `price_book_entries`).
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
-use tillflow_data::lightspeed::{Stores, kind_of, map};
+use tillflow_data::lightspeed::{Stores, kind_of, product_wanted, sku_of_product};
+
+/// The mapping of a webhook that needs no product fetched.
+fn map(kind: &str, payload: &Value, stores: &Stores) -> Result<Vec<Value>, String> {
+    tillflow_data::lightspeed::map(kind, payload, stores, &HashMap::new())
+}
 
 pub const REGISTER: &str = "0a6f6e36-8b71-11eb-f3d6-40cea3d59c5a";
 
@@ -57,8 +64,22 @@ pub const PRODUCT: &str = r##"{
   "price_book_entries": [{"id": "e1", "type": "BASE", "price": "39.13043"}], "version": 8127765
 }"##;
 
+pub const OUTLET: &str = "06e35f89-3783-11e6-ec7e-13d8a2f6a7f4";
+
+/// An inventory level as `inventory.update` sends it (API 2.0 names: `inventory_level`).
+pub const LEVEL: &str = r##"{"id": "5a1c4c7e-9f0b", "outlet_id": "06e35f89-3783-11e6-ec7e-13d8a2f6a7f4",
+  "product_id": "b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999", "inventory_level": 7, "reorder_point": "2",
+  "updated_at": "2026-03-07T18:30:00+00:00", "version": 9901}"##;
+
+/// The API's answer for that product (`GET /api/2.0/products/{id}`).
+pub const PRODUCT_ANSWER: &str =
+    r##"{"data": {"id": "b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999", "sku": "K9", "name": "Milk frother"}}"##;
+
 pub fn stores() -> Stores {
-    Stores { registers: [(REGISTER.to_string(), "S1".to_string())].into(), ..Stores::default() }
+    Stores {
+        registers: [(REGISTER.to_string(), "S1".to_string())].into(),
+        outlets: [(OUTLET.to_string(), "S1".to_string())].into(),
+    }
 }
 
 fn parsed(text: &str) -> Value {
@@ -137,6 +158,32 @@ fn a_product_carries_its_cost_and_base_price() {
         "list_price": "39.13"
     });
     assert_eq!(map("product.update", &parsed(PRODUCT), &stores()).unwrap(), [expected]);
+}
+
+#[test]
+fn an_inventory_level_counts_its_products_sku() {
+    let level = parsed(LEVEL);
+    assert_eq!(product_wanted("inventory.update", &level).as_deref(), Some("b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999"));
+    let skus: HashMap<String, String> = sku_of_product(&parsed(PRODUCT_ANSWER))
+        .map(|sku| ("b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999".into(), sku))
+        .into_iter()
+        .collect();
+    let expected = json!({
+        "type": "inventory",
+        "event_id": "lightspeed-inventory-b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999-06e35f89-3783-11e6-ec7e-13d8a2f6a7f4-9901",
+        "ts": "2026-03-07T18:30:00+00:00",
+        "store_id": "S1",
+        "sku": "K9",
+        "kind": "count",
+        "qty": 7
+    });
+    assert_eq!(tillflow_data::lightspeed::map("inventory.update", &level, &stores(), &skus).unwrap(), [expected]);
+    // A level that embeds its product needs nothing fetched; without the SKU it says what to set.
+    let mut embedded = parsed(LEVEL);
+    embedded["product"] = json!({"id": "b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999", "sku": "K9"});
+    assert_eq!(product_wanted("inventory.update", &embedded), None);
+    assert_eq!(map("inventory.update", &embedded, &stores()).unwrap()[0]["sku"], "K9");
+    assert!(map("inventory.update", &level, &stores()).unwrap_err().contains("has no SKU in Lightspeed"));
 }
 
 #[test]

@@ -1075,12 +1075,27 @@ fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
 /// nothing), the object as JSON in `payload`.
 #[test]
 fn a_lightspeed_webhook_with_its_token_reaches_sku_margin() {
+    // A stand-in for Lightspeed's API (2.0), answering for the product an inventory level names.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let api = listener.local_addr().unwrap();
+    let product = |headers: axum::http::HeaderMap| async move {
+        match headers.get("authorization").is_some_and(|v| v == "Bearer ls-api") {
+            true => (axum::http::StatusCode::OK, crate::lightspeed::PRODUCT_ANSWER),
+            false => (axum::http::StatusCode::UNAUTHORIZED, ""),
+        }
+    };
+    let app = axum::Router::new().route("/api/2.0/products/{id}", axum::routing::get(product));
+    runtime.spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
-    let register = crate::lightspeed::REGISTER;
+    let (register, outlet) = (crate::lightspeed::REGISTER, crate::lightspeed::OUTLET);
     std::fs::write(
         &config,
-        format!("[sources.lightspeed]\ntoken = \"ls-0123456789abcdef\"\nregisters = {{ \"{register}\" = \"S1\" }}\n"),
+        format!(
+            "[sources.lightspeed]\ntoken = \"ls-0123456789abcdef\"\nregisters = {{ \"{register}\" = \"S1\" }}\n\
+             outlets = {{ \"{outlet}\" = \"S1\" }}\napi_base = \"http://{api}/api/2.0\"\naccess_token = \"ls-api\"\n"
+        ),
     )
     .unwrap();
     let live = Live::start_with(&["--config", &config.display().to_string()]);
@@ -1107,6 +1122,12 @@ fn a_lightspeed_webhook_with_its_token_reaches_sku_margin() {
     assert_eq!(status, 202, "{answer}");
     wait_for("the product", || {
         live.psql("SELECT unit_cost, list_price FROM products WHERE sku = 'K9'") == "14.50|39.13\n"
+    });
+    // A stock level names its product by id: its SKU is fetched from the API.
+    let (status, answer) = webhook("ls-0123456789abcdef", "inventory.update", crate::lightspeed::LEVEL);
+    assert_eq!(status, 202, "{answer}");
+    wait_for("the stock count", || {
+        live.psql("SELECT on_hand FROM inventory_position WHERE store_id = 'S1' AND sku = 'K9'") == "7\n"
     });
     let mut saved: serde_json::Value = serde_json::from_str(crate::lightspeed::SALE).unwrap();
     saved["status"] = serde_json::json!("SAVED");

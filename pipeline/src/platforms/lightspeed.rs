@@ -1,17 +1,19 @@
 //! `POST /v1/sources/lightspeed?token=…`: Lightspeed Retail (X-Series) webhooks, form-encoded
 //! with the object as JSON in `payload` and its webhook type in `type`. Lightspeed documents no
 //! signature for them, so the URL registered with Lightspeed carries a token of tillflow's
-//! config, compared whole; the payload is mapped with `tillflow_data::lightspeed`.
+//! config, compared whole; the payload is mapped with `tillflow_data::lightspeed`. An inventory
+//! level names its product by id: its SKU is fetched from the API (2.0) when configured.
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tillflow_data::lightspeed::{self, Stores};
 
-use super::{dead, not_configured, nothing_yet, records, unauthenticated};
+use super::{Api, Fetch, dead, not_configured, nothing_yet, records, unauthenticated};
 use crate::http::{Shared, deliver};
 
 /// A Lightspeed store account's webhooks: the token their URL carries and the store of each
@@ -20,11 +22,19 @@ use crate::http::{Shared, deliver};
 pub struct Lightspeed {
     token: String,
     stores: Stores,
+    api: Option<Api>,
 }
 
 impl Lightspeed {
-    pub fn new(token: String, outlets: HashMap<String, String>, registers: HashMap<String, String>) -> Lightspeed {
-        Lightspeed { token, stores: Stores { outlets, registers } }
+    /// `api`: the API's base (`https://DOMAIN.retail.lightspeed.app/api/2.0`) and token.
+    pub fn new(
+        token: String,
+        outlets: HashMap<String, String>,
+        registers: HashMap<String, String>,
+        api: Option<(String, String)>,
+    ) -> Lightspeed {
+        let api = api.map(|(base, token)| Api::new(&base, &[("authorization", format!("Bearer {token}"))]));
+        Lightspeed { token, stores: Stores { outlets, registers }, api }
     }
 }
 
@@ -59,7 +69,27 @@ pub(crate) async fn webhook(
     let kind = form.get("type").cloned().or_else(|| lightspeed::kind_of(&payload).map(str::to_string));
     let kind = kind.unwrap_or_else(|| "(no type)".into());
     let source = format!("lightspeed {kind}");
-    let records = match lightspeed::map(&kind, &payload, &config.stores) {
+    let mut skus = HashMap::new();
+    if let Some(product) = lightspeed::product_wanted(&kind, &payload) {
+        let Some(api) = &config.api else {
+            let reason = format!(
+                "{kind} names product {product} without its SKU: set api_base and access_token under [sources.lightspeed]"
+            );
+            return deliver(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
+        };
+        match api.get(&format!("/products/{product}"), || format!("Lightspeed has no product {product}")).await {
+            Ok(answer) => skus.extend(lightspeed::sku_of_product(&answer).map(|sku| (product, sku))),
+            Err(Fetch::Missing(reason)) => {
+                return deliver(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
+            }
+            Err(Fetch::Unavailable(why)) => {
+                tracing::warn!("Lightspeed {kind}: {why}");
+                let answer = format!("{why}; Lightspeed sends the webhook again\n");
+                return (StatusCode::SERVICE_UNAVAILABLE, answer).into_response();
+            }
+        }
+    }
+    let records = match lightspeed::map(&kind, &payload, &config.stores, &skus) {
         Ok(canonical) if canonical.is_empty() => {
             let status = payload["status"].as_str().unwrap_or("without a status");
             return nothing_yet(format!("the sale is {status}: nothing to map until it is closed or voided"));
