@@ -293,8 +293,50 @@ impl Place {
             Place::Bucket { store, prefix, runtime, .. } => {
                 let (store, key) = (Arc::clone(store), Place::key(prefix, name));
                 Place::wait(runtime, async move {
-                    store.put_opts(&key, PutPayload::from(bytes), PutMode::Create.into()).await.map(|_| ())
+                    let payload = PutPayload::from(bytes.clone());
+                    match store.put_opts(&key, payload, PutMode::Create.into()).await {
+                        Ok(_) => Ok(()),
+                        // Our own put, whose answer was lost before a retry: the same bytes.
+                        Err(
+                            taken @ (object_store::Error::AlreadyExists { .. }
+                            | object_store::Error::Precondition { .. }),
+                        ) => match store.get(&key).await?.bytes().await {
+                            Ok(found) if found.as_ref() == bytes.as_slice() => Ok(()),
+                            _ => Err(taken),
+                        },
+                        Err(e) => Err(e),
+                    }
                 })
+            }
+        }
+    }
+
+    /// Marks the log as written by this process (a bucket's `writer` object, replaced); returns
+    /// the mark's tag, which [`Place::still_ours`] compares.
+    fn claim(&self) -> std::io::Result<Option<String>> {
+        match self {
+            Place::Folder(_) => Ok(None),
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let (store, key) = (Arc::clone(store), Place::key(prefix, WRITER));
+                let mut mark = [0u8; 16];
+                getrandom::fill(&mut mark).map_err(std::io::Error::other)?;
+                let mark: String = mark.iter().map(|b| format!("{b:02x}")).collect();
+                let put =
+                    Place::wait(runtime, async move { store.put(&key, PutPayload::from(mark.into_bytes())).await })?;
+                Ok(Some(put.e_tag.unwrap_or_default()))
+            }
+        }
+    }
+
+    /// Whether the log's `writer` mark is still the one `claim` made: a process that opened the
+    /// log later has taken it over, and this one must not write to it any more.
+    fn still_ours(&self, tag: &str) -> std::io::Result<bool> {
+        match self {
+            Place::Folder(_) => Ok(true),
+            Place::Bucket { store, prefix, runtime, .. } => {
+                let (store, key) = (Arc::clone(store), Place::key(prefix, WRITER));
+                let meta = Place::wait(runtime, async move { store.head(&key).await })?;
+                Ok(meta.e_tag.as_deref() == Some(tag))
             }
         }
     }
@@ -330,9 +372,12 @@ impl Place {
                 let keys: Vec<Key> = names.iter().map(|name| Place::key(prefix, name)).collect();
                 let store = Arc::clone(store);
                 Place::wait(runtime, async move {
-                    for key in keys {
-                        match store.delete(&key).await {
-                            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    // In batches where the store has them (S3: 1,000 keys a request).
+                    let keys = futures::stream::iter(keys.into_iter().map(Ok)).boxed();
+                    let mut deleted = store.delete_stream(keys);
+                    while let Some(done) = deleted.next().await {
+                        match done {
+                            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
                             Err(e) => return Err(e),
                         }
                     }
@@ -395,6 +440,9 @@ pub fn record_of(position: u64, json: &str) -> Record {
 /// The source named by the entries a checkpoint holds.
 pub const CHECKPOINT: &str = "checkpoint";
 
+/// A bucket's log: the object naming the process that writes it (the last to open it).
+const WRITER: &str = "writer";
+
 /// The files of the log, in order: the latest checkpoint, then the segments after it.
 fn files(place: &Place) -> std::io::Result<Vec<String>> {
     let names = place.names()?;
@@ -456,6 +504,8 @@ pub struct Journal {
     segments_since_checkpoint: u64,
     /// Bytes of the latest checkpoint.
     checkpoint_bytes: u64,
+    /// In a bucket: the tag of this process's `writer` mark, checked before every write.
+    claim: Option<String>,
 }
 
 impl Journal {
@@ -500,9 +550,34 @@ impl Journal {
             since_checkpoint,
             segments_since_checkpoint: (segments.len() - empty.len()) as u64,
             checkpoint_bytes,
+            claim: place.claim()?,
         };
         journal.start_segment(segment)?;
         Ok((journal, entries))
+    }
+
+    /// Fails if another process has opened the log since this one did (a bucket's `writer`).
+    fn check_claim(&self) -> std::io::Result<()> {
+        match &self.claim {
+            Some(tag) if !self.place.still_ours(tag)? => Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} was opened by another process since: two tillflow runs share this ingest log; stop one of them",
+                    self.place
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The segment after the current one: in a folder, the next file; in a bucket, where every
+    /// write is a segment and `segment` is the next unwritten one, that same number (a skipped
+    /// number would leave a name a second writer could take below a checkpoint).
+    fn next_segment(&mut self) -> std::io::Result<()> {
+        match self.place {
+            Place::Folder(_) => self.start_segment(self.segment + 1),
+            Place::Bucket { .. } => Ok(()),
+        }
     }
 
     /// Goes on in segment `segment`: in a folder, an empty file made now (so a second process
@@ -531,7 +606,8 @@ impl Journal {
     /// Writes a checkpoint standing for everything logged so far (`entries`, see the module's
     /// documentation), then removes the segments it stands for; the log goes on in a new segment.
     pub fn checkpoint(&mut self, entries: &[Entry]) -> std::io::Result<()> {
-        self.start_segment(self.segment + 1)?;
+        self.check_claim()?;
+        self.next_segment()?;
         let mut bytes = Vec::new();
         for entry in entries {
             encode(entry, &mut bytes)?;
@@ -565,6 +641,7 @@ impl Journal {
             encode(entry, &mut bytes)?;
         }
         let length = bytes.len() as u64;
+        self.check_claim()?;
         match &mut self.file {
             Some(file) => {
                 if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
@@ -603,8 +680,9 @@ impl Journal {
 
     /// [`rewrite`]s the log, this process's open segment included, and goes on in a new segment.
     pub fn rewrite(&mut self, change: impl FnMut(Entry) -> Entry) -> std::io::Result<usize> {
+        self.check_claim()?;
         let changed = rewrite(&self.place, change)?;
-        self.start_segment(self.segment + 1)?;
+        self.next_segment()?;
         Ok(changed)
     }
 }

@@ -231,29 +231,32 @@ fn a_log_in_a_bucket_recovers_whole_checkpoints_and_refuses_a_second_writer() {
 
     let (mut first, logged) = Journal::open(&place).unwrap();
     assert!(logged.is_empty());
-    assert!(objects().is_empty(), "opening writes nothing to a bucket");
+    assert_eq!(objects(), ["views/_ingest_log/writer"], "opening writes only the writer's mark");
     first.append(&[duplicate(1), duplicate(2)]).unwrap();
     first.append(&[duplicate(3)]).unwrap();
-    assert_eq!(
-        objects(),
-        ["views/_ingest_log/00000000.log", "views/_ingest_log/00000001.log"],
-        "one object per append"
-    );
+    let written = ["views/_ingest_log/00000000.log", "views/_ingest_log/00000001.log", "views/_ingest_log/writer"];
+    assert_eq!(objects(), written, "one object per append");
 
-    // A second process opening the same log recovers what the first acknowledged; whichever
-    // writes the next segment first wins, the other's append fails and it is not acknowledged.
+    // A second process opening the same log recovers what the first acknowledged and takes the
+    // log over: the first one's next write fails (so it is not acknowledged), whether or not
+    // the second has written yet.
     let (mut second, recovered) = Journal::open(&place).unwrap();
     assert_eq!(recovered, vec![duplicate(1), duplicate(2), duplicate(3)]);
-    second.append(&[duplicate(4)]).unwrap();
     let refused = first.append(&[duplicate(5)]).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
     assert!(refused.to_string().contains("two tillflow runs share this ingest log"), "{refused}");
+    second.append(&[duplicate(4)]).unwrap();
+    assert!(first.append(&[duplicate(5)]).is_err());
+    assert!(first.checkpoint(&[duplicate(5)]).is_err(), "nor may it checkpoint");
     assert_eq!(journal::read(&place).unwrap(), vec![duplicate(1), duplicate(2), duplicate(3), duplicate(4)]);
 
-    // A checkpoint stands for every segment before it; they are removed, the log goes on after it.
+    // A checkpoint stands for every segment before it; they are removed, the log goes on after
+    // it with no number skipped.
     second.checkpoint(&[duplicate(1), duplicate(4)]).unwrap();
     second.append(&[duplicate(6)]).unwrap();
-    assert_eq!(objects(), ["views/_ingest_log/00000004.log", "views/_ingest_log/checkpoint-00000004.log"]);
+    let kept =
+        ["views/_ingest_log/00000003.log", "views/_ingest_log/checkpoint-00000003.log", "views/_ingest_log/writer"];
+    assert_eq!(objects(), kept);
     let (_, recovered) = Journal::open(&place).unwrap();
     assert_eq!(recovered, vec![duplicate(1), duplicate(4), duplicate(6)]);
 
