@@ -19,6 +19,27 @@ use serde_json::{Value, json};
 
 use crate::{money, text};
 
+/// Fields of Clover's objects that describe a person, not a sale (a customer's, a card's).
+const PERSONAL: [&str; 9] = [
+    "firstName",
+    "lastName",
+    "emailAddresses",
+    "phoneNumbers",
+    "addresses",
+    "cardTransaction",
+    "cardholderName",
+    "emailAddress",
+    "phoneNumber",
+];
+
+/// An order that did not map, as a dead letter may keep it: the fields that describe a person
+/// removed (a customer stays as its id).
+pub fn without_personal_data(order: &Value) -> Vec<u8> {
+    let mut kept = order.clone();
+    crate::strip_fields(&mut kept, &PERSONAL);
+    kept.to_string().into_bytes()
+}
+
 /// Whether `header` (`X-Clover-Auth`) is the app's auth code, compared in constant time.
 pub fn verify(auth_code: &[u8], header: &str) -> bool {
     crate::same_secret(auth_code, header)

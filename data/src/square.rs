@@ -6,7 +6,7 @@
 //! | Square | canonical record |
 //! | --- | --- |
 //! | an order in state `COMPLETED` | `sale`: its line items (SKU from the catalog where known), with their discounts; its tenders |
-//! | an order with `returns` and `refunds` (Square's itemized refund) | one `refund` per completed refund, citing the order the items came from |
+//! | an order with `returns` and `refunds` (Square's itemized refund) | one `refund` of the returned items once refunded (however many payments the money went back to), citing the order the items came from |
 //! | an order `OPEN` or `CANCELED` | nothing yet: it is not a sale (it becomes one when completed) |
 //!
 //! Notifications: `order.created`, `order.updated`, `payment.created`, `payment.updated` name an
@@ -170,7 +170,7 @@ fn sale(id: &str, store_id: &str, order: &Value, skus: &HashMap<String, String>)
     for (i, item) in items(&order["line_items"]).enumerate() {
         lines.push(json!({
             "line_no": i + 1,
-            "sku": sku(item, skus).ok_or_else(|| format!("line item {} of order {id} has no catalog_object_id", i + 1))?,
+            "sku": sku(item, skus),
             "qty": quantity(item, id)?,
             "unit_price": money(amount(&item["base_price_money"])),
             "discount": money(amount(&item["total_discount_money"])),
@@ -201,49 +201,45 @@ fn sale(id: &str, store_id: &str, order: &Value, skus: &HashMap<String, String>)
 }
 
 /// One refund per completed refund of a return order, with every returned item.
+/// The refund of a return order's items, once Square has refunded them.
 fn refunds(id: &str, store_id: &str, order: &Value, skus: &HashMap<String, String>) -> Result<Vec<Value>, String> {
     let mut lines = Vec::new();
     let mut source = None;
     for returned in order["returns"].as_array().into_iter().flatten() {
         source = source.or_else(|| text(&returned["source_order_id"]));
-        for (i, item) in items(&returned["return_line_items"]).enumerate() {
+        for item in items(&returned["return_line_items"]) {
             lines.push(json!({
-                "sku": sku(item, skus).ok_or_else(|| format!("returned item {} of order {id} has no catalog_object_id", i + 1))?,
+                "sku": sku(item, skus),
                 "qty": quantity(item, id)?,
                 "amount": money(amount(&item["total_money"])),
             }));
         }
     }
     let source = source.ok_or_else(|| format!("the returns of order {id} name no source_order_id"))?;
-    let completed: Vec<&Value> =
-        items(&order["refunds"]).filter(|r| text(&r["status"]).as_deref() == Some("COMPLETED")).collect();
-    if completed.is_empty() {
-        return Ok(Vec::new()); // returned items not refunded (yet)
+    // One refund for the return order's items, however many payments gave the money back
+    // (a refund to a card and one in cash are one return), named by its first refund.
+    let mut completed = items(&order["refunds"]).filter(|r| text(&r["status"]).as_deref() == Some("COMPLETED"));
+    let Some(first) = completed.next() else { return Ok(Vec::new()) }; // returned, not refunded (yet)
+    let refund_id = text(&first["id"]).ok_or_else(|| format!("a refund of order {id} has no id"))?;
+    let ts = text(&order["closed_at"])
+        .or_else(|| text(&order["created_at"]))
+        .ok_or_else(|| format!("order {id} has neither closed_at nor created_at"))?;
+    let mut canonical = json!({
+        "type": "refund",
+        "event_id": format!("square-refund-{refund_id}"),
+        "ts": ts,
+        "store_id": store_id,
+        "refund_id": format!("square-refund-{refund_id}"),
+        "original_transaction_id": format!("square-{source}"),
+        "register_id": register(order),
+        "cashier_id": cashier(order),
+        "tender_kind": "card",
+        "lines": lines,
+    });
+    if let Some(reason) = text(&first["reason"]) {
+        canonical["reason"] = json!(reason);
     }
-    let mut records = Vec::new();
-    for refund in completed {
-        let refund_id = text(&refund["id"]).ok_or_else(|| format!("a refund of order {id} has no id"))?;
-        let ts = text(&order["closed_at"])
-            .or_else(|| text(&order["created_at"]))
-            .ok_or_else(|| format!("order {id} has neither closed_at nor created_at"))?;
-        let mut canonical = json!({
-            "type": "refund",
-            "event_id": format!("square-refund-{refund_id}"),
-            "ts": ts,
-            "store_id": store_id,
-            "refund_id": format!("square-refund-{refund_id}"),
-            "original_transaction_id": format!("square-{source}"),
-            "register_id": register(order),
-            "cashier_id": cashier(order),
-            "tender_kind": "card",
-            "lines": lines,
-        });
-        if let Some(reason) = text(&refund["reason"]) {
-            canonical["reason"] = json!(reason);
-        }
-        records.push(canonical);
-    }
-    Ok(records)
+    Ok(vec![canonical])
 }
 
 fn items(list: &Value) -> impl Iterator<Item = &Value> {
@@ -261,10 +257,17 @@ fn quantity(item: &Value, order: &str) -> Result<i64, String> {
     raw.parse().map_err(|_| format!("quantity `{raw}` in order {order} is not a whole number of units"))
 }
 
-fn sku(item: &Value, skus: &HashMap<String, String>) -> Option<String> {
-    let id = text(&item["catalog_object_id"])?;
-    Some(skus.get(&id).cloned().unwrap_or_else(|| format!("square-{id}")))
+/// An item's SKU from the catalog, else `square-<catalog id>`; a custom amount (an item not in
+/// the catalog) is `square-custom-amount`.
+fn sku(item: &Value, skus: &HashMap<String, String>) -> String {
+    match text(&item["catalog_object_id"]) {
+        Some(id) => skus.get(&id).cloned().unwrap_or_else(|| format!("square-{id}")),
+        None => CUSTOM_AMOUNT.to_string(),
+    }
 }
+
+/// The SKU of the lines Square rings without a catalog item (custom amounts).
+pub const CUSTOM_AMOUNT: &str = "square-custom-amount";
 
 fn tender_kind(kind: &Value) -> &'static str {
     match kind.as_str().unwrap_or_default() {

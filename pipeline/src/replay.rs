@@ -117,7 +117,10 @@ fn read_log(path: &Path) -> Result<Vec<Entry>> {
     };
     let text = path.to_string_lossy();
     if text.contains("://") {
-        let root = tillflow_queries::persisted::root_url(&text)?;
+        // The run's --out URL, or its _ingest_log under it.
+        let trimmed = text.trim_end_matches('/');
+        let out = trimmed.strip_suffix(crate::serve::INGEST_LOG).unwrap_or(trimmed);
+        let root = tillflow_queries::persisted::root_url(out)?;
         let runtime = tokio::runtime::Runtime::new().map_err(unreadable(&root))?;
         let place = journal::Place::under(&root, crate::serve::INGEST_LOG, runtime.handle())
             .map_err(unreadable(&root))?

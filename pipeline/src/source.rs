@@ -465,7 +465,9 @@ pub fn platform_export(
                 tillflow_data::square::map_order(order, locations, &skus),
                 tillflow_data::square::without_personal_data(order.to_string().as_bytes()),
             ),
-            Platform::Clover => (clover_order(order, locations, &skus), order.to_string().into_bytes()),
+            Platform::Clover => {
+                (clover_order(order, locations, &skus), tillflow_data::clover::without_personal_data(order))
+            }
             Platform::Lightspeed => (
                 tillflow_data::lightspeed::map("sale.update", order, &stores, &std::collections::HashMap::new()),
                 tillflow_data::lightspeed::without_personal_data(order),

@@ -840,7 +840,7 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     // Signed, but at a location no store is mapped to: a dead letter with the body as received.
     let elsewhere = crate::shopify::ORDER.replace("655441491", "999").replace("450789469", "450789470");
     let (status, answer) = webhook("orders/create", &sign(elsewhere.as_bytes()), elsewhere.as_bytes());
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 200, "logged as a dead letter, so answered 200 (not sent again): {answer}");
     assert!(answer.contains("location 999 is not mapped"), "{answer}");
     wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
     let raw: serde_json::Value = serde_json::from_str(&live.psql("SELECT raw FROM dead_letters")).unwrap();
@@ -966,7 +966,7 @@ fn a_signed_square_notification_is_fetched_and_reaches_sku_margin() {
     // An order Square does not have: a dead letter with the notification as received.
     let gone = updated("GONE");
     let (status, answer) = notify(&sign(&gone), &gone);
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("Square has no order GONE"), "{answer}");
     wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
     let raw: serde_json::Value = serde_json::from_str(&live.psql("SELECT raw FROM dead_letters")).unwrap();
@@ -1061,10 +1061,10 @@ fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
     assert!(metrics.contains("tillflow_unauthenticated_total 2"), "{metrics}");
     // An unmapped merchant and a kind of object tillflow does not map: dead letters, each the event as listed.
     let (status, answer) = notify("0307e264-b33a-4913", &event("OTHERMERCHANT", "O:X87EZTY4P965T"));
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("Clover merchant OTHERMERCHANT is not mapped"), "{answer}");
     let (status, answer) = notify("0307e264-b33a-4913", &event("XYZVJT2ZRRRSC", "C:6GN5ZWZ8RQ4QA"));
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("kind `C` are not mapped"), "{answer}");
     wait_for("the dead letters", || live.psql("SELECT COUNT(*) FROM dead_letters") == "2\n");
     let kept = live.psql("SELECT raw FROM dead_letters ORDER BY raw");
@@ -1141,7 +1141,7 @@ fn a_lightspeed_webhook_with_its_token_reaches_sku_margin() {
     // A register no store is mapped to: a dead letter, the customer's name left out, their id pseudonymous.
     let elsewhere = crate::lightspeed::SALE.replace(register, "ffffffff-0000").replace("a2961c07", "b2961c07");
     let (status, answer) = webhook("ls-0123456789abcdef", "sale.update", &elsewhere);
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 200, "{answer}");
     wait_for("the dead letter", || live.psql("SELECT COUNT(*) FROM dead_letters") == "1\n");
     let raw = live.psql("SELECT raw FROM dead_letters");
     assert!(raw.contains("ffffffff-0000") && !raw.contains("Ann Example"), "{raw}");

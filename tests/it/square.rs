@@ -138,6 +138,22 @@ fn a_return_order_becomes_a_refund_citing_the_order_its_items_came_from() {
 }
 
 #[test]
+fn a_return_refunded_in_two_payments_is_one_refund_and_a_custom_amount_has_a_sku() {
+    let mut split = parsed(RETURN);
+    split["refunds"] = json!([
+        {"id": "UKSTQ43xqBPXMzWjVQzl3ZDFQbVZY", "status": "COMPLETED", "amount_money": {"amount": 1000, "currency": "USD"}},
+        {"id": "R2nd", "status": "COMPLETED", "amount_money": {"amount": 149, "currency": "USD"}}
+    ]);
+    let records = map_order(&split, &locations(), &skus_of_catalog(&parsed(CATALOG))).unwrap();
+    assert_eq!(records.len(), 1, "the bag comes back once: {records:?}");
+    assert_eq!(records[0]["lines"], json!([{"sku": "K1", "qty": 1, "amount": "11.49"}]));
+    let mut custom = parsed(ORDER);
+    custom["line_items"][1].as_object_mut().unwrap().remove("catalog_object_id");
+    let sale = map_order(&custom, &locations(), &HashMap::new()).unwrap();
+    assert_eq!(sale[0]["lines"][1]["sku"], tillflow_data::square::CUSTOM_AMOUNT);
+}
+
+#[test]
 fn open_orders_and_pending_payments_map_to_nothing_yet() {
     let mut open = parsed(ORDER);
     open["state"] = json!("OPEN");

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use tillflow_data::clover::{self, Notice};
 use tillflow_schemas::formats;
 
-use super::{Api, Fetch, dead, not_configured, nothing_yet, unauthenticated};
-use crate::http::{Shared, deliver};
+use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, unauthenticated};
+use crate::http::Shared;
 
 /// A Clover app's webhooks: the auth code its notifications carry (known once the URL is
 /// verified), the API orders are fetched from, and the store of each merchant.
@@ -67,7 +67,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     let source = "clover".to_string();
     let notices = match clover::notices(&body) {
         Ok(notices) => notices,
-        Err(reason) => return deliver(&shared, source, dead(&body, reason)).await,
+        Err(reason) => return hand_over(&shared, source, dead(&body, reason)).await,
     };
     let mut canonical = Vec::new();
     let mut letters = Vec::new();
@@ -98,7 +98,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
         let reason = tillflow_schemas::InputError::RuleBroken(reason);
         records.push(formats::Record::rejected(position, formats::Rejected::new(kept.as_bytes(), reason)));
     }
-    deliver(&shared, source, records).await
+    hand_over(&shared, source, records).await
 }
 
 /// The records of one object a notification names; [`Fetch::Missing`] (a dead letter) for what

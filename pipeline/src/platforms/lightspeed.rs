@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tillflow_data::lightspeed::{self, Stores};
 
-use super::{Api, Fetch, dead, not_configured, nothing_yet, records, unauthenticated};
-use crate::http::{Shared, deliver};
+use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, records, unauthenticated};
+use crate::http::Shared;
 
 /// A Lightspeed store account's webhooks: the token their URL carries and the store of each
 /// outlet and register.
@@ -63,7 +63,7 @@ pub(crate) async fn webhook(
         Ok(payload) => payload,
         Err(e) => {
             let reason = format!("the Lightspeed payload is not JSON: {e}");
-            return deliver(&shared, "lightspeed".into(), dead(text.as_bytes(), reason)).await;
+            return hand_over(&shared, "lightspeed".into(), dead(text.as_bytes(), reason)).await;
         }
     };
     let kind = form.get("type").cloned().or_else(|| lightspeed::kind_of(&payload).map(str::to_string));
@@ -75,12 +75,12 @@ pub(crate) async fn webhook(
             let reason = format!(
                 "{kind} names product {product} without its SKU: set api_base and access_token under [sources.lightspeed]"
             );
-            return deliver(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
+            return hand_over(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
         };
         match api.get(&format!("/products/{product}"), || format!("Lightspeed has no product {product}")).await {
             Ok(answer) => skus.extend(lightspeed::sku_of_product(&answer).map(|sku| (product, sku))),
             Err(Fetch::Missing(reason)) => {
-                return deliver(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
+                return hand_over(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
             }
             Err(Fetch::Unavailable(why)) => {
                 tracing::warn!("Lightspeed {kind}: {why}");
@@ -97,5 +97,5 @@ pub(crate) async fn webhook(
         Ok(canonical) => records(&canonical),
         Err(reason) => dead(&lightspeed::without_personal_data(&payload), reason),
     };
-    deliver(&shared, source, records).await
+    hand_over(&shared, source, records).await
 }

@@ -21,7 +21,7 @@ pub use lightspeed::Lightspeed;
 pub use shopify::Shopify;
 pub use square::Square;
 
-use crate::http::{Answer, Shared};
+use crate::http::{Answer, Shared, deliver};
 
 /// The platforms whose webhooks are taken, those configured.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +30,17 @@ pub struct Sources {
     pub square: Option<Square>,
     pub clover: Option<Clover>,
     pub lightspeed: Option<Lightspeed>,
+}
+
+/// Hands a webhook's records to the driver. A webhook whose records became dead letters is
+/// answered 200 all the same, with the reasons: they are logged, and a platform answered an
+/// error would send the webhook again and again.
+async fn hand_over(shared: &Shared, source: String, records: Vec<formats::Record>) -> Response {
+    let mut answer = deliver(shared, source, records).await;
+    if answer.status() == StatusCode::BAD_REQUEST {
+        *answer.status_mut() = StatusCode::OK;
+    }
+    answer
 }
 
 /// Answers a request whose signature is missing or wrong: 401, counted as unauthenticated.

@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{Api, Fetch, dead, not_configured, records, unauthenticated};
-use crate::http::{Shared, deliver};
+use super::{Api, Fetch, dead, hand_over, not_configured, records, unauthenticated};
+use crate::http::Shared;
 
 /// A Shopify app's webhooks: the secret that signs them, the store of each POS location, and
 /// the Admin API inventory items are fetched from, if configured.
@@ -59,10 +59,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
         (None, false) => Err(Fetch::Missing(format!(
             "{topic} needs Shopify's Admin API for the items' SKU and cost: set shop and access_token under [sources.shopify]"
         ))),
-        (Some(admin), false) => admin
-            .get(&format!("/inventory_items.json?ids={}", wanted.join(",")), || "no such inventory items".into())
-            .await
-            .map(|answer| shopify::items_of(&answer)),
+        (Some(admin), false) => inventory_items(admin, &wanted).await,
     };
     let records = match items {
         Err(Fetch::Unavailable(why)) => {
@@ -78,5 +75,19 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     };
     let webhook = header("x-shopify-webhook-id");
     let source = if webhook.is_empty() { format!("shopify {topic}") } else { format!("shopify {topic} {webhook}") };
-    deliver(&shared, source, records).await
+    hand_over(&shared, source, records).await
+}
+
+/// The inventory items named, from the Admin API, a hundred ids a request (its limit).
+async fn inventory_items(
+    admin: &Api,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, tillflow_data::shopify::Item>, Fetch> {
+    let mut items = std::collections::HashMap::new();
+    for chunk in ids.chunks(100) {
+        let path = format!("/inventory_items.json?ids={}&limit=250", chunk.join(","));
+        let answer = admin.get(&path, || "no such inventory items".into()).await?;
+        items.extend(tillflow_data::shopify::items_of(&answer));
+    }
+    Ok(items)
 }

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Api, Fetch, dead, not_configured, nothing_yet, records, unauthenticated};
-use crate::http::{Shared, deliver};
+use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, records, unauthenticated};
+use crate::http::Shared;
 
 /// A Square webhook subscription: the key that signs its notifications and the URL they are
 /// signed for, the API orders are fetched from, and the store of each location.
@@ -71,7 +71,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     let source = format!("square {kind} {event}");
     let kept = || square::without_personal_data(&body);
     let order_id = match square::wanted(&body) {
-        Err(reason) => return deliver(&shared, source, dead(&kept(), reason)).await,
+        Err(reason) => return hand_over(&shared, source, dead(&kept(), reason)).await,
         Ok(square::Wanted::Nothing(why)) => return nothing_yet(format!("{why}: nothing to map until it completes")),
         Ok(square::Wanted::Order(id)) => id,
     };
@@ -90,7 +90,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
             Ok(canonical) => records(&canonical),
         },
     };
-    deliver(&shared, source, records).await
+    hand_over(&shared, source, records).await
 }
 
 /// An order from the Orders API, with the SKUs of its items from the Catalog API.
