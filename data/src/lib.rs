@@ -56,3 +56,33 @@ pub fn same_secret(expected: &[u8], given: &str) -> bool {
     let differs = given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
     given.len() == expected.len() && !expected.is_empty() && differs == 0
 }
+
+/// Cents of a decimal amount's text (`"19.99"`, `"-3.5"`, `"39.08174"`), rounded half away from
+/// zero on the third decimal; `None` if it is not a decimal or is out of range.
+pub(crate) fn decimal_cents(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction = format!("{fraction:0<3}");
+    let hundredths: i64 = fraction[..2].parse().ok()?;
+    let up = i64::from(fraction.as_bytes()[2] >= b'5');
+    let cents = whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(hundredths + up)?;
+    Some(if negative { -cents } else { cents })
+}
+
+/// A whole number in a decimal's text (`"3"`, `"3.000"`, `"-1"`); `None` for a fraction of one
+/// (`"0.996"`) or what is not a number.
+pub(crate) fn whole_number(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    if !fraction.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    whole.parse().ok()
+}

@@ -4,7 +4,7 @@
 //!
 //! | webhook | canonical record |
 //! | --- | --- |
-//! | `sale.update`, status `CLOSED` (or `ONACCOUNT_CLOSED`, `LAYBY_CLOSED`, `DISPATCHED_CLOSED`, `PICKED_UP_CLOSED`) | `sale`: a line per register sale product, a tender per payment; a return (`return_for`, or negative quantities) is a `refund` instead |
+//! | `sale.update`, status `CLOSED` (or `ONACCOUNT_CLOSED`, `LAYBY_CLOSED`, `DISPATCHED_CLOSED`, `PICKED_UP_CLOSED`) | `sale` of the products bought (positive quantities), a tender per payment taken; a `refund` of the products returned (negative quantities), citing `return_for`: an exchange is both |
 //! | `sale.update`, status `VOIDED` | `void` with scope `post` of that sale |
 //! | `sale.update`, other statuses (`SAVED`, `LAYBY`, `ONACCOUNT`, `AWAITING_*`) | nothing yet |
 //! | `product.update` | `product`: `sku`, `name`, category from `product_type`, department from `brand` (else `supplier`), `supply_price` as cost, the `BASE` price book entry as list price |
@@ -12,8 +12,8 @@
 //!
 //! Lightspeed's prices are tax exclusive, with up to five decimals (`39.08174`): each is
 //! rounded to the cent, half away from zero. A register sale product's `price` is after its per-unit
-//! `discount`, so the canonical unit price is their sum and the line's discount the per-unit
-//! discount times the quantity.
+//! `discount`, so the canonical unit price is their sum; the line's discount is what that unit
+//! price times the quantity exceeds the line's `price_total` by, so the line comes to its total.
 
 use std::collections::HashMap;
 
@@ -84,14 +84,10 @@ fn inventory(payload: &Value, stores: &Stores, skus: &HashMap<String, String>) -
     })?;
     let count = ["inventory_level", "current_amount", "count"]
         .iter()
-        .find_map(|field| match &payload[*field] {
-            Value::Null => None,
-            value => Some(cents(value, &product)),
-        })
-        .ok_or("the inventory level has no count (inventory_level, current_amount or count)")??;
-    if count % 100 != 0 {
-        return Err(format!("the count of product {product} is not a whole number of units"));
-    }
+        .find_map(|field| text(&payload[*field]))
+        .ok_or("the inventory level has no count (inventory_level, current_amount or count)")?;
+    let count = crate::whole_number(&count)
+        .ok_or_else(|| format!("the count `{count}` of product {product} is not a whole number of units"))?;
     let ts = instant_of(&payload["updated_at"]).ok_or("the inventory level has no updated_at")?;
     let version = text(&payload["version"]).unwrap_or_else(|| ts.clone());
     Ok(json!({
@@ -101,7 +97,7 @@ fn inventory(payload: &Value, stores: &Stores, skus: &HashMap<String, String>) -
         "store_id": store_id,
         "sku": sku,
         "kind": "count",
-        "qty": count / 100,
+        "qty": count,
     }))
 }
 
@@ -132,72 +128,82 @@ fn sale(payload: &Value, stores: &Stores) -> Result<Vec<Value>, String> {
     if products.is_empty() {
         return Err(format!("sale {id} has no register_sale_products"));
     }
-    let returned_for = text(&payload["return_for"]);
-    let all_negative = products.iter().all(|p| quantity(p, &id).is_ok_and(|q| q < 0));
-    if returned_for.is_some() || all_negative {
-        let mut lines = Vec::new();
-        for (i, item) in products.iter().enumerate() {
-            lines.push(json!({
-                "sku": sku(item).ok_or_else(|| format!("product {} of sale {id} has neither sku nor product_id", i + 1))?,
-                "qty": quantity(item, &id)?.abs(),
-                "amount": money(cents(&item["price_total"], &id)?.abs()),
-            }));
+    // What comes back (negative quantities) is a refund; what is bought, a sale: an exchange is both.
+    let mut returned = Vec::new();
+    let mut bought = Vec::new();
+    for (i, item) in products.iter().enumerate() {
+        let qty = quantity(item, &id)?;
+        let sku = sku(item).ok_or_else(|| format!("product {} of sale {id} has neither sku nor product_id", i + 1))?;
+        // The line comes to its `price_total` (tax exclusive): its discount is what the unit
+        // price, rounded, times the quantity exceeds that by (else the per-unit discount times
+        // the quantity).
+        let unit_price = cents(&item["price"], &id)? + cents(&item["discount"], &id)?;
+        let total = match &item["price_total"] {
+            Value::Null => qty * cents(&item["price"], &id)?,
+            total => cents(total, &id)?,
+        };
+        match qty < 0 {
+            true => returned.push(json!({"sku": sku, "qty": -qty, "amount": money(total.abs())})),
+            false => bought.push(json!({
+                "line_no": bought.len() + 1,
+                "sku": sku,
+                "qty": qty,
+                "unit_price": money(unit_price),
+                "discount": money(unit_price * qty - total),
+            })),
         }
-        let payment = payload["register_sale_payments"].as_array().and_then(|p| p.first());
+    }
+    let payments: Vec<&Value> = payload["register_sale_payments"].as_array().into_iter().flatten().collect();
+    let mut records = Vec::new();
+    if !returned.is_empty() {
+        let paid_back = payments.iter().find(|p| cents(&p["amount"], &id).is_ok_and(|a| a < 0)).copied();
         let mut refund = json!({
             "type": "refund",
-            "event_id": format!("lightspeed-sale-{id}"),
+            "event_id": format!("lightspeed-return-{id}"),
             "ts": ts,
             "store_id": store_id,
             "refund_id": format!("lightspeed-{id}"),
             "register_id": register,
             "cashier_id": cashier,
-            "tender_kind": payment.map_or("card", tender_kind),
-            "lines": lines,
+            "tender_kind": paid_back.or(payments.first().copied()).map_or("card", tender_kind),
+            "lines": returned,
         });
-        if let Some(original) = returned_for {
+        if let Some(original) = text(&payload["return_for"]) {
             refund["original_transaction_id"] = json!(format!("lightspeed-{original}"));
         }
         if let Some(note) = text(&payload["note"]) {
             refund["reason"] = json!(note);
         }
-        return Ok(vec![refund]);
+        records.push(refund);
     }
-    let mut lines = Vec::new();
-    for (i, item) in products.iter().enumerate() {
-        let qty = quantity(item, &id)?;
-        let price = cents(&item["price"], &id)?;
-        let discount = cents(&item["discount"], &id)?;
-        lines.push(json!({
-            "line_no": i + 1,
-            "sku": sku(item).ok_or_else(|| format!("product {} of sale {id} has neither sku nor product_id", i + 1))?,
-            "qty": qty,
-            "unit_price": money(price + discount),
-            "discount": money(discount * qty),
-        }));
+    if !bought.is_empty() {
+        let mut tenders = Vec::new();
+        for payment in &payments {
+            let amount = cents(&payment["amount"], &id)?;
+            if amount > 0 {
+                tenders.push(json!({"kind": tender_kind(payment), "amount": money(amount)}));
+            }
+        }
+        if tenders.is_empty() && returned.is_empty() {
+            tenders.push(json!({"kind": "card", "amount": money(cents(&payload["total_price"], &id)?)}));
+        }
+        let mut sale = json!({
+            "type": "sale",
+            "event_id": format!("lightspeed-sale-{id}"),
+            "ts": ts,
+            "store_id": store_id,
+            "transaction_id": format!("lightspeed-{id}"),
+            "register_id": register,
+            "cashier_id": cashier,
+            "lines": bought,
+            "tenders": tenders,
+        });
+        if let Some(customer) = text(&payload["customer_id"]) {
+            sale["customer_ref"] = json!(format!("lightspeed-customer-{customer}"));
+        }
+        records.push(sale);
     }
-    let mut tenders = Vec::new();
-    for payment in payload["register_sale_payments"].as_array().into_iter().flatten() {
-        tenders.push(json!({"kind": tender_kind(payment), "amount": money(cents(&payment["amount"], &id)?)}));
-    }
-    if tenders.is_empty() {
-        tenders.push(json!({"kind": "card", "amount": money(cents(&payload["total_price"], &id)?)}));
-    }
-    let mut sale = json!({
-        "type": "sale",
-        "event_id": format!("lightspeed-sale-{id}"),
-        "ts": ts,
-        "store_id": store_id,
-        "transaction_id": format!("lightspeed-{id}"),
-        "register_id": register,
-        "cashier_id": cashier,
-        "lines": lines,
-        "tenders": tenders,
-    });
-    if let Some(customer) = text(&payload["customer_id"]) {
-        sale["customer_ref"] = json!(format!("lightspeed-customer-{customer}"));
-    }
-    Ok(vec![sale])
+    Ok(records)
 }
 
 fn product(payload: &Value) -> Result<Value, String> {
@@ -266,38 +272,23 @@ fn sku(item: &Value) -> Option<String> {
 
 /// A whole quantity (a weighed quantity is refused).
 fn quantity(item: &Value, sale: &str) -> Result<i64, String> {
-    let refused = || format!("quantity `{}` in sale {sale} is not a whole number of units", item["quantity"]);
-    let units = cents(&item["quantity"], sale).map_err(|_| refused())?;
-    match units % 100 {
-        0 if units != 0 => Ok(units / 100),
-        _ => Err(refused()),
+    let raw = text(&item["quantity"]).unwrap_or_default();
+    match crate::whole_number(&raw) {
+        Some(units) if units != 0 => Ok(units),
+        _ => Err(format!("quantity `{raw}` in sale {sale} is not a whole number of units")),
     }
 }
 
-/// Cents of a decimal amount, rounded half away from zero on its third decimal (Lightspeed
-/// sends up to five), read from its decimal text so no binary fraction shifts a cent.
+/// Cents of a decimal amount (Lightspeed sends up to five decimals), rounded half away from
+/// zero from its decimal text, so no binary fraction shifts a cent.
 fn cents(value: &Value, what: &str) -> Result<i64, String> {
     let raw = match value {
         Value::Null => return Ok(0),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_string(),
+        Value::String(s) => s.clone(),
         _ => String::new(),
     };
-    let invalid = || format!("`{value}` in {what} is not an amount");
-    let (negative, digits) = match raw.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, raw.as_str()),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    let fraction = format!("{fraction:0<3}");
-    let whole: i64 = whole.parse().map_err(|_| invalid())?;
-    let hundredths: i64 = fraction[..2].parse().map_err(|_| invalid())?;
-    let up = i64::from(fraction.as_bytes()[2] >= b'5');
-    let cents = whole * 100 + hundredths + up;
-    Ok(if negative { -cents } else { cents })
+    crate::decimal_cents(&raw).ok_or_else(|| format!("`{value}` in {what} is not an amount"))
 }
 
 fn tender_kind(payment: &Value) -> &'static str {

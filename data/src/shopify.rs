@@ -209,13 +209,7 @@ fn store(location: Option<String>, locations: &HashMap<String, String>, what: &s
 /// Cents of a money string ("19.99"), summed exactly.
 fn cents(value: &Value) -> Result<i64, String> {
     let raw = text(value).unwrap_or_else(|| "0".to_string());
-    let (whole, fraction) = raw.split_once('.').unwrap_or((&raw, ""));
-    let negative = whole.starts_with('-');
-    let whole: i64 = whole.trim_start_matches('-').parse().map_err(|_| format!("`{raw}` is not an amount"))?;
-    let fraction = format!("{fraction:0<2}");
-    let cents_part: i64 = fraction[..2].parse().map_err(|_| format!("`{raw}` is not an amount"))?;
-    let cents = whole * 100 + cents_part;
-    Ok(if negative { -cents } else { cents })
+    crate::decimal_cents(&raw).ok_or_else(|| format!("`{raw}` is not an amount"))
 }
 
 /// The tender kind of a Shopify payment gateway name.

@@ -107,7 +107,7 @@ fn a_closed_sale_becomes_a_sale_and_a_return_a_refund() {
     assert_eq!(map("sale.update", &parsed(SALE), &stores()).unwrap(), [sale]);
     let refund = json!({
         "type": "refund",
-        "event_id": "lightspeed-sale-c1d2e3f4-0000-4a4a-b5c7-f59c2b0c2a22",
+        "event_id": "lightspeed-return-c1d2e3f4-0000-4a4a-b5c7-f59c2b0c2a22",
         "ts": "2026-03-09T17:00:00Z",
         "store_id": "S1",
         "refund_id": "lightspeed-c1d2e3f4-0000-4a4a-b5c7-f59c2b0c2a22",
@@ -119,6 +119,39 @@ fn a_closed_sale_becomes_a_sale_and_a_return_a_refund() {
         "reason": "Bag torn"
     });
     assert_eq!(map("sale.update", &parsed(RETURN), &stores()).unwrap(), [refund]);
+}
+
+#[test]
+fn an_exchange_is_a_refund_and_a_sale_and_lines_come_to_their_totals() {
+    let mut exchange = parsed(RETURN);
+    exchange["register_sale_products"] = json!([
+        {"sku": "K1", "quantity": -1, "price": 10.99, "discount": 1.0, "price_total": -10.99},
+        {"sku": "K2", "quantity": "2", "price": 9.00391, "discount": 0, "price_total": 18.00782}
+    ]);
+    exchange["register_sale_payments"] = json!([{"name": "Cash", "amount": 8.35}]);
+    let records = map("sale.update", &exchange, &stores()).unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["type"], "refund");
+    assert_eq!(records[0]["lines"], json!([{"sku": "K1", "qty": 1, "amount": "10.99"}]));
+    assert_eq!(records[0]["original_transaction_id"], "lightspeed-a2961c07-c6b4-4a4a-b5c7-f59c2b0c2a11");
+    assert_eq!(records[1]["type"], "sale");
+    // 2 × 9.00 = 18.00, the line's total 18.01 (18.00782): no discount, one cent more than the
+    // rounded unit price says, carried as a discount of -0.01.
+    assert_eq!(
+        records[1]["lines"],
+        json!([{"line_no": 1, "sku": "K2", "qty": 2, "unit_price": "9.00", "discount": "-0.01"}])
+    );
+    assert_eq!(records[1]["tenders"], json!([{"kind": "cash", "amount": "8.35"}]));
+
+    // Five decimals: 3 × 11.99 (10.99174 after 1.00 off each) come to 32.98 (32.97522).
+    let mut precise = parsed(SALE);
+    precise["register_sale_products"][0]["price"] = json!(10.99174);
+    precise["register_sale_products"][0]["price_total"] = json!(32.97522);
+    let sale = map("sale.update", &precise, &stores()).unwrap();
+    assert_eq!(
+        sale[0]["lines"][0],
+        json!({"line_no": 1, "sku": "K1", "qty": 3, "unit_price": "11.99", "discount": "2.99"})
+    );
 }
 
 #[test]
@@ -196,6 +229,8 @@ fn what_does_not_map_says_why() {
     weighed["register_sale_products"][0]["quantity"] = json!(0.75);
     let why = map("sale.update", &weighed, &stores()).unwrap_err();
     assert!(why.contains("quantity `0.75`"), "{why}");
+    weighed["register_sale_products"][0]["quantity"] = json!(0.996);
+    assert!(map("sale.update", &weighed, &stores()).unwrap_err().contains("quantity `0.996`"), "not rounded to 1");
     let why = map("customer.update", &json!({"id": "c"}), &stores()).unwrap_err();
     assert!(why.contains("`customer.update` is not mapped"), "{why}");
     let kept = String::from_utf8(tillflow_data::lightspeed::without_personal_data(&parsed(SALE))).unwrap();
