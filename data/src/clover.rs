@@ -6,7 +6,7 @@
 //! | Clover | canonical record |
 //! | --- | --- |
 //! | an order whose `paymentState` is `PAID`, `PARTIALLY_REFUNDED` or `REFUNDED` | `sale`: a line per line item (Clover lists a quantity of N as N line items; a per-unit priced item has `unitQty` in thousandths), its discounts and the order's allocated to lines; a tender per successful payment |
-//! | each refund of such an order that names its line items | `refund` of those items, citing the order |
+//! | each refund of such an order that names its line items (or, naming none, is of the whole order) | `refund` of those items, citing the order; a refund of only an amount is a dead letter of its own |
 //! | an order not paid yet | nothing yet |
 //!
 //! A merchant is one store (`[sources.clover] merchants`). Every path to an order gives the same
@@ -95,11 +95,11 @@ pub fn sku_of_item(item: &Value) -> Option<String> {
 /// The canonical records of one order of the merchant that is store `store_id`: its sale once
 /// paid, and a refund per refund that names its line items. `skus` maps item ids to SKUs (an
 /// item not in it is `clover-<item id>`).
-pub fn map_order(order: &Value, store_id: &str, skus: &HashMap<String, String>) -> Result<Vec<Value>, String> {
+pub fn map_order(order: &Value, store_id: &str, skus: &HashMap<String, String>) -> Result<Mapped, String> {
     let id = text(&order["id"]).ok_or("the order has no `id`")?;
     let paid = matches!(order["paymentState"].as_str(), Some("PAID") | Some("PARTIALLY_REFUNDED") | Some("REFUNDED"));
     if !paid {
-        return Ok(Vec::new());
+        return Ok(Mapped::default());
     }
     let lines = lines(&id, order, skus)?;
     if lines.is_empty() {
@@ -127,25 +127,35 @@ pub fn map_order(order: &Value, store_id: &str, skus: &HashMap<String, String>) 
     if let Some(customer) = elements(&order["customers"]).find_map(|c| text(&c["id"])) {
         sale["customer_ref"] = json!(format!("clover-customer-{customer}"));
     }
-    let mut records = vec![sale];
+    let (mut records, mut refused) = (vec![sale], Vec::new());
     for refund in elements(&order["refunds"]) {
         let refund_id = text(&refund["id"]).ok_or_else(|| format!("a refund of order {id} has no id"))?;
-        let returned: Vec<&str> = elements(&refund["lineItems"]).filter_map(|l| l["id"].as_str()).collect();
+        let mut returned: Vec<&str> = elements(&refund["lineItems"]).filter_map(|l| l["id"].as_str()).collect();
         if returned.is_empty() {
-            return Err(format!(
-                "refund {refund_id} of order {id} names no line items: tillflow maps refunds of items, not of amounts"
-            ));
+            // A refund of the whole order names no items: all of them come back.
+            if cents(&refund["amount"]) < cents(&order["total"]) {
+                refused.push(format!(
+                    "refund {refund_id} of order {id} names no line items and is not the whole order: tillflow maps refunds of items, not of amounts"
+                ));
+                continue;
+            }
+            returned = lines.iter().map(|line| line.id.as_str()).collect();
         }
         let mut refunded = Vec::new();
         for line_id in returned {
-            let line = lines.iter().find(|l| l.id == line_id).ok_or_else(|| {
-                format!("refund {refund_id} names line item {line_id}, which order {id} does not have")
-            })?;
+            let Some(line) = lines.iter().find(|l| l.id == line_id) else {
+                refused.push(format!("refund {refund_id} names line item {line_id}, which order {id} does not have"));
+                refunded.clear();
+                break;
+            };
             refunded.push(json!({
                 "sku": line.canonical["sku"],
                 "qty": line.canonical["qty"],
                 "amount": money(line.net),
             }));
+        }
+        if refunded.is_empty() {
+            continue;
         }
         let ts = instant(refund).or_else(|| instant(order)).expect("the order's instant, checked above");
         records.push(json!({
@@ -161,7 +171,15 @@ pub fn map_order(order: &Value, store_id: &str, skus: &HashMap<String, String>) 
             "lines": refunded,
         }));
     }
-    Ok(records)
+    Ok(Mapped { records, refused })
+}
+
+/// The records of an order, and why parts of it (a refund) do not map: each a dead letter of
+/// its own, the rest admitted.
+#[derive(Debug, Default, PartialEq)]
+pub struct Mapped {
+    pub records: Vec<Value>,
+    pub refused: Vec<String>,
 }
 
 /// A line item as sold: its canonical line, its id, and what it came to after discounts.

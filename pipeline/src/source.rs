@@ -466,7 +466,17 @@ pub fn platform_export(
                 tillflow_data::square::without_personal_data(order.to_string().as_bytes()),
             ),
             Platform::Clover => {
-                (clover_order(order, locations, &skus), tillflow_data::clover::without_personal_data(order))
+                let kept = tillflow_data::clover::without_personal_data(order);
+                match clover_order(order, locations, &skus) {
+                    Ok(mapped) => {
+                        for reason in mapped.refused {
+                            let reason = InputError::RuleBroken(reason);
+                            records.push(Record::rejected(position, Rejected::new(&kept, reason)));
+                        }
+                        (Ok(mapped.records), kept)
+                    }
+                    Err(reason) => (Err(reason), kept),
+                }
             }
             Platform::Lightspeed => (
                 tillflow_data::lightspeed::map("sale.update", order, &stores, &std::collections::HashMap::new()),
@@ -491,7 +501,7 @@ fn clover_order(
     order: &serde_json::Value,
     merchants: &std::collections::HashMap<String, String>,
     skus: &std::collections::HashMap<String, String>,
-) -> Result<Vec<serde_json::Value>, String> {
+) -> Result<tillflow_data::clover::Mapped, String> {
     let href = order["href"].as_str().unwrap_or_default();
     let merchant = href.split("/merchants/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
     let store = merchants.get(merchant).ok_or_else(|| {

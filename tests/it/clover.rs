@@ -59,7 +59,7 @@ fn parsed(text: &str) -> Value {
 fn a_paid_order_becomes_a_sale_and_its_refund_a_refund_of_its_items() {
     assert_eq!(item_ids(&parsed(ORDER)), ["ITEM1", "ITEM2"]);
     assert_eq!(skus(), HashMap::from([("ITEM1".into(), "K1".into()), ("ITEM2".into(), "K2".into())]), "sku, else code");
-    let records = map_order(&parsed(ORDER), "S1", &skus()).unwrap();
+    let records = map_order(&parsed(ORDER), "S1", &skus()).unwrap().records;
     // After their own discounts the lines come to 10.49, 11.99, 11.99 and 8.10 (42.57); the
     // order's 1.00 is shared by those amounts: 0.24, 0.28, 0.28 and the rest, 0.20.
     let sale = json!({
@@ -98,20 +98,28 @@ fn a_paid_order_becomes_a_sale_and_its_refund_a_refund_of_its_items() {
 fn an_unpaid_order_is_nothing_yet_and_what_does_not_map_says_why() {
     let mut open = parsed(ORDER);
     open["paymentState"] = json!("OPEN");
-    assert_eq!(map_order(&open, "S1", &skus()).unwrap(), Vec::<Value>::new());
+    assert_eq!(map_order(&open, "S1", &skus()).unwrap(), Default::default());
 
     let mut weighed = parsed(ORDER);
     weighed["lineItems"]["elements"][0]["unitQty"] = json!(1250);
     let why = map_order(&weighed, "S1", &skus()).unwrap_err();
     assert!(why.contains("sells 1.25 units"), "{why}");
+    // A refund of an amount, not of items: a dead letter of its own; the sale stands.
     let mut by_amount = parsed(ORDER);
     by_amount["refunds"]["elements"][0]["lineItems"] = json!([]);
-    let why = map_order(&by_amount, "S1", &skus()).unwrap_err();
-    assert!(why.contains("refund R1 of order X87EZTY4P965T names no line items"), "{why}");
+    let mapped = map_order(&by_amount, "S1", &skus()).unwrap();
+    assert_eq!(mapped.records.len(), 1, "the sale");
+    assert_eq!(mapped.refused.len(), 1);
+    assert!(mapped.refused[0].contains("refund R1 of order X87EZTY4P965T names no line items"), "{mapped:?}");
+    // A refund of the whole order names no items: every line comes back.
+    by_amount["refunds"]["elements"][0]["amount"] = json!(4157);
+    let whole = map_order(&by_amount, "S1", &skus()).unwrap();
+    assert_eq!(whole.refused, Vec::<String>::new());
+    assert_eq!(whole.records[1]["lines"].as_array().unwrap().len(), 4);
     // Per-unit priced in whole units: 2,000 thousandths are two.
     let mut two = parsed(ORDER);
     two["lineItems"]["elements"][2]["unitQty"] = json!(2000);
-    assert_eq!(map_order(&two, "S1", &skus()).unwrap()[0]["lines"][2]["qty"], 2);
+    assert_eq!(map_order(&two, "S1", &skus()).unwrap().records[0]["lines"][2]["qty"], 2);
 }
 
 #[test]

@@ -84,8 +84,13 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
                     .into_response();
             }
             Err(Fetch::Missing(reason)) => letters.push((listed.to_string(), reason)),
-            Ok(records) if records.is_empty() => waiting.push(format!("{}:{}", notice.kind, notice.id)),
-            Ok(records) => canonical.extend(records),
+            Ok(mapped) if mapped.records.is_empty() && mapped.refused.is_empty() => {
+                waiting.push(format!("{}:{}", notice.kind, notice.id))
+            }
+            Ok(mapped) => {
+                canonical.extend(mapped.records);
+                letters.extend(mapped.refused.into_iter().map(|reason| (listed.to_string(), reason)));
+            }
         }
     }
     if canonical.is_empty() && letters.is_empty() {
@@ -103,7 +108,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
 
 /// The records of one object a notification names; [`Fetch::Missing`] (a dead letter) for what
 /// does not map.
-async fn records_of(config: &Clover, notice: &Notice) -> Result<Vec<Value>, Fetch> {
+async fn records_of(config: &Clover, notice: &Notice) -> Result<clover::Mapped, Fetch> {
     let merchant = &notice.merchant;
     let store = config.merchants.get(merchant).ok_or_else(|| {
         Fetch::Missing(format!(
@@ -111,7 +116,7 @@ async fn records_of(config: &Clover, notice: &Notice) -> Result<Vec<Value>, Fetc
         ))
     })?;
     let order_id = match (notice.kind.as_str(), notice.change.as_str()) {
-        ("O", "DELETE") => return Ok(Vec::new()), // an order deleted before it was paid
+        ("O", "DELETE") => return Ok(clover::Mapped::default()), // an order deleted before it was paid
         ("O", _) => notice.id.clone(),
         ("P", _) => {
             let path = format!("/v3/merchants/{merchant}/payments/{}", notice.id);
