@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tillflow_data::clover::{self, Notice};
 use tillflow_schemas::formats;
 
-use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, unauthenticated};
+use super::{Api, Fetch, dead, hand_over, named, not_configured, nothing_yet, unauthenticated};
 use crate::http::Shared;
 
 /// A Clover app's webhooks: the auth code its notifications carry (known once the URL is
@@ -64,7 +64,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
     if !config.auth_code.as_ref().is_some_and(|code| clover::verify(code.as_bytes(), auth)) {
         return unauthenticated(&shared, "X-Clover-Auth header", auth);
     }
-    let source = "clover".to_string();
+    let source = named("clover", &body);
     let notices = match clover::notices(&body) {
         Ok(notices) => notices,
         Err(reason) => return hand_over(&shared, source, dead(&body, reason)).await,

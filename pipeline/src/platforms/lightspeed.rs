@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tillflow_data::lightspeed::{self, Stores};
 
-use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, records, unauthenticated};
+use super::{Api, Fetch, dead, hand_over, named, not_configured, nothing_yet, records, unauthenticated};
 use crate::http::Shared;
 
 /// A Lightspeed store account's webhooks: the token their URL carries and the store of each
@@ -68,7 +68,7 @@ pub(crate) async fn webhook(
     };
     let kind = form.get("type").cloned().or_else(|| lightspeed::kind_of(&payload).map(str::to_string));
     let kind = kind.unwrap_or_else(|| "(no type)".into());
-    let source = format!("lightspeed {kind}");
+    let source = named(&format!("lightspeed {kind}"), &body);
     let mut skus = HashMap::new();
     if let Some(product) = lightspeed::product_wanted(&kind, &payload) {
         let Some(api) = &config.api else {

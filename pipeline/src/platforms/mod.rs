@@ -51,6 +51,15 @@ fn unauthenticated(shared: &Shared, header: &str, signature: &str) -> Response {
     (StatusCode::UNAUTHORIZED, format!("{reason}: the webhook was not accepted\n")).into_response()
 }
 
+/// A name for one webhook's records when the platform gives the webhook no id of its own: its
+/// body's hash, so the records of two webhooks never share a (source, position).
+fn named(platform: &str, body: &[u8]) -> String {
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(body);
+    format!("{platform} {:016x}", hasher.finish())
+}
+
 /// Answers a platform configured nowhere: 404, with what to add to the config.
 fn not_configured(platform: &str, what: &str) -> Response {
     let hint = format!(
