@@ -155,43 +155,13 @@ fn notifications_name_objects_and_the_auth_code_is_compared_whole() {
 /// (`{"elements": [...]}`), with the merchant's inventory items beside them (`"items"`).
 #[test]
 fn an_orders_export_backfills_the_views() {
-    use crate::support::run_ok;
-    let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("tillflow.toml"), "[sources.clover]\nmerchants = { \"XYZVJT2ZRRRSC\" = \"S1\" }\n").unwrap();
-    let reference = [
-        json!({"type": "store", "store_id": "S1", "name": "S1", "district": "D1", "region": "R", "timezone": "America/New_York"}),
-        json!({"type": "product", "sku": "K1", "name": "K1", "category": "c", "department": "d", "unit_cost": "5.00", "list_price": "11.99"}),
-        json!({"type": "product", "sku": "K2", "name": "K2", "category": "c", "department": "d", "unit_cost": "2.00", "list_price": "9.00"}),
-    ];
-    let lines: Vec<String> = reference.iter().map(|r| r.to_string()).collect();
-    std::fs::write(path("reference.ndjson"), lines.join("\n")).unwrap();
     let items: Vec<Value> = ITEMS.iter().map(|(_, item)| parsed(item)).collect();
-    std::fs::write(path("orders.json"), json!({"elements": [parsed(ORDER)], "items": items}).to_string()).unwrap();
-    run_ok(&[
-        "run",
-        "--input",
-        &path("reference.ndjson"),
-        "--input",
-        &path("orders.json"),
-        "--source",
-        "clover",
-        "--config",
-        &path("tillflow.toml"),
-        "--out",
-        &path("views"),
-    ]);
-    let margin = run_ok(&[
-        "sql",
-        "--out",
-        &path("views"),
-        "--format",
-        "csv",
-        "SELECT sku, business_date, units_sold, units_returned, net_sales FROM sku_margin ORDER BY 1, 2",
-    ]);
+    let export = json!({"elements": [parsed(ORDER)], "items": items});
+    let backfill = crate::support::Backfill::new("clover", "merchants", "XYZVJT2ZRRRSC", &export);
+    backfill.run("run", &[], "views");
     // K1: 3 at 11.99 less 2.30 of discounts; the second bag (11.71 after discounts) back on the 9th.
     assert_eq!(
-        margin.trim_end(),
+        backfill.margins("views"),
         "sku,business_date,units_sold,units_returned,net_sales\n\
          K1,2026-03-07,3,0,33.67\nK1,2026-03-09,0,1,-11.71\nK2,2026-03-07,1,0,7.90"
     );

@@ -241,42 +241,11 @@ fn what_does_not_map_says_why() {
 /// `--source lightspeed`, and canonical reference data.
 #[test]
 fn a_sales_export_backfills_the_views() {
-    use crate::support::run_ok;
-    let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("tillflow.toml"), format!("[sources.lightspeed]\nregisters = {{ \"{REGISTER}\" = \"S1\" }}\n"))
-        .unwrap();
-    let reference = [
-        json!({"type": "store", "store_id": "S1", "name": "S1", "district": "D1", "region": "R", "timezone": "America/New_York"}),
-        json!({"type": "product", "sku": "K1", "name": "K1", "category": "c", "department": "d", "unit_cost": "5.00", "list_price": "11.99"}),
-        json!({"type": "product", "sku": "K2", "name": "K2", "category": "c", "department": "d", "unit_cost": "2.00", "list_price": "9.00"}),
-    ];
-    let lines: Vec<String> = reference.iter().map(|r| r.to_string()).collect();
-    std::fs::write(path("reference.ndjson"), lines.join("\n")).unwrap();
-    std::fs::write(path("sales.json"), json!({"register_sales": [parsed(SALE), parsed(RETURN)]}).to_string()).unwrap();
-    run_ok(&[
-        "run",
-        "--input",
-        &path("reference.ndjson"),
-        "--input",
-        &path("sales.json"),
-        "--source",
-        "lightspeed",
-        "--config",
-        &path("tillflow.toml"),
-        "--out",
-        &path("views"),
-    ]);
-    let margin = run_ok(&[
-        "sql",
-        "--out",
-        &path("views"),
-        "--format",
-        "csv",
-        "SELECT sku, business_date, units_sold, units_returned, net_sales FROM sku_margin ORDER BY 1, 2",
-    ]);
+    let export = json!({"register_sales": [parsed(SALE), parsed(RETURN)]});
+    let backfill = crate::support::Backfill::new("lightspeed", "registers", REGISTER, &export);
+    backfill.run("run", &[], "views");
     assert_eq!(
-        margin.trim_end(),
+        backfill.margins("views"),
         "sku,business_date,units_sold,units_returned,net_sales\n\
          K1,2026-03-07,3,0,32.97\nK1,2026-03-09,0,1,-10.99\nK2,2026-03-07,1,0,9.00"
     );

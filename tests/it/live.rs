@@ -145,6 +145,16 @@ impl Drop for Live {
     }
 }
 
+/// A stand-in for a platform's API: `app` served on a free port of loopback for as long as the
+/// returned runtime lives.
+fn stand_in(app: axum::Router) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (runtime, addr)
+}
+
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ready() {
@@ -783,9 +793,6 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     use base64::Engine;
     use hmac::{KeyInit, Mac};
     // A stand-in for the shop's Admin API, serving the recorded inventory items.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let api = listener.local_addr().unwrap();
     let items = |headers: HeaderMap| async move {
         match headers.get("x-shopify-access-token").is_some_and(|t| t == "shpat_test") {
             true => (StatusCode::OK, crate::shopify::ITEMS.to_string()),
@@ -793,7 +800,7 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
         }
     };
     let app = axum::Router::new().route("/admin/api/2025-10/inventory_items.json", axum::routing::get(items));
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let (_runtime, api) = stand_in(app);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
     std::fs::write(
@@ -875,9 +882,6 @@ fn a_signed_square_notification_is_fetched_and_reaches_sku_margin() {
     use hmac::{KeyInit, Mac};
     use serde_json::json;
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let api = listener.local_addr().unwrap();
     let authorized = |headers: &HeaderMap| headers.get("authorization").is_some_and(|v| v == "Bearer sq-token");
     let order = move |Path(id): Path<String>, headers: HeaderMap| async move {
         if !authorized(&headers) {
@@ -897,7 +901,7 @@ fn a_signed_square_notification_is_fetched_and_reaches_sku_margin() {
     let app = axum::Router::new()
         .route("/v2/orders/{id}", get(order))
         .route("/v2/catalog/batch-retrieve", post(|| async { crate::square::CATALOG }));
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let (_runtime, api) = stand_in(app);
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
@@ -983,9 +987,6 @@ fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
     use axum::routing::get;
     use serde_json::json;
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let api = listener.local_addr().unwrap();
     let authorized = |headers: &HeaderMap| headers.get("authorization").is_some_and(|v| v == "Bearer cl-token");
     let order = move |Path((merchant, id)): Path<(String, String)>, headers: HeaderMap| async move {
         match (authorized(&headers), merchant.as_str(), id.as_str()) {
@@ -1013,7 +1014,7 @@ fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
         .route("/v3/merchants/{merchant}/orders/{id}", get(order))
         .route("/v3/merchants/{merchant}/payments/{id}", get(payment))
         .route("/v3/merchants/{merchant}/items/{id}", get(item));
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let (_runtime, api) = stand_in(app);
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
@@ -1076,9 +1077,6 @@ fn a_clover_notification_is_verified_fetched_and_reaches_sku_margin() {
 #[test]
 fn a_lightspeed_webhook_with_its_token_reaches_sku_margin() {
     // A stand-in for Lightspeed's API (2.0), answering for the product an inventory level names.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let api = listener.local_addr().unwrap();
     let product = |headers: axum::http::HeaderMap| async move {
         match headers.get("authorization").is_some_and(|v| v == "Bearer ls-api") {
             true => (axum::http::StatusCode::OK, crate::lightspeed::PRODUCT_ANSWER),
@@ -1086,7 +1084,7 @@ fn a_lightspeed_webhook_with_its_token_reaches_sku_margin() {
         }
     };
     let app = axum::Router::new().route("/api/2.0/products/{id}", axum::routing::get(product));
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let (_runtime, api) = stand_in(app);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tillflow.toml");
     let (register, outlet) = (crate::lightspeed::REGISTER, crate::lightspeed::OUTLET);

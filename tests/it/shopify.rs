@@ -228,17 +228,6 @@ fn the_signature_is_the_hmac_of_the_raw_body() {
 /// gives the views the same orders would have given as webhooks.
 #[test]
 fn an_orders_export_backfills_the_views() {
-    use crate::support::run_ok;
-    let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("tillflow.toml"), "[sources.shopify]\nlocations = { \"655441491\" = \"S1\" }\n").unwrap();
-    let reference = [
-        json!({"type": "store", "store_id": "S1", "name": "S1", "district": "D1", "region": "R", "timezone": "America/New_York"}),
-        json!({"type": "product", "sku": "K1", "name": "K1", "category": "c", "department": "d", "unit_cost": "5.00", "list_price": "11.99"}),
-    ];
-    let lines: Vec<String> = reference.iter().map(|r| r.to_string()).collect();
-    std::fs::write(path("reference.ndjson"), lines.join("\n")).unwrap();
-
     let mut refunded: serde_json::Value = serde_json::from_str(ORDER).unwrap();
     refunded["refunds"] = json!([{
         "id": 509562969, "order_id": 450789469, "created_at": "2026-03-07T12:00:00-05:00",
@@ -252,35 +241,15 @@ fn an_orders_export_backfills_the_views() {
     let mut elsewhere: serde_json::Value = serde_json::from_str(ORDER).unwrap();
     elsewhere["id"] = json!(450789471);
     elsewhere["location_id"] = json!(999);
-    std::fs::write(path("orders.json"), json!({"orders": [refunded, cancelled, elsewhere]}).to_string()).unwrap();
-
-    let summary = run_ok(&[
-        "run",
-        "--input",
-        &path("reference.ndjson"),
-        "--input",
-        &path("orders.json"),
-        "--source",
-        "shopify",
-        "--config",
-        &path("tillflow.toml"),
-        "--out",
-        &path("views"),
-    ]);
-    let dead = summary.lines().find(|l| l.trim_start().starts_with("dead-lettered")).unwrap();
-    assert!(dead.ends_with(" 1"), "the unmapped order is the one dead letter: {summary}");
+    let export = json!({"orders": [refunded, cancelled, elsewhere]});
+    let backfill = crate::support::Backfill::new("shopify", "locations", "655441491", &export);
+    let summary = backfill.run("run", &[], "views");
+    assert_eq!(crate::support::dead_lettered(&summary), 1, "the unmapped order: {summary}");
     // The refunded order: 3 sold at 11.99 less 1.50 (34.47), 1 returned for 11.49: 22.98; the cancelled order
     // (post-voided) counts nowhere.
-    let margin = run_ok(&[
-        "sql",
-        "--out",
-        &path("views"),
-        "--format",
-        "csv",
-        "SELECT units_sold, units_returned, net_sales FROM sku_margin WHERE sku = 'K1'",
-    ]);
-    assert_eq!(margin.trim_end(), "units_sold,units_returned,net_sales\n3,1,22.98");
-    let reason = run_ok(&["sql", "--out", &path("views"), "--format", "csv", "SELECT reason FROM dead_letters"]);
+    let margin = backfill.sql("views", "SELECT units_sold, units_returned, net_sales FROM sku_margin WHERE sku = 'K1'");
+    assert_eq!(margin, "units_sold,units_returned,net_sales\n3,1,22.98");
+    let reason = backfill.sql("views", "SELECT reason FROM dead_letters");
     assert!(reason.contains("location 999 is not mapped"), "{reason}");
 }
 

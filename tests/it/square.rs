@@ -215,71 +215,21 @@ fn the_signature_is_the_hmac_of_the_notification_url_and_the_raw_body() {
 }
 
 /// Backfill: a file of orders as the Orders API's SearchOrders lists them, with the catalog's
-/// item variations beside them, read with `--source square` and the canonical reference data.
+/// item variations beside them, read with `--source square` and the canonical reference data;
+/// replayed a day at a time, the same views.
 #[test]
 fn an_orders_export_backfills_the_views() {
-    use crate::support::run_ok;
-    let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("tillflow.toml"), "[sources.square]\nlocations = { \"L8S1XYZ\" = \"S1\" }\n").unwrap();
-    let reference = [
-        json!({"type": "store", "store_id": "S1", "name": "S1", "district": "D1", "region": "R", "timezone": "America/New_York"}),
-        json!({"type": "product", "sku": "K1", "name": "K1", "category": "c", "department": "d", "unit_cost": "5.00", "list_price": "11.99"}),
-        json!({"type": "product", "sku": "K2", "name": "K2", "category": "c", "department": "d", "unit_cost": "2.00", "list_price": "9.00"}),
-    ];
-    let lines: Vec<String> = reference.iter().map(|r| r.to_string()).collect();
-    std::fs::write(path("reference.ndjson"), lines.join("\n")).unwrap();
     let mut elsewhere = parsed(ORDER);
     elsewhere["id"] = json!("ELSEWHERE");
     elsewhere["location_id"] = json!("L0THER");
     let export = json!({"orders": [parsed(ORDER), parsed(RETURN), elsewhere], "objects": parsed(CATALOG)["objects"]});
-    std::fs::write(path("orders.json"), export.to_string()).unwrap();
-
-    let summary = run_ok(&[
-        "run",
-        "--input",
-        &path("reference.ndjson"),
-        "--input",
-        &path("orders.json"),
-        "--source",
-        "square",
-        "--config",
-        &path("tillflow.toml"),
-        "--out",
-        &path("views"),
-    ]);
-    let dead = summary.lines().find(|l| l.trim_start().starts_with("dead-lettered")).unwrap();
-    assert!(dead.ends_with(" 1"), "the order at an unmapped location is the one dead letter: {summary}");
+    let backfill = crate::support::Backfill::new("square", "locations", "L8S1XYZ", &export);
+    let summary = backfill.run("run", &[], "views");
+    assert_eq!(crate::support::dead_lettered(&summary), 1, "the order at an unmapped location: {summary}");
     // K1: 3 sold at 11.99 less 1.50 (34.47) on the 7th, 1 returned for 11.49 on the 9th; K2: 1 at 9.00.
-    let margin = run_ok(&[
-        "sql",
-        "--out",
-        &path("views"),
-        "--format",
-        "csv",
-        "SELECT sku, business_date, units_sold, units_returned, net_sales FROM sku_margin ORDER BY 1, 2",
-    ]);
-    assert_eq!(
-        margin.trim_end(),
-        "sku,business_date,units_sold,units_returned,net_sales\n\
-         K1,2026-03-07,3,0,34.47\nK1,2026-03-09,0,1,-11.49\nK2,2026-03-07,1,0,9.00"
-    );
-    // A replay of the same history, a day at a time, ends with the same views.
-    run_ok(&[
-        "replay",
-        "--input",
-        &path("reference.ndjson"),
-        "--input",
-        &path("orders.json"),
-        "--source",
-        "square",
-        "--config",
-        &path("tillflow.toml"),
-        "--tick",
-        "1d",
-        "--out",
-        &path("replayed"),
-    ]);
-    let sql = "SELECT sku, business_date, units_sold, units_returned, net_sales FROM sku_margin ORDER BY 1, 2";
-    assert_eq!(run_ok(&["sql", "--out", &path("replayed"), "--format", "csv", sql]), margin);
+    let margins = "sku,business_date,units_sold,units_returned,net_sales\n\
+                   K1,2026-03-07,3,0,34.47\nK1,2026-03-09,0,1,-11.49\nK2,2026-03-07,1,0,9.00";
+    assert_eq!(backfill.margins("views"), margins);
+    backfill.run("replay", &["--tick", "1d"], "replayed");
+    assert_eq!(backfill.margins("replayed"), margins);
 }
