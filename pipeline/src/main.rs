@@ -402,7 +402,9 @@ fn exports_among(
     };
     let locations = locations.unwrap_or_default();
     if exports.is_empty() {
-        anyhow::bail!("--source {name} reads the .json inputs as {name} order exports; none was given");
+        anyhow::bail!(
+            "--source {name} reads the .json inputs as {name} order exports, and none was given: pass the export as --input FILE.json"
+        );
     }
     if locations.is_empty() {
         anyhow::bail!(
@@ -415,12 +417,21 @@ fn exports_among(
 
 /// The platforms' webhooks of `[sources]`, their secrets from the file or the environment.
 fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::platforms::Sources> {
-    let secret = |given: &Option<String>, variable: &str, what: &str| -> anyhow::Result<String> {
-        match given.clone().or_else(|| std::env::var(variable).ok()).filter(|s| !s.is_empty()) {
-            Some(secret) => Ok(secret),
-            None => anyhow::bail!("{what}: set it in the config or {variable}"),
-        }
+    // A value of the config, else of the environment; none if empty.
+    let given = |value: &Option<String>, variable: &str| {
+        value.clone().or_else(|| std::env::var(variable).ok()).filter(|s| !s.is_empty())
     };
+    let secret = |value: &Option<String>, variable: &str, what: &str| -> anyhow::Result<String> {
+        given(value, variable).ok_or_else(|| anyhow::anyhow!("{what}: set it in the config or {variable}"))
+    };
+    // An optional API: its base and its token, both or neither.
+    let api =
+        |base: Option<String>, token: &Option<String>, variable: &str, both: &str| match (base, given(token, variable))
+        {
+            (Some(base), Some(token)) => Ok(Some((base, token))),
+            (None, None) => Ok(None),
+            _ => Err(anyhow::anyhow!("{both}; or leave out both")),
+        };
     let shopify = match &settings.shopify {
         None => None,
         Some(shopify) => {
@@ -429,14 +440,8 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
             let base = shopify.api_base.clone().or_else(|| {
                 shopify.shop.as_ref().map(|shop| format!("https://{}/admin/api/2025-10", shop.trim_end_matches('/')))
             });
-            let token = shopify.access_token.clone().or_else(|| std::env::var("TILLFLOW_SHOPIFY_ACCESS_TOKEN").ok());
-            let admin = match (base, token.filter(|t| !t.is_empty())) {
-                (Some(base), Some(token)) => Some((base, token)),
-                (None, None) => None,
-                _ => anyhow::bail!(
-                    "[sources.shopify] needs both `shop` (or `api_base`) and `access_token` for the Admin API"
-                ),
-            };
+            let both = "[sources.shopify] needs both `shop` (or `api_base`) and `access_token` for the Admin API";
+            let admin = api(base, &shopify.access_token, "TILLFLOW_SHOPIFY_ACCESS_TOKEN", both)?;
             Some(tillflow::platforms::Shopify::new(app_secret, shopify.locations.clone(), admin))
         }
     };
@@ -468,11 +473,7 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
             let what = "[sources.clover] needs an `access_token` to fetch orders";
             let access_token = secret(&clover.access_token, "TILLFLOW_CLOVER_ACCESS_TOKEN", what)?;
             // Absent until the webhook URL is verified: until then only the verification is answered.
-            let auth_code = clover
-                .auth_code
-                .clone()
-                .or_else(|| std::env::var("TILLFLOW_CLOVER_AUTH_CODE").ok())
-                .filter(|c| !c.is_empty());
+            let auth_code = given(&clover.auth_code, "TILLFLOW_CLOVER_AUTH_CODE");
             let api_base = clover.api_base.clone().unwrap_or_else(|| "https://api.clover.com".into());
             Some(tillflow::platforms::Clover::new(auth_code, api_base, access_token, clover.merchants.clone()))
         }
@@ -486,13 +487,9 @@ fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::pla
                 anyhow::bail!("[sources.lightspeed] token is too short: use 16 characters or more, random");
             }
             let (outlets, registers) = (lightspeed.outlets.clone(), lightspeed.registers.clone());
-            let api_token =
-                lightspeed.access_token.clone().or_else(|| std::env::var("TILLFLOW_LIGHTSPEED_ACCESS_TOKEN").ok());
-            let api = match (lightspeed.api_base.clone(), api_token.filter(|t| !t.is_empty())) {
-                (Some(base), Some(api_token)) => Some((base, api_token)),
-                (None, None) => None,
-                _ => anyhow::bail!("[sources.lightspeed] needs both `api_base` and `access_token` for its API"),
-            };
+            let both = "[sources.lightspeed] needs both `api_base` and `access_token` for its API";
+            let variable = "TILLFLOW_LIGHTSPEED_ACCESS_TOKEN";
+            let api = api(lightspeed.api_base.clone(), &lightspeed.access_token, variable, both)?;
             Some(tillflow::platforms::Lightspeed::new(token, outlets, registers, api))
         }
     };

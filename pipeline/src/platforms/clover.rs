@@ -8,13 +8,12 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 use tillflow_data::clover::{self, Notice};
 use tillflow_schemas::formats;
 
-use super::{Api, Fetch, dead, hand_over, named, not_configured, nothing_yet, unauthenticated};
+use super::{Api, Fetch, dead, hand_over, named, not_configured, nothing_yet, unauthenticated, unavailable};
 use crate::http::Shared;
 
 /// A Clover app's webhooks: the auth code its notifications carry (known once the URL is
@@ -78,11 +77,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
         let listed =
             json!({"merchant": notice.merchant, "objectId": format!("{}:{id}", notice.kind), "type": notice.change});
         match records_of(&config, &notice).await {
-            Err(Fetch::Unavailable(why)) => {
-                tracing::warn!("Clover notification: {why}");
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}; send the notification again\n"))
-                    .into_response();
-            }
+            Err(Fetch::Unavailable(why)) => return unavailable("Clover notification", &why),
             Err(Fetch::Missing(reason)) => letters.push((listed.to_string(), reason)),
             Ok(mapped) if mapped.records.is_empty() && mapped.refused.is_empty() => {
                 waiting.push(format!("{}:{}", notice.kind, notice.id))

@@ -8,12 +8,11 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 use tillflow_data::lightspeed::{self, Stores};
 
-use super::{Api, Fetch, dead, hand_over, named, not_configured, nothing_yet, records, unauthenticated};
+use super::{Api, Fetch, dead, hand_over, named, not_configured, nothing_yet, records, unauthenticated, unavailable};
 use crate::http::Shared;
 
 /// A Lightspeed store account's webhooks: the token their URL carries and the store of each
@@ -82,11 +81,7 @@ pub(crate) async fn webhook(
             Err(Fetch::Missing(reason)) => {
                 return hand_over(&shared, source, dead(&lightspeed::without_personal_data(&payload), reason)).await;
             }
-            Err(Fetch::Unavailable(why)) => {
-                tracing::warn!("Lightspeed {kind}: {why}");
-                let answer = format!("{why}; Lightspeed sends the webhook again\n");
-                return (StatusCode::SERVICE_UNAVAILABLE, answer).into_response();
-            }
+            Err(Fetch::Unavailable(why)) => return unavailable(&format!("Lightspeed {kind}"), &why),
         }
     }
     let records = match lightspeed::map(&kind, &payload, &config.stores, &skus) {

@@ -60,6 +60,13 @@ fn named(platform: &str, body: &[u8]) -> String {
     format!("{platform} {:016x}", hasher.finish())
 }
 
+/// Answers a webhook whose objects the platform's API did not give now: 503, so the platform
+/// sends it again.
+fn unavailable(webhook: &str, why: &str) -> Response {
+    tracing::warn!("{webhook}: {why}");
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{why}; the platform sends the webhook again\n")).into_response()
+}
+
 /// Answers a platform configured nowhere: 404, with what to add to the config.
 fn not_configured(platform: &str, what: &str) -> Response {
     let hint = format!(

@@ -5,10 +5,9 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::{Api, Fetch, dead, hand_over, not_configured, records, unauthenticated};
+use super::{Api, Fetch, dead, hand_over, not_configured, records, unauthenticated, unavailable};
 use crate::http::Shared;
 
 /// A Shopify app's webhooks: the secret that signs them, the store of each POS location, and
@@ -62,11 +61,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
         (Some(admin), false) => inventory_items(admin, &wanted).await,
     };
     let records = match items {
-        Err(Fetch::Unavailable(why)) => {
-            tracing::warn!("Shopify {topic}: {why}");
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}; Shopify sends the webhook again\n"))
-                .into_response();
-        }
+        Err(Fetch::Unavailable(why)) => return unavailable(&format!("Shopify {topic}"), &why),
         Err(Fetch::Missing(reason)) => dead(&shopify::without_personal_data(&body), reason),
         Ok(items) => match shopify::map(&topic, &body, &config.locations, &items) {
             Ok(canonical) => records(&canonical),

@@ -7,11 +7,10 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, records, unauthenticated};
+use super::{Api, Fetch, dead, hand_over, not_configured, nothing_yet, records, unauthenticated, unavailable};
 use crate::http::Shared;
 
 /// A Square webhook subscription: the key that signs its notifications and the URL they are
@@ -76,10 +75,7 @@ pub(crate) async fn webhook(State(shared): State<Shared>, headers: axum::http::H
         Ok(square::Wanted::Order(id)) => id,
     };
     let records = match fetch_order(&config.api, &order_id).await {
-        Err(Fetch::Unavailable(why)) => {
-            tracing::warn!("Square notification {event}: {why}");
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}; send the notification again\n")).into_response();
-        }
+        Err(Fetch::Unavailable(why)) => return unavailable(&format!("Square notification {event}"), &why),
         Err(Fetch::Missing(why)) => dead(&kept(), why),
         Ok((order, skus)) => match square::map_order(&order, &config.locations, &skus) {
             Err(reason) => dead(&kept(), reason),
