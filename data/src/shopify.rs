@@ -10,11 +10,13 @@
 //! | `products/create`, `products/update` | a `product` per variant with a SKU: its price, the cost of its inventory item (fetched) |
 //! | `inventory_levels/update` | `inventory` count of the item's SKU (fetched) at the location, `available` units |
 //!
-//! Each order is one sale, `event_id` `shopify-order-<id>`: Shopify sends an order again on
-//! `orders/paid` and on retries, and the same content counts once; an update that changes the
-//! lines is a conflicting duplicate, a dead letter (tillflow does not yet replace a sale). The
-//! store is the order's `location_id` (a POS location) through the configured map; an order
-//! without one (an online order) or at an unmapped location is refused with the reason.
+//! Each order is one sale, `event_id` `shopify-order-<id>`, its `revision` the order's
+//! `updated_at` (in milliseconds): Shopify sends an order again on `orders/paid` and on retries,
+//! and the same content counts once; an `orders/updated` that changes the lines, the discounts or
+//! the tenders replaces the sale in every view, and an older version delivered after a newer one
+//! counts as a duplicate. The store is the order's `location_id` (a POS location) through the
+//! configured map; an order without one (an online order) or at an unmapped location is refused
+//! with the reason.
 
 use std::collections::HashMap;
 
@@ -202,7 +204,7 @@ fn store(location: Option<String>, locations: &HashMap<String, String>, what: &s
         format!("the {what} has no location_id (an online order?); tillflow maps POS locations to stores")
     })?;
     locations.get(&location).cloned().ok_or_else(|| {
-        format!("Shopify location {location} is not mapped to a store: add it under [shopify.locations] in the config")
+        format!("Shopify location {location} is not mapped to a store: add it under [sources.shopify] locations")
     })
 }
 
@@ -272,6 +274,11 @@ fn sale(order: &Value, locations: &HashMap<String, String>) -> Result<Value, Str
     });
     if let Some(customer) = text(&order["customer"]["id"]) {
         sale["customer_ref"] = json!(format!("shopify-customer-{customer}"));
+    }
+    if let Some(updated) = text(&order["updated_at"]) {
+        let revision = tillflow_schemas::time::parse_ts(&updated)
+            .map_err(|_| format!("the order's updated_at `{updated}` is not a timestamp"))?;
+        sale["revision"] = json!(revision);
     }
     Ok(sale)
 }

@@ -461,6 +461,7 @@ impl<'a> Simulator<'a> {
             customer_ref,
             lines: lines.clone(),
             tenders,
+            revision: None,
         };
         self.emit(arrival, Event::Sale(sale));
 

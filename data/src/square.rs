@@ -13,7 +13,8 @@
 //! order, fetched and mapped when completed; `refund.created`, `refund.updated` name a refund,
 //! whose order (the one holding its returns) is fetched and mapped. Every path to an order gives
 //! the same records (`square-order-<id>`, `square-refund-<id>`), so a notification sent again, or
-//! the same order through another topic or an export, counts once.
+//! the same order through another topic or an export, counts once. A sale's `revision` is the
+//! order's `version`: a completed order Square changes afterwards replaces the sale.
 
 use std::collections::HashMap;
 
@@ -196,6 +197,9 @@ fn sale(id: &str, store_id: &str, order: &Value, skus: &HashMap<String, String>)
     });
     if let Some(customer) = text(&order["customer_id"]) {
         sale["customer_ref"] = json!(format!("square-customer-{customer}"));
+    }
+    if let Some(version) = order["version"].as_u64() {
+        sale["revision"] = json!(version);
     }
     Ok(sale)
 }

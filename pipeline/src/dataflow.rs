@@ -559,7 +559,7 @@ pub fn run(
                         Ingested::Known(event) => graph.inputs.learn(&event),
                         Ingested::Settled(settled) => graph.inputs.restore(settled),
                         Ingested::Held { .. } => {}
-                        Ingested::Accepted { epoch, event, business_date } => {
+                        Ingested::Accepted { epoch, event, business_date, replaces } => {
                             if current.is_none_or(|c| epoch > c) {
                                 // Close the epochs before this one; let all but the last few settle,
                                 // so the graph works on several epochs at once while memory stays bounded.
@@ -575,6 +575,9 @@ pub fn run(
                                 if fold_here && output.epochs % EPOCHS_PER_FOLD == 0 {
                                     fold(&mut folded, graph.drain());
                                 }
+                            }
+                            if let Some(earlier) = replaces {
+                                graph.inputs.retract(earlier.event, earlier.business_date);
                             }
                             graph.inputs.push(event, business_date);
                         }

@@ -118,8 +118,9 @@ impl Inputs {
         self.update(event, business_date, 1);
     }
 
-    /// Takes back an event fed before, as if it had never come (benchmarks apply and take back
-    /// the same batch; the watermark stays where it is).
+    /// Takes back an event fed before, as if it had never come: a sale's revision that a later
+    /// one replaces (benchmarks also apply and take back the same batch). The watermark stays
+    /// where it is.
     pub fn retract(&mut self, event: Event, business_date: Option<Day>) {
         self.update(event, business_date, -1);
     }

@@ -404,9 +404,12 @@ impl<'a> Driver<'a> {
                 let entry = logging.then(|| Entry::Duplicate { source: source.to_string(), position, epoch });
                 (Verdict::Duplicate, entry)
             }
-            Some(Ingested::Accepted { event, business_date, .. }) => {
+            Some(Ingested::Accepted { event, business_date, replaces, .. }) => {
                 self.erasures.observe(&event);
                 let entry = accepted(&event);
+                if let Some(earlier) = replaces {
+                    inputs.retract(earlier.event, earlier.business_date);
+                }
                 inputs.push(event, business_date);
                 (Verdict::Accepted, entry)
             }
@@ -451,8 +454,11 @@ impl<'a> Driver<'a> {
     /// kept or (retried) taken out, what a checkpoint's days left fed again.
     fn feed(&mut self, item: Ingested, inputs: &mut crate::flatten::Inputs) {
         match item {
-            Ingested::Accepted { event, business_date, .. } => {
+            Ingested::Accepted { event, business_date, replaces, .. } => {
                 self.erasures.observe(&event);
+                if let Some(earlier) = replaces {
+                    inputs.retract(earlier.event, earlier.business_date);
+                }
                 inputs.push(event, business_date);
             }
             Ingested::Dead(letter) => self.dead_letters.push(letter),

@@ -101,6 +101,8 @@ pub enum Ingested {
         epoch: Epoch,
         event: Event,
         business_date: Option<tillflow_schemas::Day>,
+        /// The earlier revision of the same sale this one replaces: taken back as it is fed.
+        replaces: Option<Box<Superseded>>,
     },
     Dead(DeadLetter),
     /// Reference data another process of a cluster feeds: known here (stores and their zones),
@@ -121,11 +123,20 @@ pub enum Ingested {
     },
 }
 
+/// A sale's revision that a later one replaced, as it was fed.
+#[derive(Clone, Debug)]
+pub struct Superseded {
+    pub event: Event,
+    pub business_date: Option<tillflow_schemas::Day>,
+}
+
 impl Ingested {
-    /// An accepted event with its epoch and business day; `None` for anything else.
+    /// An accepted event with its epoch and business day; `None` for anything else (and for
+    /// what a replaced revision was: streams of revised sales are fed with [`Ingested::Accepted`]'s
+    /// `replaces`).
     pub fn into_accepted(self) -> Option<(Epoch, Event, Option<tillflow_schemas::Day>)> {
         match self {
-            Ingested::Accepted { epoch, event, business_date } => Some((epoch, event, business_date)),
+            Ingested::Accepted { epoch, event, business_date, .. } => Some((epoch, event, business_date)),
             _ => None,
         }
     }
@@ -275,10 +286,8 @@ pub struct Ingest {
 
 /// Judges each record in arrival order: dead letter, duplicate, or accepted; and counts them.
 pub struct Admission {
-    /// The content hash of every accepted event, by `event_id`, with the time until which it is
-    /// kept: its own time for a dated event (pruned once beyond the retention, when such an event
-    /// is refused anyway), forever for reference data.
-    seen: FxHashMap<Text, (u64, Millis)>,
+    /// Every accepted event, by `event_id`.
+    seen: FxHashMap<Text, Seen>,
     /// Accepted events since `seen` was last pruned.
     since_pruned: usize,
     stores: FxHashMap<Id, Store>,
@@ -298,6 +307,30 @@ pub struct Admission {
     /// Judged once their store's record came, to be taken with [`Admission::released`].
     released: std::collections::VecDeque<Ingested>,
     pub counts: Counts,
+}
+
+/// What admission remembers of an accepted event.
+struct Seen {
+    /// The hash of what it says, its revision aside.
+    content: u64,
+    /// Until when it is remembered: its own time for a dated event (pruned once beyond the
+    /// retention, when such an event is refused anyway), forever for reference data.
+    kept_until: Millis,
+    /// A revised sale as it was fed, to take back when a higher revision replaces it.
+    revised: Option<(u64, Box<Superseded>)>,
+}
+
+/// The hash of what an event says, a sale's revision aside: a revision that changes nothing
+/// else is a redelivery.
+fn content_of(event: &Event) -> u64 {
+    let mut hasher = FxHasher::default();
+    match event {
+        Event::Sale(sale) if sale.revision.is_some() => {
+            Event::Sale(tillflow_schemas::Sale { revision: None, ..sale.clone() }).hash(&mut hasher)
+        }
+        other => other.hash(&mut hasher),
+    }
+    hasher.finish()
 }
 
 /// A record held until its store's record comes: its event (identifiers pseudonyms already) and
@@ -736,7 +769,7 @@ impl Admission {
         self.since_pruned = 0;
         if let Some(latest) = self.clocks.chain() {
             let oldest = latest - self.retention_ms;
-            self.seen.retain(|_, (_, kept_until)| *kept_until >= oldest);
+            self.seen.retain(|_, seen| seen.kept_until >= oldest);
         }
     }
 
@@ -892,16 +925,23 @@ impl Admission {
             let letter = dead_letter(source, record.position, epoch, reason, scrub(raw, &gone), event.event_id());
             return Some(Ingested::Dead(letter));
         }
-        let content = {
-            let mut hasher = FxHasher::default();
-            event.hash(&mut hasher);
-            hasher.finish()
-        };
+        let content = content_of(&event);
+        let revision = event.revision();
+        let mut replaces = None;
         if let Some(id) = event.event_id() {
-            match self.seen.get(id).map(|(hash, _)| hash) {
-                Some(previous) if *previous == content => {
+            match self.seen.get(id) {
+                Some(seen) if seen.content == content => {
                     self.counts.duplicates += 1;
                     return None;
+                }
+                // A revised sale: a higher revision replaces the one fed, a lower or equal one
+                // (an older version delivered late) is superseded already.
+                Some(Seen { revised: Some((fed, earlier)), .. }) if revision.is_some() => {
+                    if revision <= Some(*fed) {
+                        self.counts.duplicates += 1;
+                        return None;
+                    }
+                    replaces = Some(earlier.clone());
                 }
                 Some(_) => {
                     self.counts.dead_lettered += 1;
@@ -979,7 +1019,8 @@ impl Admission {
         }
         if let Some(id) = event.event_id() {
             let kept_until = if business_date.is_some() { event.ts().unwrap_or(Millis::MAX) } else { Millis::MAX };
-            self.seen.insert(id.clone(), (content, kept_until));
+            let revised = revision.map(|r| (r, Box::new(Superseded { event: event.clone(), business_date })));
+            self.seen.insert(id.clone(), Seen { content, kept_until, revised });
             self.prune_seen();
         }
         self.counts.accepted += 1;
@@ -993,7 +1034,7 @@ impl Admission {
         if let Some(store) = store {
             self.release(store, epoch);
         }
-        Some(Ingested::Accepted { epoch, event, business_date })
+        Some(Ingested::Accepted { epoch, event, business_date, replaces })
     }
 }
 

@@ -21,6 +21,14 @@ pub enum Event {
 }
 
 impl Event {
+    /// A sale's revision (see [`Sale::revision`]); `None` for every other event.
+    pub fn revision(&self) -> Option<u64> {
+        match self {
+            Event::Sale(sale) => sale.revision,
+            _ => None,
+        }
+    }
+
     /// The dedup key; reference records may have none.
     pub fn event_id(&self) -> Option<&Text> {
         match self {
@@ -142,6 +150,9 @@ pub struct Sale {
     pub customer_ref: Option<Text>,
     pub lines: Vec<SaleLine>,
     pub tenders: Vec<Tender>,
+    /// The sale's version where its system edits sales after the fact (a POS platform's
+    /// `updated_at`): a sale with the same `event_id` and a higher revision replaces it.
+    pub revision: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

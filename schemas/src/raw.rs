@@ -85,6 +85,8 @@ pub struct RawEvent {
     pub end: Option<Millis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount_pct: Option<Cents>,
+    #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
 
 /// A line of a sale, refund or line void.
@@ -265,6 +267,13 @@ impl RawEvent {
             customer_ref: self.customer_ref.filter(|c| !c.is_empty()),
             lines,
             tenders,
+            revision: match self.revision {
+                Some(revision) => Some(
+                    u64::try_from(revision)
+                        .map_err(|_| InputError::invalid("revision", "a revision is a whole number, 0 or more"))?,
+                ),
+                None => None,
+            },
         })
     }
 
@@ -406,6 +415,7 @@ impl Event {
                 raw.register_id = Some(s.register_id.clone());
                 raw.cashier_id = Some(s.cashier_id.as_str().into());
                 raw.customer_ref = s.customer_ref.clone();
+                raw.revision = s.revision.and_then(|r| i64::try_from(r).ok());
                 raw.lines = s
                     .lines
                     .iter()

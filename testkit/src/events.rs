@@ -64,6 +64,7 @@ pub fn sale_by(
         customer_ref: None,
         lines,
         tenders: tender.map(|kind| Tender { kind, amount: Cents(total) }).into_iter().collect(),
+        revision: None,
     })
 }
 
@@ -222,7 +223,12 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
     let mut receipt_times: Vec<i64> = Vec::new();
     let days = rng.random_range(2..20);
     let count = rng.random_range(size);
+    // Revisions of sales still to come, in order.
+    let mut revisions: std::collections::VecDeque<Event> = Default::default();
     for n in 0..count {
+        if !revisions.is_empty() && rng.random_range(0..6) == 0 {
+            events.extend(revisions.pop_front());
+        }
         let s = stores[rng.random_range(0..2)].0;
         let sku = skus[rng.random_range(0..4)];
         let cashier = cashiers[rng.random_range(0..3)];
@@ -247,7 +253,45 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
                     .collect();
                 sales.push((id.clone(), s));
                 let card = cards[rng.random_range(0..cards.len())];
-                with_card(sale_by(&id, s, ts, cashier, tenders[rng.random_range(0..3)], lines), card)
+                let sale = with_card(sale_by(&id, s, ts, cashier, tenders[rng.random_range(0..3)], lines), card);
+                match rng.random_range(0..8) {
+                    // A sale its POS edits later: revision 3 changes its lines and comes later;
+                    // sometimes revision 2, older, comes after it (superseded already), and
+                    // sometimes revision 4 says the same as 3 (a redelivery).
+                    0 => {
+                        let revised = |revision: u64, lines: Vec<SaleLine>| match &sale {
+                            Event::Sale(sale) => Event::Sale(Sale { revision: Some(revision), lines, ..sale.clone() }),
+                            _ => unreachable!("a sale"),
+                        };
+                        let Event::Sale(first) = &sale else { unreachable!("a sale") };
+                        let mut edited = first.lines.clone();
+                        match rng.random_range(0..3) {
+                            0 if edited.len() > 1 => {
+                                edited.pop();
+                            }
+                            1 => edited[0].qty += 1,
+                            _ => edited.push(line(
+                                edited.len() as u32 + 1,
+                                skus[rng.random_range(0..4)],
+                                1,
+                                300,
+                                0,
+                                false,
+                            )),
+                        }
+                        revisions.push_back(revised(3, edited.clone()));
+                        if rng.random_range(0..3) == 0 {
+                            let mut older = edited.clone();
+                            older[0].discount = Cents(older[0].discount.0 / 2);
+                            revisions.push_back(revised(2, older));
+                        }
+                        if rng.random_range(0..3) == 0 {
+                            revisions.push_back(revised(4, edited));
+                        }
+                        revised(1, first.lines.clone())
+                    }
+                    _ => sale,
+                }
             }
             42..54 => {
                 let original = (!sales.is_empty() && rng.random_range(0..3) > 0)
@@ -329,6 +373,7 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
         };
         events.push(event);
     }
+    events.extend(revisions);
     let epochs = rng.random_range(1..7u64);
     let mut stamped: Vec<(Epoch, Event)> = Vec::new();
     let mut epoch = 1;

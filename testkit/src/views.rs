@@ -47,9 +47,24 @@ fn read_at(stamped: &[(Epoch, Event)], epochs: &[Epoch], retention_ms: Millis) -
         .iter()
         .map(|at| {
             let so_far: Vec<&Event> = stamped.iter().filter(|(e, _)| e <= at).map(|(_, ev)| ev).collect();
-            within_retention(&so_far, retention_ms, ALLOWED_LATENESS_MS)
+            within_retention(&latest_revisions(so_far), retention_ms, ALLOWED_LATENESS_MS)
         })
         .collect()
+}
+
+/// The events, each revised sale only in its last accepted revision (a later one replaces it).
+fn latest_revisions(events: Vec<&Event>) -> Vec<&Event> {
+    let mut last = std::collections::HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        if let (Some(id), Some(_)) = (event.event_id(), event.revision()) {
+            last.insert(id, i);
+        }
+    }
+    let latest = |i: usize, event: &Event| match (event.event_id(), event.revision()) {
+        (Some(id), Some(_)) => last[id] == i,
+        _ => true,
+    };
+    events.iter().enumerate().filter(|(i, event)| latest(*i, event)).map(|(_, event)| *event).collect()
 }
 
 fn expected(read: &[Vec<Event>], views: &[&'static str]) -> Expected {

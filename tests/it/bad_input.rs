@@ -179,7 +179,7 @@ fn events_wait_for_their_store_record_and_count_once_judged() {
         };
         let released: Vec<String> = std::iter::from_fn(|| admission.released())
             .map(|item| match item {
-                Ingested::Accepted { event, business_date, epoch } => {
+                Ingested::Accepted { event, business_date, epoch, .. } => {
                     format!("{} on {} in epoch {epoch}", event.event_id().unwrap(), business_date.unwrap())
                 }
                 Ingested::Dead(letter) => letter.reason,

@@ -23,6 +23,8 @@ const SALE: &str = r#"{"type":"sale","event_id":"e1","ts":"2026-03-07T15:00:00Z"
 enum Outcome {
     Accepted,
     Duplicate,
+    /// Accepted, replacing an earlier revision of the same sale.
+    Replaced,
     /// A dead letter whose reason contains this.
     Dead(&'static str),
 }
@@ -31,6 +33,12 @@ use Outcome::*;
 /// A sale like [`SALE`] with `from` replaced by `to`, and its own ids.
 fn sale_with(id: &str, from: &str, to: &str) -> String {
     SALE.replace(r#""e1""#, &format!(r#""{id}""#)).replace(r#""T1""#, &format!(r#""T{id}""#)).replace(from, to)
+}
+
+/// [`SALE`] at `revision`, selling `qty`.
+fn revised(revision: &str, qty: &str) -> String {
+    SALE.replace(r#""qty":2"#, &format!(r#""qty":{qty}"#))
+        .replace(r#""type":"sale","#, &format!(r#""type":"sale","revision":{revision},"#))
 }
 
 /// The verdicts on `bytes` read as file `name`, after the reference data.
@@ -54,20 +62,21 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     loop {
         let item = ingest.next();
         let counts = tillflow::source::IngestStream::counts(&ingest);
-        if counts.duplicates > duplicates_before {
+        for _ in duplicates_before..counts.duplicates {
             verdicts.push("duplicate".to_string());
-            duplicates_before = counts.duplicates;
         }
+        duplicates_before = counts.duplicates;
         match item {
             None => break,
-            Some(Ingested::Accepted { event, .. })
+            Some(Ingested::Accepted { event, replaces, .. })
                 if !matches!(event, tillflow_schemas::Event::Store(_) | tillflow_schemas::Event::Product(_)) =>
             {
-                units_accepted += match &event {
+                let units = |event: &tillflow_schemas::Event| match event {
                     tillflow_schemas::Event::Sale(sale) => sale.lines.iter().map(|l| l.qty).sum(),
                     _ => 0,
                 };
-                verdicts.push("accepted".into())
+                units_accepted += units(&event) - replaces.as_ref().map_or(0, |earlier| units(&earlier.event));
+                verdicts.push(if replaces.is_some() { "replaced" } else { "accepted" }.into())
             }
             Some(Ingested::Accepted { .. }) => reference_accepted += 1,
             Some(Ingested::Dead(letter)) => {
@@ -171,6 +180,9 @@ fn every_kind_of_bad_input_has_its_outcome() {
         ("an event older than the retention", "a.ndjson", format!("{SALE}\n{}\n", sale_with("e4", "2026-03-07", "2024-03-07")).into(), vec![Accepted, Dead("beyond the retention")]),
         ("the same id twice, same content", "a.ndjson", format!("{SALE}\n{SALE}\n").into(), vec![Accepted, Duplicate]),
         ("the same id twice, other content", "a.ndjson", format!("{SALE}\n{}\n", SALE.replace(r#""qty":2"#, r#""qty":3"#)).into(), vec![Accepted, Dead("already accepted with different content")]),
+        ("a sale revised: a higher revision replaces it, a lower one is superseded, an equal one the same", "a.ndjson", format!("{}\n{}\n{}\n{}\n", revised("1", "2"), revised("3", "3"), revised("2", "5"), revised("4", "3")).into(), vec![Accepted, Replaced, Duplicate, Duplicate]),
+        ("a revision that is not a whole number", "a.ndjson", revised("-1", "2").into(), vec![Dead("a revision is a whole number")]),
+        ("a revision on a sale accepted without one", "a.ndjson", format!("{SALE}\n{}\n", revised("2", "3")).into(), vec![Accepted, Dead("already accepted with different content")]),
         ("an unknown SKU (accepted: its product may come later)", "a.ndjson", SALE.replace(r#""sku":"A""#, r#""sku":"ZZZ""#).into(), vec![Accepted]),
         ("an unknown store", "a.ndjson", SALE.replace(r#""store_id":"S1""#, r#""store_id":"S9""#).into(), vec![Dead("unknown store `S9`")]),
     ];
@@ -181,6 +193,7 @@ fn every_kind_of_bad_input_has_its_outcome() {
             && got.iter().zip(expected).all(|(got, want)| match want {
                 Accepted => got == "accepted",
                 Duplicate => got == "duplicate",
+                Replaced => got == "replaced",
                 Dead(words) => got.starts_with("dead: ") && got.contains(words),
             });
         if !matches {

@@ -811,7 +811,9 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
         ),
     )
     .unwrap();
-    let live = Live::start_with(&["--config", &config.display().to_string()]);
+    let out = tempfile::tempdir().unwrap();
+    let config_arg = ["--config", &config.display().to_string()];
+    let mut live = Live::start_at(out.path(), &config_arg);
     live.post(&reference_data());
     let sign = |body: &[u8]| {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"shpss_test").unwrap();
@@ -837,6 +839,25 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     assert_eq!(status, 202, "{answer}");
     assert!(answer.contains("\"duplicates\":1"), "{answer}");
 
+    // The order edited at the register (one K1 fewer): the update replaces the sale.
+    let version = |updated_at: &str, k1: i64| {
+        let mut edited: serde_json::Value = serde_json::from_str(crate::shopify::ORDER).unwrap();
+        edited["updated_at"] = serde_json::json!(updated_at);
+        edited["line_items"][0]["quantity"] = serde_json::json!(k1);
+        edited.to_string().into_bytes()
+    };
+    let edited = version("2026-03-07T10:40:00-05:00", 2);
+    let (status, answer) = webhook("orders/updated", &sign(&edited), &edited);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("\"accepted\":1"), "{answer}");
+    wait_for("the edited order in sku_margin", || {
+        live.psql("SELECT units_sold, net_sales FROM sku_margin WHERE sku = 'K1'") == "2|22.48\n"
+    });
+    // A version between the two, delivered late, is superseded already: it changes nothing.
+    let late = version("2026-03-07T10:20:00-05:00", 5);
+    let (status, answer) = webhook("orders/updated", &sign(&late), &late);
+    assert!(status == 202 && answer.contains("\"duplicates\":1"), "{answer}");
+
     // Not signed by the secret: 401, counted, nothing admitted.
     let reserialised = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(order).unwrap()).unwrap();
     assert_eq!(webhook("orders/create", &sign(order), &reserialised).0, 401);
@@ -856,7 +877,7 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
     kept["customer"] = serde_json::json!({ "customer_ref": card });
     kept.as_object_mut().unwrap().remove("email");
     assert_eq!(raw, kept, "the dead letter keeps the webhook's body, the customer pseudonymous");
-    assert_eq!(live.psql("SELECT SUM(units_sold) FROM sku_margin"), "4\n", "only the mapped order counts");
+    assert_eq!(live.psql("SELECT SUM(units_sold) FROM sku_margin"), "3\n", "only the mapped order counts");
 
     // A product and a stock count name inventory items: fetched from the Admin API for their cost and SKU.
     let product = crate::shopify::PRODUCT.as_bytes();
@@ -869,6 +890,19 @@ fn a_signed_shopify_webhook_reaches_sku_margin() {
         live.psql("SELECT unit_cost, list_price FROM products WHERE sku = 'K9'") == "14.50|39.00\n"
             && live.psql("SELECT on_hand FROM inventory_position WHERE store_id = 'S1' AND sku = 'K9'") == "6\n"
     });
+
+    // The ingest log holds both versions: a restart, and a replay of it, replace the same way.
+    live.terminate();
+    let live = Live::start_at(out.path(), &config_arg);
+    wait_for("the edited order after a restart", || {
+        live.psql("SELECT units_sold, net_sales FROM sku_margin WHERE sku = 'K1'") == "2|22.48\n"
+    });
+    drop(live);
+    let replayed = tempfile::tempdir().unwrap();
+    let (log, to) = (out.path().display().to_string(), replayed.path().display().to_string());
+    crate::support::run_ok(&["replay", "--log", &log, "--out", &to]);
+    let k1 = persisted_rows(replayed.path(), "SELECT units_sold, net_sales FROM sku_margin WHERE sku = 'K1'");
+    assert_eq!(k1, ["2,22.48", "units_sold,net_sales"], "the replay replaces the order as the live run did");
 }
 
 /// A Square notification names an order; tillflow fetches it (and its items' SKUs) from the

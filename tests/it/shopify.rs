@@ -77,7 +77,9 @@ fn an_order_becomes_a_sale_of_its_lines() {
             {"line_no": 1, "sku": "K1", "qty": 3, "unit_price": "11.99", "discount": "1.50"},
             {"line_no": 2, "sku": "shopify-variant-49148385", "qty": 1, "unit_price": "9.00", "discount": "0.00"}
         ],
-        "tenders": [{"kind": "cash", "amount": "43.47"}]
+        "tenders": [{"kind": "cash", "amount": "43.47"}],
+        // updated_at, 2026-03-07T10:15:01-05:00, in milliseconds.
+        "revision": 1772896501000i64
     });
     assert_eq!(records, vec![expected]);
     // orders/paid sends the same order again: the same record, so it counts once.
@@ -185,7 +187,7 @@ fn a_product_is_priced_by_its_variants_and_costed_by_their_items_and_a_level_cou
 fn what_does_not_map_says_why() {
     let empty = HashMap::new();
     let unmapped = map("orders/create", ORDER.as_bytes(), &empty).unwrap_err();
-    assert!(unmapped.contains("location 655441491 is not mapped") && unmapped.contains("[shopify.locations]"));
+    assert!(unmapped.contains("location 655441491 is not mapped") && unmapped.contains("[sources.shopify] locations"));
     let online = ORDER.replace("\"location_id\": 655441491,", "\"location_id\": null,");
     assert!(map("orders/create", online.as_bytes(), &locations()).unwrap_err().contains("no location_id"));
     let topic = map("carts/update", ORDER.as_bytes(), &locations()).unwrap_err();

@@ -108,7 +108,8 @@ fn a_completed_order_becomes_a_sale_of_its_lines_and_tenders() {
                 {"line_no": 2, "sku": "K2", "qty": 1, "unit_price": "9.00", "discount": "0.00"}
             ],
             "tenders": [{"kind": "card", "amount": "30.00"}, {"kind": "cash", "amount": "13.47"}],
-            "customer_ref": "square-customer-JDKYHBWT1D4F8MFH63DBMEN8Y4"
+            "customer_ref": "square-customer-JDKYHBWT1D4F8MFH63DBMEN8Y4",
+            "revision": 4
         })]
     );
     // Without the catalog, an item is named by its catalog id.

@@ -43,6 +43,7 @@ pub const COLUMNS: &[&str] = &[
     "start",
     "end",
     "discount_pct",
+    "revision",
     "tenders",
     LINE_NO,
     "line_sku",
