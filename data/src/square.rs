@@ -251,9 +251,19 @@ fn items(list: &Value) -> impl Iterator<Item = &Value> {
 }
 
 /// Cents of a Money object (`{"amount": 1599, "currency": "USD"}`: the smallest unit already).
+/// (The smallest unit of a currency without decimals, such as the yen Square takes in Japan, is
+/// a whole unit: 100 cents of tillflow's two-decimal money.)
 fn amount(money: &Value) -> i64 {
-    money["amount"].as_i64().unwrap_or(0)
+    let smallest = money["amount"].as_i64().unwrap_or(0);
+    match money["currency"].as_str() {
+        Some(currency) if WHOLE_UNIT_CURRENCIES.contains(&currency) => smallest * 100,
+        _ => smallest,
+    }
 }
+
+/// ISO 4217 currencies whose smallest unit is the whole unit.
+const WHOLE_UNIT_CURRENCIES: [&str; 16] =
+    ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"];
 
 /// A whole quantity (Square sends it as a decimal string; a weighed item is not whole).
 fn quantity(item: &Value, order: &str) -> Result<i64, String> {

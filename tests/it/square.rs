@@ -152,6 +152,13 @@ fn a_return_refunded_in_two_payments_is_one_refund_and_a_custom_amount_has_a_sku
     custom["line_items"][1].as_object_mut().unwrap().remove("catalog_object_id");
     let sale = map_order(&custom, &locations(), &HashMap::new()).unwrap();
     assert_eq!(sale[0]["lines"][1]["sku"], tillflow_data::square::CUSTOM_AMOUNT);
+
+    // In Japan the smallest unit is the yen itself: ¥1,200 is 1200, not 12.00.
+    let yen = ORDER.replace("\"USD\"", "\"JPY\"");
+    assert_ne!(yen, ORDER);
+    let sale = map_order(&parsed(&yen), &locations(), &HashMap::new()).unwrap();
+    assert_eq!(sale[0]["lines"][0]["unit_price"], "1199.00", "{}", sale[0]);
+    assert_eq!(sale[0]["lines"][0]["discount"], "150.00");
 }
 
 #[test]
