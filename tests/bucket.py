@@ -35,8 +35,9 @@ from deltalake import DeltaTable
 from moto.server import ThreadedMotoServer
 
 BUCKET = "tillflow-views"
-VIEWS = ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "exceptions",
-         "customer_segments", "segment_profiles", "stores", "products", "promotions", "dead_letters"]
+VIEWS = ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "store_daily",
+         "category_daily", "exceptions", "customer_segments", "segment_profiles", "stores", "products", "promotions",
+         "dead_letters"]
 KEY = "7" * 64
 
 

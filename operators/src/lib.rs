@@ -8,6 +8,8 @@
 //! - [`watermark`]: the watermark, from every process's latest event time, and each store's day of it;
 //! - [`sku_days`]: what each (store, sku, day) sold, returned and moved, shared by the next two;
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;
+//! - [`store_daily`], [`category_daily`]: each store-day and category-day against its
+//!   [`forecast`], from `sku_margin`, the sales and their tenders;
 //! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags;
 //! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
 //! - [`refund_void_anomalies`]: per (store, cashier, day) rates against district peers, flags;
@@ -20,8 +22,10 @@
 //! Timestamps are epochs ([`tillflow_schemas::Epoch`]); event time is data. The functions are
 //! concrete in it, so differential's generic code is compiled here, at opt-level 3, once.
 
+pub mod category_daily;
 pub mod customer_segments;
 pub mod exceptions;
+pub mod forecast;
 pub mod inventory_position;
 pub mod keyed;
 pub mod labor_demand;
@@ -33,6 +37,7 @@ pub mod rule_breaks;
 pub mod sales;
 pub mod sku_days;
 pub mod sku_margin;
+pub mod store_daily;
 pub mod stores;
 pub mod sums;
 pub mod watermark;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tillflow_schemas::{Cents, Day, Id, Key, Millis, Text};
+use tillflow_schemas::{Cents, Day, Id, Key, Millis, TenderKind, Text};
 
 /// The lines of a sale or refund, shared by every copy of their record: a collection read by
 /// several views is copied once for each, and each copy then costs a pointer, not the lines.
@@ -75,12 +75,17 @@ pub struct SaleRec {
     pub cashier_id: Id,
     /// The loyalty card presented, if any.
     pub card: Option<Key>,
-    /// Σ of the tenders.
-    pub tendered: Cents,
-    pub paid_by_card: bool,
-    pub paid_in_cash: bool,
+    /// How it was paid (possibly in several tenders, possibly none recorded).
+    pub tenders: Lines<TenderRec>,
     /// Never empty.
     pub lines: Lines<LineRec>,
+}
+
+/// A tender of a sale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TenderRec {
+    pub kind: TenderKind,
+    pub amount: Cents,
 }
 
 /// A line of a sale.
@@ -107,6 +112,16 @@ impl LineRec {
 }
 
 impl SaleRec {
+    /// Σ of the tenders.
+    pub fn tendered(&self) -> Cents {
+        Cents(self.tenders.iter().map(|t| t.amount.0).sum())
+    }
+
+    /// Whether a tender of `kind` paid a non-zero amount.
+    pub fn paid_by(&self, kind: TenderKind) -> bool {
+        self.tenders.iter().any(|t| t.kind == kind && t.amount.0 != 0)
+    }
+
     /// Σ qty over the lines.
     pub fn items(&self) -> i64 {
         self.lines.iter().map(|l| l.qty).sum()
@@ -144,7 +159,8 @@ pub struct RefundRec {
     pub cashier_id: Id,
     /// The sale it cites, as a join key and as text; `None` for a refund without receipt.
     pub original: Option<(Key, Text)>,
-    pub in_cash: bool,
+    /// How the money went back.
+    pub tender_kind: TenderKind,
     /// Never empty.
     pub lines: Lines<RefundLineRec>,
 }

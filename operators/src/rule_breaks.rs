@@ -11,7 +11,7 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::ThresholdTotal;
 use tillflow_schemas::views::{Rule, RuleBreak};
-use tillflow_schemas::{Cents, Epoch, Id};
+use tillflow_schemas::{Cents, Epoch, Id, TenderKind};
 
 use crate::keyed::ByKey;
 use crate::records::{PostVoid, RefundRec, SaleRec, VoidRec};
@@ -40,8 +40,8 @@ pub fn rule_breaks<'s>(
             let cited = Cited {
                 net: s.net(),
                 cashier_id: s.cashier_id,
-                paid_by_card: s.paid_by_card,
-                paid_in_cash: s.paid_in_cash,
+                paid_by_card: s.paid_by(TenderKind::Card),
+                paid_in_cash: s.paid_by(TenderKind::Cash),
             };
             (s.transaction, cited)
         })
@@ -53,7 +53,10 @@ pub fn rule_breaks<'s>(
     let against_sale = matched.clone().flat_map(|(_, refund, sale)| {
         let broken = [
             (refund.amount() > sale.net, Rule::RefundAboveOriginal),
-            (refund.in_cash && sale.paid_by_card && !sale.paid_in_cash, Rule::CashRefundOfCardSale),
+            (
+                refund.tender_kind == TenderKind::Cash && sale.paid_by_card && !sale.paid_in_cash,
+                Rule::CashRefundOfCardSale,
+            ),
             (refund.cashier_id == sale.cashier_id, Rule::RefundBySameCashier),
         ];
         broken.into_iter().filter(|(is, _)| *is).map(move |(_, rule)| refund_break(&refund, rule))
@@ -73,14 +76,14 @@ pub fn rule_breaks<'s>(
         .map(|v| ((v.store_id, v.transaction), v))
         .arrange_by_key_named("rule_breaks: post-voids by sale")
         .join_core(sales, |_, void, sale| {
-            (sale.tendered.0 > 0).then(|| RuleBreak {
+            (sale.tendered().0 > 0).then(|| RuleBreak {
                 store_id: void.store_id,
                 cashier_id: void.cashier_id,
                 business_date: void.business_date,
                 rule: Rule::PostVoidAfterTender,
                 refund_id: None,
                 transaction_id: void.transaction_id.clone(),
-                amount: sale.tendered,
+                amount: sale.tendered(),
             })
         });
 

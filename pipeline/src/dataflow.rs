@@ -10,13 +10,14 @@ use arrow::array::RecordBatch;
 use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
-    CatalogCost, ProductRec, SaleRec, VoidRec, customer_segments, exceptions, inventory_position, labor_demand,
-    products, promotions, refund_void_anomalies, rule_breaks, sales, sku_days, sku_margin, stores, watermark,
+    CatalogCost, ProductRec, SaleRec, VoidRec, category_daily, customer_segments, exceptions, inventory_position,
+    labor_demand, products, promotions, refund_void_anomalies, rule_breaks, sales, sku_days, sku_margin, store_daily,
+    stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, ProductRecord, PromotionRecord,
-    RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
+    CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, ProductRecord,
+    PromotionRecord, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -55,11 +56,11 @@ impl Default for Tuning {
 /// reads is computed too (`exceptions` reads five), but only the chosen ones are kept;
 /// `dead_letters` and the reference tables (`stores`) always are. `customer_segments` and `segment_profiles` are computed together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ViewSet(u8);
+pub struct ViewSet(u16);
 
 impl ViewSet {
     /// The views one can choose, in the order the graph builds them.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 10] = [
         CustomerSegment::NAME,
         SegmentProfile::NAME,
         SkuMargin::NAME,
@@ -67,16 +68,18 @@ impl ViewSet {
         RuleBreak::NAME,
         RefundVoidAnomaly::NAME,
         LaborDemand::NAME,
+        StoreDaily::NAME,
+        CategoryDaily::NAME,
         Exception::NAME,
     ];
-    pub const ALL: ViewSet = ViewSet(u8::MAX);
+    pub const ALL: ViewSet = ViewSet(u16::MAX);
 
     /// Tables every run keeps, which a list may name too.
     pub const ALWAYS_KEPT: [&'static str; 3] = [StoreRecord::NAME, ProductRecord::NAME, PromotionRecord::NAME];
 
     /// A comma-separated list of view names, e.g. `sku_margin,exceptions`.
     pub fn parse(list: &str) -> Result<ViewSet, String> {
-        let (mut set, mut named) = (0u8, false);
+        let (mut set, mut named) = (0u16, false);
         for name in list.split(',').map(str::trim).filter(|name| !name.is_empty()) {
             named = true;
             if Self::ALWAYS_KEPT.contains(&name) {
@@ -103,6 +106,12 @@ impl ViewSet {
         let read_by_exceptions = [SkuMargin::NAME, InventoryPosition::NAME, RefundVoidAnomaly::NAME, LaborDemand::NAME];
         match name {
             RuleBreak::NAME => self.has(name) || self.computes(RefundVoidAnomaly::NAME),
+            SkuMargin::NAME => {
+                self.has(name)
+                    || self.has(Exception::NAME)
+                    || self.has(StoreDaily::NAME)
+                    || self.has(CategoryDaily::NAME)
+            }
             CustomerSegment::NAME | SegmentProfile::NAME => {
                 self.has(CustomerSegment::NAME) || self.has(SegmentProfile::NAME)
             }
@@ -406,6 +415,14 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                 stores.clone(),
             )
         });
+        let store_days = margins.clone().filter(|_| views.has(StoreDaily::NAME)).map(|margins| {
+            begin(StoreDaily::NAME);
+            store_daily::store_daily(margins, sales.effective.clone(), refunds.clone())
+        });
+        let category_days = margins.clone().filter(|_| views.has(CategoryDaily::NAME)).map(|margins| {
+            begin(CategoryDaily::NAME);
+            category_daily::category_daily(margins, product_records.clone())
+        });
         let labor = views.computes(LaborDemand::NAME).then(|| {
             begin(LaborDemand::NAME);
             labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target)
@@ -435,6 +452,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         capture(views, anomalies, &probe, &mut captures);
         capture(views, labor, &probe, &mut captures);
         capture(views, exceptions, &probe, &mut captures);
+        capture(views, store_days, &probe, &mut captures);
+        capture(views, category_days, &probe, &mut captures);
         capture(views, Some(store_records), &probe, &mut captures);
         capture(views, Some(product_records), &probe, &mut captures);
         capture(views, Some(promotion_records), &probe, &mut captures);

@@ -36,9 +36,16 @@ const QUESTIONS: &[(&str, &str)] = &[
          FROM sku_margin GROUP BY store_id ORDER BY store_id",
     ),
     (
-        "Busiest business days across the chain",
-        "SELECT business_date, SUM(units_sold) AS units, SUM(net_sales) AS net_sales, SUM(promo_units) AS promo_units \
-         FROM sku_margin GROUP BY business_date ORDER BY net_sales DESC LIMIT 5",
+        "Store-days furthest under their forecast (the same weekday over the four weeks before)",
+        "SELECT store_id, business_date, transactions, net_sales, ROUND(avg_basket, 2) AS avg_basket, \
+         ROUND(forecast_net_sales, 2) AS forecast, ROUND(deviation_pct, 1) AS deviation_pct \
+         FROM store_daily WHERE deviation_pct IS NOT NULL ORDER BY deviation_pct LIMIT 5",
+    ),
+    (
+        "What the chain's departments sold, and their margin",
+        "SELECT department, SUM(items) AS items, SUM(net_sales) AS net_sales, SUM(gross_margin) AS margin, \
+         ROUND(CAST(SUM(gross_margin) AS DOUBLE) / CAST(SUM(net_sales) AS DOUBLE), 3) AS margin_pct \
+         FROM category_daily GROUP BY department ORDER BY net_sales DESC LIMIT 6",
     ),
     (
         "Stock that needs a look: negative (ghost inventory) or under five days of cover",

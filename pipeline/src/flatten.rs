@@ -5,13 +5,11 @@ use differential_dataflow::input::InputSession;
 use rustc_hash::FxHashMap;
 use tillflow_operators::{
     InventoryRec, LineRec, LinkRec, ProductRec, PromotionRec, Receipt, RefundLineRec, RefundRec, SaleRec, ShiftRec,
-    StoreRec, VoidRec,
+    StoreRec, TenderRec, VoidRec,
 };
 use tillflow_schemas::time::local_hour;
 use tillflow_schemas::views::DeadLetter;
-use tillflow_schemas::{
-    Cents, Day, Event, Id, InventoryKind, Key, Millis, PromoTarget, ShiftKind, TenderKind, VoidScope,
-};
+use tillflow_schemas::{Day, Event, Id, InventoryKind, Key, Millis, PromoTarget, ShiftKind, VoidScope};
 
 use crate::clock::StoreClocks;
 use crate::retention::Retention;
@@ -167,7 +165,6 @@ impl Inputs {
         let day = business_date.unwrap_or_default();
         match event {
             Event::Sale(sale) => {
-                let tendered = |kind: TenderKind| sale.tenders.iter().any(|t| t.kind == kind && t.amount.0 != 0);
                 let record = SaleRec {
                     store_id: sale.store_id,
                     transaction: Key::of(&sale.transaction_id),
@@ -176,9 +173,7 @@ impl Inputs {
                     ts: sale.ts,
                     cashier_id: sale.cashier_id,
                     card: sale.customer_ref.as_deref().map(Key::of),
-                    tendered: Cents(sale.tenders.iter().map(|t| t.amount.0).sum()),
-                    paid_by_card: tendered(TenderKind::Card),
-                    paid_in_cash: tendered(TenderKind::Cash),
+                    tenders: sale.tenders.iter().map(|t| TenderRec { kind: t.kind, amount: t.amount }).collect(),
                     lines: sale
                         .lines
                         .into_iter()
@@ -202,7 +197,7 @@ impl Inputs {
                     ts: refund.ts,
                     cashier_id: refund.cashier_id,
                     original: refund.original_transaction_id.map(|text| (Key::of(&text), text)),
-                    in_cash: refund.tender_kind == TenderKind::Cash,
+                    tender_kind: refund.tender_kind,
                     lines: refund
                         .lines
                         .into_iter()

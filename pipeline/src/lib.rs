@@ -49,8 +49,9 @@ pub use error::{Error, Result};
 
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
-    AccessEntry, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat, ProductRecord,
-    PromotionRecord, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
+    AccessEntry, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat,
+    ProductRecord, PromotionRecord, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord,
+    ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -99,6 +100,8 @@ pub fn tables() -> Vec<Table> {
         sql_view::<RuleBreak>(),
         sql_view::<RefundVoidAnomaly>(),
         sql_view::<LaborDemand>(),
+        sql_view::<StoreDaily>(),
+        sql_view::<CategoryDaily>(),
         sql_view::<Exception>(),
         sql_view::<StoreRecord>(),
         sql_view::<ProductRecord>(),

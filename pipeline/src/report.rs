@@ -1,9 +1,10 @@
 //! `tillflow report`: the district manager's morning report, from the persisted views.
 //!
-//! Exceptions of one business day ranked by severity, per store, with their evidence; and three
-//! charts: each cashier's 7-day line-void rate against the district median, staff on the clock
-//! against the staff required by hour, and the worst margins. HTML (self-contained: inline CSS
-//! and SVG, no scripts), Markdown, or the exceptions as CSV.
+//! Exceptions of one business day ranked by severity, per store, with their evidence; each
+//! store's day against its forecast; and three charts: each cashier's 7-day line-void rate
+//! against the district median, staff on the clock against the staff required by hour, and the
+//! worst margins. HTML (self-contained: inline CSS and SVG, no scripts), Markdown, or the
+//! exceptions as CSV.
 
 use std::fmt::Write;
 
@@ -68,6 +69,8 @@ struct Report {
     district: String,
     date: String,
     exceptions: Rows,
+    /// Each store's day (`store_daily`).
+    days: Rows,
     cashiers: Rows,
     staffing: Rows,
     margins: Rows,
@@ -108,6 +111,10 @@ pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, fo
             "SELECT store_id, severity, kind, subject, CAST(amount AS VARCHAR) AS amount, evidence, exception_id FROM exceptions \
              WHERE district = '{quoted}' AND {on_date} \
              ORDER BY store_id, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, kind, amount, subject"
+        )).await?,
+        days: rows(ctx, &format!(
+            "SELECT store_id, transactions, net_sales, avg_basket, forecast_net_sales, deviation_pct FROM store_daily \
+             WHERE {in_district} AND {on_date} ORDER BY store_id"
         )).await?,
         cashiers: rows(ctx, &format!(
             "SELECT store_id, cashier_id, line_void_rate, line_void_rate_median, flags FROM refund_void_anomalies \
@@ -205,6 +212,16 @@ impl Report {
                 let _ = writeln!(out, "<p class=\"more\">and {hidden} more low-severity exceptions</p>");
             }
         }
+        out.push_str("<h2>Each store's day against its forecast</h2>\n<table><tr><th>store</th><th>transactions</th><th>net sales</th><th>average basket</th><th>forecast</th><th>against forecast</th></tr>\n");
+        for [store, transactions, net, basket, forecast, deviation] in self.store_days() {
+            let class = if deviation.starts_with('-') { " class=\"medium\"" } else { "" };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{transactions}</td><td class=\"num\">{net}</td><td class=\"num\">{basket}</td><td class=\"num\">{forecast}</td><td class=\"num\"><span{class}>{deviation}</span></td></tr>",
+                escape(&store)
+            );
+        }
+        out.push_str("</table>\n");
         out.push_str("<h2>Line-void rate by cashier (7 days) against the district median</h2>\n");
         out.push_str(&self.void_chart());
         out.push_str("<h2>Staff on the clock against staff required, by hour</h2>\n<div class=\"grid\">\n");
@@ -217,6 +234,29 @@ impl Report {
         out.push_str(&self.margin_chart());
         out.push_str("<p class=\"foot\">Made by tillflow from its persisted views.</p>\n</body></html>\n");
         out
+    }
+
+    /// Each store's day as the cells a table shows: figures to the cent, the deviation to a
+    /// tenth of a percent, "—" where there is none (no sales, no forecast).
+    fn store_days(&self) -> Vec<[String; 6]> {
+        let d = &self.days;
+        let figure = |row: &[String], column: &str, decimals: usize, suffix: &str| match d.get(row, column) {
+            "" => "—".to_string(),
+            text => text.parse::<f64>().map_or(text.to_string(), |v| format!("{v:.decimals$}{suffix}")),
+        };
+        d.rows
+            .iter()
+            .map(|r| {
+                [
+                    d.get(r, "store_id").to_string(),
+                    d.get(r, "transactions").to_string(),
+                    d.get(r, "net_sales").to_string(),
+                    figure(r, "avg_basket", 2, ""),
+                    figure(r, "forecast_net_sales", 2, ""),
+                    figure(r, "deviation_pct", 1, "%"),
+                ]
+            })
+            .collect()
     }
 
     fn void_chart(&self) -> String {
@@ -339,6 +379,10 @@ impl Report {
             if hidden > 0 {
                 let _ = writeln!(out, "\nand {hidden} more low-severity exceptions");
             }
+        }
+        out.push_str("\n## Each store's day against its forecast\n\n| store | transactions | net sales | average basket | forecast | against forecast |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+        for [store, transactions, net, basket, forecast, deviation] in self.store_days() {
+            let _ = writeln!(out, "| {store} | {transactions} | {net} | {basket} | {forecast} | {deviation} |");
         }
         out.push_str("\n## Line-void rate by cashier (7 days)\n\n| store | cashier | rate | district median | flags |\n| --- | --- | ---: | ---: | --- |\n");
         let c = &self.cashiers;

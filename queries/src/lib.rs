@@ -53,6 +53,9 @@ pub const REFERENCE_SQL: &[(&str, &str)] = &[
     ("rule_breaks", include_str!("../rule_breaks.sql")),
     ("refund_void_anomalies", include_str!("../refund_void_anomalies.sql")),
     ("labor_demand", include_str!("../labor_demand.sql")),
+    // read `sku_margin` (and `products`)
+    ("store_daily", include_str!("../store_daily.sql")),
+    ("category_daily", include_str!("../category_daily.sql")),
     // reads the five tables above and `current_stores`
     ("exceptions", include_str!("../exceptions.sql")),
 ];

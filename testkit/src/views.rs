@@ -10,8 +10,8 @@ use tillflow::dataflow::{Output, Tuning, ViewSet, states_at};
 use tillflow::source::Epoch;
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord, PromotionRecord, RefundVoidAnomaly,
-    RuleBreak, SegmentProfile, SkuMargin, StoreRecord, ViewRow,
+    CategoryDaily, CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord, PromotionRecord,
+    RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Event, Millis};
 
@@ -137,6 +137,8 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
                 RuleBreak::NAME => check::<RuleBreak>(&output, &expected, &epochs, workers),
                 RefundVoidAnomaly::NAME => check::<RefundVoidAnomaly>(&output, &expected, &epochs, workers),
                 LaborDemand::NAME => check::<LaborDemand>(&output, &expected, &epochs, workers),
+                StoreDaily::NAME => check::<StoreDaily>(&output, &expected, &epochs, workers),
+                CategoryDaily::NAME => check::<CategoryDaily>(&output, &expected, &epochs, workers),
                 Exception::NAME => check::<Exception>(&output, &expected, &epochs, workers),
                 StoreRecord::NAME => check::<StoreRecord>(&output, &expected, &epochs, workers),
                 ProductRecord::NAME => check::<ProductRecord>(&output, &expected, &epochs, workers),

@@ -107,6 +107,12 @@ fn the_district_report_in_every_format() {
     let markdown = run_ok(&["report", "--out", &out, "--district", "D01", "--date", "2026-03-09", "--format", "md"]);
     assert!(markdown.starts_with("# District D01 — morning report for 2026-03-09"), "{markdown}");
     assert!(markdown.contains("## Exceptions by store") && markdown.contains("| high |"), "{markdown}");
+    // Each store's day against the same weekday a week before (the chain began on 2026-03-02).
+    let days =
+        markdown.split("## Each store's day against its forecast").nth(1).unwrap().split("\n## ").next().unwrap();
+    let stores: Vec<&str> = days.lines().filter(|l| l.starts_with("| S0")).collect();
+    assert_eq!(stores.len(), 5, "{days}");
+    assert!(stores.iter().all(|l| l.ends_with("% |")), "each with its deviation from the forecast: {days}");
 
     let csv = run_ok(&["report", "--out", &out, "--district", "D01", "--date", "2026-03-09", "--format", "csv"]);
     let mut lines = csv.lines();
@@ -232,7 +238,8 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
     for title in [
         "Worst-margin SKUs",
         "Net sales and margin by store",
-        "Busiest business days",
+        "Store-days furthest under their forecast",
+        "What the chain's departments sold",
         "Stock that needs a look",
         "Cashiers flagged against their district's peers",
         "Refunds and voids that break a rule",

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Cents, Day, Millis};
 
 mod access_log;
+mod category_daily;
 mod customer_segments;
 mod dead_letters;
 mod exceptions;
@@ -26,9 +27,11 @@ mod promotions;
 mod refund_void_anomalies;
 mod rule_breaks;
 mod sku_margin;
+mod store_daily;
 mod stores;
 
 pub use access_log::AccessEntry;
+pub use category_daily::CategoryDaily;
 pub use customer_segments::*;
 pub use dead_letters::DeadLetter;
 pub use exceptions::{Exception, Severity};
@@ -40,6 +43,7 @@ pub use promotions::PromotionRecord;
 pub use refund_void_anomalies::{CashierFigures, RATES, RefundVoidAnomaly};
 pub use rule_breaks::{Rule, RuleBreak};
 pub use sku_margin::SkuMargin;
+pub use store_daily::{Forecast, StoreDaily, TENDER_COLUMNS};
 pub use stores::StoreRecord;
 
 /// A view's name and how its rows become Arrow.
