@@ -16,7 +16,8 @@ import time
 import duckdb
 
 QUERIES = pathlib.Path(__file__).resolve().parent.parent / "queries"
-VIEWS = ["stores", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "exceptions"]
+VIEWS = ["stores", "products", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand",
+         "store_daily", "category_daily", "exceptions"]
 
 # tillflow's functions (queries/src/functions.rs): store-local day, hour, and the hour slices of a span.
 MACROS = """

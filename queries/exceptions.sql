@@ -1,6 +1,6 @@
 -- exceptions: the reference definition (docs/views.md), in plain SQL over the reference tables of
 -- the views it reads (refund_void_anomalies, rule_breaks, labor_demand, sku_margin,
--- inventory_position) and current_stores of shared.sql. It shares no code with the dataflow's
+-- inventory_position, store_daily, category_daily) and current_stores and watermark of shared.sql. It shares no code with the dataflow's
 -- mapping (schemas/src/views/exceptions.rs): kinds, severities, subjects, amounts, evidence text
 -- and ids are all written out again here.
 --
@@ -14,6 +14,10 @@
 --     evidence has one part per such hour, by hour.
 --   negative_margin: net sales > 0 and a negative margin; low when every unit was on promotion.
 --   ghost_inventory (negative stock), else reorder: dated by inventory_position.as_of_date.
+--   sales_below_forecast: a store-day before its store's watermark day whose net sales are 75% or
+--     less of the mean of the same weekday over two to four of the four weeks before (the days
+--     that have a row), the forecast's sum above zero; high at 50% or less. The evidence names
+--     the three categories furthest under their own forecast.
 --
 -- Text is built the way Rust's formatting writes it:
 --   * money: sign, whole units, '.', two digits of cents (from the exact cents);
@@ -153,6 +157,63 @@ staffing AS (
     GROUP BY h.store_id, h.business_date
     HAVING COUNT(*) >= 3
 ),
+-- Net sales in exact cents, by store-day and by class-day.
+day_nets AS (
+    SELECT store_id, business_date, CAST(net_sales * 100 AS BIGINT) AS net_cents FROM store_daily
+),
+class_nets AS (
+    SELECT store_id, department, category, business_date, CAST(net_sales * 100 AS BIGINT) AS net_cents,
+           CASE WHEN department IS NULL THEN '(no product record)' ELSE concat(department, '/', category) END AS name
+    FROM category_daily
+),
+-- Ended store-days 25% or more under a forecast of two weeks or more: net, forecast sum, weeks.
+under_forecast AS (
+    SELECT d.store_id, s.district, d.business_date, d.net_cents, SUM(b.net_cents) AS sum_cents, COUNT(*) AS weeks
+    FROM day_nets d
+    JOIN current_stores s ON s.store_id = d.store_id
+    CROSS JOIN watermark w
+    JOIN day_nets b ON b.store_id = d.store_id
+        AND b.business_date IN (d.business_date - INTERVAL '7' DAY, d.business_date - INTERVAL '14' DAY,
+                                d.business_date - INTERVAL '21' DAY, d.business_date - INTERVAL '28' DAY)
+    WHERE w.at IS NOT NULL AND d.business_date < business_date(w.at, s.timezone)
+    GROUP BY d.store_id, s.district, d.business_date, d.net_cents
+    HAVING COUNT(*) >= 2 AND SUM(b.net_cents) > 0 AND 100 * d.net_cents * COUNT(*) <= 75 * SUM(b.net_cents)
+),
+-- Their cents: the forecast's mean and the shortfall, each rounded half away from zero.
+under_cents AS (
+    SELECT store_id, district, business_date, net_cents, sum_cents, weeks,
+           (2 * sum_cents + weeks) / (2 * weeks) AS mean_cents,
+           CASE WHEN net_cents * weeks - sum_cents < 0
+                THEN -((2 * (sum_cents - net_cents * weeks) + weeks) / (2 * weeks))
+                ELSE (2 * (net_cents * weeks - sum_cents) + weeks) / (2 * weeks) END AS short_cents
+    FROM under_forecast
+),
+-- Each class-day against its own forecast (one week or more), the shortfall rounded likewise.
+class_against AS (
+    SELECT d.store_id, d.business_date, d.name, d.net_cents * COUNT(*) - SUM(b.net_cents) AS num, COUNT(*) AS weeks
+    FROM class_nets d
+    JOIN class_nets b ON b.store_id = d.store_id
+        AND (b.department IS NOT DISTINCT FROM d.department) AND (b.category IS NOT DISTINCT FROM d.category)
+        AND b.business_date IN (d.business_date - INTERVAL '7' DAY, d.business_date - INTERVAL '14' DAY,
+                                d.business_date - INTERVAL '21' DAY, d.business_date - INTERVAL '28' DAY)
+    GROUP BY d.store_id, d.business_date, d.department, d.category, d.name, d.net_cents
+),
+class_short AS (
+    SELECT store_id, business_date, name, -((2 * (-num) + weeks) / (2 * weeks)) AS short_cents
+    FROM class_against WHERE num < 0
+),
+-- The three furthest under, furthest first (then by name): '<department>/<category> <shortfall>'.
+class_ranked AS (
+    SELECT store_id, business_date, name, short_cents,
+           ROW_NUMBER() OVER (PARTITION BY store_id, business_date ORDER BY short_cents, name) AS rn
+    FROM class_short WHERE short_cents < 0
+),
+class_evidence AS (
+    SELECT store_id, business_date,
+           CAST(string_agg(concat(name, ' ', concat(CASE WHEN short_cents < 0 THEN '-' ELSE '' END, CAST(abs(short_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(short_cents) % 100 AS VARCHAR), 2, '0'))), ', ' ORDER BY rn) AS VARCHAR) AS furthest
+    FROM class_ranked WHERE rn <= 3
+    GROUP BY store_id, business_date
+),
 raised AS (
     SELECT kind, district, store_id, cashier_id AS subject, business_date,
            CASE WHEN MAX(z) >= 7.0 THEN 'high' ELSE 'medium' END AS severity,
@@ -191,6 +252,17 @@ raised AS (
                   lpad(CAST(abs(cogs_cents) % 100 AS VARCHAR), 2, '0'),
                   CASE WHEN promo_units >= units_sold THEN ', all on promotion' ELSE '' END)
     FROM margins
+    UNION ALL
+    -- 'net sales <net> against a forecast of <mean> (the same weekday, <n> weeks)[; furthest under: …]'
+    SELECT 'sales_below_forecast', u.district, u.store_id, u.store_id AS subject, u.business_date,
+           CASE WHEN 100 * u.net_cents * u.weeks <= 50 * u.sum_cents THEN 'high' ELSE 'medium' END,
+           CAST(concat(CASE WHEN u.short_cents < 0 THEN '-' ELSE '' END, CAST(abs(u.short_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(u.short_cents) % 100 AS VARCHAR), 2, '0')) AS DECIMAL(18, 2)),
+           concat('net sales ', concat(CASE WHEN u.net_cents < 0 THEN '-' ELSE '' END, CAST(abs(u.net_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(u.net_cents) % 100 AS VARCHAR), 2, '0')),
+                  ' against a forecast of ', concat(CASE WHEN u.mean_cents < 0 THEN '-' ELSE '' END, CAST(abs(u.mean_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(u.mean_cents) % 100 AS VARCHAR), 2, '0')),
+                  ' (the same weekday, ', CAST(u.weeks AS VARCHAR), ' weeks)',
+                  CASE WHEN e.furthest IS NULL THEN '' ELSE concat('; furthest under: ', e.furthest) END)
+    FROM under_cents u
+    LEFT JOIN class_evidence e ON e.store_id = u.store_id AND e.business_date = u.business_date
     UNION ALL
     SELECT 'ghost_inventory', district, store_id, sku, as_of_date, 'high', CAST(NULL AS DECIMAL(18, 2)),
            concat('on hand ', CAST(on_hand AS VARCHAR), ' after the last count; ',

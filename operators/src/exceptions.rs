@@ -10,9 +10,10 @@
 #![doc = concat!("```sql\n", include_str!("../../queries/exceptions.sql"), "```")]
 
 use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{
-    Exception, InventoryPosition, LaborDemand, RATES, RefundVoidAnomaly, Rule, RuleBreak, Severity, SkuMargin,
-    StaffingStatus,
+    CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, RATES, RefundVoidAnomaly, Rule, RuleBreak,
+    Severity, SkuMargin, StaffingStatus, StoreDaily,
 };
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
@@ -22,12 +23,27 @@ use crate::refund_void_anomalies::Z_THRESHOLD;
 /// Understaffed hours in one business day that make it an exception.
 pub const UNDERSTAFFED_HOURS: usize = 3;
 
+/// How far under its forecast, in percent, an ended store-day must come to be an exception.
+pub const BELOW_FORECAST_PCT: i64 = 25;
+
+/// The fewest weeks a forecast must average for its day to be judged against it.
+pub const FORECAST_MIN_WEEKS: i64 = 2;
+
+/// The views the exceptions are read from.
+pub struct Sources<'s> {
+    pub anomalies: VecCollection<'s, Epoch, RefundVoidAnomaly>,
+    pub rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
+    pub labor: VecCollection<'s, Epoch, LaborDemand>,
+    pub margins: VecCollection<'s, Epoch, SkuMargin>,
+    pub stock: VecCollection<'s, Epoch, InventoryPosition>,
+    pub store_days: VecCollection<'s, Epoch, StoreDaily>,
+    pub category_days: VecCollection<'s, Epoch, CategoryDaily>,
+    /// Each store's local day of the watermark: the days before it have ended.
+    pub today: VecCollection<'s, Epoch, (Id, Day)>,
+}
+
 pub fn exceptions<'s>(
-    anomalies: VecCollection<'s, Epoch, RefundVoidAnomaly>,
-    rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
-    labor: VecCollection<'s, Epoch, LaborDemand>,
-    margins: VecCollection<'s, Epoch, SkuMargin>,
-    stock: VecCollection<'s, Epoch, InventoryPosition>,
+    Sources { anomalies, rule_breaks, labor, margins, stock, store_days, category_days, today }: Sources<'s>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, Exception> {
     let staffing = labor
@@ -45,6 +61,7 @@ pub fn exceptions<'s>(
         .concat(margins.flat_map(|row| from_margin(&row)))
         .concat(stock.flat_map(|row| from_inventory(&row)))
         .concat(staffing)
+        .concat(sales_below_forecast(store_days, category_days, today))
         .map(|exception| (exception.store_id, exception))
         .join_map(stores, |_, exception, store| Exception { district: store.district, ..exception.clone() })
 }
@@ -171,6 +188,95 @@ pub fn from_margin(row: &SkuMargin) -> Option<Exception> {
         Some(margin),
         evidence,
     ))
+}
+
+/// What a `sales_below_forecast` exception is made of, by store-day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum DayPart {
+    /// The store-day, ended and under its forecast: its net sales and forecast.
+    Store(Cents, Forecast),
+    /// A department and category of that day under its own forecast: by how much (negative
+    /// cents), and its name.
+    Category(i64, String),
+}
+
+/// Store-days that ended [`BELOW_FORECAST_PCT`] or more under a forecast of
+/// [`FORECAST_MIN_WEEKS`] or more, with the categories furthest under theirs.
+fn sales_below_forecast<'s>(
+    store_days: VecCollection<'s, Epoch, StoreDaily>,
+    category_days: VecCollection<'s, Epoch, CategoryDaily>,
+    today: VecCollection<'s, Epoch, (Id, Day)>,
+) -> VecCollection<'s, Epoch, Exception> {
+    let under = store_days
+        .map(|row| (row.store_id, row))
+        .join_map(today, |_, row, today| (row.clone(), *today))
+        .flat_map(|(row, today)| {
+            let forecast = row.forecast?;
+            let net = row.net_sales();
+            let under = row.business_date < today
+                && forecast.days >= FORECAST_MIN_WEEKS
+                && forecast.sum.0 > 0
+                && 100 * net.0 * forecast.days <= (100 - BELOW_FORECAST_PCT) * forecast.sum.0;
+            under.then_some(((row.store_id, row.business_date), DayPart::Store(net, forecast)))
+        });
+    let short_categories = category_days.flat_map(|row| {
+        let short = against_forecast(row.net_sales(), row.forecast?);
+        let name = match (row.department, row.category) {
+            (Some(department), Some(category)) => format!("{department}/{category}"),
+            _ => NO_PRODUCT_RECORD.to_string(),
+        };
+        (short < 0).then_some(((row.store_id, row.business_date), DayPart::Category(short, name)))
+    });
+    under
+        .concat(short_categories)
+        .reduce_named("exceptions: sales below forecast", |(store, day), parts, out| {
+            let Some((net, forecast)) = parts.iter().find_map(|(part, _)| match part {
+                DayPart::Store(net, forecast) => Some((*net, *forecast)),
+                DayPart::Category(..) => None,
+            }) else {
+                return;
+            };
+            let mut short: Vec<(i64, &str)> = parts
+                .iter()
+                .filter_map(|(part, _)| match part {
+                    DayPart::Category(short, name) => Some((*short, name.as_str())),
+                    DayPart::Store(..) => None,
+                })
+                .collect();
+            short.sort();
+            out.push((from_store_day(*store, *day, net, forecast, &short), 1));
+        })
+        .map(|(_, exception)| exception)
+}
+
+/// How `sales_below_forecast` names the class of SKUs without a product record.
+pub const NO_PRODUCT_RECORD: &str = "(no product record)";
+
+/// `n / d` rounded to the nearest integer, halves away from zero (`d > 0`).
+fn rounded_div(n: i64, d: i64) -> i64 {
+    let q = (2 * n.abs() + d) / (2 * d);
+    if n < 0 { -q } else { q }
+}
+
+/// How far net sales came from their forecast's mean, in cents (negative: under).
+fn against_forecast(net: Cents, forecast: Forecast) -> i64 {
+    rounded_div(net.0 * forecast.days - forecast.sum.0, forecast.days)
+}
+
+/// A store-day under its forecast; `short` are its categories under theirs, furthest first.
+pub fn from_store_day(store: Id, day: Day, net: Cents, forecast: Forecast, short: &[(i64, &str)]) -> Exception {
+    let mean = Cents(rounded_div(forecast.sum.0, forecast.days));
+    let halved = 100 * net.0 * forecast.days <= 50 * forecast.sum.0;
+    let severity = if halved { Severity::High } else { Severity::Medium };
+    let mut evidence =
+        format!("net sales {net} against a forecast of {mean} (the same weekday, {} weeks)", forecast.days);
+    if !short.is_empty() {
+        let furthest: Vec<String> = short.iter().take(3).map(|(by, name)| format!("{name} {}", Cents(*by))).collect();
+        evidence.push_str("; furthest under: ");
+        evidence.push_str(&furthest.join(", "));
+    }
+    let amount = Cents(against_forecast(net, forecast));
+    with(exception("sales_below_forecast", store, store.as_str(), day), severity, Some(amount), evidence)
 }
 
 /// Negative stock (`ghost_inventory`) and `reorder` needs, dated by the watermark's day.

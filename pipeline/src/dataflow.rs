@@ -53,7 +53,7 @@ impl Default for Tuning {
 }
 
 /// A choice among the views a user can ask for (every one by default). A view that a chosen view
-/// reads is computed too (`exceptions` reads five), but only the chosen ones are kept;
+/// reads is computed too (`exceptions` reads seven), but only the chosen ones are kept;
 /// `dead_letters` and the reference tables (`stores`) always are. `customer_segments` and `segment_profiles` are computed together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewSet(u16);
@@ -103,7 +103,14 @@ impl ViewSet {
 
     /// Whether the view called `name` is computed: kept, or read by a view that is.
     fn computes(self, name: &str) -> bool {
-        let read_by_exceptions = [SkuMargin::NAME, InventoryPosition::NAME, RefundVoidAnomaly::NAME, LaborDemand::NAME];
+        let read_by_exceptions = [
+            SkuMargin::NAME,
+            InventoryPosition::NAME,
+            RefundVoidAnomaly::NAME,
+            LaborDemand::NAME,
+            StoreDaily::NAME,
+            CategoryDaily::NAME,
+        ];
         match name {
             RuleBreak::NAME => self.has(name) || self.computes(RefundVoidAnomaly::NAME),
             SkuMargin::NAME => {
@@ -399,7 +406,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         });
         let stock = views.computes(InventoryPosition::NAME).then(|| {
             begin(InventoryPosition::NAME);
-            inventory_position::inventory_position(&days, inventory, watermark_days)
+            inventory_position::inventory_position(&days, inventory, watermark_days.clone())
         });
         let breaks = views.computes(RuleBreak::NAME).then(|| {
             begin(RuleBreak::NAME);
@@ -415,11 +422,11 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                 stores.clone(),
             )
         });
-        let store_days = margins.clone().filter(|_| views.has(StoreDaily::NAME)).map(|margins| {
+        let store_days = margins.clone().filter(|_| views.computes(StoreDaily::NAME)).map(|margins| {
             begin(StoreDaily::NAME);
             store_daily::store_daily(margins, sales.effective.clone(), refunds.clone())
         });
-        let category_days = margins.clone().filter(|_| views.has(CategoryDaily::NAME)).map(|margins| {
+        let category_days = margins.clone().filter(|_| views.computes(CategoryDaily::NAME)).map(|margins| {
             begin(CategoryDaily::NAME);
             category_daily::category_daily(margins, product_records.clone())
         });
@@ -427,17 +434,28 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             begin(LaborDemand::NAME);
             labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target)
         });
-        let exceptions = match (&anomalies, &breaks, &labor, &margins, &stock) {
-            (Some(anomalies), Some(breaks), Some(labor), Some(margins), Some(stock)) if views.has(Exception::NAME) => {
+        let exceptions = match (&anomalies, &breaks, &labor, &margins, &stock, &store_days, &category_days) {
+            (
+                Some(anomalies),
+                Some(breaks),
+                Some(labor),
+                Some(margins),
+                Some(stock),
+                Some(store_days),
+                Some(category_days),
+            ) if views.has(Exception::NAME) => {
                 begin(Exception::NAME);
-                Some(exceptions::exceptions(
-                    anomalies.clone(),
-                    breaks.clone(),
-                    labor.clone(),
-                    margins.clone(),
-                    stock.clone(),
-                    stores,
-                ))
+                let sources = exceptions::Sources {
+                    anomalies: anomalies.clone(),
+                    rule_breaks: breaks.clone(),
+                    labor: labor.clone(),
+                    margins: margins.clone(),
+                    stock: stock.clone(),
+                    store_days: store_days.clone(),
+                    category_days: category_days.clone(),
+                    today: watermark_days,
+                };
+                Some(exceptions::exceptions(sources, stores))
             }
             _ => None,
         };

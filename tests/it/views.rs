@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::Tuning;
 use tillflow::source::Epoch;
-use tillflow_schemas::views::{RefundVoidAnomaly, SkuMargin};
+use tillflow_schemas::views::{Exception, Forecast, RefundVoidAnomaly, Severity, SkuMargin, StoreDaily};
 use tillflow_schemas::*;
 use tillflow_testkit::events::*;
 use tillflow_testkit::support::{admitted_within, run_prepared, run_tuned};
@@ -131,4 +131,49 @@ fn busy_district_equals_its_reference_and_flags_the_outliers() {
             assert!(state.iter().filter(|r| r.cashier_id == quiet).all(|r| r.flags == 0), "seed {seed}: {quiet}");
         }
     }
+}
+
+/// Four weeks of two stores selling the same every day, then one day at S1 where the grocery
+/// department sells a third of its usual: that day, once ended, is 28.6% under the same weekday
+/// of the four weeks before, and the exception says so and names the department. Hand-computed.
+#[test]
+fn a_store_day_far_under_its_forecast_is_an_exception_naming_the_department() {
+    let grocery = match product("K2", 100, None, None) {
+        Event::Product(p) => Event::Product(Product { category: "snacks".into(), department: "grocery".into(), ..p }),
+        _ => unreachable!("product() makes a product"),
+    };
+    let mut events =
+        vec![store("S1", "America/New_York"), store("S2", "America/New_York"), product("K1", 300, None, None), grocery];
+    for d in 0..30 {
+        for s in ["S1", "S2"] {
+            // K1 (d/c): 2 × 10.00; K2 (grocery/snacks): 3 × 5.00, but 1 at S1 on day 28.
+            let snacks = if s == "S1" && d == 28 { 1 } else { 3 };
+            let ts = BASE + d * DAY + 15 * HOUR;
+            let lines = vec![line(1, "K1", 2, 1000, 0, false), line(2, "K2", snacks, 500, 0, false)];
+            events.push(sale(&format!("{s}-{d}"), s, ts, lines));
+        }
+    }
+    let stamped: Vec<(Epoch, Event)> =
+        events.into_iter().enumerate().map(|(i, e)| (if i < 4 { 0 } else { 1 + i as u64 / 25 }, e)).collect();
+    check_every_epoch(&stamped, &["store_daily", "category_daily", "exceptions"]);
+
+    let output = run_prepared(&stamped, 2);
+    let last = stamped.last().unwrap().0;
+    let days = &actual::<StoreDaily>(&output, &[last])[0];
+    let dip = days.iter().find(|r| r.store_id.as_str() == "S1" && r.business_date == day(28)).unwrap();
+    assert_eq!(dip.net_sales(), Cents(2500));
+    assert_eq!(dip.forecast, Some(Forecast { sum: Cents(14_000), days: 4 }), "days 0, 7, 14 and 21 at 35.00");
+    let below: Vec<Exception> = actual::<Exception>(&output, &[last])[0]
+        .iter()
+        .filter(|e| e.kind.as_str() == "sales_below_forecast")
+        .cloned()
+        .collect();
+    assert_eq!(below.len(), 1, "only S1's day 28; day 29 has not ended: {below:?}");
+    let e = &below[0];
+    assert_eq!((e.store_id.as_str(), e.subject.as_str(), e.business_date), ("S1", "S1", day(28)));
+    assert_eq!((e.severity, e.amount), (Severity::Medium, Some(Cents(-1000))), "25.00 is 71% of 35.00");
+    assert_eq!(
+        e.evidence,
+        "net sales 25.00 against a forecast of 35.00 (the same weekday, 4 weeks); furthest under: grocery/snacks -10.00"
+    );
 }
