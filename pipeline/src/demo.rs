@@ -36,10 +36,10 @@ const QUESTIONS: &[(&str, &str)] = &[
          FROM sku_margin GROUP BY store_id ORDER BY store_id",
     ),
     (
-        "Store-days furthest under their forecast (the same weekday over the four weeks before)",
+        "The busiest store-days: baskets, and how they were paid (store_daily)",
         "SELECT store_id, business_date, transactions, net_sales, ROUND(avg_basket, 2) AS avg_basket, \
-         ROUND(forecast_net_sales, 2) AS forecast, ROUND(deviation_pct, 1) AS deviation_pct \
-         FROM store_daily WHERE deviation_pct IS NOT NULL ORDER BY deviation_pct LIMIT 5",
+         ROUND(units_per_basket, 2) AS units_per_basket, tender_card, tender_cash, tender_gift_card \
+         FROM store_daily ORDER BY net_sales DESC LIMIT 5",
     ),
     (
         "What the chain's departments sold, and their margin",

@@ -238,7 +238,7 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
     for title in [
         "Worst-margin SKUs",
         "Net sales and margin by store",
-        "Store-days furthest under their forecast",
+        "The busiest store-days: baskets, and how they were paid",
         "What the chain's departments sold",
         "Stock that needs a look",
         "Cashiers flagged against their district's peers",
