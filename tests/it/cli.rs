@@ -322,7 +322,8 @@ fn a_run_of_some_views_equals_those_views_of_a_full_run() {
     let full = dir.path().join("full").display().to_string();
     run_ok(&["run", "--input", &chain, "--out", &full, "--workers", "2"]);
     let full = read(&full);
-    for (i, chosen) in ["exceptions,labor_demand", "segment_profiles", "rule_breaks"].into_iter().enumerate() {
+    let choices = ["exceptions,labor_demand", "segment_profiles", "rule_breaks", "store_daily,category_daily"];
+    for (i, chosen) in choices.into_iter().enumerate() {
         let out = dir.path().join(format!("some{i}")).display().to_string();
         let summary = run_ok(&["run", "--input", &chain, "--out", &out, "--workers", "2", "--views", chosen]);
         let some = read(&out);
