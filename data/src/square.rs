@@ -256,7 +256,8 @@ fn items(list: &Value) -> impl Iterator<Item = &Value> {
 fn amount(money: &Value) -> i64 {
     let smallest = money["amount"].as_i64().unwrap_or(0);
     match money["currency"].as_str() {
-        Some(currency) if WHOLE_UNIT_CURRENCIES.contains(&currency) => smallest * 100,
+        // (An amount too large to hold saturates, and validation refuses it as too large.)
+        Some(currency) if WHOLE_UNIT_CURRENCIES.contains(&currency) => smallest.saturating_mul(100),
         _ => smallest,
     }
 }

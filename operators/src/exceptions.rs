@@ -216,7 +216,7 @@ fn sales_below_forecast<'s>(
             let under = row.business_date < today
                 && forecast.days >= FORECAST_MIN_WEEKS
                 && forecast.sum.0 > 0
-                && 100 * net.0 * forecast.days <= (100 - BELOW_FORECAST_PCT) * forecast.sum.0;
+                && share_of_forecast(net, forecast, 100 - BELOW_FORECAST_PCT);
             under.then_some(((row.store_id, row.business_date), DayPart::Store(net, forecast)))
         });
     let short_categories = category_days.flat_map(|row| {
@@ -252,6 +252,12 @@ fn sales_below_forecast<'s>(
 /// How `sales_below_forecast` names the class of SKUs without a product record.
 pub const NO_PRODUCT_RECORD: &str = "(no product record)";
 
+/// Whether `net` is at most `pct` percent of the forecast's mean (in 128 bits: a day's cents
+/// times 400 may not fit in 64).
+fn share_of_forecast(net: Cents, forecast: Forecast, pct: i64) -> bool {
+    100 * net.0 as i128 * forecast.days as i128 <= pct as i128 * forecast.sum.0 as i128
+}
+
 /// `n / d` rounded to the nearest integer, halves away from zero (`d > 0`).
 fn rounded_div(n: i64, d: i64) -> i64 {
     let q = (2 * n.abs() + d) / (2 * d);
@@ -266,7 +272,7 @@ fn against_forecast(net: Cents, forecast: Forecast) -> i64 {
 /// A store-day under its forecast; `short` are its categories under theirs, furthest first.
 pub fn from_store_day(store: Id, day: Day, net: Cents, forecast: Forecast, short: &[(i64, &str)]) -> Exception {
     let mean = Cents(rounded_div(forecast.sum.0, forecast.days));
-    let halved = 100 * net.0 * forecast.days <= 50 * forecast.sum.0;
+    let halved = share_of_forecast(net, forecast, 50);
     let severity = if halved { Severity::High } else { Severity::Medium };
     let mut evidence =
         format!("net sales {net} against a forecast of {mean} (the same weekday, {} weeks)", forecast.days);

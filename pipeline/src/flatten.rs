@@ -113,24 +113,20 @@ macro_rules! every_session {
 impl Inputs {
     /// Feeds one accepted event; `business_date` is its store-local day where it has one.
     pub fn push(&mut self, event: Event, business_date: Option<Day>) {
-        self.update(event, business_date, 1);
+        self.watermark.observe(&event);
+        let zone = event.dated_by_store().map_or(Tz::UTC, |store| self.watermark.zone(store));
+        self.retention.keep(&event, business_date, zone, *self.sales.time());
+        self.feed(event, business_date, zone, 1);
     }
 
     /// Takes back an event fed before, as if it had never come: a sale's revision that a later
     /// one replaces (benchmarks also apply and take back the same batch). The watermark stays
-    /// where it is.
+    /// where it is. Only what is still kept is taken back, as it was fed (its zone then): an event whose day
+    /// has left was taken back when it left.
     pub fn retract(&mut self, event: Event, business_date: Option<Day>) {
-        self.update(event, business_date, -1);
-    }
-
-    fn update(&mut self, event: Event, business_date: Option<Day>, diff: isize) {
-        self.watermark.observe(&event);
-        let zone = event.dated_by_store().map_or(Tz::UTC, |store| self.watermark.zone(store));
-        match diff > 0 {
-            true => self.retention.keep(&event, business_date, zone, *self.sales.time()),
-            false => self.retention.unkeep(&event, business_date),
+        if let Some(kept) = self.retention.unkeep(&event, business_date) {
+            self.feed(kept.event, kept.business_date, kept.zone, -1);
         }
-        self.feed(event, business_date, zone, diff);
     }
 
     /// Takes back the events of the days the watermark has left beyond the retention, and feeds

@@ -107,19 +107,20 @@ impl Retention {
         }
     }
 
-    /// Forgets an event taken back by its sender (the benchmarks apply and take back batches).
-    pub fn unkeep(&mut self, event: &Event, business_date: Option<Day>) {
+    /// Forgets an event taken back (a sale's revision replaced; the benchmarks apply and take
+    /// back batches), and returns it as it was fed; `None` if it is not kept (its day has left
+    /// already, and was taken back then).
+    pub fn unkeep(&mut self, event: &Event, business_date: Option<Day>) -> Option<Kept> {
         let kept = match (event.dated_by_store(), business_date) {
             (Some(store), Some(day)) => self.dated.get_mut(store).and_then(|days| days.get_mut(&day)),
             _ => Some(&mut self.reference),
-        };
-        let Some(kept) = kept else { return };
-        if let Some(at) = kept.iter().rposition(|k| k.event == *event) {
-            kept.remove(at);
-            if let Some(key) = post_void(event) {
-                self.unvoid(&key);
-            }
+        }?;
+        let at = kept.iter().rposition(|k| k.event == *event)?;
+        let removed = kept.remove(at);
+        if let Some(key) = post_void(event) {
+            self.unvoid(&key);
         }
+        Some(removed)
     }
 
     fn unvoid(&mut self, key: &(Id, Key)) {

@@ -934,12 +934,23 @@ impl Admission {
                     self.counts.duplicates += 1;
                     return None;
                 }
-                // A revised sale: a higher revision replaces the one fed, a lower or equal one
-                // (an older version delivered late) is superseded already.
-                Some(Seen { revised: Some((fed, earlier)), .. }) if revision.is_some() => {
-                    if revision <= Some(*fed) {
+                // A revised sale: a higher revision replaces the one fed, a lower one (an older
+                // version delivered late) is superseded already. A revision changes what was
+                // sold and how it was paid, not when or where: the day and the store's clock
+                // stay the ones it was fed with.
+                Some(Seen { revised: Some((fed, earlier)), .. }) if revision.is_some_and(|r| r != *fed) => {
+                    if revision < Some(*fed) {
                         self.counts.duplicates += 1;
                         return None;
+                    }
+                    if (earlier.event.ts(), earlier.event.dated_by_store()) != (event.ts(), event.dated_by_store()) {
+                        self.counts.dead_lettered += 1;
+                        let reason = InputError::rule(format!(
+                            "revision {} of sale `{id}` changes its time or its store; a revision may change its \
+                             lines, discounts and tenders, not when or where it was sold: send it as a new sale",
+                            revision.unwrap_or_default()
+                        ));
+                        return Some(Ingested::Dead(dead(reason, Some(id))));
                     }
                     replaces = Some(earlier.clone());
                 }

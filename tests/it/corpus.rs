@@ -181,6 +181,8 @@ fn every_kind_of_bad_input_has_its_outcome() {
         ("the same id twice, same content", "a.ndjson", format!("{SALE}\n{SALE}\n").into(), vec![Accepted, Duplicate]),
         ("the same id twice, other content", "a.ndjson", format!("{SALE}\n{}\n", SALE.replace(r#""qty":2"#, r#""qty":3"#)).into(), vec![Accepted, Dead("already accepted with different content")]),
         ("a sale revised: a higher revision replaces it, a lower one is superseded, an equal one the same", "a.ndjson", format!("{}\n{}\n{}\n{}\n", revised("1", "2"), revised("3", "3"), revised("2", "5"), revised("4", "3")).into(), vec![Accepted, Replaced, Duplicate, Duplicate]),
+        ("the same revision with other content", "a.ndjson", format!("{}\n{}\n", revised("2", "2"), revised("2", "3")).into(), vec![Accepted, Dead("already accepted with different content")]),
+        ("a revision moving the sale to another time", "a.ndjson", format!("{}\n{}\n", revised("1", "2"), revised("2", "3").replace("15:00:00Z", "16:00:00Z")).into(), vec![Accepted, Dead("changes its time or its store")]),
         ("a revision that is not a whole number", "a.ndjson", revised("-1", "2").into(), vec![Dead("a revision is a whole number")]),
         ("a revision on a sale accepted without one", "a.ndjson", format!("{SALE}\n{}\n", revised("2", "3")).into(), vec![Accepted, Dead("already accepted with different content")]),
         ("an unknown SKU (accepted: its product may come later)", "a.ndjson", SALE.replace(r#""sku":"A""#, r#""sku":"ZZZ""#).into(), vec![Accepted]),
