@@ -614,7 +614,7 @@ pub fn run(
                                 }
                             }
                             if let Some(earlier) = replaces {
-                                graph.inputs.retract(earlier.event, earlier.business_date);
+                                graph.inputs.supersede(&earlier);
                             }
                             graph.inputs.push(event, business_date);
                         }

@@ -119,12 +119,19 @@ impl Inputs {
         self.feed(event, business_date, zone, 1);
     }
 
-    /// Takes back an event fed before, as if it had never come: a sale's revision that a later
-    /// one replaces (benchmarks also apply and take back the same batch). The watermark stays
-    /// where it is. Only what is still kept is taken back, as it was fed (its zone then): an event whose day
-    /// has left was taken back when it left.
+    /// Takes back an event fed before, as if it had never come (benchmarks apply and take back
+    /// the same batch). The watermark stays where it is. Only what is still kept is taken back,
+    /// as it was fed (its zone then): an event whose day has left was taken back when it left.
     pub fn retract(&mut self, event: Event, business_date: Option<Day>) {
         if let Some(kept) = self.retention.unkeep(&event, business_date) {
+            self.feed(kept.event, kept.business_date, kept.zone, -1);
+        }
+    }
+
+    /// Takes back a sale's revision that a later one replaces, likewise.
+    pub fn supersede(&mut self, earlier: &crate::source::Superseded) {
+        let crate::source::Superseded { event_id, store_id, business_date } = earlier;
+        if let Some(kept) = self.retention.unkeep_by_id(*store_id, *business_date, event_id) {
             self.feed(kept.event, kept.business_date, kept.zone, -1);
         }
     }

@@ -408,7 +408,7 @@ impl<'a> Driver<'a> {
                 self.erasures.observe(&event);
                 let entry = accepted(&event);
                 if let Some(earlier) = replaces {
-                    inputs.retract(earlier.event, earlier.business_date);
+                    inputs.supersede(&earlier);
                 }
                 inputs.push(event, business_date);
                 (Verdict::Accepted, entry)
@@ -457,7 +457,7 @@ impl<'a> Driver<'a> {
             Ingested::Accepted { event, business_date, replaces, .. } => {
                 self.erasures.observe(&event);
                 if let Some(earlier) = replaces {
-                    inputs.retract(earlier.event, earlier.business_date);
+                    inputs.supersede(&earlier);
                 }
                 inputs.push(event, business_date);
             }

@@ -123,6 +123,18 @@ impl Retention {
         Some(removed)
     }
 
+    /// [`Retention::unkeep`] of the event `event_id` of `store`'s `day` (a sale's earlier
+    /// revision), found by its id.
+    pub fn unkeep_by_id(&mut self, store: Id, day: Day, event_id: &Text) -> Option<Kept> {
+        let kept = self.dated.get_mut(&store)?.get_mut(&day)?;
+        let at = kept.iter().rposition(|k| k.event.event_id() == Some(event_id))?;
+        let removed = kept.remove(at);
+        if let Some(key) = post_void(&removed.event) {
+            self.unvoid(&key);
+        }
+        Some(removed)
+    }
+
     fn unvoid(&mut self, key: &(Id, Key)) {
         if let Some(n) = self.post_voided.get_mut(key) {
             *n -= 1;

@@ -102,7 +102,7 @@ pub enum Ingested {
         event: Event,
         business_date: Option<tillflow_schemas::Day>,
         /// The earlier revision of the same sale this one replaces: taken back as it is fed.
-        replaces: Option<Box<Superseded>>,
+        replaces: Option<Superseded>,
     },
     Dead(DeadLetter),
     /// Reference data another process of a cluster feeds: known here (stores and their zones),
@@ -123,11 +123,12 @@ pub enum Ingested {
     },
 }
 
-/// A sale's revision that a later one replaced, as it was fed.
-#[derive(Clone, Debug)]
+/// A sale's revision that a later one replaced: where the graph's inputs keep it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Superseded {
-    pub event: Event,
-    pub business_date: Option<tillflow_schemas::Day>,
+    pub event_id: Text,
+    pub store_id: Id,
+    pub business_date: tillflow_schemas::Day,
 }
 
 impl Ingested {
@@ -316,8 +317,18 @@ struct Seen {
     /// Until when it is remembered: its own time for a dated event (pruned once beyond the
     /// retention, when such an event is refused anyway), forever for reference data.
     kept_until: Millis,
-    /// A revised sale as it was fed, to take back when a higher revision replaces it.
-    revised: Option<(u64, Box<Superseded>)>,
+    /// A revised sale: its revision, and when and where it was sold (a later revision may not
+    /// change them).
+    revised: Option<Revised>,
+}
+
+/// What admission remembers of a revised sale.
+#[derive(Clone, Copy)]
+struct Revised {
+    revision: u64,
+    ts: Millis,
+    store_id: Id,
+    business_date: tillflow_schemas::Day,
 }
 
 /// The hash of what an event says, a sale's revision aside: a revision that changes nothing
@@ -938,12 +949,12 @@ impl Admission {
                 // version delivered late) is superseded already. A revision changes what was
                 // sold and how it was paid, not when or where: the day and the store's clock
                 // stay the ones it was fed with.
-                Some(Seen { revised: Some((fed, earlier)), .. }) if revision.is_some_and(|r| r != *fed) => {
-                    if revision < Some(*fed) {
+                Some(Seen { revised: Some(fed), .. }) if revision.is_some_and(|r| r != fed.revision) => {
+                    if revision < Some(fed.revision) {
                         self.counts.duplicates += 1;
                         return None;
                     }
-                    if (earlier.event.ts(), earlier.event.dated_by_store()) != (event.ts(), event.dated_by_store()) {
+                    if (Some(fed.ts), Some(&fed.store_id)) != (event.ts(), event.dated_by_store()) {
                         self.counts.dead_lettered += 1;
                         let reason = InputError::rule(format!(
                             "revision {} of sale `{id}` changes its time or its store; a revision may change its \
@@ -952,7 +963,11 @@ impl Admission {
                         ));
                         return Some(Ingested::Dead(dead(reason, Some(id))));
                     }
-                    replaces = Some(earlier.clone());
+                    replaces = Some(Superseded {
+                        event_id: id.clone(),
+                        store_id: fed.store_id,
+                        business_date: fed.business_date,
+                    });
                 }
                 Some(_) => {
                     self.counts.dead_lettered += 1;
@@ -1030,7 +1045,12 @@ impl Admission {
         }
         if let Some(id) = event.event_id() {
             let kept_until = if business_date.is_some() { event.ts().unwrap_or(Millis::MAX) } else { Millis::MAX };
-            let revised = revision.map(|r| (r, Box::new(Superseded { event: event.clone(), business_date })));
+            let revised = match (revision, event.ts(), event.dated_by_store(), business_date) {
+                (Some(revision), Some(ts), Some(store_id), Some(business_date)) => {
+                    Some(Revised { revision, ts, store_id: *store_id, business_date })
+                }
+                _ => None,
+            };
             self.seen.insert(id.clone(), Seen { content, kept_until, revised });
             self.prune_seen();
         }

@@ -59,6 +59,8 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
     let mut reference_accepted = 0;
     let mut duplicates_before = 0;
     let mut units_accepted: i64 = 0;
+    // Each accepted sale's units, by event id: a revision replaces them.
+    let mut sold = std::collections::HashMap::new();
     loop {
         let item = ingest.next();
         let counts = tillflow::source::IngestStream::counts(&ingest);
@@ -71,11 +73,17 @@ fn outcomes(name: &str, bytes: &[u8]) -> Vec<String> {
             Some(Ingested::Accepted { event, replaces, .. })
                 if !matches!(event, tillflow_schemas::Event::Store(_) | tillflow_schemas::Event::Product(_)) =>
             {
-                let units = |event: &tillflow_schemas::Event| match event {
+                let units = match &event {
                     tillflow_schemas::Event::Sale(sale) => sale.lines.iter().map(|l| l.qty).sum(),
                     _ => 0,
                 };
-                units_accepted += units(&event) - replaces.as_ref().map_or(0, |earlier| units(&earlier.event));
+                if let Some(earlier) = &replaces {
+                    units_accepted -= sold.remove(&earlier.event_id).unwrap_or_default();
+                }
+                if let Some(id) = event.event_id() {
+                    sold.insert(id.clone(), units);
+                }
+                units_accepted += units;
                 verdicts.push(if replaces.is_some() { "replaced" } else { "accepted" }.into())
             }
             Some(Ingested::Accepted { .. }) => reference_accepted += 1,
