@@ -12,7 +12,7 @@
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;
-use tillflow_schemas::views::{CategoryDaily, ProductRecord, SkuMargin};
+use tillflow_schemas::views::{CategoryDaily, ProductRecord, SkuMargin, Takings};
 use tillflow_schemas::{Cents, Epoch, Id};
 
 use crate::forecast::with_forecast;
@@ -60,10 +60,12 @@ pub fn category_daily<'s>(
             business_date,
             items: s[0],
             units_returned: s[1],
-            gross_sales: Cents(s[2]),
-            discounts: Cents(s[3]),
-            refunds: Cents(s[4]),
-            cogs: Cents(s[5]),
+            takings: Takings {
+                gross_sales: Cents(s[2]),
+                discounts: Cents(s[3]),
+                refunds: Cents(s[4]),
+                cogs: Cents(s[5]),
+            },
             forecast,
         },
     )

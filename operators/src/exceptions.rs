@@ -212,7 +212,7 @@ fn sales_below_forecast<'s>(
         .join_map(today, |_, row, today| (row.clone(), *today))
         .flat_map(|(row, today)| {
             let forecast = row.forecast?;
-            let net = row.net_sales();
+            let net = row.takings.net_sales();
             let under = row.business_date < today
                 && forecast.days >= FORECAST_MIN_WEEKS
                 && forecast.sum.0 > 0
@@ -220,7 +220,7 @@ fn sales_below_forecast<'s>(
             under.then_some(((row.store_id, row.business_date), DayPart::Store(net, forecast)))
         });
     let short_categories = category_days.flat_map(|row| {
-        let short = against_forecast(row.net_sales(), row.forecast?);
+        let short = against_forecast(row.takings.net_sales(), row.forecast?);
         let name = match (row.department, row.category) {
             (Some(department), Some(category)) => format!("{department}/{category}"),
             _ => NO_PRODUCT_RECORD.to_string(),

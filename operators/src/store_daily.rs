@@ -14,7 +14,8 @@
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;
-use tillflow_schemas::views::{SkuMargin, StoreDaily};
+use tillflow_schemas::raw::TENDER_KINDS;
+use tillflow_schemas::views::{SkuMargin, StoreDaily, Takings};
 use tillflow_schemas::{Cents, Epoch, TenderKind};
 
 use crate::forecast::with_forecast;
@@ -22,8 +23,9 @@ use crate::records::{RefundRec, SaleRec};
 use crate::sums::Sums;
 
 /// The sums of a store-day, in this order: items, gross sales, discounts, refunds, cogs,
-/// transactions, the five tender kinds from [`TENDERS`], and its `sku_margin` rows.
-type Daily = Sums<12>;
+/// transactions, each tender kind from [`TENDERS`] (in `TENDER_KINDS` order), and its
+/// `sku_margin` rows.
+type Daily = Sums<{ ROWS + 1 }>;
 const ITEMS: usize = 0;
 const GROSS: usize = 1;
 const DISCOUNTS: usize = 2;
@@ -31,18 +33,11 @@ const REFUNDS: usize = 3;
 const COGS: usize = 4;
 const TRANSACTIONS: usize = 5;
 const TENDERS: usize = 6;
-const ROWS: usize = 11;
+const ROWS: usize = TENDERS + TENDER_KINDS.len();
 
-/// The slot of a tender kind among the tender sums (the order of `TENDER_COLUMNS`).
+/// The slot of a tender kind among the tender sums.
 fn tender_slot(kind: TenderKind) -> usize {
-    TENDERS
-        + match kind {
-            TenderKind::Cash => 0,
-            TenderKind::Card => 1,
-            TenderKind::GiftCard => 2,
-            TenderKind::Wallet => 3,
-            TenderKind::StoreCredit => 4,
-        }
+    TENDERS + TENDER_KINDS.iter().position(|(_, known)| *known == kind).expect("every tender kind is named")
 }
 
 pub fn store_daily<'s>(
@@ -80,10 +75,12 @@ pub fn store_daily<'s>(
             business_date,
             transactions: s[TRANSACTIONS],
             items: s[ITEMS],
-            gross_sales: Cents(s[GROSS]),
-            discounts: Cents(s[DISCOUNTS]),
-            refunds: Cents(s[REFUNDS]),
-            cogs: Cents(s[COGS]),
+            takings: Takings {
+                gross_sales: Cents(s[GROSS]),
+                discounts: Cents(s[DISCOUNTS]),
+                refunds: Cents(s[REFUNDS]),
+                cogs: Cents(s[COGS]),
+            },
             tenders: std::array::from_fn(|i| Cents(s[TENDERS + i])),
             forecast,
         },

@@ -161,7 +161,7 @@ fn a_store_day_far_under_its_forecast_is_an_exception_naming_the_department() {
     let last = stamped.last().unwrap().0;
     let days = &actual::<StoreDaily>(&output, &[last])[0];
     let dip = days.iter().find(|r| r.store_id.as_str() == "S1" && r.business_date == day(28)).unwrap();
-    assert_eq!(dip.net_sales(), Cents(2500));
+    assert_eq!(dip.takings.net_sales(), Cents(2500));
     assert_eq!(dip.forecast, Some(Forecast { sum: Cents(14_000), days: 4 }), "days 0, 7, 14 and 21 at 35.00");
     let below: Vec<Exception> = actual::<Exception>(&output, &[last])[0]
         .iter()

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Columns, Forecast, ViewRow, ratio};
-use crate::{Cents, Day, Id};
+use super::{Columns, Forecast, Takings, ViewRow};
+use crate::{Day, Id};
 
 /// `category_daily`: one row per (store, department, category, business day) with a sale or
 /// refund line of a product of that category (see `operators::category_daily`).
@@ -14,21 +14,9 @@ pub struct CategoryDaily {
     pub business_date: Day,
     pub items: i64,
     pub units_returned: i64,
-    pub gross_sales: Cents,
-    pub discounts: Cents,
-    pub refunds: Cents,
-    pub cogs: Cents,
+    /// Σ over the class-day's `sku_margin` rows.
+    pub takings: Takings,
     pub forecast: Option<Forecast>,
-}
-
-impl CategoryDaily {
-    pub fn net_sales(&self) -> Cents {
-        Cents(self.gross_sales.0 - self.discounts.0 - self.refunds.0)
-    }
-
-    pub fn gross_margin(&self) -> Cents {
-        Cents(self.net_sales().0 - self.cogs.0)
-    }
 }
 
 impl ViewRow for CategoryDaily {
@@ -46,14 +34,7 @@ impl ViewRow for CategoryDaily {
             .date("business_date", |r| r.business_date)
             .int("items", |r| r.items)
             .int("units_returned", |r| r.units_returned)
-            .money("gross_sales", |r| r.gross_sales)
-            .money("discounts", |r| r.discounts)
-            .money("refunds", |r| r.refunds)
-            .money("net_sales", Self::net_sales)
-            .money("cogs", |r| r.cogs)
-            .money("gross_margin", Self::gross_margin)
-            .opt_real("margin_pct", |r| ratio(r.gross_margin().0, r.net_sales().0))
-            .opt_real("forecast_net_sales", |r| r.forecast.map(|f| f.net_sales()))
-            .opt_real("deviation_pct", |r| r.forecast.and_then(|f| f.deviation_pct(r.net_sales())));
+            .takings(|r| r.takings)
+            .forecast(|r| (r.forecast, r.takings.net_sales()));
     }
 }

@@ -43,7 +43,7 @@ pub use promotions::PromotionRecord;
 pub use refund_void_anomalies::{CashierFigures, RATES, RefundVoidAnomaly};
 pub use rule_breaks::{Rule, RuleBreak};
 pub use sku_margin::SkuMargin;
-pub use store_daily::{Forecast, StoreDaily, TENDER_COLUMNS};
+pub use store_daily::{Forecast, StoreDaily};
 pub use stores::StoreRecord;
 
 /// A view's name and how its rows become Arrow.
@@ -154,6 +154,58 @@ impl<R> Columns<'_, R> {
         let array: TimestampMillisecondArray = self.rows.iter().map(f).collect();
         let array = array.with_timezone("UTC");
         self.push(name, true, Arc::new(array))
+    }
+
+    /// A row's [`Takings`]: `gross_sales`, `discounts`, `refunds`, `net_sales`, `cogs`,
+    /// `gross_margin`, `margin_pct`.
+    pub fn takings(&mut self, f: impl Fn(&R) -> Takings) -> &mut Self {
+        let f = &f;
+        self.money("gross_sales", |r| f(r).gross_sales)
+            .money("discounts", |r| f(r).discounts)
+            .money("refunds", |r| f(r).refunds)
+            .money("net_sales", |r| f(r).net_sales())
+            .money("cogs", |r| f(r).cogs)
+            .money("gross_margin", |r| f(r).gross_margin())
+            .opt_real("margin_pct", |r| f(r).margin_pct())
+    }
+
+    /// A day's forecast against its net sales: `forecast_net_sales`, `deviation_pct`.
+    pub fn forecast(&mut self, f: impl Fn(&R) -> (Option<Forecast>, Cents)) -> &mut Self {
+        let f = &f;
+        self.opt_real("forecast_net_sales", |r| f(r).0.map(|forecast| forecast.net_sales())).opt_real(
+            "deviation_pct",
+            |r| {
+                let (forecast, net_sales) = f(r);
+                forecast.and_then(|forecast| forecast.deviation_pct(net_sales))
+            },
+        )
+    }
+}
+
+/// What a row's sales took and cost: the money `sku_margin`, `store_daily` and `category_daily`
+/// share, and the figures derived from it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Takings {
+    pub gross_sales: Cents,
+    pub discounts: Cents,
+    pub refunds: Cents,
+    pub cogs: Cents,
+}
+
+impl Takings {
+    /// gross_sales − discounts − refunds.
+    pub fn net_sales(&self) -> Cents {
+        Cents(self.gross_sales.0 - self.discounts.0 - self.refunds.0)
+    }
+
+    /// net_sales − cogs.
+    pub fn gross_margin(&self) -> Cents {
+        Cents(self.net_sales().0 - self.cogs.0)
+    }
+
+    /// gross_margin / net_sales, `None` when net sales are zero.
+    pub fn margin_pct(&self) -> Option<f64> {
+        ratio(self.gross_margin().0, self.net_sales().0)
     }
 }
 

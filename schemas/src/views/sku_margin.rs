@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Columns, ViewRow};
+use super::{Columns, Takings, ViewRow};
 use crate::{Cents, Day, Id};
 
 /// `sku_margin`: one row per (store, sku, business day) with a sale or refund line.
@@ -19,17 +19,20 @@ pub struct SkuMargin {
 }
 
 impl SkuMargin {
+    pub fn takings(&self) -> Takings {
+        Takings { gross_sales: self.gross_sales, discounts: self.discounts, refunds: self.refunds, cogs: self.cogs }
+    }
+
     pub fn net_sales(&self) -> Cents {
-        Cents(self.gross_sales.0 - self.discounts.0 - self.refunds.0)
+        self.takings().net_sales()
     }
 
     pub fn gross_margin(&self) -> Cents {
-        Cents(self.net_sales().0 - self.cogs.0)
+        self.takings().gross_margin()
     }
 
-    /// `gross_margin / net_sales`, `None` when net sales are zero.
     pub fn margin_pct(&self) -> Option<f64> {
-        super::ratio(self.gross_margin().0, self.net_sales().0)
+        self.takings().margin_pct()
     }
 }
 
@@ -47,13 +50,7 @@ impl ViewRow for SkuMargin {
             .date("business_date", |r| r.business_date)
             .int("units_sold", |r| r.units_sold)
             .int("units_returned", |r| r.units_returned)
-            .money("gross_sales", |r| r.gross_sales)
-            .money("discounts", |r| r.discounts)
-            .money("refunds", |r| r.refunds)
-            .money("net_sales", Self::net_sales)
-            .money("cogs", |r| r.cogs)
-            .money("gross_margin", Self::gross_margin)
-            .opt_real("margin_pct", Self::margin_pct)
+            .takings(Self::takings)
             .int("promo_units", |r| r.promo_units);
     }
 }

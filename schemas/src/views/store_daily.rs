@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Columns, ViewRow, ratio};
+use super::{Columns, Takings, ViewRow, ratio};
+use crate::raw::TENDER_KINDS;
 use crate::{Cents, Day, Id};
 
 /// The net sales of the same weekday one to four weeks before a day (those of the four that
@@ -34,31 +35,18 @@ pub struct StoreDaily {
     pub transactions: i64,
     /// Σ quantity over their lines.
     pub items: i64,
-    pub gross_sales: Cents,
-    pub discounts: Cents,
-    pub refunds: Cents,
-    pub cogs: Cents,
-    /// Tendered less refunded, by tender kind, in [`TENDER_COLUMNS`] order.
-    pub tenders: [Cents; 5],
+    /// Σ over the store-day's `sku_margin` rows.
+    pub takings: Takings,
+    /// Tendered less refunded, by tender kind, in the order of [`TENDER_KINDS`] (a column
+    /// `tender_<kind>` each).
+    pub tenders: [Cents; TENDER_KINDS.len()],
     pub forecast: Option<Forecast>,
 }
 
-/// The tender columns, in the order of [`StoreDaily::tenders`].
-pub const TENDER_COLUMNS: [&str; 5] =
-    ["tender_cash", "tender_card", "tender_gift_card", "tender_wallet", "tender_store_credit"];
-
 impl StoreDaily {
-    pub fn net_sales(&self) -> Cents {
-        Cents(self.gross_sales.0 - self.discounts.0 - self.refunds.0)
-    }
-
-    pub fn gross_margin(&self) -> Cents {
-        Cents(self.net_sales().0 - self.cogs.0)
-    }
-
     /// The sales' net before refunds per transaction, in currency units.
     pub fn avg_basket(&self) -> Option<f64> {
-        ratio(self.gross_sales.0 - self.discounts.0, self.transactions).map(|cents| cents / 100.0)
+        ratio(self.takings.gross_sales.0 - self.takings.discounts.0, self.transactions).map(|cents| cents / 100.0)
     }
 }
 
@@ -75,19 +63,12 @@ impl ViewRow for StoreDaily {
             .date("business_date", |r| r.business_date)
             .int("transactions", |r| r.transactions)
             .int("items", |r| r.items)
-            .money("gross_sales", |r| r.gross_sales)
-            .money("discounts", |r| r.discounts)
-            .money("refunds", |r| r.refunds)
-            .money("net_sales", Self::net_sales)
-            .money("cogs", |r| r.cogs)
-            .money("gross_margin", Self::gross_margin)
-            .opt_real("margin_pct", |r| ratio(r.gross_margin().0, r.net_sales().0))
+            .takings(|r| r.takings)
             .opt_real("avg_basket", Self::avg_basket)
             .opt_real("units_per_basket", |r| ratio(r.items, r.transactions));
-        for (i, name) in TENDER_COLUMNS.iter().enumerate() {
-            c.money(name, move |r| r.tenders[i]);
+        for (i, (kind, _)) in TENDER_KINDS.iter().enumerate() {
+            c.money(&format!("tender_{kind}"), move |r| r.tenders[i]);
         }
-        c.opt_real("forecast_net_sales", |r| r.forecast.map(|f| f.net_sales()))
-            .opt_real("deviation_pct", |r| r.forecast.and_then(|f| f.deviation_pct(r.net_sales())));
+        c.forecast(|r| (r.forecast, r.takings.net_sales()));
     }
 }
