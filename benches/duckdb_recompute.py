@@ -17,7 +17,8 @@ import duckdb
 
 QUERIES = pathlib.Path(__file__).resolve().parent.parent / "queries"
 VIEWS = ["stores", "products", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand",
-         "store_daily", "category_daily", "exceptions"]
+         "store_daily", "category_daily", "basket_affinity", "promotion_performance",
+         "promotion_summary", "exceptions"]
 
 # tillflow's functions (queries/src/functions.rs): store-local day, hour, and the hour slices of a span.
 MACROS = """
@@ -43,6 +44,12 @@ DIALECT = {
         ("to_hex(lo)", "lower(hex(lo))"),
     ],
 }
+DIALECT["basket_affinity"] = [
+    ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
+    ("CAST(t.day AS INT)", "(t.day - DATE '1970-01-01')"),
+]
+# The settings of the definitions (queries/src/reference.rs), at their defaults.
+SETTINGS = "CREATE TABLE settings AS SELECT 20 AS affinity_min_baskets, 28 AS affinity_window_days"
 ARROW_CAST = "CREATE MACRO arrow_cast(x, t) AS CAST(x AS VARCHAR);"
 
 
@@ -93,6 +100,7 @@ def main():
     for parquet in sorted(tables.glob("*.parquet")):
         con.execute(f"CREATE TABLE {parquet.stem} AS SELECT * FROM read_parquet('{parquet}')")
     started = time.perf_counter()
+    con.execute(SETTINGS)
     for statement in statements((QUERIES / "shared.sql").read_text()):
         con.execute(statement)
     for view in VIEWS:

@@ -493,7 +493,7 @@ fn datafusion_recompute(events: &[(Event, Option<Day>)], tables: &Path) -> anyho
             ctx.register_batch(name, batch)?;
         }
         let started = Instant::now();
-        tillflow_queries::reference::compute(&ctx).await?;
+        tillflow_queries::reference::compute(&ctx, Default::default()).await?;
         Ok(started.elapsed().as_secs_f64())
     })
 }

@@ -10,6 +10,8 @@
 //! - [`sku_margin`]: per (store, sku, business day) sales, refunds, cost and margin;
 //! - [`store_daily`], [`category_daily`]: each store-day and category-day against its
 //!   [`forecast`], from `sku_margin`, the sales and their tenders;
+//! - [`basket_affinity`]: per district the pairs of SKUs bought together over 28 days;
+//! - [`promotion_performance`]: each promotion's days against their baseline, and its summary;
 //! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags;
 //! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
 //! - [`refund_void_anomalies`]: per (store, cashier, day) rates against district peers, flags;
@@ -22,6 +24,7 @@
 //! Timestamps are epochs ([`tillflow_schemas::Epoch`]); event time is data. The functions are
 //! concrete in it, so differential's generic code is compiled here, at opt-level 3, once.
 
+pub mod basket_affinity;
 pub mod category_daily;
 pub mod customer_segments;
 pub mod exceptions;
@@ -30,6 +33,7 @@ pub mod inventory_position;
 pub mod keyed;
 pub mod labor_demand;
 pub mod products;
+pub mod promotion_performance;
 pub mod promotions;
 pub mod records;
 pub mod refund_void_anomalies;

@@ -10,14 +10,15 @@ use arrow::array::RecordBatch;
 use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
-    CatalogCost, ProductRec, SaleRec, VoidRec, category_daily, customer_segments, exceptions, inventory_position,
-    labor_demand, products, promotions, refund_void_anomalies, rule_breaks, sales, sku_days, sku_margin, store_daily,
-    stores, watermark,
+    CatalogCost, ProductRec, SaleRec, VoidRec, basket_affinity, category_daily, customer_segments, exceptions,
+    inventory_position, labor_demand, products, promotion_performance, promotions, refund_void_anomalies, rule_breaks,
+    sales, sku_days, sku_margin, store_daily, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, ProductRecord,
-    PromotionRecord, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
+    ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, RefundVoidAnomaly, RuleBreak,
+    SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -35,6 +36,10 @@ pub struct Tuning {
     pub views: ViewSet,
     /// Transactions one person on the clock should handle in an hour (`labor_demand`).
     pub labor_target: i64,
+    /// The baskets a pair of SKUs needs in common to be a row of `basket_affinity`.
+    pub affinity_min_baskets: i64,
+    /// The business days of `basket_affinity`'s window (the watermark day included).
+    pub affinity_window_days: Day,
     /// How far the watermark trails the latest event time.
     pub allowed_lateness_ms: Millis,
     /// Events dated longer than this before the latest event are dead letters.
@@ -46,6 +51,8 @@ impl Default for Tuning {
         Tuning {
             views: ViewSet::ALL,
             labor_target: labor_demand::TARGET_TRANSACTIONS_PER_LABOR_HOUR,
+            affinity_min_baskets: basket_affinity::MIN_BASKETS_BOTH,
+            affinity_window_days: basket_affinity::WINDOW_DAYS,
             allowed_lateness_ms: ALLOWED_LATENESS_MS,
             retention_ms: RETENTION_MS,
         }
@@ -60,7 +67,7 @@ pub struct ViewSet(u16);
 
 impl ViewSet {
     /// The views one can choose, in the order the graph builds them.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 13] = [
         CustomerSegment::NAME,
         SegmentProfile::NAME,
         SkuMargin::NAME,
@@ -70,6 +77,9 @@ impl ViewSet {
         LaborDemand::NAME,
         StoreDaily::NAME,
         CategoryDaily::NAME,
+        BasketAffinity::NAME,
+        PromotionPerformance::NAME,
+        PromotionSummary::NAME,
         Exception::NAME,
     ];
     pub const ALL: ViewSet = ViewSet(u16::MAX);
@@ -119,6 +129,7 @@ impl ViewSet {
                     || self.has(StoreDaily::NAME)
                     || self.has(CategoryDaily::NAME)
             }
+            PromotionPerformance::NAME => self.has(name) || self.has(PromotionSummary::NAME),
             CustomerSegment::NAME | SegmentProfile::NAME => {
                 self.has(CustomerSegment::NAME) || self.has(SegmentProfile::NAME)
             }
@@ -430,6 +441,29 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             begin(CategoryDaily::NAME);
             category_daily::category_daily(margins, product_records.clone())
         });
+        let affinity = views.computes(BasketAffinity::NAME).then(|| {
+            begin(BasketAffinity::NAME);
+            basket_affinity::basket_affinity(
+                sales.effective.clone(),
+                stores.clone(),
+                watermark_days.clone(),
+                tuning.affinity_min_baskets,
+                tuning.affinity_window_days,
+            )
+        });
+        let promotion_days = views.computes(PromotionPerformance::NAME).then(|| {
+            begin(PromotionPerformance::NAME);
+            promotion_performance::promotion_performance(
+                sales.effective.clone(),
+                promotion_records.clone(),
+                product_records.clone(),
+                stores.clone(),
+            )
+        });
+        let promotion_totals = promotion_days.clone().filter(|_| views.computes(PromotionSummary::NAME)).map(|days| {
+            begin(PromotionSummary::NAME);
+            promotion_performance::promotion_summary(days)
+        });
         let labor = views.computes(LaborDemand::NAME).then(|| {
             begin(LaborDemand::NAME);
             labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target)
@@ -472,6 +506,9 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         capture(views, exceptions, &probe, &mut captures);
         capture(views, store_days, &probe, &mut captures);
         capture(views, category_days, &probe, &mut captures);
+        capture(views, affinity, &probe, &mut captures);
+        capture(views, promotion_days, &probe, &mut captures);
+        capture(views, promotion_totals, &probe, &mut captures);
         capture(views, Some(store_records), &probe, &mut captures);
         capture(views, Some(product_records), &probe, &mut captures);
         capture(views, Some(promotion_records), &probe, &mut captures);

@@ -48,6 +48,13 @@ const QUESTIONS: &[(&str, &str)] = &[
          FROM category_daily GROUP BY department ORDER BY net_sales DESC LIMIT 6",
     ),
     (
+        "Bought together: the strongest pairs of the last 28 days (basket_affinity)",
+        "SELECT b.district, a.name AS product_a, c.name AS product_b, b.baskets_both, \
+         ROUND(b.confidence_ab, 2) AS confidence_ab, ROUND(b.lift, 2) AS lift \
+         FROM basket_affinity b JOIN products a ON a.sku = b.sku_a JOIN products c ON c.sku = b.sku_b \
+         ORDER BY lift DESC, baskets_both DESC LIMIT 5",
+    ),
+    (
         "Stock that needs a look: negative (ghost inventory) or under five days of cover",
         "SELECT store_id, sku, on_hand, units_sold_14d, ROUND(days_of_cover, 1) AS days_of_cover, reorder, negative_stock \
          FROM inventory_position WHERE negative_stock OR reorder ORDER BY negative_stock DESC, days_of_cover LIMIT 6",

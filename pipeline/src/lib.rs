@@ -49,9 +49,9 @@ pub use error::{Error, Result};
 
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
-    AccessEntry, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand, PipelineStat,
-    ProductRecord, PromotionRecord, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord,
-    ViewRow,
+    AccessEntry, BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
+    PipelineStat, ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, RefundVoidAnomaly, RuleBreak,
+    SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -102,6 +102,9 @@ pub fn tables() -> Vec<Table> {
         sql_view::<LaborDemand>(),
         sql_view::<StoreDaily>(),
         sql_view::<CategoryDaily>(),
+        sql_view::<BasketAffinity>(),
+        sql_view::<PromotionPerformance>(),
+        sql_view::<PromotionSummary>(),
         sql_view::<Exception>(),
         sql_view::<StoreRecord>(),
         sql_view::<ProductRecord>(),

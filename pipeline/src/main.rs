@@ -236,6 +236,9 @@ struct ComputeArgs {
     /// Transactions one person on the clock should handle in an hour (labor_demand) [default: 14].
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
     labor_target: Option<i64>,
+    /// The baskets two SKUs need in common to be a row of basket_affinity [default: 20].
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    affinity_min_baskets: Option<i64>,
     /// How far the watermark trails the latest event time, e.g. 30m [default: 1h].
     #[arg(long, value_parser = settings::parse_duration_ms)]
     allowed_lateness: Option<i64>,
@@ -270,6 +273,8 @@ impl ComputeArgs {
         Tuning {
             views: self.views.unwrap_or(defaults.views),
             labor_target: self.labor_target.unwrap_or(defaults.labor_target),
+            affinity_min_baskets: self.affinity_min_baskets.unwrap_or(defaults.affinity_min_baskets),
+            affinity_window_days: defaults.affinity_window_days,
             allowed_lateness_ms: self.allowed_lateness.unwrap_or(defaults.allowed_lateness_ms),
             retention_ms: self.retention.unwrap_or(defaults.retention_ms),
         }
@@ -584,6 +589,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 workers: compute.workers.or(file.workers),
                 tick: compute.tick.or(file.tick),
                 labor_target: compute.labor_target.or(file.labor_target),
+                affinity_min_baskets: compute.affinity_min_baskets.or(file.affinity_min_baskets),
                 allowed_lateness: compute.allowed_lateness.or(file.allowed_lateness),
                 retention: compute.retention.or(file.retention),
                 views: match (compute.views, &file.views) {

@@ -6,6 +6,7 @@
 //! workers = 2
 //! tick = "1s"
 //! labor-target = 14
+//! affinity-min-baskets = 20
 //! allowed-lateness = "1h"
 //! retention = "400d"
 //! views = ["sku_margin", "exceptions"]
@@ -80,6 +81,7 @@ pub struct Settings {
     #[serde(default, deserialize_with = "duration")]
     pub tick: Option<i64>,
     pub labor_target: Option<i64>,
+    pub affinity_min_baskets: Option<i64>,
     #[serde(default, deserialize_with = "duration")]
     pub allowed_lateness: Option<i64>,
     #[serde(default, deserialize_with = "duration")]

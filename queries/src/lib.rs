@@ -56,6 +56,10 @@ pub const REFERENCE_SQL: &[(&str, &str)] = &[
     // read `sku_margin` (and `products`)
     ("store_daily", include_str!("../store_daily.sql")),
     ("category_daily", include_str!("../category_daily.sql")),
+    ("basket_affinity", include_str!("../basket_affinity.sql")),
+    // read `promotions` and `products`; the summary reads `promotion_performance`
+    ("promotion_performance", include_str!("../promotion_performance.sql")),
+    ("promotion_summary", include_str!("../promotion_summary.sql")),
     // reads the five tables above and `current_stores`
     ("exceptions", include_str!("../exceptions.sql")),
 ];

@@ -248,7 +248,16 @@ pub fn random_stream(seed: u64, size: std::ops::Range<u32>) -> Vec<(Epoch, Event
                         let qty = if rng.random_range(0..12) == 0 { -1 } else { rng.random_range(1..4) };
                         let price = rng.random_range(50..2000);
                         let discount = if qty > 0 { rng.random_range(0..price * qty / 3 + 1) } else { 0 };
-                        line(k + 1, skus[rng.random_range(0..4)], qty, price, discount, rng.random_range(0..3) == 0)
+                        let line = line(
+                            k + 1,
+                            skus[rng.random_range(0..4)],
+                            qty,
+                            price,
+                            discount,
+                            rng.random_range(0..3) == 0,
+                        );
+                        // Promoted lines cite either promotion (sometimes the other one than their SKU's).
+                        SaleLine { promo_id: line.promo_id.map(|_| ["PR1", "PR2"][k as usize % 2].into()), ..line }
                     })
                     .collect();
                 sales.push((id.clone(), s));

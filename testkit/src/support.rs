@@ -8,6 +8,7 @@ use arrow::datatypes::DataType;
 use arrow::util::display::array_value_to_string;
 use tillflow::dataflow::{self, IngestFactory, Output, Tuning, ViewSet};
 use tillflow::source::{Admission, Counts, Epoch, IngestStream, Ingested};
+use tillflow_queries::reference::Settings;
 use tillflow_schemas::formats::{Record, ndjson};
 use tillflow_schemas::tables::EventTables;
 use tillflow_schemas::time::RETENTION_MS;
@@ -36,15 +37,16 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
     out
 }
 
-/// Runs the reference SQL of each of `views` over the given events, in one session.
-pub fn references(events: &[&Event], views: &[&str]) -> Vec<Vec<RecordBatch>> {
+/// Runs the reference SQL of each of `views` over the given events, in one session, with the
+/// definitions' `settings`.
+pub fn references(events: &[&Event], views: &[&str], settings: Settings) -> Vec<Vec<RecordBatch>> {
     let mut tables = EventTables::new();
     for event in events {
         tables.push(event);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
-        let ctx = tillflow_queries::reference::session(&tables).await.unwrap();
+        let ctx = tillflow_queries::reference::session(&tables, settings).await.unwrap();
         let mut out = Vec::new();
         for view in views {
             out.push(ctx.sql(&format!("SELECT * FROM {view}")).await.unwrap().collect().await.unwrap());

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use tillflow::Reference;
 use tillflow::dataflow::{Output, Tuning, ViewSet, states_at};
 use tillflow::source::Epoch;
+use tillflow_queries::reference::Settings;
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
-    CategoryDaily, CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord, PromotionRecord,
-    RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    BasketAffinity, CategoryDaily, CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord,
+    PromotionPerformance, PromotionRecord, PromotionSummary, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin,
+    StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Event, Millis};
 
@@ -28,6 +30,10 @@ pub fn sql_views() -> Vec<&'static str> {
 pub fn views() -> Vec<&'static str> {
     tillflow::tables().into_iter().filter(|t| t.reference != Reference::None).map(|t| t.name).collect()
 }
+
+/// The settings the checks run the graph and the references with: short random streams need a
+/// low minimum to give `basket_affinity` rows, and a short window to see days leave it.
+pub const SETTINGS: Settings = Settings { affinity_min_baskets: 2, affinity_window_days: 5 };
 
 /// How many random streams a view's own reference test runs (`check_view`).
 pub const STREAMS: u64 = 12;
@@ -67,11 +73,11 @@ fn latest_revisions(events: Vec<&Event>) -> Vec<&Event> {
     events.iter().enumerate().filter(|(i, event)| latest(*i, event)).map(|(_, event)| *event).collect()
 }
 
-fn expected(read: &[Vec<Event>], views: &[&'static str]) -> Expected {
+fn expected(read: &[Vec<Event>], views: &[&'static str], settings: Settings) -> Expected {
     let mut expected: Expected = views.iter().map(|v| (*v, Vec::new())).collect();
     for events in read {
         let so_far: Vec<&Event> = events.iter().collect();
-        for (view, batches) in views.iter().zip(references(&so_far, views)) {
+        for (view, batches) in views.iter().zip(references(&so_far, views, settings)) {
             expected.get_mut(view).unwrap().push(rows(&batches));
         }
     }
@@ -121,7 +127,7 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
     epochs.dedup();
     let read = read_at(&accepted, &epochs, retention_ms);
     let sql: Vec<&'static str> = sql_views().into_iter().filter(|v| views.contains(v)).collect();
-    let expected = expected(&read, &sql);
+    let expected = expected(&read, &sql, SETTINGS);
     let segmented = views.iter().any(|v| *v == CustomerSegment::NAME || *v == SegmentProfile::NAME);
     let segments = if segmented { expected_segments(&read) } else { Vec::new() };
     let compared = expected.values().flatten().map(Vec::len).sum::<usize>()
@@ -129,7 +135,14 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
         + segments.iter().filter(|_| views.contains(&SegmentProfile::NAME)).map(|(_, p)| p.len()).sum::<usize>();
     let chosen = ViewSet::parse(&views.join(",")).expect("views with a reference");
     for workers in [1, 2] {
-        let output = run_tuned(stamped, workers, Tuning { views: chosen, retention_ms, ..Tuning::default() });
+        let tuning = Tuning {
+            views: chosen,
+            retention_ms,
+            affinity_min_baskets: SETTINGS.affinity_min_baskets,
+            affinity_window_days: SETTINGS.affinity_window_days,
+            ..Tuning::default()
+        };
+        let output = run_tuned(stamped, workers, tuning);
         for view in views {
             match *view {
                 SkuMargin::NAME => check::<SkuMargin>(&output, &expected, &epochs, workers),
@@ -139,6 +152,9 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
                 LaborDemand::NAME => check::<LaborDemand>(&output, &expected, &epochs, workers),
                 StoreDaily::NAME => check::<StoreDaily>(&output, &expected, &epochs, workers),
                 CategoryDaily::NAME => check::<CategoryDaily>(&output, &expected, &epochs, workers),
+                BasketAffinity::NAME => check::<BasketAffinity>(&output, &expected, &epochs, workers),
+                PromotionPerformance::NAME => check::<PromotionPerformance>(&output, &expected, &epochs, workers),
+                PromotionSummary::NAME => check::<PromotionSummary>(&output, &expected, &epochs, workers),
                 Exception::NAME => check::<Exception>(&output, &expected, &epochs, workers),
                 StoreRecord::NAME => check::<StoreRecord>(&output, &expected, &epochs, workers),
                 ProductRecord::NAME => check::<ProductRecord>(&output, &expected, &epochs, workers),

@@ -46,7 +46,7 @@ fn generate_run_sql_equals_reference() {
         for e in &refs {
             tables.push(e);
         }
-        tillflow_queries::reference::session(&tables).await.unwrap()
+        tillflow_queries::reference::session(&tables, Default::default()).await.unwrap()
     });
     let expected = runtime.block_on(async { ctx.sql(QUERY).await.unwrap().collect().await.unwrap() });
     let expected = render(&expected, OutputFormat::Csv).unwrap();
@@ -322,7 +322,8 @@ fn a_run_of_some_views_equals_those_views_of_a_full_run() {
     let full = dir.path().join("full").display().to_string();
     run_ok(&["run", "--input", &chain, "--out", &full, "--workers", "2"]);
     let full = read(&full);
-    let choices = ["exceptions,labor_demand", "segment_profiles", "rule_breaks", "store_daily,category_daily"];
+    let choices =
+        ["exceptions,labor_demand", "segment_profiles", "rule_breaks", "store_daily,category_daily", "basket_affinity"];
     for (i, chosen) in choices.into_iter().enumerate() {
         let out = dir.path().join(format!("some{i}")).display().to_string();
         let summary = run_ok(&["run", "--input", &chain, "--out", &out, "--workers", "2", "--views", chosen]);

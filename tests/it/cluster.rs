@@ -73,6 +73,8 @@ fn two_processes_give_the_views_of_one() {
         &single.display().to_string(),
         "--workers",
         "2",
+        "--affinity-min-baskets",
+        "3",
     ]);
 
     let hosts = dir.path().join("hosts");
@@ -82,6 +84,8 @@ fn two_processes_give_the_views_of_one() {
         .map(|id| {
             tillflow()
                 .args(["run", "--input", &chain, "--out", &cluster.display().to_string(), "--workers", "1"])
+                // Three days hold few pairs in 20 baskets: a lower minimum gives basket_affinity rows.
+                .args(["--affinity-min-baskets", "3"])
                 .args(["--processes", "2", "--process-id", &id.to_string(), "--hosts", &hosts.display().to_string()])
                 .env("TILLFLOW_PSEUDONYM_KEY", crate::support::KNOWN_KEY)
                 .stdout(Stdio::piped())

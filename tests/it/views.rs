@@ -10,7 +10,10 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::Tuning;
 use tillflow::source::Epoch;
-use tillflow_schemas::views::{Exception, Forecast, RefundVoidAnomaly, Severity, SkuMargin, StoreDaily};
+use tillflow_schemas::views::{
+    BasketAffinity, Exception, Forecast, PromotionPerformance, PromotionSummary, RefundVoidAnomaly, Severity,
+    SkuMargin, StoreDaily, Verdict,
+};
 use tillflow_schemas::*;
 use tillflow_testkit::events::*;
 use tillflow_testkit::support::{admitted_within, run_prepared, run_tuned};
@@ -176,4 +179,127 @@ fn a_store_day_far_under_its_forecast_is_an_exception_naming_the_department() {
         e.evidence,
         "net sales 25.00 against a forecast of 35.00 (the same weekday, 4 weeks); furthest under: grocery/snacks -10.00"
     );
+}
+
+/// A district's baskets of one day, hand-counted: 15 baskets of K1 and K2 at S1 and 10 at S2, 5 of
+/// K1 alone (one of them with two K1 lines), 10 of K2 and K3, 60 of K3, and a sale returning K1 (no
+/// basket). K1–K2 is in 25 of 100 baskets: support 0.25, confidence 25/30 and 25/35, lift
+/// 25 × 100 / (30 × 35); K2–K3, in 10, is under the minimum of 20. A post-void takes one K1–K2
+/// basket back; 28 days later the day has left the window and so has the pair.
+#[test]
+fn basket_affinity_counts_the_districts_baskets_and_forgets_them_after_28_days() {
+    let mut events = vec![store("S1", "America/New_York"), store("S2", "America/New_York")];
+    let mut baskets = Vec::new();
+    let mut add = |store: &str, skus: &[&str], times: usize| {
+        for _ in 0..times {
+            let id = format!("T{}", baskets.len());
+            let lines = skus.iter().enumerate().map(|(i, sku)| line(i as u32 + 1, sku, 1, 500, 0, false)).collect();
+            baskets.push(sale(&id, store, BASE + 15 * HOUR + baskets.len() as i64 * 1000, lines));
+        }
+    };
+    add("S1", &["K1", "K2"], 15);
+    add("S2", &["K1", "K2"], 10);
+    add("S1", &["K1"], 4);
+    add("S2", &["K1", "K1"], 1);
+    add("S1", &["K2", "K3"], 10);
+    add("S2", &["K3"], 60);
+    let returned = sale("R0", "S1", BASE + 16 * HOUR, vec![line(1, "K1", -1, 500, 0, false)]);
+    let mut stamped: Vec<(Epoch, Event)> = events.drain(..).map(|e| (0, e)).collect();
+    stamped.extend(baskets.into_iter().map(|e| (1, e)));
+    stamped.push((1, returned));
+    stamped.push((2, void("V0", "S1", BASE + 17 * HOUR, "T0", VoidScope::Post)));
+    for s in ["S1", "S2"] {
+        stamped.push((
+            3,
+            sale(&format!("{s}-late"), s, BASE + 28 * DAY + 15 * HOUR, vec![line(1, "K3", 1, 500, 0, false)]),
+        ));
+    }
+
+    let output = run_prepared(&stamped, 2);
+    let rows = actual::<BasketAffinity>(&output, &[1, 2, 3]);
+    let pair = |n: i64, a: i64, b: i64, both: i64| BasketAffinity {
+        district: "D1".into(),
+        sku_a: "K1".into(),
+        sku_b: "K2".into(),
+        baskets: n,
+        baskets_a: a,
+        baskets_b: b,
+        baskets_both: both,
+    };
+    assert_eq!(rows[0], vec![pair(100, 30, 35, 25)]);
+    let row = &rows[0][0];
+    let close = |x: f64, y: f64| assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    close(row.lift().unwrap(), 2500.0 / 1050.0);
+    assert_eq!(rows[1], vec![pair(99, 29, 34, 24)], "the post-voided basket counts nowhere");
+    assert_eq!(rows[2], vec![], "day 0 is not among the 28 days ending at day 28");
+
+    let batch = <BasketAffinity as tillflow_schemas::views::ViewRow>::to_batch(&rows[0]);
+    let real = |name: &str| {
+        batch.column_by_name(name).unwrap().as_any().downcast_ref::<arrow::array::Float64Array>().unwrap().value(0)
+    };
+    close(real("support"), 0.25);
+    close(real("confidence_ab"), 25.0 / 30.0);
+    close(real("confidence_ba"), 25.0 / 35.0);
+    close(real("lift"), 2500.0 / 1050.0);
+}
+
+/// Four weeks of plain sales, then two promotions from day 28, hand-computed. PR1 (K1, cost 3.00,
+/// price 10.00, 2.00 off): 10 units against a baseline of 4 a day (days 21, 14, 7, 0): lift 6
+/// units, 150%; margin 80.00 − 30.00 = 50.00 against 28.00, incremental 22.00; the discount on
+/// the 4 units that would have sold anyway, 8.00, is eroded: profitable. PR2 (K2, cost 6.00,
+/// 3.00 off): 5 units against 5 a day: no lift, margin 5.00 against 20.00: it loses margin
+/// without lift, and the whole discount, 15.00, is erosion.
+#[test]
+fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() {
+    let mut stamped: Vec<(Epoch, Event)> = vec![
+        (0, store("S1", "America/New_York")),
+        (0, product("K1", 300, None, None)),
+        (0, product("K2", 600, None, None)),
+    ];
+    for (promo, sku, discount_bp) in [("PR1", "K1", 2000), ("PR2", "K2", 3000)] {
+        let promotion = Promotion {
+            event_id: None,
+            ts: None,
+            promo_id: promo.into(),
+            target: PromoTarget::Sku(sku.into()),
+            start: BASE + 28 * DAY + 12 * HOUR,
+            end: BASE + 35 * DAY,
+            discount_bp,
+        };
+        stamped.push((0, Event::Promotion(promotion)));
+    }
+    for d in 0..28 {
+        let lines = vec![line(1, "K1", 4, 1000, 0, false), line(2, "K2", 5, 1000, 0, false)];
+        stamped.push((1 + d as u64 / 7, sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, lines)));
+    }
+    let promoted = |no, sku, qty, discount, promo: &str| SaleLine {
+        promo_id: Some(promo.into()),
+        ..line(no, sku, qty, 1000, discount, false)
+    };
+    let lines = vec![promoted(1, "K1", 10, 2000, "PR1"), promoted(2, "K2", 5, 1500, "PR2")];
+    stamped.push((5, sale("T28", "S1", BASE + 28 * DAY + 15 * HOUR, lines)));
+    check_every_epoch(&stamped, &["promotion_performance", "promotion_summary"]);
+
+    let output = run_prepared(&stamped, 2);
+    let rows = &actual::<PromotionPerformance>(&output, &[5])[0];
+    assert_eq!(rows.len(), 2);
+    let row = |promo: &str| rows.iter().find(|r| r.promo_id.as_str() == promo).unwrap();
+    assert_eq!((row("PR1").sku.as_str(), row("PR1").business_date), ("K1", day(28)));
+    let (pr1, pr2) = (&row("PR1").figures, &row("PR2").figures);
+    assert_eq!(
+        (pr1.promo_units, pr1.baseline_units_per_day(), pr1.lift_units(), pr1.lift_pct()),
+        (10, 4.0, 6.0, Some(150.0))
+    );
+    assert_eq!(
+        (pr1.promo_sales, pr1.margin(), pr1.baseline_margin(), pr1.incremental_margin()),
+        (Cents(8000), Cents(5000), 28.0, 22.0)
+    );
+    assert_eq!((pr1.erosion, pr1.verdict()), (Cents(800), Verdict::Profitable));
+    assert_eq!((pr2.promo_units, pr2.baseline_units_per_day(), pr2.lift_pct()), (5, 5.0, Some(0.0)));
+    assert_eq!((pr2.margin(), pr2.baseline_margin(), pr2.incremental_margin()), (Cents(500), 20.0, -15.0));
+    assert_eq!((pr2.erosion, pr2.verdict()), (Cents(1500), Verdict::LosesMarginWithoutLift));
+    let mut summaries: Vec<_> =
+        actual::<PromotionSummary>(&output, &[5])[0].iter().map(|s| (s.promo_id.to_string(), s.figures)).collect();
+    summaries.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(summaries, vec![("PR1".to_string(), *pr1), ("PR2".to_string(), *pr2)]);
 }

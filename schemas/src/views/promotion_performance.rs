@@ -1,0 +1,173 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Columns, ViewRow};
+use crate::{Cents, Day, Id};
+
+/// Lift from which a promotion counts as selling more than its baseline: 10%.
+pub const LIFT_PCT: i64 = 10;
+
+/// What a promotion's lines sold against their baseline, as exact sums; the figures a
+/// merchandiser reads are derived from them. The baseline sums are over four days (the same
+/// weekday in the four weeks before the promotion started), so a day's baseline is a quarter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PromoFigures {
+    /// Σ qty of the lines citing the promotion.
+    pub promo_units: i64,
+    /// Σ qty × unit_price − discount of those lines.
+    pub promo_sales: Cents,
+    pub discount: Cents,
+    /// promo_units at the product's current catalog cost.
+    pub cogs: Cents,
+    /// Σ qty of the lines without a promotion on the four baseline days.
+    pub baseline_units: i64,
+    /// Σ their net sales.
+    pub baseline_sales: Cents,
+    /// baseline_units at the product's current catalog cost.
+    pub baseline_cogs: Cents,
+    /// The discount given on the units the baseline would have sold anyway.
+    pub erosion: Cents,
+}
+
+/// What a promotion did, from its figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing sold on the baseline days: no lift to measure.
+    NoBaseline,
+    /// 10% lift or more, and more margin than the baseline's.
+    Profitable,
+    /// 10% lift or more, bought with margin.
+    LiftWithoutMargin,
+    /// Under 10% lift, and less margin than the baseline's: the discount gave margin away.
+    LosesMarginWithoutLift,
+    /// Under 10% lift, no margin lost.
+    Flat,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::NoBaseline => "no_baseline",
+            Verdict::Profitable => "profitable",
+            Verdict::LiftWithoutMargin => "lift_without_margin",
+            Verdict::LosesMarginWithoutLift => "loses_margin_without_lift",
+            Verdict::Flat => "flat",
+        }
+    }
+}
+
+impl PromoFigures {
+    /// promo_sales − cogs.
+    pub fn margin(&self) -> Cents {
+        Cents(self.promo_sales.0 - self.cogs.0)
+    }
+
+    /// The baseline's margin over its four days, in cents.
+    fn baseline_margin_x4(&self) -> i64 {
+        self.baseline_sales.0 - self.baseline_cogs.0
+    }
+
+    /// 4 × (promo_units − baseline units per day).
+    fn lift_x4(&self) -> i64 {
+        4 * self.promo_units - self.baseline_units
+    }
+
+    /// 4 × (margin − baseline margin per day), in cents.
+    fn incremental_margin_x4(&self) -> i64 {
+        4 * self.margin().0 - self.baseline_margin_x4()
+    }
+
+    /// Baseline units per day.
+    pub fn baseline_units_per_day(&self) -> f64 {
+        self.baseline_units as f64 / 4.0
+    }
+
+    /// Baseline margin per day, in currency units.
+    pub fn baseline_margin(&self) -> f64 {
+        self.baseline_margin_x4() as f64 / 400.0
+    }
+
+    /// promo_units − baseline units per day.
+    pub fn lift_units(&self) -> f64 {
+        self.lift_x4() as f64 / 4.0
+    }
+
+    /// The lift in percent of the baseline; `None` without baseline units.
+    pub fn lift_pct(&self) -> Option<f64> {
+        (self.baseline_units > 0).then(|| self.lift_x4() as f64 / self.baseline_units as f64 * 100.0)
+    }
+
+    /// margin − baseline margin per day, in currency units.
+    pub fn incremental_margin(&self) -> f64 {
+        self.incremental_margin_x4() as f64 / 400.0
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.baseline_units <= 0 {
+            return Verdict::NoBaseline;
+        }
+        // lift_pct ≥ 10 ⇔ 100 × (4 pu − bu) ≥ 10 × bu, in integers.
+        let lifted = 100 * self.lift_x4() >= LIFT_PCT * self.baseline_units;
+        match (lifted, self.incremental_margin_x4() >= 0) {
+            (true, true) => Verdict::Profitable,
+            (true, false) => Verdict::LiftWithoutMargin,
+            (false, false) => Verdict::LosesMarginWithoutLift,
+            (false, true) => Verdict::Flat,
+        }
+    }
+
+    /// The discount given on the units the baseline would have sold anyway: discount ×
+    /// min(promo_units, baseline units per day) / promo_units, in whole cents (truncated).
+    pub fn erosion_of(promo_units: i64, discount: Cents, baseline_units: i64) -> Cents {
+        match promo_units > 0 {
+            true => Cents(discount.0 * (4 * promo_units).min(baseline_units.max(0)) / (4 * promo_units)),
+            false => Cents(0),
+        }
+    }
+}
+
+impl<R> Columns<'_, R> {
+    /// A row's [`PromoFigures`] and what they say.
+    pub fn promo_figures(&mut self, f: impl Fn(&R) -> PromoFigures) -> &mut Self {
+        let f = &f;
+        self.int("promo_units", |r| f(r).promo_units)
+            .money("promo_sales", |r| f(r).promo_sales)
+            .money("discount", |r| f(r).discount)
+            .money("cogs", |r| f(r).cogs)
+            .money("margin", |r| f(r).margin())
+            .real("baseline_units", |r| f(r).baseline_units_per_day())
+            .real("baseline_margin", |r| f(r).baseline_margin())
+            .real("lift_units", |r| f(r).lift_units())
+            .opt_real("lift_pct", |r| f(r).lift_pct())
+            .real("incremental_margin", |r| f(r).incremental_margin())
+            .money("margin_erosion", |r| f(r).erosion)
+            .text("verdict", |r| f(r).verdict().as_str())
+    }
+}
+
+/// `promotion_performance`: one row per (promotion, store, SKU, business day) with a sale line
+/// citing the promotion (see `operators::promotion_performance` for the rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PromotionPerformance {
+    pub promo_id: Id,
+    pub store_id: Id,
+    pub sku: Id,
+    pub business_date: Day,
+    pub figures: PromoFigures,
+}
+
+impl ViewRow for PromotionPerformance {
+    const NAME: &'static str = "promotion_performance";
+    const PARTITION: Option<&'static str> = Some("business_date");
+
+    fn business_date(&self) -> Option<Day> {
+        Some(self.business_date)
+    }
+
+    fn columns(c: &mut Columns<'_, Self>) {
+        c.text("promo_id", |r| &r.promo_id)
+            .text("store_id", |r| &r.store_id)
+            .text("sku", |r| &r.sku)
+            .date("business_date", |r| r.business_date)
+            .promo_figures(|r| r.figures);
+    }
+}
