@@ -1,6 +1,6 @@
 -- exceptions: the reference definition (docs/views.md), in plain SQL over the reference tables of
 -- the views it reads (refund_void_anomalies, rule_breaks, labor_demand, sku_margin,
--- inventory_position, store_daily, category_daily) and current_stores and watermark of shared.sql. It shares no code with the dataflow's
+-- inventory_position, store_daily, category_daily, promotion_performance) and current_stores and watermark of shared.sql. It shares no code with the dataflow's
 -- mapping (schemas/src/views/exceptions.rs): kinds, severities, subjects, amounts, evidence text
 -- and ids are all written out again here.
 --
@@ -18,6 +18,10 @@
 --     less of the mean of the same weekday over two to four of the four weeks before (the days
 --     that have a row), the forecast's sum above zero; high at 50% or less. The evidence names
 --     the three categories furthest under their own forecast.
+--   promotion_loses_margin: a promotion at a store whose promotion_performance rows, summed (3 or
+--     more, 8 or more baseline units over the four weeks), lift units under 10% and lose margin
+--     against the baseline; subject = promo_id, dated by its first row's day; high when there is no
+--     lift at all; amount = the incremental margin, rounded half away from zero to the cent.
 --
 -- Text is built the way Rust's formatting writes it:
 --   * money: sign, whole units, '.', two digits of cents (from the exact cents);
@@ -166,6 +170,22 @@ class_nets AS (
            CASE WHEN department IS NULL THEN '(no product record)' ELSE concat(department, '/', category) END AS name
     FROM category_daily
 ),
+-- Each promotion at each store, summed in exact cents (a baseline figure is a quarter of four
+-- days' sum: times 4, or 400 for money, an integer again).
+promo_stores AS (
+    SELECT p.promo_id, p.store_id, s.district, MIN(p.business_date) AS first_day, COUNT(*) AS days,
+           SUM(p.promo_units) AS pu, SUM(CAST(p.discount * 100 AS BIGINT)) AS disc,
+           SUM(CAST(p.margin * 100 AS BIGINT)) AS margin, SUM(CAST(ROUND(p.baseline_units * 4) AS BIGINT)) AS bu,
+           SUM(CAST(ROUND(p.baseline_margin * 400) AS BIGINT)) AS bm, SUM(CAST(p.margin_erosion * 100 AS BIGINT)) AS erosion
+    FROM promotion_performance p
+    JOIN current_stores s ON s.store_id = p.store_id
+    GROUP BY p.promo_id, p.store_id, s.district
+),
+promo_losing AS (
+    SELECT promo_id, store_id, district, first_day, days, pu, disc, bu, erosion, 4 * margin - bm AS incr4
+    FROM promo_stores
+    WHERE days >= 3 AND bu >= 8 AND 100 * (4 * pu - bu) < 10 * bu AND 4 * margin - bm < 0
+),
 -- Ended store-days 25% or more under a forecast of two weeks or more: net, forecast sum, weeks.
 under_forecast AS (
     SELECT d.store_id, s.district, d.business_date, d.net_cents, SUM(b.net_cents) AS sum_cents, COUNT(*) AS weeks
@@ -263,6 +283,18 @@ raised AS (
                   CASE WHEN e.furthest IS NULL THEN '' ELSE concat('; furthest under: ', e.furthest) END)
     FROM under_cents u
     LEFT JOIN class_evidence e ON e.store_id = u.store_id AND e.business_date = u.business_date
+    UNION ALL
+    -- '<units> units on promotion against <baseline> on the same weekdays of the four weeks before
+    -- (<n> SKU-days); discount <d>, of which <e> on units that would have sold anyway'
+    SELECT 'promotion_loses_margin', district, store_id, promo_id, first_day,
+           CASE WHEN 4 * pu - bu <= 0 THEN 'high' ELSE 'medium' END,
+           CAST(concat('-', CAST(((2 * (-incr4) + 4) / 8) / 100 AS VARCHAR), '.',
+                       lpad(CAST(((2 * (-incr4) + 4) / 8) % 100 AS VARCHAR), 2, '0')) AS DECIMAL(18, 2)),
+           concat(CAST(pu AS VARCHAR), ' units on promotion against ', CAST(bu AS VARCHAR),
+                  ' on the same weekdays of the four weeks before (', CAST(days AS VARCHAR), ' SKU-days); discount ',
+                  concat(CASE WHEN disc < 0 THEN '-' ELSE '' END, CAST(abs(disc) / 100 AS VARCHAR), '.', lpad(CAST(abs(disc) % 100 AS VARCHAR), 2, '0')), ', of which ', concat(CASE WHEN erosion < 0 THEN '-' ELSE '' END, CAST(abs(erosion) / 100 AS VARCHAR), '.', lpad(CAST(abs(erosion) % 100 AS VARCHAR), 2, '0')),
+                  ' on units that would have sold anyway')
+    FROM promo_losing
     UNION ALL
     SELECT 'ghost_inventory', district, store_id, sku, as_of_date, 'high', CAST(NULL AS DECIMAL(18, 2)),
            concat('on hand ', CAST(on_hand AS VARCHAR), ' after the last count; ',

@@ -12,8 +12,8 @@
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{
-    CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, RATES, RefundVoidAnomaly, Rule, RuleBreak,
-    Severity, SkuMargin, StaffingStatus, StoreDaily,
+    CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, PromoFigures, PromotionPerformance, RATES,
+    RefundVoidAnomaly, Rule, RuleBreak, Severity, SkuMargin, StaffingStatus, StoreDaily, Verdict,
 };
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
@@ -29,6 +29,12 @@ pub const BELOW_FORECAST_PCT: i64 = 25;
 /// The fewest weeks a forecast must average for its day to be judged against it.
 pub const FORECAST_MIN_WEEKS: i64 = 2;
 
+/// The baseline units (over the four weeks) a promotion at a store needs to be judged.
+pub const PROMOTION_MIN_BASELINE_UNITS: i64 = 8;
+
+/// The (SKU, day)s a promotion at a store needs to be judged.
+pub const PROMOTION_MIN_DAYS: i64 = 3;
+
 /// The views the exceptions are read from.
 pub struct Sources<'s> {
     pub anomalies: VecCollection<'s, Epoch, RefundVoidAnomaly>,
@@ -38,12 +44,13 @@ pub struct Sources<'s> {
     pub stock: VecCollection<'s, Epoch, InventoryPosition>,
     pub store_days: VecCollection<'s, Epoch, StoreDaily>,
     pub category_days: VecCollection<'s, Epoch, CategoryDaily>,
+    pub promotion_days: VecCollection<'s, Epoch, PromotionPerformance>,
     /// Each store's local day of the watermark: the days before it have ended.
     pub today: VecCollection<'s, Epoch, (Id, Day)>,
 }
 
 pub fn exceptions<'s>(
-    Sources { anomalies, rule_breaks, labor, margins, stock, store_days, category_days, today }: Sources<'s>,
+    Sources { anomalies, rule_breaks, labor, margins, stock, store_days, category_days, promotion_days, today }: Sources<'s>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, Exception> {
     let staffing = labor
@@ -62,6 +69,7 @@ pub fn exceptions<'s>(
         .concat(stock.flat_map(|row| from_inventory(&row)))
         .concat(staffing)
         .concat(sales_below_forecast(store_days, category_days, today))
+        .concat(promotions_losing_margin(promotion_days))
         .map(|exception| (exception.store_id, exception))
         .join_map(stores, |_, exception, store| Exception { district: store.district, ..exception.clone() })
 }
@@ -283,6 +291,51 @@ pub fn from_store_day(store: Id, day: Day, net: Cents, forecast: Forecast, short
     }
     let amount = Cents(against_forecast(net, forecast));
     with(exception("sales_below_forecast", store, store.as_str(), day), severity, Some(amount), evidence)
+}
+
+/// Each promotion at each store whose rows, summed, lose margin without lift.
+fn promotions_losing_margin<'s>(
+    promotion_days: VecCollection<'s, Epoch, PromotionPerformance>,
+) -> VecCollection<'s, Epoch, Exception> {
+    promotion_days
+        .map(|row| ((row.promo_id, row.store_id), (row.business_date, row.figures)))
+        .reduce_named("exceptions: promotions losing margin", |(promo, store), rows, out| {
+            let first = rows.iter().map(|((day, _), _)| *day).min().expect("a group has rows");
+            let mut total = PromoFigures::default();
+            for ((_, f), count) in rows {
+                let n = *count as i64;
+                total.promo_units += n * f.promo_units;
+                total.promo_sales.0 += n * f.promo_sales.0;
+                total.discount.0 += n * f.discount.0;
+                total.cogs.0 += n * f.cogs.0;
+                total.baseline_units += n * f.baseline_units;
+                total.baseline_sales.0 += n * f.baseline_sales.0;
+                total.baseline_cogs.0 += n * f.baseline_cogs.0;
+                total.erosion.0 += n * f.erosion.0;
+            }
+            let days = rows.iter().map(|(_, count)| *count as i64).sum();
+            if let Some(exception) = from_promotion(*promo, *store, first, days, &total) {
+                out.push((exception, 1));
+            }
+        })
+        .map(|(_, exception)| exception)
+}
+
+/// A promotion at a store, over its `days` (SKU, day)s from `first`, that loses margin
+/// without lift, once it has [`PROMOTION_MIN_DAYS`] and [`PROMOTION_MIN_BASELINE_UNITS`].
+pub fn from_promotion(promo: Id, store: Id, first: Day, days: i64, total: &PromoFigures) -> Option<Exception> {
+    let judged = days >= PROMOTION_MIN_DAYS && total.baseline_units >= PROMOTION_MIN_BASELINE_UNITS;
+    if !judged || total.verdict() != Verdict::LosesMarginWithoutLift {
+        return None;
+    }
+    let severity = if total.lift_x4() <= 0 { Severity::High } else { Severity::Medium };
+    let evidence = format!(
+        "{} units on promotion against {} on the same weekdays of the four weeks before ({days} SKU-days); \
+         discount {}, of which {} on units that would have sold anyway",
+        total.promo_units, total.baseline_units, total.discount, total.erosion
+    );
+    let amount = Cents(rounded_div(total.incremental_margin_x4(), 4));
+    Some(with(exception("promotion_loses_margin", store, promo.as_str(), first), severity, Some(amount), evidence))
 }
 
 /// Negative stock (`ghost_inventory`) and `reorder` needs, dated by the watermark's day.

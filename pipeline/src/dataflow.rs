@@ -60,7 +60,7 @@ impl Default for Tuning {
 }
 
 /// A choice among the views a user can ask for (every one by default). A view that a chosen view
-/// reads is computed too (`exceptions` reads seven), but only the chosen ones are kept;
+/// reads is computed too (`exceptions` reads eight), but only the chosen ones are kept;
 /// `dead_letters` and the reference tables (`stores`) always are. `customer_segments` and `segment_profiles` are computed together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewSet(u16);
@@ -129,7 +129,9 @@ impl ViewSet {
                     || self.has(StoreDaily::NAME)
                     || self.has(CategoryDaily::NAME)
             }
-            PromotionPerformance::NAME => self.has(name) || self.has(PromotionSummary::NAME),
+            PromotionPerformance::NAME => {
+                self.has(name) || self.has(PromotionSummary::NAME) || self.has(Exception::NAME)
+            }
             CustomerSegment::NAME | SegmentProfile::NAME => {
                 self.has(CustomerSegment::NAME) || self.has(SegmentProfile::NAME)
             }
@@ -468,7 +470,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             begin(LaborDemand::NAME);
             labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target)
         });
-        let exceptions = match (&anomalies, &breaks, &labor, &margins, &stock, &store_days, &category_days) {
+        let read = (&anomalies, &breaks, &labor, &margins, &stock, &store_days, &category_days, &promotion_days);
+        let exceptions = match read {
             (
                 Some(anomalies),
                 Some(breaks),
@@ -477,6 +480,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                 Some(stock),
                 Some(store_days),
                 Some(category_days),
+                Some(promotion_days),
             ) if views.has(Exception::NAME) => {
                 begin(Exception::NAME);
                 let sources = exceptions::Sources {
@@ -487,6 +491,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                     stock: stock.clone(),
                     store_days: store_days.clone(),
                     category_days: category_days.clone(),
+                    promotion_days: promotion_days.clone(),
                     today: watermark_days,
                 };
                 Some(exceptions::exceptions(sources, stores))

@@ -60,6 +60,6 @@ pub const REFERENCE_SQL: &[(&str, &str)] = &[
     // read `promotions` and `products`; the summary reads `promotion_performance`
     ("promotion_performance", include_str!("../promotion_performance.sql")),
     ("promotion_summary", include_str!("../promotion_summary.sql")),
-    // reads the five tables above and `current_stores`
+    // reads the views above and `current_stores`
     ("exceptions", include_str!("../exceptions.sql")),
 ];

@@ -278,7 +278,12 @@ fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() 
     };
     let lines = vec![promoted(1, "K1", 10, 2000, "PR1"), promoted(2, "K2", 5, 1500, "PR2")];
     stamped.push((5, sale("T28", "S1", BASE + 28 * DAY + 15 * HOUR, lines)));
-    check_every_epoch(&stamped, &["promotion_performance", "promotion_summary"]);
+    // PR2 goes on two more days the same way: three days without lift, losing margin.
+    for d in [29, 30] {
+        let lines = vec![promoted(1, "K2", 5, 1500, "PR2")];
+        stamped.push((6, sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, lines)));
+    }
+    check_every_epoch(&stamped, &["promotion_performance", "promotion_summary", "exceptions"]);
 
     let output = run_prepared(&stamped, 2);
     let rows = &actual::<PromotionPerformance>(&output, &[5])[0];
@@ -302,4 +307,21 @@ fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() 
         actual::<PromotionSummary>(&output, &[5])[0].iter().map(|s| (s.promo_id.to_string(), s.figures)).collect();
     summaries.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(summaries, vec![("PR1".to_string(), *pr1), ("PR2".to_string(), *pr2)]);
+
+    // Over its three days at S1, PR2 sold 15 units against 60 in the four weeks before (15 a
+    // week): no lift; margin 15.00 against 3 × 20.00: 45.00 lost, all of it erosion.
+    let flagged: Vec<Exception> = actual::<Exception>(&output, &[5, 6])
+        .into_iter()
+        .map(|rows| rows.into_iter().filter(|e| e.kind.as_str() == "promotion_loses_margin").collect::<Vec<_>>())
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(flagged.len(), 1, "not before its third day, and never PR1: {flagged:?}");
+    let e = &flagged[0];
+    assert_eq!((e.store_id.as_str(), e.subject.as_str(), e.business_date), ("S1", "PR2", day(28)));
+    assert_eq!((e.severity, e.amount), (Severity::High, Some(Cents(-4500))));
+    assert_eq!(
+        e.evidence,
+        "15 units on promotion against 60 on the same weekdays of the four weeks before (3 SKU-days); \
+         discount 45.00, of which 45.00 on units that would have sold anyway"
+    );
 }

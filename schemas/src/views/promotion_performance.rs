@@ -67,12 +67,12 @@ impl PromoFigures {
     }
 
     /// 4 × (promo_units − baseline units per day).
-    fn lift_x4(&self) -> i64 {
+    pub fn lift_x4(&self) -> i64 {
         4 * self.promo_units - self.baseline_units
     }
 
     /// 4 × (margin − baseline margin per day), in cents.
-    fn incremental_margin_x4(&self) -> i64 {
+    pub fn incremental_margin_x4(&self) -> i64 {
         4 * self.margin().0 - self.baseline_margin_x4()
     }
 
