@@ -227,6 +227,7 @@ def main():
         con.execute(f"CREATE TABLE {table} AS {select}")
     con.execute("DROP TABLE raw")
     parsed = time.perf_counter()
+    con.execute(recompute.SETTINGS)
     for statement in recompute.statements((recompute.QUERIES / "shared.sql").read_text()):
         con.execute(statement)
     for view in recompute.VIEWS:

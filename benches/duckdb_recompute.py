@@ -44,6 +44,12 @@ DIALECT = {
         ("to_hex(lo)", "lower(hex(lo))"),
     ],
 }
+DIALECT["promotion_performance"] = [
+    ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
+    ('CAST(business_date(r."start", s.timezone) AS INT)', "(business_date(r.\"start\", s.timezone) - DATE '1970-01-01')"),
+    (" + 7) / 7)", " + 7) // 7)"),
+    (" / (4 * pu)", " // (4 * pu)"),
+]
 DIALECT["basket_affinity"] = [
     ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
     ("CAST(t.day AS INT)", "(t.day - DATE '1970-01-01')"),
