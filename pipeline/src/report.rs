@@ -71,6 +71,9 @@ struct Report {
     exceptions: Rows,
     /// Each store's day (`store_daily`).
     days: Rows,
+    /// The promotions selling that day, over the district's stores and their days so far
+    /// (`promotion_performance`).
+    promotions: Rows,
     cashiers: Rows,
     staffing: Rows,
     margins: Rows,
@@ -115,6 +118,13 @@ pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, fo
         days: rows(ctx, &format!(
             "SELECT store_id, transactions, net_sales, avg_basket, forecast_net_sales, deviation_pct FROM store_daily \
              WHERE {in_district} AND {on_date} ORDER BY store_id"
+        )).await?,
+        promotions: rows(ctx, &format!(
+            "SELECT promo_id, SUM(promo_units) AS units, SUM(baseline_units) AS baseline, \
+             SUM(CAST(incremental_margin AS DOUBLE)) AS incremental_margin, SUM(CAST(margin_erosion AS DOUBLE)) AS erosion \
+             FROM promotion_performance WHERE {in_district} AND promo_id IN \
+             (SELECT promo_id FROM promotion_performance WHERE {in_district} AND {on_date}) \
+             GROUP BY promo_id ORDER BY incremental_margin, promo_id"
         )).await?,
         cashiers: rows(ctx, &format!(
             "SELECT store_id, cashier_id, line_void_rate, line_void_rate_median, flags FROM refund_void_anomalies \
@@ -222,6 +232,16 @@ impl Report {
             );
         }
         out.push_str("</table>\n");
+        out.push_str("<h2>Promotions selling today: lift and margin so far</h2>\n<table><tr><th>promotion</th><th>units</th><th>baseline units</th><th>lift</th><th>incremental margin</th><th>margin erosion</th></tr>\n");
+        for [promo, units, baseline, lift, incremental, erosion] in self.promotion_lines() {
+            let class = if incremental.starts_with('-') { " class=\"medium\"" } else { "" };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{units}</td><td class=\"num\">{baseline}</td><td class=\"num\">{lift}</td><td class=\"num\"><span{class}>{incremental}</span></td><td class=\"num\">{erosion}</td></tr>",
+                escape(&promo)
+            );
+        }
+        out.push_str("</table>\n");
         out.push_str("<h2>Line-void rate by cashier (7 days) against the district median</h2>\n");
         out.push_str(&self.void_chart());
         out.push_str("<h2>Staff on the clock against staff required, by hour</h2>\n<div class=\"grid\">\n");
@@ -254,6 +274,32 @@ impl Report {
                     figure(r, "avg_basket", 2, ""),
                     figure(r, "forecast_net_sales", 2, ""),
                     figure(r, "deviation_pct", 1, "%"),
+                ]
+            })
+            .collect()
+    }
+
+    /// Each promotion selling on the day, summed over the district's stores and its days so far:
+    /// units against the baseline, the lift to a tenth of a percent ("—" without a baseline),
+    /// incremental margin and erosion to the cent.
+    fn promotion_lines(&self) -> Vec<[String; 6]> {
+        let p = &self.promotions;
+        p.rows
+            .iter()
+            .map(|r| {
+                let (units, baseline) = (p.number(r, "units"), p.number(r, "baseline"));
+                let lift = if baseline > 0.0 {
+                    format!("{:.1}%", (units - baseline) / baseline * 100.0)
+                } else {
+                    "—".into()
+                };
+                [
+                    p.get(r, "promo_id").to_string(),
+                    format!("{units:.0}"),
+                    format!("{baseline:.2}"),
+                    lift,
+                    format!("{:.2}", p.number(r, "incremental_margin")),
+                    format!("{:.2}", p.number(r, "erosion")),
                 ]
             })
             .collect()
@@ -383,6 +429,10 @@ impl Report {
         out.push_str("\n## Each store's day against its forecast\n\n| store | transactions | net sales | average basket | forecast | against forecast |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
         for [store, transactions, net, basket, forecast, deviation] in self.store_days() {
             let _ = writeln!(out, "| {store} | {transactions} | {net} | {basket} | {forecast} | {deviation} |");
+        }
+        out.push_str("\n## Promotions selling today: lift and margin so far\n\n| promotion | units | baseline units | lift | incremental margin | margin erosion |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+        for [promo, units, baseline, lift, incremental, erosion] in self.promotion_lines() {
+            let _ = writeln!(out, "| {promo} | {units} | {baseline} | {lift} | {incremental} | {erosion} |");
         }
         out.push_str("\n## Line-void rate by cashier (7 days)\n\n| store | cashier | rate | district median | flags |\n| --- | --- | ---: | ---: | --- |\n");
         let c = &self.cashiers;
