@@ -301,20 +301,12 @@ fn promotions_losing_margin<'s>(
         .map(|row| ((row.promo_id, row.store_id), (row.business_date, row.figures)))
         .reduce_named("exceptions: promotions losing margin", |(promo, store), rows, out| {
             let first = rows.iter().map(|((day, _), _)| *day).min().expect("a group has rows");
-            let mut total = PromoFigures::default();
-            for ((_, f), count) in rows {
-                let n = *count as i64;
-                total.promo_units += n * f.promo_units;
-                total.promo_sales.0 += n * f.promo_sales.0;
-                total.discount.0 += n * f.discount.0;
-                total.cogs.0 += n * f.cogs.0;
-                total.baseline_units += n * f.baseline_units;
-                total.baseline_sales.0 += n * f.baseline_sales.0;
-                total.baseline_cogs.0 += n * f.baseline_cogs.0;
-                total.erosion.0 += n * f.erosion.0;
+            let mut total = [0; 8];
+            for ((_, figures), count) in rows {
+                total.iter_mut().zip(figures.to_array()).for_each(|(sum, n)| *sum += *count as i64 * n);
             }
             let days = rows.iter().map(|(_, count)| *count as i64).sum();
-            if let Some(exception) = from_promotion(*promo, *store, first, days, &total) {
+            if let Some(exception) = from_promotion(*promo, *store, first, days, &PromoFigures::from_array(total)) {
                 out.push((exception, 1));
             }
         })

@@ -9,8 +9,9 @@
 //! before the first day and the three weeks before that. Cost is the product's current catalog
 //! cost (zero without a product record). Figures and verdict: [`PromoFigures`].
 //!
-//! Lines are summed per row and per (store, sku, day) as differences; each row asks for its four
-//! baseline days by key, so a late plain sale changes the rows whose baseline holds its day, and
+//! Promoted lines are summed per row as differences; the plain ones are what `sku_days` already
+//! sums per (store, sku, day), less its promoted share. Each row asks for its four baseline days
+//! by key, so a late plain sale changes the rows whose baseline holds its day, and
 //! a promotion moving its start re-asks only its own rows.
 //!
 //! The reference definitions, `queries/promotion_performance.sql` and
@@ -20,11 +21,11 @@
 
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::CountTotal;
-use tillflow_schemas::time::{local_day, parse_tz};
 use tillflow_schemas::views::{ProductRecord, PromoFigures, PromotionPerformance, PromotionRecord, PromotionSummary};
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
 use crate::records::{SaleRec, StoreRec};
+use crate::sku_days::{DISCOUNTS, GROSS, PROMO, PROMO_NET, SOLD, SkuDays};
 use crate::sums::Sums;
 
 /// (promo_id, store, sku, business day).
@@ -36,10 +37,12 @@ pub fn baseline_days(day: Day, first: Day) -> [Day; 4] {
     std::array::from_fn(|i| day - 7 * (weeks + i as Day))
 }
 
-/// Maintains `promotion_performance` from the sales that count, the current promotions,
-/// products (for cost) and stores (for time zones).
+/// Maintains `promotion_performance` from the sales that count, what each (store, sku, day)
+/// sold ([`SkuDays`], for the baseline), the current promotions, products (for cost) and stores
+/// (for time zones).
 pub fn promotion_performance<'s>(
     effective: VecCollection<'s, Epoch, SaleRec>,
+    days: &SkuDays<'s>,
     promotions: VecCollection<'s, Epoch, PromotionRecord>,
     products: VecCollection<'s, Epoch, ProductRecord>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
@@ -47,7 +50,6 @@ pub fn promotion_performance<'s>(
     // Lines citing a promotion, per row: lines, units, net sales, discount (and, later, the
     // baseline's units and net sales).
     let promoted = effective
-        .clone()
         .explode(|sale| {
             let (store, day) = (sale.store_id, sale.business_date);
             let lines: Vec<_> = sale
@@ -62,26 +64,17 @@ pub fn promotion_performance<'s>(
         })
         .count_total();
     // Lines without a promotion, per (store, sku, day): units, net sales.
-    let plain = effective
-        .explode(|sale| {
-            let (store, day) = (sale.store_id, sale.business_date);
-            let lines: Vec<_> = sale
-                .lines
-                .iter()
-                .filter(|l| l.promo_id.is_none())
-                .map(|l| ((store, l.sku, day), Sums([l.qty, l.net()])))
-                .collect();
-            lines
-        })
-        .count_total();
+    let plain = days.sums.clone().map(|(key, s)| {
+        let units = s.0[SOLD] - s.0[PROMO];
+        (key, Sums([units, s.0[GROSS] - s.0[DISCOUNTS] - s.0[PROMO_NET]]))
+    });
 
     // Each promotion's first day at each store, in the store's time zone.
-    let first_days = promotions.map(|p| ((), (p.promo_id, p.start))).join_map(
-        stores.map(|(store, record)| ((), (store, record.timezone))),
-        |(), (promo, start), (store, zone)| {
-            ((*promo, *store), local_day(*start, parse_tz(zone).unwrap_or(chrono_tz::UTC)))
-        },
-    );
+    let first_days = promotions
+        .map(|p| ((), (p.promo_id, p.start)))
+        .join_map(stores.map(|(store, record)| ((), (store, record))), |(), (promo, start), (store, record)| {
+            ((*promo, *store), record.day_of(*start))
+        });
     // The rows of promotions with a record, with their first day.
     let known = promoted
         .clone()
@@ -107,7 +100,7 @@ pub fn promotion_performance<'s>(
         performance(*promo, *store, *sku, *day, sums, *cost)
     });
     let unpriced = rows
-        .antijoin(costs.map(|(sku, _)| sku).distinct())
+        .antijoin(costs.map(|(sku, _)| sku))
         .map(|(sku, (promo, store, day, sums))| performance(promo, store, sku, day, &sums, Cents(0)));
     priced.concat(unpriced)
 }
@@ -146,36 +139,15 @@ pub fn promotion_summary<'s>(
     rows: VecCollection<'s, Epoch, PromotionPerformance>,
 ) -> VecCollection<'s, Epoch, PromotionSummary> {
     rows.explode(|r| {
-        let f = r.figures;
-        let sums = Sums([
-            1,
-            f.promo_units,
-            f.promo_sales.0,
-            f.discount.0,
-            f.cogs.0,
-            f.baseline_units,
-            f.baseline_sales.0,
-            f.baseline_cogs.0,
-            f.erosion.0,
-        ]);
+        let mut sums = Sums([1; 9]);
+        sums.0[1..].copy_from_slice(&r.figures.to_array());
         Some((r.promo_id, sums))
     })
     .count_total()
-    .map(|(promo_id, Sums([rows, units, sales, discount, cogs, b_units, b_sales, b_cogs, erosion]))| {
-        PromotionSummary {
-            promo_id,
-            store_sku_days: rows,
-            figures: PromoFigures {
-                promo_units: units,
-                promo_sales: Cents(sales),
-                discount: Cents(discount),
-                cogs: Cents(cogs),
-                baseline_units: b_units,
-                baseline_sales: Cents(b_sales),
-                baseline_cogs: Cents(b_cogs),
-                erosion: Cents(erosion),
-            },
-        }
+    .map(|(promo_id, Sums(s))| PromotionSummary {
+        promo_id,
+        store_sku_days: s[0],
+        figures: PromoFigures::from_array(s[1..].try_into().expect("eight sums")),
     })
 }
 

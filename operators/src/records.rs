@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tillflow_schemas::time::{local_day, parse_tz};
 use tillflow_schemas::{Cents, Day, Id, Key, Millis, TenderKind, Text};
 
 /// The lines of a sale or refund, shared by every copy of their record: a collection read by
@@ -282,6 +283,14 @@ pub struct StoreRec {
     pub district: Id,
     pub region: Id,
     pub timezone: Id,
+}
+
+impl StoreRec {
+    /// The store-local day of instant `at`, in the store's time zone (admission refuses a store
+    /// whose zone does not parse; UTC if one ever got through).
+    pub fn day_of(&self, at: Millis) -> Day {
+        local_day(at, parse_tz(&self.timezone).unwrap_or(chrono_tz::UTC))
+    }
 }
 
 /// A loyalty link: the current one per card (greatest `ts`, then `event_id`) decides which

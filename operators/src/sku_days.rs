@@ -15,8 +15,9 @@ use crate::sums::Sums;
 pub type StoreSkuDay = (Id, Id, Day);
 
 /// The sums of a (store, sku, day), in this order: units sold, units returned, gross sales,
-/// discounts, refunds, promo units, lines (sale and refund lines; positive iff any).
-pub type DaySums = Sums<7>;
+/// discounts, refunds, promo units, lines (sale and refund lines; positive iff any), and the net
+/// sales of the lines citing a promotion.
+pub type DaySums = Sums<8>;
 
 pub const SOLD: usize = 0;
 pub const RETURNED: usize = 1;
@@ -25,6 +26,7 @@ pub const DISCOUNTS: usize = 3;
 pub const REFUNDS: usize = 4;
 pub const PROMO: usize = 5;
 pub const LINES: usize = 6;
+pub const PROMO_NET: usize = 7;
 
 /// The line-level collections read by several views.
 pub struct SkuDays<'s> {
@@ -43,13 +45,13 @@ pub fn sku_days<'s>(
     let sale_sums = sales.clone().flat_map(|s| {
         let (store, day) = (s.store_id, s.business_date);
         s.lines.into_iter().map(move |l| {
-            let promo = if l.promo_id.is_some() { l.qty } else { 0 };
-            ((store, l.sku, day), Sums([l.qty, 0, l.gross(), l.discount.0, 0, promo, 1]))
+            let (promo, promo_net) = if l.promo_id.is_some() { (l.qty, l.net()) } else { (0, 0) };
+            ((store, l.sku, day), Sums([l.qty, 0, l.gross(), l.discount.0, 0, promo, 1, promo_net]))
         })
     });
     let refund_sums = refunds.clone().flat_map(|r| {
         let (store, day) = (r.store_id, r.business_date);
-        r.lines.into_iter().map(move |l| ((store, l.sku, day), Sums([0, l.qty, 0, 0, l.amount.0, 0, 1])))
+        r.lines.into_iter().map(move |l| ((store, l.sku, day), Sums([0, l.qty, 0, 0, l.amount.0, 0, 1, 0])))
     });
     let sums = sale_sums.concat(refund_sums).explode(|(key, sums)| Some((key, sums))).count_total();
 

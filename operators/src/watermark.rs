@@ -3,7 +3,6 @@
 //! for all) less the allowed lateness; and each store's local day of it.
 
 use differential_dataflow::VecCollection;
-use tillflow_schemas::time::{local_day, parse_tz};
 use tillflow_schemas::{Day, Epoch, Id, Millis};
 
 use crate::records::StoreRec;
@@ -29,6 +28,6 @@ pub fn store_days<'s>(
     watermark: VecCollection<'s, Epoch, ((), Millis)>,
 ) -> VecCollection<'s, Epoch, (Id, Day)> {
     stores
-        .map(|(store, record)| ((), (store, record.timezone)))
-        .join_map(watermark, |(), (store, zone), at| (*store, local_day(*at, parse_tz(zone).unwrap_or(chrono_tz::UTC))))
+        .map(|(store, record)| ((), (store, record)))
+        .join_map(watermark, |(), (store, record), at| (*store, record.day_of(*at)))
 }

@@ -457,6 +457,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             begin(PromotionPerformance::NAME);
             promotion_performance::promotion_performance(
                 sales.effective.clone(),
+                &days,
                 promotion_records.clone(),
                 product_records.clone(),
                 stores.clone(),

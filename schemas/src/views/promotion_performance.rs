@@ -56,6 +56,34 @@ impl Verdict {
 }
 
 impl PromoFigures {
+    /// The sums, in field order: figures of several rows add up element by element.
+    pub fn to_array(&self) -> [i64; 8] {
+        [
+            self.promo_units,
+            self.promo_sales.0,
+            self.discount.0,
+            self.cogs.0,
+            self.baseline_units,
+            self.baseline_sales.0,
+            self.baseline_cogs.0,
+            self.erosion.0,
+        ]
+    }
+
+    /// The figures of sums in the order of [`PromoFigures::to_array`].
+    pub fn from_array([units, sales, discount, cogs, b_units, b_sales, b_cogs, erosion]: [i64; 8]) -> PromoFigures {
+        PromoFigures {
+            promo_units: units,
+            promo_sales: Cents(sales),
+            discount: Cents(discount),
+            cogs: Cents(cogs),
+            baseline_units: b_units,
+            baseline_sales: Cents(b_sales),
+            baseline_cogs: Cents(b_cogs),
+            erosion: Cents(erosion),
+        }
+    }
+
     /// promo_sales − cogs.
     pub fn margin(&self) -> Cents {
         Cents(self.promo_sales.0 - self.cogs.0)
