@@ -122,7 +122,7 @@ pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, fo
         promotions: rows(ctx, &format!(
             "SELECT promo_id, SUM(promo_units) AS units, SUM(baseline_units) AS baseline, \
              SUM(CAST(incremental_margin AS DOUBLE)) AS incremental_margin, SUM(CAST(margin_erosion AS DOUBLE)) AS erosion \
-             FROM promotion_performance WHERE {in_district} AND promo_id IN \
+             FROM promotion_performance WHERE {in_district} AND business_date <= DATE '{date}' AND promo_id IN \
              (SELECT promo_id FROM promotion_performance WHERE {in_district} AND {on_date}) \
              GROUP BY promo_id ORDER BY incremental_margin, promo_id"
         )).await?,

@@ -113,6 +113,22 @@ fn the_district_report_in_every_format() {
     let stores: Vec<&str> = days.lines().filter(|l| l.starts_with("| S0")).collect();
     assert_eq!(stores.len(), 5, "{days}");
     assert!(stores.iter().all(|l| l.ends_with("% |")), "each with its deviation from the forecast: {days}");
+    // The promotions selling that day (the second week's, from 2026-03-09), worst incremental
+    // margin first, their units the district's promoted units of those promotions so far.
+    let promotions = markdown.split("## Promotions selling today").nth(1).unwrap().split("\n## ").next().unwrap();
+    let promos: Vec<Vec<&str>> = promotions
+        .lines()
+        .filter(|l| l.starts_with("| P0"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(promos.len() >= 3 && promos.iter().all(|p| p[0].starts_with("P002-")), "{promotions}");
+    let incremental: Vec<f64> = promos.iter().map(|p| p[4].parse().unwrap()).collect();
+    assert!(incremental.windows(2).all(|w| w[0] <= w[1]), "worst first: {promotions}");
+    let units: i64 = promos.iter().map(|p| p[1].parse::<i64>().unwrap()).sum();
+    let query = "SELECT SUM(p.promo_units) FROM promotion_performance p JOIN stores s ON s.store_id = p.store_id \
+                 WHERE s.district = 'D01' AND p.promo_id LIKE 'P002-%' AND p.business_date <= DATE '2026-03-09'";
+    let total = run_ok(&["sql", "--out", &out, "--format", "csv", query]);
+    assert_eq!(total.lines().nth(1), Some(units.to_string().as_str()), "{promotions}");
 
     let csv = run_ok(&["report", "--out", &out, "--district", "D01", "--date", "2026-03-09", "--format", "csv"]);
     let mut lines = csv.lines();
@@ -240,6 +256,7 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
         "Net sales and margin by store",
         "The busiest store-days: baskets, and how they were paid",
         "What the chain's departments sold",
+        "Bought together: the strongest pairs of the last 28 days",
         "Stock that needs a look",
         "Cashiers flagged against their district's peers",
         "Refunds and voids that break a rule",
@@ -251,6 +268,10 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
     ] {
         assert!(printed.contains(title), "{printed}");
     }
+    // The pairs bought together: rows of the sample's one district, each with its lift.
+    let pairs = printed.split("Bought together").nth(1).unwrap().split("\n\n").next().unwrap();
+    let pair_rows: Vec<&str> = pairs.lines().filter(|l| l.starts_with("| D01 ")).collect();
+    assert!(!pair_rows.is_empty() && pair_rows.len() <= 5, "{pairs}");
     // Six stores, each with its net sales line; every event accepted.
     let store_lines = printed.lines().filter(|l| l.starts_with("| S00")).count();
     assert!(store_lines >= 6 + 5, "{printed}");
