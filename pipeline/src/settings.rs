@@ -80,7 +80,9 @@ pub struct Settings {
     pub workers: Option<usize>,
     #[serde(default, deserialize_with = "duration")]
     pub tick: Option<i64>,
+    #[serde(default, deserialize_with = "positive")]
     pub labor_target: Option<i64>,
+    #[serde(default, deserialize_with = "positive")]
     pub affinity_min_baskets: Option<i64>,
     #[serde(default, deserialize_with = "duration")]
     pub allowed_lateness: Option<i64>,
@@ -321,6 +323,14 @@ fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<
     match toml::Value::deserialize(deserializer)? {
         toml::Value::String(text) => parse_duration_ms(&text).map(Some).map_err(serde::de::Error::custom),
         other => Err(serde::de::Error::custom(format!("expected a duration in quotes like \"15m\", got {other}"))),
+    }
+}
+
+/// A count in the file that must be 1 or more, as its flag's is; a bad one is an error at its line.
+fn positive<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::Integer(n) if n >= 1 => Ok(Some(n)),
+        other => Err(serde::de::Error::custom(format!("expected a whole number of 1 or more, got {other}"))),
     }
 }
 

@@ -194,9 +194,14 @@ fn user_mistakes_get_one_clear_line() {
     let config = dir.path().join("tillflow.toml");
     std::fs::write(&config, "workers = 2\npersist_every = \"10s\"\n").unwrap();
     let config = config.display().to_string();
+    let zero = dir.path().join("zero.toml");
+    std::fs::write(&zero, "affinity-min-baskets = 0\n").unwrap();
+    let zero = zero.display().to_string();
     for (args, hint) in [
         (vec!["run"], "nothing to read"),
         (vec!["run", "--config", config.as_str()], "unknown field `persist_every`"),
+        (vec!["run", "--config", zero.as_str()], "expected a whole number of 1 or more, got 0"),
+        (vec!["run", "--input", missing.as_str(), "--affinity-min-baskets", "0"], "0 is not in 1.."),
         (vec!["run", "--follow", "--pg", "0.0.0.0:6875"], "configure [tls]"),
         (vec!["run", "--follow", "--listen", "0.0.0.0:8080"], "[[ingest_tokens]]"),
         (vec!["run", "--follow", "--input", missing.as_str()], "does not exist"),
