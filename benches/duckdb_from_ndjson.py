@@ -79,6 +79,9 @@ COLUMNS = {
     "category": "VARCHAR",
     "department": "VARCHAR",
     "list_price": MONEY,
+    "supplier": "VARCHAR",
+    "lead_time_days": "BIGINT",
+    "case_pack": "BIGINT",
     "district": "VARCHAR",
     "region": "VARCHAR",
     "timezone": "VARCHAR",
@@ -114,7 +117,8 @@ TABLES = {
         SELECT store_id, name, district, region, timezone, event_id, ts
         FROM raw WHERE type = 'store'""",
     "product_records": """
-        SELECT sku, name, category, department, unit_cost, list_price, event_id, ts
+        SELECT sku, name, category, department, unit_cost, list_price, supplier, lead_time_days, case_pack,
+               event_id, ts
         FROM raw WHERE type = 'product'""",
     "promotion_records": """
         SELECT promo_id, sku, category, tf_instant("start") AS "start", tf_instant("end") AS "end",

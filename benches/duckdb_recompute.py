@@ -18,7 +18,7 @@ import duckdb
 QUERIES = pathlib.Path(__file__).resolve().parent.parent / "queries"
 VIEWS = ["stores", "products", "promotions", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand",
          "store_daily", "category_daily", "basket_affinity", "promotion_performance",
-         "promotion_summary", "exceptions"]
+         "promotion_summary", "replenishment", "purchase_suggestions", "exceptions"]
 
 # tillflow's functions (queries/src/functions.rs): store-local day, hour, and the hour slices of a span.
 MACROS = """
@@ -54,8 +54,21 @@ DIALECT["basket_affinity"] = [
     ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
     ("CAST(t.day AS INT)", "(t.day - DATE '1970-01-01')"),
 ]
+DIALECT["replenishment"] = [
+    ("CAST(i.as_of_date AS INT)", "(i.as_of_date - DATE '1970-01-01')"),
+    ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
+    ('CAST(business_date(r."start", s.timezone) AS INT)', "(business_date(r.\"start\", s.timezone) - DATE '1970-01-01')"),
+    ("CAST(business_date(r.\"end\" - INTERVAL '1 millisecond', s.timezone) AS INT)",
+     "(business_date(r.\"end\" - INTERVAL '1 millisecond', s.timezone) - DATE '1970-01-01')"),
+    (" / 120000", " // 120000"),
+    (" * (12 / t.days)", " * (12 // t.days)"),
+    (" / k.case_pack", " // k.case_pack"),
+    ("CAST(CAST(today + out_days AS INT) AS DATE)", "(as_of_date + CAST(out_days AS INTEGER))"),
+]
+DIALECT["purchase_suggestions"] = [(" / case_pack", " // case_pack")]
 # The settings of the definitions (queries/src/reference.rs), at their defaults.
-SETTINGS = "CREATE TABLE settings AS SELECT 20 AS affinity_min_baskets, 28 AS affinity_window_days"
+SETTINGS = ("CREATE TABLE settings AS SELECT 20 AS affinity_min_baskets, 28 AS affinity_window_days, "
+            "14 AS slow_judged_days")
 ARROW_CAST = "CREATE MACRO arrow_cast(x, t) AS CAST(x AS VARCHAR);"
 
 

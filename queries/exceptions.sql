@@ -1,6 +1,6 @@
 -- exceptions: the reference definition (docs/views.md), in plain SQL over the reference tables of
 -- the views it reads (refund_void_anomalies, rule_breaks, labor_demand, sku_margin,
--- inventory_position, store_daily, category_daily, promotion_performance) and current_stores and watermark of shared.sql. It shares no code with the dataflow's
+-- inventory_position, store_daily, category_daily, promotion_performance, replenishment) and current_stores and watermark of shared.sql. It shares no code with the dataflow's
 -- mapping (schemas/src/views/exceptions.rs): kinds, severities, subjects, amounts, evidence text
 -- and ids are all written out again here.
 --
@@ -22,6 +22,8 @@
 --     more, 8 or more baseline units over the four weeks), lift units under 10% and lose margin
 --     against the baseline; subject = promo_id, dated by its first row's day; high when there is no
 --     lift at all; amount = the incremental margin, rounded half away from zero to the cent.
+--   slow_mover: a replenishment row flagged slow_mover, dated by its as_of_date; high with no sale in
+--     the 28 days, else low; amount = the stock value.
 --
 -- Text is built the way Rust's formatting writes it:
 --   * money: sign, whole units, '.', two digits of cents (from the exact cents);
@@ -309,6 +311,21 @@ raised AS (
     LEFT JOIN formatted f ON f.src = 'reorder' AND f.store_id = k.store_id AND f.subject = k.sku
         AND f.business_date = k.as_of_date AND f.i = 0
     WHERE NOT k.negative_stock
+    UNION ALL
+    -- '<on hand> on hand, no sale in <d> days traded', or
+    -- '<on hand> on hand, <sold> sold in <d> days traded: <on hand × d div sold> days of cover'
+    SELECT 'slow_mover', s.district, r.store_id, r.sku, r.as_of_date,
+           CASE WHEN r.units_sold_28d <= 0 THEN 'high' ELSE 'low' END,
+           CAST(r.stock_value AS DECIMAL(18, 2)),
+           CASE WHEN r.units_sold_28d <= 0
+                THEN concat(CAST(r.on_hand AS VARCHAR), ' on hand, no sale in ', CAST(r.days_traded AS VARCHAR),
+                            ' days traded')
+                ELSE concat(CAST(r.on_hand AS VARCHAR), ' on hand, ', CAST(r.units_sold_28d AS VARCHAR),
+                            ' sold in ', CAST(r.days_traded AS VARCHAR), ' days traded: ',
+                            CAST(r.on_hand * r.days_traded / r.units_sold_28d AS VARCHAR), ' days of cover') END
+    FROM replenishment r
+    JOIN current_stores s ON s.store_id = r.store_id
+    WHERE r.slow_mover
 ),
 -- The key the id hashes: 'kind|store_id|subject|days since 1970-01-01'.
 keyed AS (

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tillflow_schemas::time::{MILLIS_PER_DAY, date_to_day};
-use tillflow_schemas::{Cents, Event, Id, Product, PromoTarget, Promotion, Store, Text};
+use tillflow_schemas::{Cents, Event, Id, Product, PromoTarget, Promotion, Store, Supply, Text};
 
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
@@ -65,6 +65,33 @@ const DEPARTMENTS: &[(&str, &[Category])] = &[
     ("Electronics", &[("Accessories", 1999, 0.58), ("Small Appliances", 4999, 0.72)]),
     ("Apparel", &[("Basics", 1299, 0.42), ("Seasonal", 2499, 0.45)]),
 ];
+
+/// Who each department orders from (none: the products name no supplier) and in how many days.
+const SUPPLY: &[(&str, Option<&str>, i64)] = &[
+    ("Grocery", Some("Northline Foods"), 4),
+    ("Produce", Some("Valley Fresh"), 1),
+    ("Dairy", Some("Valley Fresh"), 2),
+    ("Bakery", None, 1),
+    ("Household", Some("Brightway Supply"), 5),
+    ("Health & Beauty", Some("Brightway Supply"), 5),
+    ("Electronics", None, 7),
+    ("Apparel", Some("Threadworks"), 10),
+];
+
+/// How a product of a department and list price is reordered: its department's supplier and lead
+/// time, in cases of 12 under 5.00, of 6 under 15.00, else by the unit.
+fn supply_of(department: &str, list_price: i64) -> Supply {
+    let (_, supplier, lead_time_days) =
+        SUPPLY.iter().find(|(name, _, _)| *name == department).expect("every department has its supply");
+    let case_pack = if list_price < 500 {
+        12
+    } else if list_price < 1500 {
+        6
+    } else {
+        1
+    };
+    Supply { supplier: supplier.map(Id::from), lead_time_days: Some(*lead_time_days), case_pack: Some(case_pack) }
+}
 
 const SKUS_PER_CATEGORY: u32 = 12;
 
@@ -129,6 +156,7 @@ impl Chain {
                             department: (*department).into(),
                             unit_cost: Cents(unit_cost),
                             list_price: Cents(list_price),
+                            supply: supply_of(department, list_price),
                         },
                         popularity: 1.0 / (1.0 + (rng.random_range(0.0..1.0f64) * 40.0)),
                     });

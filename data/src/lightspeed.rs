@@ -7,7 +7,7 @@
 //! | `sale.update`, status `CLOSED` (or `ONACCOUNT_CLOSED`, `LAYBY_CLOSED`, `DISPATCHED_CLOSED`, `PICKED_UP_CLOSED`) | `sale` of the products bought (positive quantities), a tender per payment taken; a `refund` of the products returned (negative quantities), citing `return_for`: an exchange is both |
 //! | `sale.update`, status `VOIDED` | `void` with scope `post` of that sale |
 //! | `sale.update`, other statuses (`SAVED`, `LAYBY`, `ONACCOUNT`, `AWAITING_*`) | nothing yet |
-//! | `product.update` | `product`: `sku`, `name`, category from `product_type`, department from `brand` (else `supplier`), `supply_price` as cost, the `BASE` price book entry as list price |
+//! | `product.update` | `product`: `sku`, `name`, category from `product_type`, department from `brand` (else `supplier`), `supplier`, `supply_price` as cost, the `BASE` price book entry as list price |
 //! | `inventory.update` | `inventory` count of the product's SKU (fetched by product id) at the outlet |
 //!
 //! Lightspeed's prices are tax exclusive, with up to five decimals (`39.08174`): each is
@@ -231,6 +231,9 @@ fn product(payload: &Value) -> Result<Value, String> {
         "unit_cost": money(cents(&json!(cost), &sku)?),
         "list_price": money(cents(&base, &sku)?),
     });
+    if let Some(supplier) = text(&payload["supplier"]["name"]) {
+        product["supplier"] = json!(supplier);
+    }
     if let (Some(id), Some(version)) = (text(&payload["id"]), text(&payload["version"])) {
         product["event_id"] = json!(format!("lightspeed-product-{id}-{version}"));
     }

@@ -13,7 +13,7 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{
     CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, PromoFigures, PromotionPerformance, RATES,
-    RefundVoidAnomaly, Rule, RuleBreak, Severity, SkuMargin, StaffingStatus, StoreDaily, Verdict,
+    RefundVoidAnomaly, Replenishment, Rule, RuleBreak, Severity, SkuMargin, StaffingStatus, StoreDaily, Verdict,
 };
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
@@ -45,12 +45,24 @@ pub struct Sources<'s> {
     pub store_days: VecCollection<'s, Epoch, StoreDaily>,
     pub category_days: VecCollection<'s, Epoch, CategoryDaily>,
     pub promotion_days: VecCollection<'s, Epoch, PromotionPerformance>,
+    pub replenishment: VecCollection<'s, Epoch, Replenishment>,
     /// Each store's local day of the watermark: the days before it have ended.
     pub today: VecCollection<'s, Epoch, (Id, Day)>,
 }
 
 pub fn exceptions<'s>(
-    Sources { anomalies, rule_breaks, labor, margins, stock, store_days, category_days, promotion_days, today }: Sources<'s>,
+    Sources {
+        anomalies,
+        rule_breaks,
+        labor,
+        margins,
+        stock,
+        store_days,
+        category_days,
+        promotion_days,
+        replenishment,
+        today,
+    }: Sources<'s>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, Exception> {
     let staffing = labor
@@ -70,6 +82,7 @@ pub fn exceptions<'s>(
         .concat(staffing)
         .concat(sales_below_forecast(store_days, category_days, today))
         .concat(promotions_losing_margin(promotion_days))
+        .concat(replenishment.flat_map(|row| from_replenishment(&row)))
         .map(|exception| (exception.store_id, exception))
         .join_map(stores, |_, exception, store| Exception { district: store.district, ..exception.clone() })
 }
@@ -344,6 +357,24 @@ pub fn from_inventory(row: &InventoryPosition) -> Option<Exception> {
     } else {
         None
     }
+}
+
+/// A `slow_mover`: stock on hand that sold nothing on the store's days traded of the 28 (high),
+/// or holds more than 90 days of their sales (low), dated by the watermark's day; its amount is
+/// what the stock cost.
+pub fn from_replenishment(row: &Replenishment) -> Option<Exception> {
+    if !row.slow_mover {
+        return None;
+    }
+    let (on_hand, sold, traded) = (row.on_hand, row.units_sold(), row.days_traded());
+    let (severity, evidence) = if sold <= 0 {
+        (Severity::High, format!("{on_hand} on hand, no sale in {traded} days traded"))
+    } else {
+        let cover = on_hand * traded / sold;
+        (Severity::Low, format!("{on_hand} on hand, {sold} sold in {traded} days traded: {cover} days of cover"))
+    };
+    let e = exception("slow_mover", row.store_id, &row.sku, row.as_of_date);
+    Some(with(e, severity, Some(row.stock_value()), evidence))
 }
 
 /// Beside the view, its reference test: `queries/exceptions.sql` at every epoch of random streams fed

@@ -13,6 +13,8 @@
 //! - [`basket_affinity`]: per district the pairs of SKUs bought together over 28 days;
 //! - [`promotion_performance`]: each promotion's days against their baseline, and its summary;
 //! - [`inventory_position`]: per (store, sku) stock on hand, demand, cover and flags;
+//! - [`replenishment`]: per (store, sku) reorder point, projected stock-out, suggested order and
+//!   slow movers, and the suggestions as draft orders;
 //! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
 //! - [`refund_void_anomalies`]: per (store, cashier, day) rates against district peers, flags;
 //! - [`labor_demand`]: per (store, day, hour) traffic, staff on clock, forecast and gap;
@@ -37,6 +39,7 @@ pub mod promotion_performance;
 pub mod promotions;
 pub mod records;
 pub mod refund_void_anomalies;
+pub mod replenishment;
 pub mod rule_breaks;
 pub mod sales;
 pub mod sku_days;

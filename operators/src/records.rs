@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tillflow_schemas::time::{local_day, parse_tz};
-use tillflow_schemas::{Cents, Day, Id, Key, Millis, TenderKind, Text};
+use tillflow_schemas::{Cents, Day, Id, Key, Millis, Supply, TenderKind, Text};
 
 /// The lines of a sale or refund, shared by every copy of their record: a collection read by
 /// several views is copied once for each, and each copy then costs a pointer, not the lines.
@@ -246,7 +246,7 @@ pub struct ShiftRec {
 }
 
 /// A product record; the current one per sku is the greatest (`ts`, `event_id`, `unit_cost`),
-/// missing first, then the greater name, category, department and list price.
+/// missing first, then the greater name, category, department, list price and supply.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ProductRec {
     pub sku: Id,
@@ -257,6 +257,7 @@ pub struct ProductRec {
     pub department: Id,
     pub unit_cost: Cents,
     pub list_price: Cents,
+    pub supply: Supply,
 }
 
 /// A promotion record; the current one per promotion is the greatest (`ts`, `event_id`), missing

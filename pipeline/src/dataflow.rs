@@ -11,14 +11,14 @@ use differential_dataflow::Hashable;
 use differential_dataflow::input::Input;
 use tillflow_operators::{
     CatalogCost, ProductRec, SaleRec, VoidRec, basket_affinity, category_daily, customer_segments, exceptions,
-    inventory_position, labor_demand, products, promotion_performance, promotions, refund_void_anomalies, rule_breaks,
-    sales, sku_days, sku_margin, store_daily, stores, watermark,
+    inventory_position, labor_demand, products, promotion_performance, promotions, refund_void_anomalies,
+    replenishment, rule_breaks, sales, sku_days, sku_margin, store_daily, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
-    ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, RefundVoidAnomaly, RuleBreak,
-    SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly,
+    Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -40,6 +40,8 @@ pub struct Tuning {
     pub affinity_min_baskets: i64,
     /// The business days of `basket_affinity`'s window (the watermark day included).
     pub affinity_window_days: Day,
+    /// The days of the 28 a store must have traded before `replenishment` judges its slow movers.
+    pub slow_judged_days: i64,
     /// How far the watermark trails the latest event time.
     pub allowed_lateness_ms: Millis,
     /// Events dated longer than this before the latest event are dead letters.
@@ -53,6 +55,7 @@ impl Default for Tuning {
             labor_target: labor_demand::TARGET_TRANSACTIONS_PER_LABOR_HOUR,
             affinity_min_baskets: basket_affinity::MIN_BASKETS_BOTH,
             affinity_window_days: basket_affinity::WINDOW_DAYS,
+            slow_judged_days: replenishment::SLOW_JUDGED_DAYS,
             allowed_lateness_ms: ALLOWED_LATENESS_MS,
             retention_ms: RETENTION_MS,
         }
@@ -60,14 +63,14 @@ impl Default for Tuning {
 }
 
 /// A choice among the views a user can ask for (every one by default). A view that a chosen view
-/// reads is computed too (`exceptions` reads eight), but only the chosen ones are kept;
+/// reads is computed too (`exceptions` reads nine), but only the chosen ones are kept;
 /// `dead_letters` and the reference tables (`stores`) always are. `customer_segments` and `segment_profiles` are computed together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewSet(u16);
 
 impl ViewSet {
     /// The views one can choose, in the order the graph builds them.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         CustomerSegment::NAME,
         SegmentProfile::NAME,
         SkuMargin::NAME,
@@ -80,6 +83,8 @@ impl ViewSet {
         BasketAffinity::NAME,
         PromotionPerformance::NAME,
         PromotionSummary::NAME,
+        Replenishment::NAME,
+        PurchaseSuggestion::NAME,
         Exception::NAME,
     ];
     pub const ALL: ViewSet = ViewSet(u16::MAX);
@@ -113,14 +118,8 @@ impl ViewSet {
 
     /// Whether the view called `name` is computed: kept, or read by a view that is.
     fn computes(self, name: &str) -> bool {
-        let read_by_exceptions = [
-            SkuMargin::NAME,
-            InventoryPosition::NAME,
-            RefundVoidAnomaly::NAME,
-            LaborDemand::NAME,
-            StoreDaily::NAME,
-            CategoryDaily::NAME,
-        ];
+        let read_by_exceptions =
+            [SkuMargin::NAME, RefundVoidAnomaly::NAME, LaborDemand::NAME, StoreDaily::NAME, CategoryDaily::NAME];
         match name {
             RuleBreak::NAME => self.has(name) || self.computes(RefundVoidAnomaly::NAME),
             SkuMargin::NAME => {
@@ -132,6 +131,8 @@ impl ViewSet {
             PromotionPerformance::NAME => {
                 self.has(name) || self.has(PromotionSummary::NAME) || self.has(Exception::NAME)
             }
+            Replenishment::NAME => self.has(name) || self.has(PurchaseSuggestion::NAME) || self.has(Exception::NAME),
+            InventoryPosition::NAME => self.has(name) || self.computes(Replenishment::NAME),
             CustomerSegment::NAME | SegmentProfile::NAME => {
                 self.has(CustomerSegment::NAME) || self.has(SegmentProfile::NAME)
             }
@@ -467,11 +468,37 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             begin(PromotionSummary::NAME);
             promotion_performance::promotion_summary(days)
         });
+        let replenishment = stock.clone().filter(|_| views.computes(Replenishment::NAME)).map(|stock| {
+            begin(Replenishment::NAME);
+            replenishment::replenishment(
+                stock,
+                &days,
+                watermark_days.clone(),
+                product_records.clone(),
+                promotion_records.clone(),
+                stores.clone(),
+                tuning.slow_judged_days,
+            )
+        });
+        let suggestions = replenishment.clone().filter(|_| views.computes(PurchaseSuggestion::NAME)).map(|rows| {
+            begin(PurchaseSuggestion::NAME);
+            replenishment::purchase_suggestions(rows)
+        });
         let labor = views.computes(LaborDemand::NAME).then(|| {
             begin(LaborDemand::NAME);
             labor_demand::labor_demand(sales.effective, refunds, shifts, watermark_at, tuning.labor_target)
         });
-        let read = (&anomalies, &breaks, &labor, &margins, &stock, &store_days, &category_days, &promotion_days);
+        let read = (
+            &anomalies,
+            &breaks,
+            &labor,
+            &margins,
+            &stock,
+            &store_days,
+            &category_days,
+            &promotion_days,
+            &replenishment,
+        );
         let exceptions = match read {
             (
                 Some(anomalies),
@@ -482,6 +509,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                 Some(store_days),
                 Some(category_days),
                 Some(promotion_days),
+                Some(replenishment),
             ) if views.has(Exception::NAME) => {
                 begin(Exception::NAME);
                 let sources = exceptions::Sources {
@@ -493,6 +521,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                     store_days: store_days.clone(),
                     category_days: category_days.clone(),
                     promotion_days: promotion_days.clone(),
+                    replenishment: replenishment.clone(),
                     today: watermark_days,
                 };
                 Some(exceptions::exceptions(sources, stores))
@@ -515,6 +544,8 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         capture(views, affinity, &probe, &mut captures);
         capture(views, promotion_days, &probe, &mut captures);
         capture(views, promotion_totals, &probe, &mut captures);
+        capture(views, replenishment, &probe, &mut captures);
+        capture(views, suggestions, &probe, &mut captures);
         capture(views, Some(store_records), &probe, &mut captures);
         capture(views, Some(product_records), &probe, &mut captures);
         capture(views, Some(promotion_records), &probe, &mut captures);

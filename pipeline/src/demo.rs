@@ -60,6 +60,17 @@ const QUESTIONS: &[(&str, &str)] = &[
          FROM inventory_position WHERE negative_stock OR reorder ORDER BY negative_stock DESC, days_of_cover LIMIT 6",
     ),
     (
+        "What to order today: the draft orders by supplier (purchase_suggestions), soonest stock-out first",
+        "SELECT store_id, order_group, skus, units, cases, cost, earliest_stockout_date \
+         FROM purchase_suggestions ORDER BY earliest_stockout_date, cost DESC LIMIT 6",
+    ),
+    (
+        "Slow movers: stock tied up in SKUs that do not sell (replenishment)",
+        "SELECT r.store_id, p.name, r.on_hand, r.units_sold_28d, r.stock_value \
+         FROM replenishment r JOIN products p ON p.sku = r.sku WHERE r.slow_mover \
+         ORDER BY r.stock_value DESC LIMIT 5",
+    ),
+    (
         "Cashiers flagged against their district's peers (7-day rates)",
         "SELECT store_id, cashier_id, business_date, transactions_7d, ROUND(line_void_rate, 3) AS line_void_rate, \
          ROUND(manual_discount_rate, 3) AS manual_discount_rate, flags FROM refund_void_anomalies WHERE flagged \

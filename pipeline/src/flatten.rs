@@ -290,6 +290,7 @@ impl Inputs {
                         department: product.department,
                         unit_cost: product.unit_cost,
                         list_price: product.list_price,
+                        supply: product.supply,
                     },
                     diff,
                 );

@@ -50,8 +50,8 @@ pub use error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
     AccessEntry, BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
-    PipelineStat, ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, RefundVoidAnomaly, RuleBreak,
-    SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    PipelineStat, ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion,
+    RefundVoidAnomaly, Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -105,6 +105,8 @@ pub fn tables() -> Vec<Table> {
         sql_view::<BasketAffinity>(),
         sql_view::<PromotionPerformance>(),
         sql_view::<PromotionSummary>(),
+        sql_view::<Replenishment>(),
+        sql_view::<PurchaseSuggestion>(),
         sql_view::<Exception>(),
         sql_view::<StoreRecord>(),
         sql_view::<ProductRecord>(),

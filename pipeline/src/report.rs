@@ -1,9 +1,9 @@
 //! `tillflow report`: the district manager's morning report, from the persisted views.
 //!
 //! Exceptions of one business day ranked by severity, per store, with their evidence; each
-//! store's day against its forecast; and three charts: each cashier's 7-day line-void rate
-//! against the district median, staff on the clock against the staff required by hour, and the
-//! worst margins. HTML (self-contained: inline CSS and SVG, no scripts), Markdown, or the
+//! store's day against its forecast, the promotions selling and the day's draft orders; and
+//! three charts: each cashier's 7-day line-void rate against the district median, staff on the
+//! clock against the staff required by hour, and the worst margins. HTML (self-contained: inline CSS and SVG, no scripts), Markdown, or the
 //! exceptions as CSV.
 
 use std::fmt::Write;
@@ -74,6 +74,8 @@ struct Report {
     /// The promotions selling that day, over the district's stores and their days so far
     /// (`promotion_performance`).
     promotions: Rows,
+    /// The draft orders of that day, when it is the stores' current day (`purchase_suggestions`).
+    orders: Rows,
     cashiers: Rows,
     staffing: Rows,
     margins: Rows,
@@ -125,6 +127,11 @@ pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, fo
              FROM promotion_performance WHERE {in_district} AND business_date <= DATE '{date}' AND promo_id IN \
              (SELECT promo_id FROM promotion_performance WHERE {in_district} AND {on_date}) \
              GROUP BY promo_id ORDER BY incremental_margin, promo_id"
+        )).await?,
+        orders: rows(ctx, &format!(
+            "SELECT store_id, order_group, CAST(skus AS VARCHAR) AS skus, CAST(units AS VARCHAR) AS units, \
+             CAST(cost AS VARCHAR) AS cost, COALESCE(CAST(earliest_stockout_date AS VARCHAR), '—') AS earliest \
+             FROM purchase_suggestions WHERE {in_district} AND {on_date} ORDER BY store_id, earliest_stockout_date, order_group"
         )).await?,
         cashiers: rows(ctx, &format!(
             "SELECT store_id, cashier_id, line_void_rate, line_void_rate_median, flags FROM refund_void_anomalies \
@@ -242,6 +249,16 @@ impl Report {
             );
         }
         out.push_str("</table>\n");
+        out.push_str("<h2>Draft orders for the day, soonest stock-out first</h2>\n<table><tr><th>store</th><th>order to</th><th>SKUs</th><th>units</th><th>cost</th><th>first stock-out</th></tr>\n");
+        for cells in self.order_lines() {
+            let cells = cells.map(|c| escape(&c));
+            let [store, group, skus, units, cost, earliest] = cells;
+            let _ = writeln!(
+                out,
+                "<tr><td>{store}</td><td>{group}</td><td class=\"num\">{skus}</td><td class=\"num\">{units}</td><td class=\"num\">{cost}</td><td>{earliest}</td></tr>"
+            );
+        }
+        out.push_str("</table>\n");
         out.push_str("<h2>Line-void rate by cashier (7 days) against the district median</h2>\n");
         out.push_str(&self.void_chart());
         out.push_str("<h2>Staff on the clock against staff required, by hour</h2>\n<div class=\"grid\">\n");
@@ -300,6 +317,25 @@ impl Report {
                     lift,
                     format!("{:.2}", p.number(r, "incremental_margin")),
                     format!("{:.2}", p.number(r, "erosion")),
+                ]
+            })
+            .collect()
+    }
+
+    /// Each draft order as the cells a table shows.
+    fn order_lines(&self) -> Vec<[String; 6]> {
+        let o = &self.orders;
+        let cell = |r: &[String], column| o.get(r, column).to_string();
+        o.rows
+            .iter()
+            .map(|r| {
+                [
+                    cell(r, "store_id"),
+                    cell(r, "order_group"),
+                    cell(r, "skus"),
+                    cell(r, "units"),
+                    cell(r, "cost"),
+                    cell(r, "earliest"),
                 ]
             })
             .collect()
@@ -433,6 +469,10 @@ impl Report {
         out.push_str("\n## Promotions selling today: lift and margin so far\n\n| promotion | units | baseline units | lift | incremental margin | margin erosion |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
         for [promo, units, baseline, lift, incremental, erosion] in self.promotion_lines() {
             let _ = writeln!(out, "| {promo} | {units} | {baseline} | {lift} | {incremental} | {erosion} |");
+        }
+        out.push_str("\n## Draft orders for the day, soonest stock-out first\n\n| store | order to | SKUs | units | cost | first stock-out |\n| --- | --- | ---: | ---: | ---: | --- |\n");
+        for [store, group, skus, units, cost, earliest] in self.order_lines() {
+            let _ = writeln!(out, "| {store} | {group} | {skus} | {units} | {cost} | {earliest} |");
         }
         out.push_str("\n## Line-void rate by cashier (7 days)\n\n| store | cashier | rate | district median | flags |\n| --- | --- | ---: | ---: | --- |\n");
         let c = &self.cashiers;

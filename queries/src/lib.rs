@@ -60,6 +60,9 @@ pub const REFERENCE_SQL: &[(&str, &str)] = &[
     // read `promotions` and `products`; the summary reads `promotion_performance`
     ("promotion_performance", include_str!("../promotion_performance.sql")),
     ("promotion_summary", include_str!("../promotion_summary.sql")),
+    // read `inventory_position`, `products` and `promotions`; the suggestions read `replenishment`
+    ("replenishment", include_str!("../replenishment.sql")),
+    ("purchase_suggestions", include_str!("../purchase_suggestions.sql")),
     // reads the views above and `current_stores`
     ("exceptions", include_str!("../exceptions.sql")),
 ];

@@ -16,11 +16,13 @@ pub struct Settings {
     pub affinity_min_baskets: i64,
     /// The business days of `basket_affinity`'s window.
     pub affinity_window_days: i32,
+    /// The days of the 28 a store must have traded before `replenishment` judges its slow movers.
+    pub slow_judged_days: i64,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { affinity_min_baskets: 20, affinity_window_days: 28 }
+        Settings { affinity_min_baskets: 20, affinity_window_days: 28, slow_judged_days: 14 }
     }
 }
 
@@ -39,10 +41,11 @@ pub async fn session(events: &EventTables, settings: Settings) -> Result<Session
 /// Computes every shared view and reference view into a table of its name, from the event tables
 /// and functions `ctx` holds.
 pub async fn compute(ctx: &SessionContext, settings: Settings) -> Result<()> {
-    let Settings { affinity_min_baskets, affinity_window_days } = settings;
+    let Settings { affinity_min_baskets, affinity_window_days, slow_judged_days } = settings;
     ctx.sql(&format!(
         "CREATE TABLE settings AS SELECT CAST({affinity_min_baskets} AS BIGINT) AS affinity_min_baskets, \
-         CAST({affinity_window_days} AS INT) AS affinity_window_days"
+         CAST({affinity_window_days} AS INT) AS affinity_window_days, \
+         CAST({slow_judged_days} AS BIGINT) AS slow_judged_days"
     ))
     .await?;
     for statement in

@@ -299,6 +299,19 @@ pub struct Product {
     pub department: Id,
     pub unit_cost: Cents,
     pub list_price: Cents,
+    pub supply: Supply,
+}
+
+/// How a product is reordered: the optional fields of a product record that `replenishment`
+/// reads (absent: the defaults of docs/views.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Supply {
+    /// Who it is ordered from; purchase suggestions group by it, else by department.
+    pub supplier: Option<Id>,
+    /// Days from order to shelf.
+    pub lead_time_days: Option<i64>,
+    /// Units per case: orders are whole cases.
+    pub case_pack: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

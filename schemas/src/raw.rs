@@ -14,6 +14,9 @@ pub const TYPE_NAMES: &str = "sale, refund, void, loyalty_link, erasure, invento
 /// The largest quantity on one line or movement; beyond it a record is taken as a typo.
 pub const MAX_QTY: i64 = 1_000_000;
 
+/// The longest lead time a product record may give, in days.
+pub const MAX_LEAD_TIME_DAYS: i64 = 365;
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawEvent {
@@ -71,6 +74,12 @@ pub struct RawEvent {
     pub department: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub list_price: Option<Cents>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<Text>,
+    #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
+    pub lead_time_days: Option<i64>,
+    #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
+    pub case_pack: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub district: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,6 +208,11 @@ impl RawEvent {
                 department: v.id("department", self.department)?,
                 unit_cost: non_negative("unit_cost", v.req("unit_cost", self.unit_cost)?)?,
                 list_price: non_negative("list_price", v.req("list_price", self.list_price)?)?,
+                supply: Supply {
+                    supplier: optional_id("supplier", self.supplier)?,
+                    lead_time_days: within("lead_time_days", self.lead_time_days, 0, MAX_LEAD_TIME_DAYS)?,
+                    case_pack: within("case_pack", self.case_pack, 1, MAX_QTY)?,
+                },
             }),
             EventType::Store => {
                 let tz = v.id("timezone", self.timezone)?;
@@ -502,6 +516,9 @@ impl Event {
                 raw.department = Some(p.department.as_str().into());
                 raw.unit_cost = Some(p.unit_cost);
                 raw.list_price = Some(p.list_price);
+                raw.supplier = p.supply.supplier.map(|s| s.as_str().into());
+                raw.lead_time_days = p.supply.lead_time_days;
+                raw.case_pack = p.supply.case_pack;
             }
             Event::Store(s) => {
                 raw.store_id = Some(s.store_id.as_str().into());
@@ -642,6 +659,16 @@ fn line_qty(field: Field, qty: Option<i64>) -> Result<i64, InputError> {
         return Err(InputError::invalid(field, format!("{qty} is beyond the largest quantity {MAX_QTY}")));
     }
     Ok(qty)
+}
+
+/// An optional whole number, if given within `min..=max`.
+fn within(field: &'static str, value: Option<i64>, min: i64, max: i64) -> Result<Option<i64>, InputError> {
+    match value {
+        Some(n) if !(min..=max).contains(&n) => {
+            Err(InputError::invalid(field, format!("{n} is outside {min}..={max}")))
+        }
+        _ => Ok(value),
+    }
 }
 
 fn non_negative(field: impl Into<Field>, value: Cents) -> Result<Cents, InputError> {

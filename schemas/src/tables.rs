@@ -35,7 +35,7 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "product_records",
-        schema: schema!("sku": DataType::Utf8, false; "name": DataType::Utf8, false; "category": DataType::Utf8, false; "department": DataType::Utf8, false; "unit_cost": MONEY, false; "list_price": MONEY, false; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
+        schema: schema!("sku": DataType::Utf8, false; "name": DataType::Utf8, false; "category": DataType::Utf8, false; "department": DataType::Utf8, false; "unit_cost": MONEY, false; "list_price": MONEY, false; "supplier": DataType::Utf8, true; "lead_time_days": DataType::Int64, true; "case_pack": DataType::Int64, true; "event_id": DataType::Utf8, true; "ts": timestamp(), true),
     },
     Table {
         name: "promotion_records",
@@ -102,23 +102,34 @@ impl EventTables {
 
     pub fn push(&mut self, event: &Event) {
         match event {
-            Event::Store(s) => self.add("store_records", serde_json::json!({
-                "store_id": s.store_id, "name": s.name, "district": s.district, "region": s.region,
-                "timezone": s.timezone.name(), "event_id": s.event_id, "ts": s.ts,
-            })),
-            Event::Product(p) => self.add("product_records", serde_json::json!({
-                "sku": p.sku, "name": p.name, "category": p.category, "department": p.department,
-                "unit_cost": money(p.unit_cost), "list_price": money(p.list_price), "event_id": p.event_id, "ts": p.ts,
-            })),
+            Event::Store(s) => self.add(
+                "store_records",
+                serde_json::json!({
+                    "store_id": s.store_id, "name": s.name, "district": s.district, "region": s.region,
+                    "timezone": s.timezone.name(), "event_id": s.event_id, "ts": s.ts,
+                }),
+            ),
+            Event::Product(p) => self.add(
+                "product_records",
+                serde_json::json!({
+                    "sku": p.sku, "name": p.name, "category": p.category, "department": p.department,
+                    "unit_cost": money(p.unit_cost), "list_price": money(p.list_price), "supplier": p.supply.supplier,
+                    "lead_time_days": p.supply.lead_time_days, "case_pack": p.supply.case_pack,
+                    "event_id": p.event_id, "ts": p.ts,
+                }),
+            ),
             Event::Promotion(p) => {
                 let (sku, category) = match &p.target {
                     PromoTarget::Sku(s) => (Some(s), None),
                     PromoTarget::Category(c) => (None, Some(c)),
                 };
-                self.add("promotion_records", serde_json::json!({
-                    "promo_id": p.promo_id, "sku": sku, "category": category, "start": p.start, "end": p.end,
-                    "discount_pct": money(Cents(p.discount_bp)), "event_id": p.event_id, "ts": p.ts,
-                }));
+                self.add(
+                    "promotion_records",
+                    serde_json::json!({
+                        "promo_id": p.promo_id, "sku": sku, "category": category, "start": p.start, "end": p.end,
+                        "discount_pct": money(Cents(p.discount_bp)), "event_id": p.event_id, "ts": p.ts,
+                    }),
+                );
             }
             Event::Sale(s) => {
                 for l in &s.lines {
@@ -158,21 +169,33 @@ impl EventTables {
                     }));
                 }
             }
-            Event::LoyaltyLink(l) => self.add("loyalty_links", serde_json::json!({
-                "event_id": l.event_id, "ts": l.ts, "store_id": l.store_id, "customer_ref": l.customer_ref,
-                "customer_id": l.customer_id, "consent": l.consent,
-            })),
-            Event::Erasure(e) => self.add("erasures", serde_json::json!({
-                "event_id": e.event_id, "ts": e.ts, "store_id": e.store_id, "customer_id": e.customer_id,
-            })),
-            Event::Inventory(i) => self.add("inventory", serde_json::json!({
-                "event_id": i.event_id, "ts": i.ts, "store_id": i.store_id, "sku": i.sku,
-                "kind": name_of(INVENTORY_KINDS, i.kind), "qty": i.qty, "unit_cost": i.unit_cost.map(money),
-            })),
-            Event::Shift(s) => self.add("shifts", serde_json::json!({
-                "event_id": s.event_id, "ts": s.ts, "store_id": s.store_id, "staff_id": s.staff_id,
-                "role": s.role, "kind": name_of(SHIFT_KINDS, s.kind),
-            })),
+            Event::LoyaltyLink(l) => self.add(
+                "loyalty_links",
+                serde_json::json!({
+                    "event_id": l.event_id, "ts": l.ts, "store_id": l.store_id, "customer_ref": l.customer_ref,
+                    "customer_id": l.customer_id, "consent": l.consent,
+                }),
+            ),
+            Event::Erasure(e) => self.add(
+                "erasures",
+                serde_json::json!({
+                    "event_id": e.event_id, "ts": e.ts, "store_id": e.store_id, "customer_id": e.customer_id,
+                }),
+            ),
+            Event::Inventory(i) => self.add(
+                "inventory",
+                serde_json::json!({
+                    "event_id": i.event_id, "ts": i.ts, "store_id": i.store_id, "sku": i.sku,
+                    "kind": name_of(INVENTORY_KINDS, i.kind), "qty": i.qty, "unit_cost": i.unit_cost.map(money),
+                }),
+            ),
+            Event::Shift(s) => self.add(
+                "shifts",
+                serde_json::json!({
+                    "event_id": s.event_id, "ts": s.ts, "store_id": s.store_id, "staff_id": s.staff_id,
+                    "role": s.role, "kind": name_of(SHIFT_KINDS, s.kind),
+                }),
+            ),
         }
     }
 

@@ -36,7 +36,21 @@ pub fn product(sku: &str, cost: i64, ts: Option<i64>, event_id: Option<&str>) ->
         department: "d".into(),
         unit_cost: Cents(cost),
         list_price: Cents(cost * 2),
+        supply: supply_of(cost),
     })
+}
+
+/// How a product of catalog cost `cost` is reordered: a third without a word (the defaults),
+/// the others from one of two suppliers, with a lead time of 0..=8 days and a case of 1..=6.
+fn supply_of(cost: i64) -> Supply {
+    if cost % 3 == 0 {
+        return Supply::default();
+    }
+    Supply {
+        supplier: Some(["V1", "V2"][(cost % 2) as usize].into()),
+        lead_time_days: Some(cost % 9),
+        case_pack: Some(1 + cost % 6),
+    }
 }
 
 /// A sale by cashier `k`, paid by card.

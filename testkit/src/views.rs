@@ -12,8 +12,8 @@ use tillflow_queries::reference::Settings;
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     BasketAffinity, CategoryDaily, CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord,
-    PromotionPerformance, PromotionRecord, PromotionSummary, RefundVoidAnomaly, RuleBreak, SegmentProfile, SkuMargin,
-    StoreDaily, StoreRecord, ViewRow,
+    PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly, Replenishment,
+    RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Event, Millis};
 
@@ -33,7 +33,7 @@ pub fn views() -> Vec<&'static str> {
 
 /// The settings the checks run the graph and the references with: short random streams need a
 /// low minimum to give `basket_affinity` rows, and a short window to see days leave it.
-pub const SETTINGS: Settings = Settings { affinity_min_baskets: 2, affinity_window_days: 5 };
+pub const SETTINGS: Settings = Settings { affinity_min_baskets: 2, affinity_window_days: 5, slow_judged_days: 3 };
 
 /// How many random streams a view's own reference test runs (`check_view`).
 pub const STREAMS: u64 = 12;
@@ -140,6 +140,7 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
             retention_ms,
             affinity_min_baskets: SETTINGS.affinity_min_baskets,
             affinity_window_days: SETTINGS.affinity_window_days,
+            slow_judged_days: SETTINGS.slow_judged_days,
             ..Tuning::default()
         };
         let output = run_tuned(stamped, workers, tuning);
@@ -155,6 +156,8 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
                 BasketAffinity::NAME => check::<BasketAffinity>(&output, &expected, &epochs, workers),
                 PromotionPerformance::NAME => check::<PromotionPerformance>(&output, &expected, &epochs, workers),
                 PromotionSummary::NAME => check::<PromotionSummary>(&output, &expected, &epochs, workers),
+                Replenishment::NAME => check::<Replenishment>(&output, &expected, &epochs, workers),
+                PurchaseSuggestion::NAME => check::<PurchaseSuggestion>(&output, &expected, &epochs, workers),
                 Exception::NAME => check::<Exception>(&output, &expected, &epochs, workers),
                 StoreRecord::NAME => check::<StoreRecord>(&output, &expected, &epochs, workers),
                 ProductRecord::NAME => check::<ProductRecord>(&output, &expected, &epochs, workers),

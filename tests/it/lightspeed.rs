@@ -60,7 +60,8 @@ pub const RETURN: &str = r##"{
 
 pub const PRODUCT: &str = r##"{
   "id": "b8ca3a65-0183-11e4-fbb5-d5d9e1e3c999", "sku": "K9", "name": "Milk frother", "handle": "milkfrother",
-  "supply_price": "14.50", "brand": {"id": "b1", "name": "Kaffa"}, "product_type": {"id": "t1", "name": "Appliances"},
+  "supply_price": "14.50", "brand": {"id": "b1", "name": "Kaffa"},
+  "supplier": {"id": "s1", "name": "Kaffa Imports"}, "product_type": {"id": "t1", "name": "Appliances"},
   "price_book_entries": [{"id": "e1", "type": "BASE", "price": "39.13043"}], "version": 8127765
 }"##;
 
@@ -187,6 +188,7 @@ fn a_product_carries_its_cost_and_base_price() {
         "name": "Milk frother",
         "category": "Appliances",
         "department": "Kaffa",
+        "supplier": "Kaffa Imports",
         "unit_cost": "14.50",
         "list_price": "39.13"
     });

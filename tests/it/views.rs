@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use tillflow::dataflow::Tuning;
 use tillflow::source::Epoch;
 use tillflow_schemas::views::{
-    BasketAffinity, Exception, Forecast, PromotionPerformance, PromotionSummary, RefundVoidAnomaly, Severity,
-    SkuMargin, StoreDaily, Verdict,
+    BasketAffinity, Exception, Forecast, PromotionPerformance, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly,
+    Replenishment, Severity, SkuMargin, StoreDaily, Verdict,
 };
 use tillflow_schemas::*;
 use tillflow_testkit::events::*;
@@ -241,6 +241,106 @@ fn basket_affinity_counts_the_districts_baskets_and_forgets_them_after_28_days()
     close(real("confidence_ab"), 25.0 / 30.0);
     close(real("confidence_ba"), 25.0 / 35.0);
     close(real("lift"), 2500.0 / 1050.0);
+}
+
+/// A reorder point worked by hand. K1 (cost 3.00, lead time 3 days, cases of 6, from V9) sold 8
+/// units each Saturday and 2 each other day of the four weeks to Friday 2026-04-03; 10 are on
+/// hand. Ahead: Saturday 8, then Sunday and Monday under a 25% promotion (× 1.5: 3 each), then 2
+/// a day, 8 on Saturday. Reorder point, over 3 + 2 days: 8 + 3 + 3 + 2 + 2 = 18; order-up-to,
+/// over 12 days: 18 + 2 + 2 + 8 + 2 + 2 + 2 + 2 = 38; 10 on hand is under 18, so 28 units are
+/// wanted: 5 cases, 30 units, 90.00. The shelf is empty on Sunday (8 + 3 ≥ 10). K2 (50 on
+/// hand, 1 sold) and K3 (7 counted, none sold) are slow movers.
+#[test]
+fn a_reorder_point_follows_the_weekdays_and_the_promotion_ahead() {
+    let supplied = |event: Event, supplier: &str, lead_time_days, case_pack| match event {
+        Event::Product(p) => Event::Product(Product {
+            supply: Supply {
+                supplier: Some(supplier.into()),
+                lead_time_days: Some(lead_time_days),
+                case_pack: Some(case_pack),
+            },
+            ..p
+        }),
+        other => other,
+    };
+    let mut stamped: Vec<(Epoch, Event)> = vec![
+        (0, store("S1", "America/New_York")),
+        (0, supplied(product("K1", 300, None, None), "V9", 3, 6)),
+        (0, supplied(product("K2", 400, None, None), "V9", 3, 1)),
+        (0, supplied(product("K3", 500, None, None), "V8", 3, 1)),
+    ];
+    // Local midnight in New York in April is 04:00 UTC: Sunday 5 and Monday 6 April.
+    let promotion = Promotion {
+        event_id: None,
+        ts: None,
+        promo_id: "PR1".into(),
+        target: PromoTarget::Sku("K1".into()),
+        start: BASE + 29 * DAY + 4 * HOUR,
+        end: BASE + 31 * DAY + 4 * HOUR,
+        discount_bp: 2500,
+    };
+    stamped.push((0, Event::Promotion(promotion)));
+    stamped.push((1, movement("N1", "S1", "K2", BASE + 15 * HOUR, InventoryKind::TransferIn, 51)));
+    for d in 0..28 {
+        let qty = if d % 7 == 0 { 8 } else { 2 };
+        let mut lines = vec![line(1, "K1", qty, 500, 0, false)];
+        if d == 3 {
+            lines.push(line(2, "K2", 1, 800, 0, false));
+        }
+        stamped.push((1 + d as u64 / 7, sale(&format!("T{d}"), "S1", BASE + d * DAY + 16 * HOUR, lines)));
+    }
+    let count = |id, sku, qty| movement(id, "S1", sku, BASE + 27 * DAY + 22 * HOUR, InventoryKind::Count, qty);
+    stamped.push((5, count("C1", "K1", 10)));
+    stamped.push((5, count("C3", "K3", 7)));
+    check_every_epoch(&stamped, &["replenishment", "purchase_suggestions", "exceptions"]);
+
+    let output = run_prepared(&stamped, 2);
+    let rows = &actual::<Replenishment>(&output, &[5])[0];
+    let row = |sku: &str| rows.iter().find(|r| r.sku.as_str() == sku).unwrap();
+    let k1 = row("K1");
+    assert_eq!((k1.as_of_date, k1.on_hand, k1.units_sold()), (day(27), 10, 80));
+    assert_eq!(k1.weekday_units, [8, 8, 8, 8, 8, 32, 8], "Monday first; 2026-03-07 is a Saturday");
+    assert_eq!((k1.weekday_days, k1.days_traded()), ([4; 7], 28));
+    assert_eq!((k1.lead_time_days, k1.case_pack, k1.promo_days), (3, 6, 2));
+    assert_eq!((k1.reorder_point, k1.order_up_to), (18, 38));
+    assert_eq!(k1.projected_stockout, Some(day(29)));
+    assert_eq!((k1.suggested_qty, k1.suggested_cost(), k1.order_group.as_str()), (30, Cents(9000), "V9"));
+    assert!(!k1.slow_mover);
+    let (k2, k3) = (row("K2"), row("K3"));
+    assert_eq!((k2.on_hand, k2.units_sold(), k2.slow_mover, k2.suggested_qty), (50, 1, true, 0));
+    assert_eq!((k3.on_hand, k3.units_sold(), k3.slow_mover, k3.projected_stockout), (7, 0, true, None));
+
+    let orders = &actual::<PurchaseSuggestion>(&output, &[5])[0];
+    let v9 = PurchaseSuggestion {
+        store_id: "S1".into(),
+        business_date: day(27),
+        order_group: "V9".into(),
+        skus: 1,
+        units: 30,
+        cases: 5,
+        cost: Cents(9000),
+        earliest_stockout: Some(day(29)),
+    };
+    assert_eq!(orders, &vec![v9]);
+
+    let mut slow: Vec<(String, Severity, Option<Cents>, String)> = actual::<Exception>(&output, &[5])[0]
+        .iter()
+        .filter(|e| e.kind.as_str() == "slow_mover")
+        .map(|e| (e.subject.to_string(), e.severity, e.amount, e.evidence.clone()))
+        .collect();
+    slow.sort();
+    assert_eq!(
+        slow,
+        vec![
+            (
+                "K2".into(),
+                Severity::Low,
+                Some(Cents(20000)),
+                "50 on hand, 1 sold in 28 days traded: 1400 days of cover".into()
+            ),
+            ("K3".into(), Severity::High, Some(Cents(3500)), "7 on hand, no sale in 28 days traded".into()),
+        ]
+    );
 }
 
 /// Four weeks of plain sales, then two promotions from day 28, hand-computed. PR1 (K1, cost 3.00,
