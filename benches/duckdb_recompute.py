@@ -57,11 +57,12 @@ DIALECT["basket_affinity"] = [
 DIALECT["replenishment"] = [
     ("CAST(i.as_of_date AS INT)", "(i.as_of_date - DATE '1970-01-01')"),
     ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
+    ("CAST(business_date(r.ts, s.timezone) AS INT)", "(business_date(r.ts, s.timezone) - DATE '1970-01-01')"),
     ('CAST(business_date(r."start", s.timezone) AS INT)', "(business_date(r.\"start\", s.timezone) - DATE '1970-01-01')"),
     ("CAST(business_date(r.\"end\" - INTERVAL '1 millisecond', s.timezone) AS INT)",
      "(business_date(r.\"end\" - INTERVAL '1 millisecond', s.timezone) - DATE '1970-01-01')"),
     (" / 120000", " // 120000"),
-    (" * (12 / t.days)", " * (12 // t.days)"),
+    (" * (12 / w.days)", " * (12 // w.days)"),
     (" / k.case_pack", " // k.case_pack"),
     ("CAST(CAST(today + out_days AS INT) AS DATE)", "(as_of_date + CAST(out_days AS INTEGER))"),
 ]

@@ -38,39 +38,38 @@ traded AS (
         SELECT r.store_id, CAST(business_date(r.ts, s.timezone) AS INT) AS day
         FROM refund_lines r JOIN current_stores s ON s.store_id = r.store_id) t
 ),
-traded_days AS (
-    SELECT k.store_id, k.sku, t.weekday, COUNT(*) AS days
-    FROM stock k
-    JOIN traded t ON t.store_id = k.store_id AND t.day BETWEEN k.today - 27 AND k.today
-    GROUP BY k.store_id, k.sku, t.weekday
+-- Per (store, sku) and weekday the store traded in the window: its days traded and the units sold
+-- on them (a day with a sale is a day traded).
+by_weekday AS (
+    SELECT x.store_id, x.sku, x.weekday, x.days, COALESCE(d.units, 0) AS units
+    FROM (
+        SELECT k.store_id, k.sku, t.weekday, COUNT(*) AS days
+        FROM stock k
+        JOIN traded t ON t.store_id = k.store_id AND t.day BETWEEN k.today - 27 AND k.today
+        GROUP BY k.store_id, k.sku, t.weekday) x
+    LEFT JOIN sold d ON d.store_id = x.store_id AND d.sku = x.sku AND d.weekday = x.weekday
 ),
 weekdays AS (
     SELECT k.store_id, k.sku,
-           COALESCE(SUM(CASE WHEN d.weekday = 0 THEN d.units END), 0) AS mon,
-           COALESCE(SUM(CASE WHEN d.weekday = 1 THEN d.units END), 0) AS tue,
-           COALESCE(SUM(CASE WHEN d.weekday = 2 THEN d.units END), 0) AS wed,
-           COALESCE(SUM(CASE WHEN d.weekday = 3 THEN d.units END), 0) AS thu,
-           COALESCE(SUM(CASE WHEN d.weekday = 4 THEN d.units END), 0) AS fri,
-           COALESCE(SUM(CASE WHEN d.weekday = 5 THEN d.units END), 0) AS sat,
-           COALESCE(SUM(CASE WHEN d.weekday = 6 THEN d.units END), 0) AS sun,
-           COALESCE(SUM(d.units), 0) AS units,
-           COALESCE(SUM(GREATEST(d.units, 0)), 0) > 0 AS selling
+           COALESCE(SUM(CASE WHEN w.weekday = 0 THEN w.units END), 0) AS mon,
+           COALESCE(SUM(CASE WHEN w.weekday = 1 THEN w.units END), 0) AS tue,
+           COALESCE(SUM(CASE WHEN w.weekday = 2 THEN w.units END), 0) AS wed,
+           COALESCE(SUM(CASE WHEN w.weekday = 3 THEN w.units END), 0) AS thu,
+           COALESCE(SUM(CASE WHEN w.weekday = 4 THEN w.units END), 0) AS fri,
+           COALESCE(SUM(CASE WHEN w.weekday = 5 THEN w.units END), 0) AS sat,
+           COALESCE(SUM(CASE WHEN w.weekday = 6 THEN w.units END), 0) AS sun,
+           COALESCE(SUM(CASE WHEN w.weekday = 0 THEN w.days END), 0) AS mon_days,
+           COALESCE(SUM(CASE WHEN w.weekday = 1 THEN w.days END), 0) AS tue_days,
+           COALESCE(SUM(CASE WHEN w.weekday = 2 THEN w.days END), 0) AS wed_days,
+           COALESCE(SUM(CASE WHEN w.weekday = 3 THEN w.days END), 0) AS thu_days,
+           COALESCE(SUM(CASE WHEN w.weekday = 4 THEN w.days END), 0) AS fri_days,
+           COALESCE(SUM(CASE WHEN w.weekday = 5 THEN w.days END), 0) AS sat_days,
+           COALESCE(SUM(CASE WHEN w.weekday = 6 THEN w.days END), 0) AS sun_days,
+           COALESCE(SUM(w.units), 0) AS units,
+           COALESCE(SUM(w.days), 0) AS days_traded,
+           COALESCE(SUM(GREATEST(w.units, 0)), 0) > 0 AS selling
     FROM stock k
-    LEFT JOIN sold d ON d.store_id = k.store_id AND d.sku = k.sku
-    GROUP BY k.store_id, k.sku
-),
-weekday_days AS (
-    SELECT k.store_id, k.sku,
-           COALESCE(SUM(CASE WHEN t.weekday = 0 THEN t.days END), 0) AS mon,
-           COALESCE(SUM(CASE WHEN t.weekday = 1 THEN t.days END), 0) AS tue,
-           COALESCE(SUM(CASE WHEN t.weekday = 2 THEN t.days END), 0) AS wed,
-           COALESCE(SUM(CASE WHEN t.weekday = 3 THEN t.days END), 0) AS thu,
-           COALESCE(SUM(CASE WHEN t.weekday = 4 THEN t.days END), 0) AS fri,
-           COALESCE(SUM(CASE WHEN t.weekday = 5 THEN t.days END), 0) AS sat,
-           COALESCE(SUM(CASE WHEN t.weekday = 6 THEN t.days END), 0) AS sun,
-           COALESCE(SUM(t.days), 0) AS days
-    FROM stock k
-    LEFT JOIN traded_days t ON t.store_id = k.store_id AND t.sku = k.sku
+    LEFT JOIN by_weekday w ON w.store_id = k.store_id AND w.sku = k.sku
     GROUP BY k.store_id, k.sku
 ),
 covering AS (
@@ -96,11 +95,10 @@ promoted AS (
 ),
 projected AS (
     SELECT p.store_id, p.sku, p.ahead, p.discount_bp,
-           SUM(CASE WHEN t.days > 0 THEN GREATEST(COALESCE(x.units, 0), 0) * (12 / t.days) ELSE 0 END
+           SUM(CASE WHEN w.days > 0 THEN GREATEST(w.units, 0) * (12 / w.days) ELSE 0 END
                * (10000 + 2 * p.discount_bp)) OVER (PARTITION BY p.store_id, p.sku ORDER BY p.ahead) AS sold
     FROM promoted p
-    LEFT JOIN sold x ON x.store_id = p.store_id AND x.sku = p.sku AND x.weekday = (p.day + 3) % 7
-    LEFT JOIN traded_days t ON t.store_id = p.store_id AND t.sku = p.sku AND t.weekday = (p.day + 3) % 7
+    LEFT JOIN by_weekday w ON w.store_id = p.store_id AND w.sku = p.sku AND w.weekday = (p.day + 3) % 7
 ),
 cycle AS (
     SELECT k.store_id, k.sku,
@@ -113,9 +111,9 @@ cycle AS (
     GROUP BY k.store_id, k.sku
 ),
 planned AS (
-    SELECT k.*, w.mon, w.tue, w.wed, w.thu, w.fri, w.sat, w.sun, w.units, c.reorder_point, c.order_up_to,
-           c.promo_days, t.mon AS mon_days, t.tue AS tue_days, t.wed AS wed_days, t.thu AS thu_days,
-           t.fri AS fri_days, t.sat AS sat_days, t.sun AS sun_days, t.days AS days_traded,
+    SELECT k.*, w.mon, w.tue, w.wed, w.thu, w.fri, w.sat, w.sun, w.mon_days, w.tue_days, w.wed_days,
+           w.thu_days, w.fri_days, w.sat_days, w.sun_days, w.units, w.days_traded, c.reorder_point,
+           c.order_up_to, c.promo_days,
            CASE WHEN w.selling AND c.out_ahead IS NOT NULL
                 THEN CASE WHEN k.on_hand <= 0 THEN 0 ELSE c.out_ahead END END AS out_days,
            CASE WHEN w.selling AND k.on_hand <= c.reorder_point AND c.order_up_to > k.on_hand
@@ -124,7 +122,6 @@ planned AS (
     FROM stock k
     JOIN weekdays w ON w.store_id = k.store_id AND w.sku = k.sku
     JOIN cycle c ON c.store_id = k.store_id AND c.sku = k.sku
-    JOIN weekday_days t ON t.store_id = k.store_id AND t.sku = k.sku
 )
 SELECT
     store_id, sku, as_of_date, on_hand,

@@ -23,6 +23,7 @@ use tillflow_schemas::{Day, Epoch, Id, Millis};
 use crate::records::{InventoryRec, greatest};
 use crate::sku_days::{LINES, RETURNED, SOLD, SkuDays};
 use crate::sums::Sums;
+use crate::watermark::trailing_days;
 
 type StoreSku = (Id, Id);
 
@@ -105,9 +106,7 @@ pub fn inventory_position<'s>(
 
     // Keyed by (store, day), so a new day joins the sales of the day entering the window and of
     // the one leaving it, not the store's whole history.
-    let window_days = watermark_days
-        .clone()
-        .flat_map(|(store, as_of)| (0..DEMAND_WINDOW_DAYS as Day).map(move |back| ((store, as_of - back), ())));
+    let window_days = trailing_days(watermark_days.clone(), DEMAND_WINDOW_DAYS as Day);
     let sold = days
         .sums
         .clone()

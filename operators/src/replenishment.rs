@@ -35,12 +35,14 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
+use tillflow_schemas::time::weekday;
 use tillflow_schemas::views::{InventoryPosition, ProductRecord, PromotionRecord, PurchaseSuggestion, Replenishment};
 use tillflow_schemas::{Cents, Day, Epoch, Id, Supply};
 
 use crate::records::StoreRec;
 use crate::sku_days::{LINES, SOLD, SkuDays};
 use crate::sums::Sums;
+use crate::watermark::trailing_days;
 
 /// The trailing window of the demand, in business days ending on the watermark's day.
 pub const DEMAND_DAYS: Day = 28;
@@ -95,11 +97,6 @@ enum Part {
     },
 }
 
-/// Monday = 0.
-pub fn weekday(day: Day) -> usize {
-    (day as i64 + 3).rem_euclid(7) as usize
-}
-
 /// Maintains `replenishment` from the stock on hand (`inventory_position`), what each (store,
 /// sku, day) sold, each store's watermark day, the current products and promotions, and the
 /// stores (for time zones).
@@ -119,7 +116,7 @@ pub fn replenishment<'s>(
     // The (sku, store)s with stock (one row each), to meet their product and promotions by SKU.
     let keys = stock.clone().map(|((store, sku), _)| (sku, store));
 
-    let window = today.flat_map(|(store, as_of)| (0..DEMAND_DAYS).map(move |back| ((store, as_of - back), ())));
+    let window = trailing_days(today, DEMAND_DAYS);
     let demand = days
         .sums
         .clone()
@@ -290,18 +287,6 @@ pub fn purchase_suggestions<'s>(
             out.push((order, 1));
         })
         .map(|(_, order)| order)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::weekday;
-
-    #[test]
-    fn weekdays_count_from_monday() {
-        assert_eq!(weekday(0), 3, "1970-01-01 was a Thursday");
-        assert_eq!(weekday(4), 0, "1970-01-05 was a Monday");
-        assert_eq!(weekday(-1), 2, "1969-12-31 was a Wednesday");
-    }
 }
 
 /// Beside the views, their reference tests: `queries/replenishment.sql` and

@@ -22,6 +22,15 @@ pub fn watermark<'s>(
     })
 }
 
+/// The (store, day)s of each store's trailing window of `days` business days ending on its
+/// watermark day, as keys: a new day brings one key in and takes one out.
+pub fn trailing_days<'s>(
+    today: VecCollection<'s, Epoch, (Id, Day)>,
+    days: Day,
+) -> VecCollection<'s, Epoch, ((Id, Day), ())> {
+    today.flat_map(move |(store, as_of)| (0..days).map(move |back| ((store, as_of - back), ())))
+}
+
 /// Each store's local day of the watermark, in its current time zone.
 pub fn store_days<'s>(
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,

@@ -274,10 +274,9 @@ impl ComputeArgs {
             views: self.views.unwrap_or(defaults.views),
             labor_target: self.labor_target.unwrap_or(defaults.labor_target),
             affinity_min_baskets: self.affinity_min_baskets.unwrap_or(defaults.affinity_min_baskets),
-            affinity_window_days: defaults.affinity_window_days,
-            slow_judged_days: defaults.slow_judged_days,
             allowed_lateness_ms: self.allowed_lateness.unwrap_or(defaults.allowed_lateness_ms),
             retention_ms: self.retention.unwrap_or(defaults.retention_ms),
+            ..defaults
         }
     }
 }

@@ -210,8 +210,8 @@ impl RawEvent {
                 list_price: non_negative("list_price", v.req("list_price", self.list_price)?)?,
                 supply: Supply {
                     supplier: optional_id("supplier", self.supplier)?,
-                    lead_time_days: within("lead_time_days", self.lead_time_days, 0, MAX_LEAD_TIME_DAYS)?,
-                    case_pack: within("case_pack", self.case_pack, 1, MAX_QTY)?,
+                    lead_time_days: within("lead_time_days", self.lead_time_days, 0..=MAX_LEAD_TIME_DAYS, "days")?,
+                    case_pack: within("case_pack", self.case_pack, 1..=MAX_QTY, "units")?,
                 },
             }),
             EventType::Store => {
@@ -661,12 +661,22 @@ fn line_qty(field: Field, qty: Option<i64>) -> Result<i64, InputError> {
     Ok(qty)
 }
 
-/// An optional whole number, if given within `min..=max`.
-fn within(field: &'static str, value: Option<i64>, min: i64, max: i64) -> Result<Option<i64>, InputError> {
+/// An optional whole number of `unit`, if given within `range`.
+fn within(
+    field: &'static str,
+    value: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+    unit: &str,
+) -> Result<Option<i64>, InputError> {
     match value {
-        Some(n) if !(min..=max).contains(&n) => {
-            Err(InputError::invalid(field, format!("{n} is outside {min}..={max}")))
-        }
+        Some(n) if !range.contains(&n) => Err(InputError::invalid(
+            field,
+            format!(
+                "give a whole number of {unit} from {} to {} (or leave it out), not {n}",
+                range.start(),
+                range.end()
+            ),
+        )),
         _ => Ok(value),
     }
 }

@@ -65,6 +65,11 @@ pub fn hour_slices(start: Millis, end: Millis, tz: Tz) -> Vec<(Day, u8, Millis)>
     slices
 }
 
+/// The weekday of a day, Monday = 0 (day 0, 1970-01-01, was a Thursday).
+pub fn weekday(day: Day) -> usize {
+    (day as i64 + 3).rem_euclid(7) as usize
+}
+
 pub fn utc_day(ts: Millis) -> Day {
     ts.div_euclid(MILLIS_PER_DAY) as Day
 }
@@ -87,6 +92,14 @@ pub fn format_ts(ts: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weekdays_count_from_monday() {
+        assert_eq!(weekday(0), 3, "1970-01-01 was a Thursday");
+        assert_eq!(weekday(4), 0, "1970-01-05 was a Monday");
+        assert_eq!(weekday(-1), 2, "1969-12-31 was a Wednesday");
+        assert_eq!(weekday(date_to_day(NaiveDate::from_ymd_opt(2026, 3, 7).unwrap())), 5, "a Saturday");
+    }
 
     #[test]
     fn business_day_is_store_local() {

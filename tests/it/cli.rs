@@ -129,6 +129,27 @@ fn the_district_report_in_every_format() {
                  WHERE s.district = 'D01' AND p.promo_id LIKE 'P002-%' AND p.business_date <= DATE '2026-03-09'";
     let total = run_ok(&["sql", "--out", &out, "--format", "csv", query]);
     assert_eq!(total.lines().nth(1), Some(units.to_string().as_str()), "{promotions}");
+    // Draft orders are today's: none on a past day; on the latest, every store's, their costs
+    // adding up to the district's purchase suggestions.
+    let drafts = |markdown: &str| {
+        let section = markdown.split("## Draft orders for the day").nth(1).unwrap().split("\n## ").next().unwrap();
+        let rows: Vec<Vec<String>> = section
+            .lines()
+            .filter(|l| l.starts_with("| S0"))
+            .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect())
+            .collect();
+        rows
+    };
+    assert!(drafts(&markdown).is_empty(), "2026-03-09 has ended: {markdown}");
+    let latest = run_ok(&["report", "--out", &out, "--district", "D01", "--format", "md"]);
+    let orders = drafts(&latest);
+    assert!(!orders.is_empty(), "{latest}");
+    let cents = |text: &str| (text.parse::<f64>().unwrap() * 100.0).round() as i64;
+    let cost: i64 = orders.iter().map(|o| cents(&o[4])).sum();
+    let query = "SELECT SUM(p.cost) FROM purchase_suggestions p JOIN stores s ON s.store_id = p.store_id \
+                 WHERE s.district = 'D01' AND p.business_date = DATE '2026-03-11'";
+    let total = run_ok(&["sql", "--out", &out, "--format", "csv", query]);
+    assert_eq!(cents(total.lines().nth(1).unwrap()), cost, "{latest}");
 
     let csv = run_ok(&["report", "--out", &out, "--district", "D01", "--date", "2026-03-09", "--format", "csv"]);
     let mut lines = csv.lines();
@@ -263,6 +284,8 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
         "What the chain's departments sold",
         "Bought together: the strongest pairs of the last 28 days",
         "Stock that needs a look",
+        "What to order today: the draft orders by supplier",
+        "Slow movers",
         "Cashiers flagged against their district's peers",
         "Refunds and voids that break a rule",
         "Understaffed hours",
@@ -277,6 +300,16 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
     let pairs = printed.split("Bought together").nth(1).unwrap().split("\n\n").next().unwrap();
     let pair_rows: Vec<&str> = pairs.lines().filter(|l| l.starts_with("| D01 ")).collect();
     assert!(!pair_rows.is_empty() && pair_rows.len() <= 5, "{pairs}");
+    // Draft orders: the sample's suppliers, each line with whole cases and a cost.
+    let orders = printed.split("What to order today").nth(1).unwrap().split("\n\n").next().unwrap();
+    let order_rows: Vec<Vec<&str>> = orders
+        .lines()
+        .filter(|l| l.starts_with("| S00"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(!order_rows.is_empty() && order_rows.len() <= 6, "{orders}");
+    let suppliers = ["Northline Foods", "Valley Fresh", "Brightway Supply", "Threadworks", "Bakery", "Electronics"];
+    assert!(order_rows.iter().all(|o| suppliers.contains(&o[1]) && o[4].parse::<i64>().unwrap() > 0), "{orders}");
     // Six stores, each with its net sales line; every event accepted.
     let store_lines = printed.lines().filter(|l| l.starts_with("| S00")).count();
     assert!(store_lines >= 6 + 5, "{printed}");

@@ -194,6 +194,8 @@ fn every_kind_of_bad_input_has_its_outcome() {
         ("a revision that is not a whole number", "a.ndjson", revised("-1", "2").into(), vec![Dead("a revision is a whole number")]),
         ("a revision on a sale accepted without one", "a.ndjson", format!("{SALE}\n{}\n", revised("2", "3")).into(), vec![Accepted, Dead("already accepted with different content")]),
         ("an unknown SKU (accepted: its product may come later)", "a.ndjson", SALE.replace(r#""sku":"A""#, r#""sku":"ZZZ""#).into(), vec![Accepted]),
+        ("a lead time beyond a year", "a.ndjson", PRODUCT.replace(r#""list_price":4.5"#, r#""list_price":4.5,"lead_time_days":400"#).into(), vec![Dead("`lead_time_days`: give a whole number of days from 0 to 365 (or leave it out), not 400")]),
+        ("a case of no units", "a.ndjson", PRODUCT.replace(r#""list_price":4.5"#, r#""list_price":4.5,"case_pack":0"#).into(), vec![Dead("`case_pack`: give a whole number of units from 1 to 1000000 (or leave it out), not 0")]),
         ("an unknown store", "a.ndjson", SALE.replace(r#""store_id":"S1""#, r#""store_id":"S9""#).into(), vec![Dead("unknown store `S9`")]),
     ];
     let mut failures = Vec::new();

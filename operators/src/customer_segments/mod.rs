@@ -18,7 +18,7 @@
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use serde::{Deserialize, Serialize};
-use tillflow_schemas::time::utc_day;
+use tillflow_schemas::time::{utc_day, weekday};
 use tillflow_schemas::views::{CustomerFeatures, CustomerSegment, Daypart, Features, SegmentProfile};
 use tillflow_schemas::{Cents, Day, Epoch, Id, Key, Millis};
 
@@ -61,9 +61,9 @@ fn in_window(day: Day, as_of: Day) -> bool {
     day > as_of - CUSTOMER_WINDOW_DAYS && day <= as_of
 }
 
-/// Saturday or Sunday (day 0, 1970-01-01, was a Thursday).
+/// Saturday or Sunday.
 fn is_weekend(day: Day) -> bool {
-    matches!((day as i64 + 3).rem_euclid(7), 5 | 6)
+    weekday(day) >= 5
 }
 
 /// What one card's purchases add to its customer's features over the window ending on
