@@ -16,7 +16,7 @@ import time
 import duckdb
 
 QUERIES = pathlib.Path(__file__).resolve().parent.parent / "queries"
-VIEWS = ["stores", "products", "promotions", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand",
+VIEWS = ["stores", "products", "promotions", "sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "register_anomalies", "labor_demand",
          "store_daily", "category_daily", "basket_affinity", "promotion_performance",
          "promotion_summary", "replenishment", "purchase_suggestions", "exceptions"]
 

@@ -1,5 +1,5 @@
 -- exceptions: the reference definition (docs/views.md), in plain SQL over the reference tables of
--- the views it reads (refund_void_anomalies, rule_breaks, labor_demand, sku_margin,
+-- the views it reads (refund_void_anomalies, register_anomalies, rule_breaks, labor_demand, sku_margin,
 -- inventory_position, store_daily, category_daily, promotion_performance, replenishment) and current_stores and watermark of shared.sql. It shares no code with the dataflow's
 -- mapping (schemas/src/views/exceptions.rs): kinds, severities, subjects, amounts, evidence text
 -- and ids are all written out again here.
@@ -9,6 +9,9 @@
 --     refund/no-receipt refund, or manual discount rates; high when the worst z of those is >= 7
 --     (twice the 3.5 threshold), else medium. The evidence has one part per flagged rate, in the
 --     order of the rates, joined by '; '.
+--   register_voids, register_refunds: a register-day whose `flags` list line/post-void, or refund/
+--     no-receipt refund rates; high when the worst z of those is >= 7, else medium; the evidence
+--     as above, against the store's other registers.
 --   the five rule_breaks rules: subject = the refund, or the voided sale for post-voids.
 --   understaffed_peak: a store-day with 3 or more understaffed hours (high with 6 or more); the
 --     evidence has one part per such hour, by hour.
@@ -65,6 +68,29 @@ anomaly_rates AS (
            4, 'manual_discount_rate', manual_discount_rate, manual_discount_rate_median, manual_discount_rate_z
     FROM refund_void_anomalies WHERE strpos(concat(',', flags, ','), ',manual_discount_rate,') > 0
 ),
+-- One row per flagged rate of a register-day, with the exception kind it belongs to.
+register_rates AS (
+    SELECT store_id, register_id, business_date, district, transactions_7d, cashiers_7d,
+           'register_voids' AS kind, CAST(NULL AS DECIMAL(18, 2)) AS amount,
+           0 AS i, 'line_void_rate' AS rate,
+           line_void_rate AS rate_value, line_void_rate_others AS others, line_void_rate_z AS z
+    FROM register_anomalies WHERE strpos(concat(',', flags, ','), ',line_void_rate,') > 0
+    UNION ALL
+    SELECT store_id, register_id, business_date, district, transactions_7d, cashiers_7d,
+           'register_voids', CAST(NULL AS DECIMAL(18, 2)),
+           1, 'post_void_rate', post_void_rate, post_void_rate_others, post_void_rate_z
+    FROM register_anomalies WHERE strpos(concat(',', flags, ','), ',post_void_rate,') > 0
+    UNION ALL
+    SELECT store_id, register_id, business_date, district, transactions_7d, cashiers_7d,
+           'register_refunds', CAST(refund_amount_7d AS DECIMAL(18, 2)),
+           2, 'refund_rate', refund_rate, refund_rate_others, refund_rate_z
+    FROM register_anomalies WHERE strpos(concat(',', flags, ','), ',refund_rate,') > 0
+    UNION ALL
+    SELECT store_id, register_id, business_date, district, transactions_7d, cashiers_7d,
+           'register_refunds', CAST(refund_amount_7d AS DECIMAL(18, 2)),
+           3, 'no_receipt_refund_rate', no_receipt_refund_rate, no_receipt_refund_rate_others, no_receipt_refund_rate_z
+    FROM register_anomalies WHERE strpos(concat(',', flags, ','), ',no_receipt_refund_rate,') > 0
+),
 -- Understaffed hours.
 short_hours AS (
     SELECT store_id, business_date, hour, transactions, staff_on_clock, required_staff
@@ -94,6 +120,12 @@ numbers AS (
     SELECT 'anomaly', store_id, cashier_id, business_date, i, 2, 100.0 * median FROM anomaly_rates
     UNION ALL
     SELECT 'anomaly', store_id, cashier_id, business_date, i, 3, COALESCE(z, 0.0) FROM anomaly_rates
+    UNION ALL
+    SELECT 'register', store_id, register_id, business_date, i, 1, 100.0 * rate_value FROM register_rates
+    UNION ALL
+    SELECT 'register', store_id, register_id, business_date, i, 2, 100.0 * others FROM register_rates
+    UNION ALL
+    SELECT 'register', store_id, register_id, business_date, i, 3, COALESCE(z, 0.0) FROM register_rates
     UNION ALL
     SELECT 'staffing', store_id, store_id AS subject, business_date, hour, 1, staff_on_clock FROM short_hours
     UNION ALL
@@ -147,6 +179,19 @@ anomaly_parts AS (
                   ', z ', f.t3) AS evidence_part
     FROM anomaly_rates r
     LEFT JOIN formatted f ON f.src = 'anomaly' AND f.store_id = r.store_id AND f.subject = r.cashier_id
+        AND f.business_date = r.business_date AND f.i = r.i
+),
+-- One evidence part per flagged rate of a register: '<rate> <rate %> over 7 days (<n> transactions,
+-- <c> cashiers), other registers <others %>, z <z>'.
+register_parts AS (
+    SELECT r.kind, r.district, r.store_id, r.register_id, r.business_date, r.amount, r.i, r.z,
+           concat(r.rate, ' ', CASE WHEN f.t1 IS NULL THEN '-' ELSE concat(f.t1, '%') END,
+                  ' over 7 days (', CAST(r.transactions_7d AS VARCHAR), ' transactions, ',
+                  CAST(r.cashiers_7d AS VARCHAR), ' cashiers), other registers ',
+                  CASE WHEN f.t2 IS NULL THEN '-' ELSE concat(f.t2, '%') END,
+                  ', z ', f.t3) AS evidence_part
+    FROM register_rates r
+    LEFT JOIN formatted f ON f.src = 'register' AND f.store_id = r.store_id AND f.subject = r.register_id
         AND f.business_date = r.business_date AND f.i = r.i
 ),
 -- Store-days with 3 or more understaffed hours; one evidence part per hour, by hour:
@@ -243,6 +288,13 @@ raised AS (
            CAST(string_agg(evidence_part, '; ' ORDER BY i) AS VARCHAR) AS evidence
     FROM anomaly_parts
     GROUP BY kind, district, store_id, cashier_id, business_date
+    UNION ALL
+    SELECT kind, district, store_id, register_id, business_date,
+           CASE WHEN MAX(z) >= 7.0 THEN 'high' ELSE 'medium' END,
+           MAX(amount),
+           CAST(string_agg(evidence_part, '; ' ORDER BY i) AS VARCHAR)
+    FROM register_parts
+    GROUP BY kind, district, store_id, register_id, business_date
     UNION ALL
     SELECT b.rule, s.district, b.store_id, COALESCE(b.refund_id, b.transaction_id), b.business_date,
            CASE WHEN b.rule IN ('refund_without_sale', 'cash_refund_of_card_sale') THEN 'high'

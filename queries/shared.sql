@@ -46,11 +46,11 @@ SELECT (SELECT latest FROM ranked WHERE rank = LEAST(2, stores)) - INTERVAL '1 h
 -- One row per sale: its totals, how it was paid, and its store-local day and hour.
 CREATE TABLE transactions AS
 WITH lines AS (
-    SELECT event_id, store_id, transaction_id, ts, cashier_id, customer_ref,
+    SELECT event_id, store_id, transaction_id, ts, register_id, cashier_id, customer_ref,
            SUM(qty) AS items, SUM(qty * unit_price) AS gross, SUM(discount) AS discount,
            SUM(CASE WHEN promo_id IS NULL THEN discount ELSE 0 END) AS manual_discount
     FROM sale_lines
-    GROUP BY event_id, store_id, transaction_id, ts, cashier_id, customer_ref
+    GROUP BY event_id, store_id, transaction_id, ts, register_id, cashier_id, customer_ref
 ),
 paid AS (
     SELECT event_id, SUM(amount) AS tendered,
@@ -77,10 +77,10 @@ WHERE NOT EXISTS (
 
 -- One row per refund, with its store-local day and hour.
 CREATE TABLE refunds AS
-SELECT r.event_id, r.store_id, r.refund_id, r.ts, r.cashier_id, r.original_transaction_id, r.tender_kind,
+SELECT r.event_id, r.store_id, r.refund_id, r.ts, r.register_id, r.cashier_id, r.original_transaction_id, r.tender_kind,
        SUM(r.amount) AS amount,
        business_date(r.ts, s.timezone) AS business_date,
        local_hour(r.ts, s.timezone) AS hour
 FROM refund_lines r
 JOIN current_stores s ON s.store_id = r.store_id
-GROUP BY r.event_id, r.store_id, r.refund_id, r.ts, r.cashier_id, r.original_transaction_id, r.tender_kind, s.timezone
+GROUP BY r.event_id, r.store_id, r.refund_id, r.ts, r.register_id, r.cashier_id, r.original_transaction_id, r.tender_kind, s.timezone

@@ -35,7 +35,7 @@ from deltalake import DeltaTable
 from moto.server import ThreadedMotoServer
 
 BUCKET = "tillflow-views"
-VIEWS = ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "store_daily",
+VIEWS = ["sku_margin", "inventory_position", "rule_breaks", "refund_void_anomalies", "register_anomalies", "labor_demand", "store_daily",
          "category_daily", "basket_affinity", "promotion_performance",
          "promotion_summary", "replenishment", "purchase_suggestions", "exceptions", "customer_segments", "segment_profiles", "stores", "products", "promotions",
          "dead_letters"]

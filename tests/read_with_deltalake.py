@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-VIEWS = ["inventory_position", "rule_breaks", "refund_void_anomalies", "labor_demand", "store_daily", "category_daily",
+VIEWS = ["inventory_position", "rule_breaks", "refund_void_anomalies", "register_anomalies", "labor_demand", "store_daily", "category_daily",
          "basket_affinity", "promotion_performance", "promotion_summary", "replenishment", "purchase_suggestions", "exceptions", "customer_segments", "segment_profiles", "stores", "products", "promotions",
          "dead_letters"]
 COLUMNS = ["store_id", "sku", "business_date", "units_sold", "net_sales", "cogs", "gross_margin"]

@@ -35,10 +35,11 @@ pub struct GroundTruth {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Injected {
-    /// excess_voids, discount_abuse, refund_without_sale, cash_refund_of_card_sale, understaffed_peak, ghost_inventory.
+    /// excess_voids, discount_abuse, refund_without_sale, cash_refund_of_card_sale, understaffed_peak,
+    /// ghost_inventory, register_refunds.
     pub kind: String,
     pub store_id: String,
-    /// The cashier, SKU or store at fault.
+    /// The cashier, SKU, register or store at fault.
     pub subject: String,
     pub description: String,
     /// Ids of the events that show it (refund ids for refund rules), where it is per event.
@@ -53,6 +54,8 @@ struct Plan {
     cash_refund_store: usize,
     understaffed_store: usize,
     ghost: (usize, usize),
+    /// A register used for refunds without receipt, whoever is logged in.
+    refund_register: (usize, u32),
 }
 
 pub struct Simulator<'a> {
@@ -83,6 +86,7 @@ impl<'a> Simulator<'a> {
             cash_refund_store: store(3),
             understaffed_store: store(4),
             ghost: (store(5), top_seller),
+            refund_register: (store(6), 3),
         };
         let mut truth = Vec::new();
         let id = |s: usize| chain.stores[s].record.store_id.to_string();
@@ -129,6 +133,14 @@ impl<'a> Simulator<'a> {
             store_id: id(gs),
             subject: chain.products[gk].record.sku.to_string(),
             description: "counted as zero on day 2, never restocked, still selling: the system goes negative".into(),
+            evidence: Vec::new(),
+        });
+        let (rs, register) = plan.refund_register;
+        truth.push(Injected {
+            kind: "register_refunds".into(),
+            store_id: id(rs),
+            subject: register_of(&chain.stores[rs], register).to_string(),
+            description: "refunds without receipt rung on one register by whichever cashier is on it".into(),
             evidence: Vec::new(),
         });
         let on_hand = vec![vec![0; chain.products.len()]; n];
@@ -318,13 +330,14 @@ impl<'a> Simulator<'a> {
             if let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "refund_without_sale").filter(|_| fake) {
                 truth.evidence.push(refund_id.to_string());
             }
+            let cashier = rng.random_range(0..roster);
             let event = Event::Refund(Refund {
                 event_id: next_id("E"),
                 ts,
                 store_id,
                 refund_id,
-                register_id: format!("{store_id}-R1").into(),
-                cashier_id: store.cashiers[rng.random_range(0..roster)],
+                register_id: register_of(store, home_register(cashier)),
+                cashier_id: store.cashiers[cashier],
                 original_transaction_id: original,
                 lines: vec![RefundLine { sku: product.sku, qty: 1, amount: product.list_price }],
                 tender_kind: if fake {
@@ -335,6 +348,29 @@ impl<'a> Simulator<'a> {
                     TenderKind::StoreCredit
                 },
                 reason: Some(if fake { "defective" } else { "no receipt" }.into()),
+            });
+            self.emit(ts + rng.random_range(0..3000), event);
+            self.on_hand[s][k] += 1;
+        }
+
+        // (Anomaly) refunds without receipt, to cash, all rung on one register.
+        let (register_store, register) = self.plan.refund_register;
+        let rung = if s == register_store { poisson(rng, 1.5) } else { 0 };
+        for _ in 0..rung {
+            let k = chain.draw_product(rng);
+            let product = &chain.products[k].record;
+            let ts = Self::at(tz, date, rng.random_range(9 * 60..20 * 60));
+            let event = Event::Refund(Refund {
+                event_id: next_id("E"),
+                ts,
+                store_id,
+                refund_id: next_id("R"),
+                register_id: register_of(store, register),
+                cashier_id: store.cashiers[rng.random_range(0..roster)],
+                original_transaction_id: None,
+                lines: vec![RefundLine { sku: product.sku, qty: 1, amount: product.list_price }],
+                tender_kind: TenderKind::Cash,
+                reason: Some("no receipt".into()),
             });
             self.emit(ts + rng.random_range(0..3000), event);
             self.on_hand[s][k] += 1;
@@ -358,7 +394,7 @@ impl<'a> Simulator<'a> {
         let voider = self.plan.void_cashier == (s, cashier_index);
         let abuser = self.plan.discount_cashier == (s, cashier_index);
         let transaction_id = next_id("T");
-        let register_id: Text = format!("{}-R{}", store.record.store_id, 1 + cashier_index % 4).into();
+        let register_id = register_of(store, home_register(cashier_index));
 
         let basket = 1 + geometric(rng, 0.42).min(11);
         let mut lines: Vec<SaleLine> = Vec::with_capacity(basket);
@@ -409,7 +445,7 @@ impl<'a> Simulator<'a> {
                 ts: ts - rng.random_range(5_000..40_000),
                 store_id: store.record.store_id,
                 transaction_id: transaction_id.clone(),
-                register_id: register_id.clone(),
+                register_id,
                 cashier_id: cashier,
                 scope: VoidScope::Line,
                 lines: vec![VoidLine {
@@ -456,7 +492,7 @@ impl<'a> Simulator<'a> {
             ts,
             store_id: store.record.store_id,
             transaction_id: transaction_id.clone(),
-            register_id: register_id.clone(),
+            register_id,
             cashier_id: cashier,
             customer_ref,
             lines: lines.clone(),
@@ -501,7 +537,7 @@ impl<'a> Simulator<'a> {
             let refund_id = next_id("R");
             let cash_for_card = cash_store && tender_kind == TenderKind::Card && rng.random_range(0.0..1.0) < 0.6;
             let refund_tender = if cash_for_card { TenderKind::Cash } else { tender_kind };
-            let cashier_id = store.cashiers[rng.random_range(0..store.cashiers.len())];
+            let refunder = rng.random_range(0..store.cashiers.len());
             let original_transaction_id = (rng.random_range(0..100) < 92).then_some(sold_as);
             // Without a receipt the refund cannot be tied to the card sale: an ordinary cash refund.
             if cash_for_card
@@ -515,8 +551,8 @@ impl<'a> Simulator<'a> {
                 ts: at,
                 store_id: store.record.store_id,
                 refund_id,
-                register_id: format!("{}-R1", store.record.store_id).into(),
-                cashier_id,
+                register_id: register_of(store, home_register(refunder)),
+                cashier_id: store.cashiers[refunder],
                 original_transaction_id,
                 lines: vec![RefundLine { sku: line.sku, qty, amount: Cents(amount) }],
                 tender_kind: refund_tender,
@@ -657,6 +693,15 @@ impl<'a> Simulator<'a> {
             self.emit(ts + 1000, event);
         }
     }
+}
+
+/// The register a cashier works: one of four, by their place on the roster.
+fn home_register(cashier_index: usize) -> u32 {
+    1 + (cashier_index % 4) as u32
+}
+
+fn register_of(store: &StoreInfo, register: u32) -> Id {
+    format!("{}-R{register}", store.record.store_id).as_str().into()
 }
 
 /// Relative traffic by local hour: a lunch peak and a larger after-work peak.

@@ -13,7 +13,8 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{
     CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, PromoFigures, PromotionPerformance, RATES,
-    RefundVoidAnomaly, Replenishment, Rule, RuleBreak, Severity, SkuMargin, StaffingStatus, StoreDaily, Verdict,
+    REGISTER_RATES, Ratio, RefundVoidAnomaly, RegisterAnomaly, Replenishment, Rule, RuleBreak, Severity, SkuMargin,
+    StaffingStatus, StoreDaily, Verdict,
 };
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
@@ -38,6 +39,7 @@ pub const PROMOTION_MIN_DAYS: i64 = 3;
 /// The views the exceptions are read from.
 pub struct Sources<'s> {
     pub anomalies: VecCollection<'s, Epoch, RefundVoidAnomaly>,
+    pub registers: VecCollection<'s, Epoch, RegisterAnomaly>,
     pub rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
     pub labor: VecCollection<'s, Epoch, LaborDemand>,
     pub margins: VecCollection<'s, Epoch, SkuMargin>,
@@ -53,6 +55,7 @@ pub struct Sources<'s> {
 pub fn exceptions<'s>(
     Sources {
         anomalies,
+        registers,
         rule_breaks,
         labor,
         margins,
@@ -76,6 +79,7 @@ pub fn exceptions<'s>(
         .map(|(_, exception)| exception);
     anomalies
         .flat_map(|row| from_anomaly(&row))
+        .concat(registers.flat_map(|row| from_register(&row)))
         .concat(rule_breaks.map(|row| from_rule_break(&row)))
         .concat(margins.flat_map(|row| from_margin(&row)))
         .concat(stock.flat_map(|row| from_inventory(&row)))
@@ -114,31 +118,48 @@ fn with(mut e: Exception, severity: Severity, amount: Option<Cents>, evidence: S
     e
 }
 
+/// Per kind, the rates (bits of `flags`) that raise it. Yields each kind with a flagged rate, the
+/// rates flagged and the severity: high when the worst z-score of them is twice [`Z_THRESHOLD`].
+fn flagged_kinds<'k>(
+    kinds: &[(&'k str, &[usize])],
+    flags: u8,
+    z: &[Option<Ratio>],
+) -> Vec<(&'k str, Vec<usize>, Severity)> {
+    kinds
+        .iter()
+        .filter_map(|(kind, rates)| {
+            let flagged: Vec<usize> = rates.iter().copied().filter(|i| flags & (1 << i) != 0).collect();
+            let worst = flagged.iter().filter_map(|i| z[*i]).map(|z| z.0).fold(f64::MIN, f64::max);
+            let severity = if worst >= 2.0 * Z_THRESHOLD { Severity::High } else { Severity::Medium };
+            (!flagged.is_empty()).then_some((*kind, flagged, severity))
+        })
+        .collect()
+}
+
+/// A rate as a percentage with one decimal, `-` when there is none.
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v))
+}
+
 /// One exception per kind of flag a cashier-day carries: `excess_voids`, `excess_refunds`, `discount_abuse`.
 pub fn from_anomaly(row: &RefundVoidAnomaly) -> Vec<Exception> {
     let kinds: [(&str, &[usize]); 3] =
         [("excess_voids", &[0, 1]), ("excess_refunds", &[2, 3]), ("discount_abuse", &[4])];
-    kinds
-        .iter()
-        .filter_map(|(kind, rates)| {
-            let flagged: Vec<usize> = rates.iter().copied().filter(|i| row.flags & (1 << i) != 0).collect();
-            let worst = flagged.iter().filter_map(|i| row.z[*i]).map(|z| z.0).fold(f64::MIN, f64::max);
-            (!flagged.is_empty()).then(|| {
-                let severity = if worst >= 2.0 * Z_THRESHOLD { Severity::High } else { Severity::Medium };
-                let amount = match *kind {
-                    "excess_refunds" => Some(row.week.refund_amount),
-                    "discount_abuse" => Some(row.week.manual_discount_amount),
-                    _ => None,
-                };
-                let evidence = flagged.iter().map(|i| rate_evidence(row, *i)).collect::<Vec<_>>().join("; ");
-                with(exception(kind, row.store_id, &row.cashier_id, row.business_date), severity, amount, evidence)
-            })
+    flagged_kinds(&kinds, row.flags, &row.z)
+        .into_iter()
+        .map(|(kind, flagged, severity)| {
+            let amount = match kind {
+                "excess_refunds" => Some(row.week.refund_amount),
+                "discount_abuse" => Some(row.week.manual_discount_amount),
+                _ => None,
+            };
+            let evidence = flagged.iter().map(|i| rate_evidence(row, *i)).collect::<Vec<_>>().join("; ");
+            with(exception(kind, row.store_id, &row.cashier_id, row.business_date), severity, amount, evidence)
         })
         .collect()
 }
 
 fn rate_evidence(row: &RefundVoidAnomaly, i: usize) -> String {
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
     format!(
         "{} {} over 7 days ({} transactions), district median {}, z {:.1}",
         RATES[i],
@@ -147,6 +168,33 @@ fn rate_evidence(row: &RefundVoidAnomaly, i: usize) -> String {
         pct(row.median[i].map(|m| m.0)),
         row.z[i].map_or(0.0, |z| z.0)
     )
+}
+
+/// One exception per kind of flag a register-day carries: `register_voids`, `register_refunds`.
+pub fn from_register(row: &RegisterAnomaly) -> Vec<Exception> {
+    let kinds: [(&str, &[usize]); 2] = [("register_voids", &[0, 1]), ("register_refunds", &[2, 3])];
+    flagged_kinds(&kinds, row.flags, &row.z)
+        .into_iter()
+        .map(|(kind, flagged, severity)| {
+            let amount = (kind == "register_refunds").then_some(row.week.refund_amount);
+            let evidence = flagged
+                .iter()
+                .map(|&i| {
+                    format!(
+                        "{} {} over 7 days ({} transactions, {} cashiers), other registers {}, z {:.1}",
+                        REGISTER_RATES[i],
+                        pct(row.week.rates()[i]),
+                        row.week.transactions,
+                        row.cashiers,
+                        pct(row.others_rate(i)),
+                        row.z[i].map_or(0.0, |z| z.0)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            with(exception(kind, row.store_id, &row.register_id, row.business_date), severity, amount, evidence)
+        })
+        .collect()
 }
 
 pub fn from_rule_break(row: &RuleBreak) -> Exception {

@@ -16,7 +16,9 @@
 //! - [`replenishment`]: per (store, sku) reorder point, projected stock-out, suggested order and
 //!   slow movers, and the suggestions as draft orders;
 //! - [`rule_breaks`]: refunds and post-voids breaking a rule, with their evidence;
+//! - [`till_activity`]: what each cashier and each register did per day and over 7 days, for:
 //! - [`refund_void_anomalies`]: per (store, cashier, day) rates against district peers, flags;
+//! - [`register_anomalies`]: per (store, register, day) rates against the store's other registers;
 //! - [`labor_demand`]: per (store, day, hour) traffic, staff on clock, forecast and gap;
 //! - [`customer_segments`]: features per loyalty customer, k-means segments and their profiles;
 //! - [`exceptions`]: the district manager's table, mapped from the views above;
@@ -39,6 +41,7 @@ pub mod promotion_performance;
 pub mod promotions;
 pub mod records;
 pub mod refund_void_anomalies;
+pub mod register_anomalies;
 pub mod replenishment;
 pub mod rule_breaks;
 pub mod sales;
@@ -47,6 +50,7 @@ pub mod sku_margin;
 pub mod store_daily;
 pub mod stores;
 pub mod sums;
+pub mod till_activity;
 pub mod watermark;
 
 pub use records::*;

@@ -73,6 +73,7 @@ pub struct SaleRec {
     /// The store-local hour of day, 0..=23.
     pub hour: u8,
     pub ts: Millis,
+    pub register_id: Id,
     pub cashier_id: Id,
     /// The loyalty card presented, if any.
     pub card: Option<Key>,
@@ -157,6 +158,7 @@ pub struct RefundRec {
     pub business_date: Day,
     pub hour: u8,
     pub ts: Millis,
+    pub register_id: Id,
     pub cashier_id: Id,
     /// The sale it cites, as a join key and as text; `None` for a refund without receipt.
     pub original: Option<(Key, Text)>,
@@ -191,6 +193,7 @@ pub struct VoidRec {
     pub transaction: Key,
     pub transaction_id: Text,
     pub business_date: Day,
+    pub register_id: Id,
     pub cashier_id: Id,
     pub post: bool,
     /// The lines removed (line voids).

@@ -1,96 +1,19 @@
 //! `refund_void_anomalies`: per (store, cashier, business day) the day's and the trailing 7 days'
 //! voids, refunds and discounts, each 7-day rate against the district's cashiers that day.
 //!
-//! Reference: `queries/refund_void_anomalies.sql`. A record's measures travel together as one
-//! difference ([`Tally`]) that consolidation sums per cashier-day (a sale costs O(1) work); for
-//! the 7-day sums each cashier-day's totals also count towards the 6 days after its own; peers
-//! are compared in one reduce per (district, day), a few dozen cashiers.
+//! Reference: `queries/refund_void_anomalies.sql`. The day's and 7 days' figures come from
+//! [`till_activity`]; peers are compared in one reduce per (district, day), a few dozen cashiers.
 //!
 //! The reference definition, `queries/refund_void_anomalies.sql`, which the tests (`tests/it/views.rs`) compare
 //! this view with at every epoch, on 1 and 2 workers, with events fed through admission:
 #![doc = concat!("```sql\n", include_str!("../../queries/refund_void_anomalies.sql"), "```")]
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::operators::CountTotal;
-use serde::{Deserialize, Serialize};
-use tillflow_schemas::views::{CashierFigures, RATES, Ratio, RefundVoidAnomaly, RuleBreak, ratio};
+use tillflow_schemas::views::{RATES, Ratio, RefundVoidAnomaly, RuleBreak, TillFigures, ratio};
 use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, SaleRec, StoreRec, VoidRec};
-use crate::sums::Sums;
-
-type CashierDay = (Id, Id, Day);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Measure {
-    Transactions,
-    Gross,
-    Discount,
-    ManualDiscount,
-    LineVoids,
-    PostVoids,
-    Refunds,
-    NoReceiptRefunds,
-    RefundAmount,
-    RuleBreaks,
-}
-
-const MEASURES: usize = 10;
-
-impl Measure {
-    const ALL: [Measure; MEASURES] = [
-        Measure::Transactions,
-        Measure::Gross,
-        Measure::Discount,
-        Measure::ManualDiscount,
-        Measure::LineVoids,
-        Measure::PostVoids,
-        Measure::Refunds,
-        Measure::NoReceiptRefunds,
-        Measure::RefundAmount,
-        Measure::RuleBreaks,
-    ];
-
-    fn add_to(self, figures: &mut CashierFigures, n: i64) {
-        match self {
-            Measure::Transactions => figures.transactions += n,
-            Measure::Gross => figures.gross_sales.0 += n,
-            Measure::Discount => figures.discount_amount.0 += n,
-            Measure::ManualDiscount => figures.manual_discount_amount.0 += n,
-            Measure::LineVoids => figures.line_voids += n,
-            Measure::PostVoids => figures.post_voids += n,
-            Measure::Refunds => figures.refunds += n,
-            Measure::NoReceiptRefunds => figures.no_receipt_refunds += n,
-            Measure::RefundAmount => figures.refund_amount.0 += n,
-            Measure::RuleBreaks => figures.rule_breaks += n,
-        }
-    }
-}
-
-/// Every measure of a cashier-day at once, as differential's difference type: consolidation
-/// adds them up, so a transaction is one update of its cashier-day, not one per measure.
-type Tally = Sums<MEASURES>;
-
-/// A record's measures.
-fn tally(measures: &[(Measure, i64)]) -> Tally {
-    let mut sums = Tally::default();
-    for (measure, n) in measures {
-        sums.0[*measure as usize] += n;
-    }
-    sums
-}
-
-/// A cashier-day's figures from its summed measures.
-fn cashier_figures(tally: &Tally) -> CashierFigures {
-    let mut figures = CashierFigures::default();
-    for measure in Measure::ALL {
-        measure.add_to(&mut figures, tally.0[measure as usize]);
-    }
-    figures
-}
-
-/// The trailing window of the weekly figures, in days.
-const WINDOW_DAYS: Day = 7;
+use crate::till_activity::{self, By, Measure, tally, till_figures};
 
 /// Transactions over the trailing 7 days a cashier needs before being compared or flagged.
 pub const MIN_SUPPORT: i64 = 30;
@@ -148,62 +71,20 @@ pub fn refund_void_anomalies<'s>(
     rule_breaks: VecCollection<'s, Epoch, RuleBreak>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, RefundVoidAnomaly> {
-    let tallies: VecCollection<'s, Epoch, CashierDay, Tally> = effective
-        .explode(|t| {
-            let tally = tally(&[
-                (Measure::Transactions, 1),
-                (Measure::Gross, t.gross().0),
-                (Measure::Discount, t.discount().0),
-                (Measure::ManualDiscount, t.manual_discount().0),
-            ]);
-            Some(((t.store_id, t.cashier_id, t.business_date), tally))
-        })
-        .concat(voids.explode(|v| {
-            let measure = if v.post { (Measure::PostVoids, 1) } else { (Measure::LineVoids, v.lines) };
-            Some(((v.store_id, v.cashier_id, v.business_date), tally(&[measure])))
-        }))
-        .concat(refunds.explode(|r| {
-            let tally = tally(&[
-                (Measure::Refunds, 1),
-                (Measure::NoReceiptRefunds, r.original.is_none() as i64),
-                (Measure::RefundAmount, r.amount().0),
-            ]);
-            Some(((r.store_id, r.cashier_id, r.business_date), tally))
-        }))
-        .concat(
-            rule_breaks
-                .explode(|b| Some(((b.store_id, b.cashier_id, b.business_date), tally(&[(Measure::RuleBreaks, 1)])))),
-        );
-
-    let daily = tallies.count_total();
-    let weekly = daily
-        .clone()
-        .explode(|((store, cashier, day), tally)| (0..WINDOW_DAYS).map(move |d| ((store, cashier, day + d), tally)))
-        .count_total();
-
-    let figures = daily
-        .map(|(key, tally)| (key, (false, tally)))
-        .concat(weekly.map(|(key, tally)| (key, (true, tally))))
-        .reduce_named("refund_void_anomalies: figures", |_key: &CashierDay, parts, out| {
-            let (mut day, mut week) = (None, CashierFigures::default());
-            for ((weekly, tally), _) in parts {
-                match weekly {
-                    true => week = cashier_figures(tally),
-                    false => day = Some(cashier_figures(tally)),
-                }
-            }
-            if let Some(day) = day {
-                out.push(((day, week), 1));
-            }
-        });
+    let breaks = rule_breaks
+        .explode(|b| Some(((b.store_id, b.cashier_id, b.business_date), tally(&[(Measure::RuleBreaks, 1)]))));
+    let tallies = till_activity::tallies(effective, voids, refunds, By::Cashier).concat(breaks);
+    let figures = till_activity::daily_and_weekly(tallies, "refund_void_anomalies: figures");
 
     figures
-        .map(|((store, cashier, day), figures)| (store, (cashier, day, figures)))
+        .map(|((store, cashier, day), (today, week))| {
+            (store, (cashier, day, (till_figures(&today), till_figures(&week))))
+        })
         .join_map(stores, |store, (cashier, day, figures), record| {
             ((record.district, *day), (*store, *cashier, figures.clone()))
         })
         .reduce_named("refund_void_anomalies: peers", |(district, business_date): &(Id, Day), members, out| {
-            let weeks: Vec<&CashierFigures> = members.iter().map(|((_, _, (_, week)), _)| week).collect();
+            let weeks: Vec<&TillFigures> = members.iter().map(|((_, _, (_, week)), _)| week).collect();
             let (median, mad, pooled) = peer_spread(&weeks);
             for ((store_id, cashier_id, (day, week)), _) in members {
                 let mut row = RefundVoidAnomaly {
@@ -231,8 +112,8 @@ type PerRate = [Option<Ratio>; 5];
 
 /// Per rate, over the cashiers with [`MIN_SUPPORT`]: the median, the median absolute deviation,
 /// and the pooled rate (Σ numerators / Σ denominators).
-pub fn peer_spread(weeks: &[&CashierFigures]) -> (PerRate, PerRate, PerRate) {
-    let peers: Vec<&&CashierFigures> = weeks.iter().filter(|w| w.transactions >= MIN_SUPPORT).collect();
+pub fn peer_spread(weeks: &[&TillFigures]) -> (PerRate, PerRate, PerRate) {
+    let peers: Vec<&&TillFigures> = weeks.iter().filter(|w| w.transactions >= MIN_SUPPORT).collect();
     let (mut median, mut mad, mut pooled) = ([None; 5], [None; 5], [None; 5]);
     for i in 0..RATES.len() {
         let rates: Vec<f64> = peers.iter().filter_map(|w| w.rates()[i]).collect();

@@ -12,13 +12,13 @@ use differential_dataflow::input::Input;
 use tillflow_operators::{
     CatalogCost, ProductRec, SaleRec, VoidRec, basket_affinity, category_daily, customer_segments, exceptions,
     inventory_position, labor_demand, products, promotion_performance, promotions, refund_void_anomalies,
-    replenishment, rule_breaks, sales, sku_days, sku_margin, store_daily, stores, watermark,
+    register_anomalies, replenishment, rule_breaks, sales, sku_days, sku_margin, store_daily, stores, watermark,
 };
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
     ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly,
-    Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    RegisterAnomaly, Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Day, Millis};
 use timely::dataflow::operators::probe::Handle;
@@ -63,20 +63,21 @@ impl Default for Tuning {
 }
 
 /// A choice among the views a user can ask for (every one by default). A view that a chosen view
-/// reads is computed too (`exceptions` reads nine), but only the chosen ones are kept;
+/// reads is computed too (`exceptions` reads ten), but only the chosen ones are kept;
 /// `dead_letters` and the reference tables (`stores`) always are. `customer_segments` and `segment_profiles` are computed together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ViewSet(u16);
+pub struct ViewSet(u32);
 
 impl ViewSet {
     /// The views one can choose, in the order the graph builds them.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         CustomerSegment::NAME,
         SegmentProfile::NAME,
         SkuMargin::NAME,
         InventoryPosition::NAME,
         RuleBreak::NAME,
         RefundVoidAnomaly::NAME,
+        RegisterAnomaly::NAME,
         LaborDemand::NAME,
         StoreDaily::NAME,
         CategoryDaily::NAME,
@@ -87,14 +88,14 @@ impl ViewSet {
         PurchaseSuggestion::NAME,
         Exception::NAME,
     ];
-    pub const ALL: ViewSet = ViewSet(u16::MAX);
+    pub const ALL: ViewSet = ViewSet(u32::MAX);
 
     /// Tables every run keeps, which a list may name too.
     pub const ALWAYS_KEPT: [&'static str; 3] = [StoreRecord::NAME, ProductRecord::NAME, PromotionRecord::NAME];
 
     /// A comma-separated list of view names, e.g. `sku_margin,exceptions`.
     pub fn parse(list: &str) -> Result<ViewSet, String> {
-        let (mut set, mut named) = (0u16, false);
+        let (mut set, mut named) = (0u32, false);
         for name in list.split(',').map(str::trim).filter(|name| !name.is_empty()) {
             named = true;
             if Self::ALWAYS_KEPT.contains(&name) {
@@ -118,8 +119,14 @@ impl ViewSet {
 
     /// Whether the view called `name` is computed: kept, or read by a view that is.
     fn computes(self, name: &str) -> bool {
-        let read_by_exceptions =
-            [SkuMargin::NAME, RefundVoidAnomaly::NAME, LaborDemand::NAME, StoreDaily::NAME, CategoryDaily::NAME];
+        let read_by_exceptions = [
+            SkuMargin::NAME,
+            RefundVoidAnomaly::NAME,
+            RegisterAnomaly::NAME,
+            LaborDemand::NAME,
+            StoreDaily::NAME,
+            CategoryDaily::NAME,
+        ];
         match name {
             RuleBreak::NAME => self.has(name) || self.computes(RefundVoidAnomaly::NAME),
             SkuMargin::NAME => {
@@ -430,9 +437,18 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
             begin(RefundVoidAnomaly::NAME);
             refund_void_anomalies::refund_void_anomalies(
                 sales.effective.clone(),
-                voids,
+                voids.clone(),
                 refunds.clone(),
                 breaks,
+                stores.clone(),
+            )
+        });
+        let registers = views.computes(RegisterAnomaly::NAME).then(|| {
+            begin(RegisterAnomaly::NAME);
+            register_anomalies::register_anomalies(
+                sales.effective.clone(),
+                voids.clone(),
+                refunds.clone(),
                 stores.clone(),
             )
         });
@@ -490,6 +506,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         });
         let read = (
             &anomalies,
+            &registers,
             &breaks,
             &labor,
             &margins,
@@ -502,6 +519,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         let exceptions = match read {
             (
                 Some(anomalies),
+                Some(registers),
                 Some(breaks),
                 Some(labor),
                 Some(margins),
@@ -514,6 +532,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
                 begin(Exception::NAME);
                 let sources = exceptions::Sources {
                     anomalies: anomalies.clone(),
+                    registers: registers.clone(),
                     rule_breaks: breaks.clone(),
                     labor: labor.clone(),
                     margins: margins.clone(),
@@ -537,6 +556,7 @@ pub fn build(worker: &mut timely::worker::Worker, tuning: Tuning) -> Graph {
         capture(views, stock, &probe, &mut captures);
         capture(views, breaks, &probe, &mut captures);
         capture(views, anomalies, &probe, &mut captures);
+        capture(views, registers, &probe, &mut captures);
         capture(views, labor, &probe, &mut captures);
         capture(views, exceptions, &probe, &mut captures);
         capture(views, store_days, &probe, &mut captures);

@@ -77,6 +77,13 @@ const QUESTIONS: &[(&str, &str)] = &[
          ORDER BY business_date DESC, store_id, cashier_id LIMIT 6",
     ),
     (
+        "Registers flagged against the store's other registers (7-day rates)",
+        "SELECT store_id, register_id, business_date, transactions_7d, cashiers_7d, \
+         ROUND(refund_rate, 3) AS refund_rate, ROUND(refund_rate_others, 3) AS others, \
+         ROUND(line_void_rate, 3) AS line_void_rate, ROUND(line_void_rate_others, 3) AS void_others, flags \
+         FROM register_anomalies WHERE flagged ORDER BY business_date DESC, store_id, register_id LIMIT 6",
+    ),
+    (
         "Refunds and voids that break a rule",
         "SELECT rule, COUNT(*) AS breaks, SUM(amount) AS amount FROM rule_breaks GROUP BY rule ORDER BY breaks DESC",
     ),

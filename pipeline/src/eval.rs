@@ -2,8 +2,8 @@
 //!
 //! Each injected kind is scored on its own units: a cashier (`excess_voids`, `discount_abuse`),
 //! a refund (`refund_without_sale`, `cash_refund_of_card_sale`: the refunds injected), a store
-//! (`understaffed_peak`) or a (store, SKU) (`ghost_inventory`). An exception of that kind on
-//! any day flags its unit.
+//! (`understaffed_peak`), a register (`register_refunds`) or a (store, SKU) (`ghost_inventory`).
+//! An exception of that kind on any day flags its unit.
 
 use std::collections::BTreeSet;
 use std::fmt;

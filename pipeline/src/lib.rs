@@ -51,7 +51,8 @@ use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
     AccessEntry, BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
     PipelineStat, ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion,
-    RefundVoidAnomaly, Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    RefundVoidAnomaly, RegisterAnomaly, Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord,
+    ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -99,6 +100,7 @@ pub fn tables() -> Vec<Table> {
         sql_view::<InventoryPosition>(),
         sql_view::<RuleBreak>(),
         sql_view::<RefundVoidAnomaly>(),
+        sql_view::<RegisterAnomaly>(),
         sql_view::<LaborDemand>(),
         sql_view::<StoreDaily>(),
         sql_view::<CategoryDaily>(),

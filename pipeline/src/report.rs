@@ -1,7 +1,8 @@
 //! `tillflow report`: the district manager's morning report, from the persisted views.
 //!
 //! Exceptions of one business day ranked by severity, per store, with their evidence; each
-//! store's day against its forecast, the promotions selling and the day's draft orders; and
+//! store's day against its forecast, the promotions selling, the day's draft orders and the
+//! registers standing out from their store's others; and
 //! three charts: each cashier's 7-day line-void rate against the district median, staff on the
 //! clock against the staff required by hour, and the worst margins. HTML (self-contained: inline
 //! CSS and SVG, no scripts), Markdown, or the exceptions as CSV.
@@ -77,6 +78,8 @@ struct Report {
     /// The draft orders of that day, when it is the stores' current day (`purchase_suggestions`).
     orders: Rows,
     cashiers: Rows,
+    /// The registers flagged that day against their store's other registers (`register_anomalies`).
+    registers: Rows,
     staffing: Rows,
     margins: Rows,
 }
@@ -136,6 +139,11 @@ pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, fo
         cashiers: rows(ctx, &format!(
             "SELECT store_id, cashier_id, line_void_rate, line_void_rate_median, flags FROM refund_void_anomalies \
              WHERE district = '{quoted}' AND {on_date} AND line_void_rate IS NOT NULL ORDER BY line_void_rate DESC, store_id, cashier_id"
+        )).await?,
+        registers: rows(ctx, &format!(
+            "SELECT store_id, register_id, transactions_7d, cashiers_7d, refund_rate, refund_rate_others, \
+             line_void_rate, line_void_rate_others, flags FROM register_anomalies \
+             WHERE district = '{quoted}' AND {on_date} AND flagged ORDER BY store_id, register_id"
         )).await?,
         staffing: rows(ctx, &format!(
             "SELECT store_id, hour, staff_on_clock, required_staff, status FROM labor_demand WHERE {in_district} AND {on_date} ORDER BY store_id, hour"
@@ -259,6 +267,15 @@ impl Report {
             );
         }
         out.push_str("</table>\n");
+        out.push_str("<h2>Registers standing out from their store's other registers (7 days)</h2>\n<table><tr><th>store</th><th>register</th><th>transactions (cashiers)</th><th>refund rate (others)</th><th>line-void rate (others)</th><th>flagged</th></tr>\n");
+        for cells in self.register_lines() {
+            let [store, register, transactions, refunds, voids, flags] = cells.map(|c| escape(&c));
+            let _ = writeln!(
+                out,
+                "<tr><td>{store}</td><td>{register}</td><td class=\"num\">{transactions}</td><td class=\"num\">{refunds}</td><td class=\"num\">{voids}</td><td>{flags}</td></tr>"
+            );
+        }
+        out.push_str("</table>\n");
         out.push_str("<h2>Line-void rate by cashier (7 days) against the district median</h2>\n");
         out.push_str(&self.void_chart());
         out.push_str("<h2>Staff on the clock against staff required, by hour</h2>\n<div class=\"grid\">\n");
@@ -325,6 +342,29 @@ impl Report {
     /// Each draft order as the cells a table shows: the query's six columns, already text.
     fn order_lines(&self) -> Vec<[String; 6]> {
         self.orders.rows.iter().map(|r| r.clone().try_into().expect("the orders query selects six columns")).collect()
+    }
+
+    /// Each flagged register as the cells a table shows: its 7-day transactions with the cashiers
+    /// who worked it, and its refund and line-void rates beside the other registers'.
+    fn register_lines(&self) -> Vec<[String; 6]> {
+        let g = &self.registers;
+        let pct = |row: &[String], column: &str| match g.get(row, column) {
+            "" => "—".to_string(),
+            _ => format!("{:.1}%", 100.0 * g.number(row, column)),
+        };
+        g.rows
+            .iter()
+            .map(|r| {
+                [
+                    g.get(r, "store_id").to_string(),
+                    g.get(r, "register_id").to_string(),
+                    format!("{} ({})", g.get(r, "transactions_7d"), g.get(r, "cashiers_7d")),
+                    format!("{} ({})", pct(r, "refund_rate"), pct(r, "refund_rate_others")),
+                    format!("{} ({})", pct(r, "line_void_rate"), pct(r, "line_void_rate_others")),
+                    g.get(r, "flags").replace(',', ", "),
+                ]
+            })
+            .collect()
     }
 
     fn void_chart(&self) -> String {
@@ -459,6 +499,10 @@ impl Report {
         out.push_str("\n## Draft orders for the day, soonest stock-out first\n\n| store | order to | SKUs | units | cost | first stock-out |\n| --- | --- | ---: | ---: | ---: | --- |\n");
         for [store, group, skus, units, cost, earliest] in self.order_lines() {
             let _ = writeln!(out, "| {store} | {group} | {skus} | {units} | {cost} | {earliest} |");
+        }
+        out.push_str("\n## Registers standing out from their store's other registers (7 days)\n\n| store | register | transactions (cashiers) | refund rate (others) | line-void rate (others) | flagged |\n| --- | --- | ---: | ---: | ---: | --- |\n");
+        for [store, register, transactions, refunds, voids, flags] in self.register_lines() {
+            let _ = writeln!(out, "| {store} | {register} | {transactions} | {refunds} | {voids} | {flags} |");
         }
         out.push_str("\n## Line-void rate by cashier (7 days)\n\n| store | cashier | rate | district median | flags |\n| --- | --- | ---: | ---: | --- |\n");
         let c = &self.cashiers;

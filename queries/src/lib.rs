@@ -52,6 +52,7 @@ pub const REFERENCE_SQL: &[(&str, &str)] = &[
     ("inventory_position", include_str!("../inventory_position.sql")),
     ("rule_breaks", include_str!("../rule_breaks.sql")),
     ("refund_void_anomalies", include_str!("../refund_void_anomalies.sql")),
+    ("register_anomalies", include_str!("../register_anomalies.sql")),
     ("labor_demand", include_str!("../labor_demand.sql")),
     // read `sku_margin` (and `products`)
     ("store_daily", include_str!("../store_daily.sql")),

@@ -145,7 +145,7 @@ pub struct Sale {
     pub ts: Millis,
     pub store_id: Id,
     pub transaction_id: Text,
-    pub register_id: Text,
+    pub register_id: Id,
     pub cashier_id: Id,
     pub customer_ref: Option<Text>,
     pub lines: Vec<SaleLine>,
@@ -188,7 +188,7 @@ pub struct Refund {
     pub ts: Millis,
     pub store_id: Id,
     pub refund_id: Text,
-    pub register_id: Text,
+    pub register_id: Id,
     pub cashier_id: Id,
     /// `None` for a refund without receipt.
     pub original_transaction_id: Option<Text>,
@@ -210,7 +210,7 @@ pub struct Void {
     pub ts: Millis,
     pub store_id: Id,
     pub transaction_id: Text,
-    pub register_id: Text,
+    pub register_id: Id,
     pub cashier_id: Id,
     pub scope: VoidScope,
     /// The lines removed before tender (`scope = line`); empty for a post-void.

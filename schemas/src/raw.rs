@@ -276,7 +276,7 @@ impl RawEvent {
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
             transaction_id: v.text("transaction_id", self.transaction_id)?,
-            register_id: v.text("register_id", self.register_id)?,
+            register_id: v.id("register_id", self.register_id)?,
             cashier_id: v.id("cashier_id", self.cashier_id)?,
             customer_ref: self.customer_ref.filter(|c| !c.is_empty()),
             lines,
@@ -313,7 +313,7 @@ impl RawEvent {
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
             refund_id: v.text("refund_id", self.refund_id)?,
-            register_id: v.text("register_id", self.register_id)?,
+            register_id: v.id("register_id", self.register_id)?,
             cashier_id: v.id("cashier_id", self.cashier_id)?,
             original_transaction_id: self.original_transaction_id.filter(|t| !t.is_empty()),
             lines,
@@ -347,7 +347,7 @@ impl RawEvent {
             ts: v.req("ts", self.ts)?,
             store_id: v.id("store_id", self.store_id)?,
             transaction_id: v.text("transaction_id", self.transaction_id)?,
-            register_id: v.text("register_id", self.register_id)?,
+            register_id: v.id("register_id", self.register_id)?,
             cashier_id: v.id("cashier_id", self.cashier_id)?,
             scope,
             lines,
@@ -426,7 +426,7 @@ impl Event {
             Event::Sale(s) => {
                 raw.store_id = Some(s.store_id.as_str().into());
                 raw.transaction_id = Some(s.transaction_id.clone());
-                raw.register_id = Some(s.register_id.clone());
+                raw.register_id = Some(s.register_id.as_str().into());
                 raw.cashier_id = Some(s.cashier_id.as_str().into());
                 raw.customer_ref = s.customer_ref.clone();
                 raw.revision = s.revision.and_then(|r| i64::try_from(r).ok());
@@ -452,7 +452,7 @@ impl Event {
             Event::Refund(r) => {
                 raw.store_id = Some(r.store_id.as_str().into());
                 raw.refund_id = Some(r.refund_id.clone());
-                raw.register_id = Some(r.register_id.clone());
+                raw.register_id = Some(r.register_id.as_str().into());
                 raw.cashier_id = Some(r.cashier_id.as_str().into());
                 raw.original_transaction_id = r.original_transaction_id.clone();
                 raw.lines = r
@@ -471,7 +471,7 @@ impl Event {
             Event::Void(vd) => {
                 raw.store_id = Some(vd.store_id.as_str().into());
                 raw.transaction_id = Some(vd.transaction_id.clone());
-                raw.register_id = Some(vd.register_id.clone());
+                raw.register_id = Some(vd.register_id.as_str().into());
                 raw.cashier_id = Some(vd.cashier_id.as_str().into());
                 raw.scope = Some(name_of(VOID_SCOPES, vd.scope).into());
                 raw.lines = vd

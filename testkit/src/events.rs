@@ -73,7 +73,7 @@ pub fn sale_by(
         ts,
         store_id: store.into(),
         transaction_id: id.into(),
-        register_id: "r".into(),
+        register_id: register_for(id),
         cashier_id: cashier.into(),
         customer_ref: None,
         lines,
@@ -112,7 +112,7 @@ pub fn refund_by(
         ts,
         store_id: store.into(),
         refund_id: id.into(),
-        register_id: "r".into(),
+        register_id: register_for(id),
         cashier_id: cashier.into(),
         original_transaction_id: original.map(Text::from),
         lines: vec![RefundLine { sku: sku.into(), qty, amount: Cents(amount) }],
@@ -137,7 +137,7 @@ pub fn void_by(id: &str, store: &str, ts: i64, cashier: &str, transaction: &str,
         ts,
         store_id: store.into(),
         transaction_id: transaction.into(),
-        register_id: "r".into(),
+        register_id: register_for(id),
         cashier_id: cashier.into(),
         scope,
         lines,
@@ -169,6 +169,23 @@ pub fn movement(id: &str, store: &str, sku: &str, ts: i64, kind: InventoryKind, 
 }
 
 /// The same sale, made with a loyalty card.
+/// The register an event is rung on: one of three, spread by its id, so a stream's registers vary
+/// apart from its cashiers ([`with_register`] chooses one).
+fn register_for(id: &str) -> Id {
+    format!("r{}", id.bytes().map(u32::from).sum::<u32>() % 3).as_str().into()
+}
+
+/// The event rung on `register` instead.
+pub fn with_register(event: Event, register: &str) -> Event {
+    let register_id = Id::from(register);
+    match event {
+        Event::Sale(sale) => Event::Sale(Sale { register_id, ..sale }),
+        Event::Refund(refund) => Event::Refund(Refund { register_id, ..refund }),
+        Event::Void(void) => Event::Void(Void { register_id, ..void }),
+        other => other,
+    }
+}
+
 pub fn with_card(event: Event, card: Option<&str>) -> Event {
     match event {
         Event::Sale(sale) => Event::Sale(Sale { customer_ref: card.map(Text::from), ..sale }),

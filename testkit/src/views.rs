@@ -12,8 +12,8 @@ use tillflow_queries::reference::Settings;
 use tillflow_schemas::time::{ALLOWED_LATENESS_MS, RETENTION_MS};
 use tillflow_schemas::views::{
     BasketAffinity, CategoryDaily, CustomerSegment, Exception, InventoryPosition, LaborDemand, ProductRecord,
-    PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly, Replenishment,
-    RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
+    PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly, RegisterAnomaly,
+    Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 use tillflow_schemas::{Event, Millis};
 
@@ -150,6 +150,7 @@ pub fn check_every_epoch_within(stamped: &[(Epoch, Event)], views: &[&str], rete
                 InventoryPosition::NAME => check::<InventoryPosition>(&output, &expected, &epochs, workers),
                 RuleBreak::NAME => check::<RuleBreak>(&output, &expected, &epochs, workers),
                 RefundVoidAnomaly::NAME => check::<RefundVoidAnomaly>(&output, &expected, &epochs, workers),
+                RegisterAnomaly::NAME => check::<RegisterAnomaly>(&output, &expected, &epochs, workers),
                 LaborDemand::NAME => check::<LaborDemand>(&output, &expected, &epochs, workers),
                 StoreDaily::NAME => check::<StoreDaily>(&output, &expected, &epochs, workers),
                 CategoryDaily::NAME => check::<CategoryDaily>(&output, &expected, &epochs, workers),

@@ -3,7 +3,8 @@
 use chrono::TimeZone;
 use tillflow::dataflow::states_at;
 use tillflow_schemas::views::{
-    Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, Rule, RuleBreak, Severity, SkuMargin, StaffingStatus,
+    Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RegisterAnomaly, Rule, RuleBreak, Severity,
+    SkuMargin, StaffingStatus,
 };
 use tillflow_schemas::*;
 
@@ -190,6 +191,90 @@ fn a_cashier_far_above_the_district_median_is_flagged() {
         voids[0].evidence.starts_with("line_void_rate 40.0% over 7 days (40 transactions), district median 5.0%"),
         "{}",
         voids[0].evidence
+    );
+}
+
+#[test]
+fn a_register_far_above_the_store_s_other_registers_is_flagged() {
+    // Three registers, 40 sales each, one cashier per register; R1 and R2 each refund one sale
+    // with its receipt, R3 rings 10 refunds without receipt, by all three cashiers in turn.
+    let mut stamped = vec![(0, store("S1", "America/New_York"))];
+    let one = || vec![line(1, "K1", 1, 1000, 0, false)];
+    for (r, (register, cashier)) in [("R1", "a"), ("R2", "b"), ("R3", "c")].into_iter().enumerate() {
+        for n in 0..40 {
+            let ts = new_york(0, 9, 0) + (r as i64 * 40 + n) * 60_000;
+            let sale = sale_by(&format!("T{r}-{n}"), "S1", ts, cashier, Some(TenderKind::Card), one());
+            stamped.push((1, with_register(sale, register)));
+        }
+    }
+    for (r, (register, cashier)) in [("R1", "b"), ("R2", "c")].into_iter().enumerate() {
+        let refund = refund_by(
+            &format!("F{r}"),
+            "S1",
+            new_york(0, 18, 0),
+            cashier,
+            TenderKind::Card,
+            Some(&format!("T{r}-0")),
+            ("K1", 1, 1000),
+        );
+        stamped.push((1, with_register(refund, register)));
+    }
+    for n in 0..10 {
+        let cashier = ["a", "b", "c"][n % 3];
+        let refund = refund_by(
+            &format!("N{n}"),
+            "S1",
+            new_york(0, 19, n as u32),
+            cashier,
+            TenderKind::Cash,
+            None,
+            ("K1", 1, 1000),
+        );
+        stamped.push((1, with_register(refund, "R3")));
+    }
+    // Later, 100 more sales on R3 bring its rate back within reach of the others'.
+    for n in 40..140 {
+        let sale = sale_by(&format!("T2-{n}"), "S1", new_york(0, 20, 0) + n, "c", Some(TenderKind::Card), one());
+        stamped.push((2, with_register(sale, "R3")));
+    }
+    let output = run_prepared(&stamped, 2);
+    let states = states_at(output.changes::<RegisterAnomaly>(), &[1, 2]);
+    let r3 = states[0].iter().find(|r| r.register_id == "R3").unwrap();
+    assert_eq!((r3.week.transactions, r3.week.refunds, r3.week.no_receipt_refunds, r3.cashiers), (40, 10, 10, 3));
+    assert_eq!((r3.others.transactions, r3.others.refunds, r3.others.no_receipt_refunds), (80, 2, 0));
+    // Refunds: 10 where 40 × 2/80 = 1 were expected, 2 (√10 − √1); without receipt the others have
+    // none, so the expected rate is the floor of one in 80: 2 (√10 − √0.5).
+    let z = |i: usize| r3.z[i].unwrap().0;
+    assert!((z(2) - 2.0 * (10f64.sqrt() - 1.0)).abs() < 1e-9, "refund z = {}", z(2));
+    assert!((z(3) - 2.0 * (10f64.sqrt() - 0.5f64.sqrt())).abs() < 1e-9, "no-receipt z = {}", z(3));
+    assert_eq!(r3.flag_names(), vec!["refund_rate", "no_receipt_refund_rate"]);
+    assert!(states[0].iter().filter(|r| r.register_id != "R3").all(|r| r.flags == 0));
+    let r1 = states[0].iter().find(|r| r.register_id == "R1").unwrap();
+    assert_eq!((r1.others.transactions, r1.others.refunds, r1.cashiers), (80, 11, 2));
+
+    // 10 refunds in 140 sales where 3.5 were expected: 2 (√10 − √3.5) = 2.6, no longer flagged;
+    // without receipt 1.75 were expected: 2 (√10 − √1.75) = 3.7, still flagged.
+    let r3 = states[1].iter().find(|r| r.register_id == "R3").unwrap();
+    assert_eq!((r3.week.transactions, r3.flag_names()), (140, vec!["no_receipt_refund_rate"]));
+    assert!((r3.z[2].unwrap().0 - 2.0 * (10f64.sqrt() - 3.5f64.sqrt())).abs() < 1e-9);
+
+    let exceptions = states_at(output.changes::<Exception>(), &[1, 2]);
+    let flagged: Vec<&Exception> = exceptions[0].iter().filter(|x| x.kind.starts_with("register_")).collect();
+    assert_eq!(flagged.len(), 1);
+    let e = flagged[0];
+    assert_eq!((e.kind.as_str(), e.subject.as_str(), e.severity), ("register_refunds", "R3", Severity::Medium));
+    assert_eq!(e.amount, Some(Cents(10_000)));
+    assert_eq!(
+        e.evidence,
+        "refund_rate 25.0% over 7 days (40 transactions, 3 cashiers), other registers 2.5%, z 4.3; \
+         no_receipt_refund_rate 25.0% over 7 days (40 transactions, 3 cashiers), other registers 0.0%, z 4.9"
+    );
+    let later: Vec<&Exception> = exceptions[1].iter().filter(|x| x.kind.starts_with("register_")).collect();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].exception_id, e.exception_id, "the same exception, its figures changed");
+    assert_eq!(
+        later[0].evidence,
+        "no_receipt_refund_rate 7.1% over 7 days (140 transactions, 3 cashiers), other registers 0.0%, z 3.7"
     );
 }
 

@@ -8,8 +8,8 @@ use tillflow::dataflow::{Detail, Output, Tuning, Update};
 use tillflow::replay::{History, ReplayConfig, Speed, compute};
 use tillflow::source::{Epoch, Window};
 use tillflow_schemas::views::{
-    CustomerSegment, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RuleBreak, SegmentProfile,
-    SkuMargin, ViewRow,
+    CustomerSegment, Exception, InventoryPosition, LaborDemand, RefundVoidAnomaly, RegisterAnomaly, RuleBreak,
+    SegmentProfile, SkuMargin, ViewRow,
 };
 
 use crate::support::run_ok;
@@ -77,6 +77,7 @@ fn same_epochs(a: &Output, b: &Output) {
     same_streams::<InventoryPosition>(a, b);
     same_streams::<RuleBreak>(a, b);
     same_streams::<RefundVoidAnomaly>(a, b);
+    same_streams::<RegisterAnomaly>(a, b);
     same_streams::<LaborDemand>(a, b);
     same_streams::<Exception>(a, b);
     same_streams::<CustomerSegment>(a, b);
@@ -94,6 +95,7 @@ fn same_states(a: &Output, at: Option<Epoch>, b: &Output) {
     same_state::<InventoryPosition>(a, at, b);
     same_state::<RuleBreak>(a, at, b);
     same_state::<RefundVoidAnomaly>(a, at, b);
+    same_state::<RegisterAnomaly>(a, at, b);
     same_state::<LaborDemand>(a, at, b);
     same_state::<Exception>(a, at, b);
     same_state::<CustomerSegment>(a, at, b);

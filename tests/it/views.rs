@@ -12,7 +12,7 @@ use tillflow::dataflow::Tuning;
 use tillflow::source::Epoch;
 use tillflow_schemas::views::{
     BasketAffinity, Exception, Forecast, PromotionPerformance, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly,
-    Replenishment, Severity, SkuMargin, StoreDaily, Verdict,
+    RegisterAnomaly, Replenishment, Severity, SkuMargin, StoreDaily, Verdict,
 };
 use tillflow_schemas::*;
 use tillflow_testkit::events::*;
@@ -63,7 +63,8 @@ fn views_age_out_as_the_watermark_passes_the_retention() {
 }
 
 /// A busy district: five cashiers with enough transactions to be compared with their peers, one
-/// voiding far more than the others and one discounting heavily, in random epochs.
+/// voiding far more than the others (on a register of their own) and one discounting heavily, in
+/// random epochs.
 fn busy_district(seed: u64) -> Vec<(Epoch, Event)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut events =
@@ -107,12 +108,17 @@ fn busy_district(seed: u64) -> Vec<(Epoch, Event)> {
             }
         }
     }
+    // The voider keeps to a register of their own, which stands out among the store's registers.
+    let voiders = |e: &Event| match e {
+        Event::Sale(s) => s.cashier_id == "voider",
+        Event::Void(v) => v.cashier_id == "voider",
+        Event::Refund(r) => r.cashier_id == "voider",
+        _ => false,
+    };
+    let events = events.into_iter().map(|e| if voiders(&e) { with_register(e, "till-v") } else { e });
     let epochs = rng.random_range(1..6u64);
-    let mut stamped: Vec<(Epoch, Event)> = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| (if i < 3 { 0 } else { 1 + rng.random_range(0..epochs) }, e))
-        .collect();
+    let mut stamped: Vec<(Epoch, Event)> =
+        events.enumerate().map(|(i, e)| (if i < 3 { 0 } else { 1 + rng.random_range(0..epochs) }, e)).collect();
     stamped.sort_by_key(|(epoch, _)| *epoch);
     stamped
 }
@@ -133,6 +139,13 @@ fn busy_district_equals_its_reference_and_flags_the_outliers() {
         for quiet in ["k1", "k2", "k4"] {
             assert!(state.iter().filter(|r| r.cashier_id == quiet).all(|r| r.flags == 0), "seed {seed}: {quiet}");
         }
+        let registers = &actual::<RegisterAnomaly>(&output, &[last])[0];
+        let till = |r: &&RegisterAnomaly| r.register_id == "till-v";
+        assert!(
+            registers.iter().filter(till).any(|r| r.flag_names().contains(&"line_void_rate")),
+            "seed {seed}: the voider's register is flagged"
+        );
+        assert!(registers.iter().filter(|r| !till(r)).all(|r| r.flags & 1 == 0), "seed {seed}: other registers");
     }
 }
 

@@ -29,6 +29,7 @@ mod promotion_summary;
 mod promotions;
 mod purchase_suggestions;
 mod refund_void_anomalies;
+mod register_anomalies;
 mod replenishment;
 mod rule_breaks;
 mod sku_margin;
@@ -49,7 +50,8 @@ pub use promotion_performance::{LIFT_PCT, PromoFigures, PromotionPerformance, Ve
 pub use promotion_summary::PromotionSummary;
 pub use promotions::PromotionRecord;
 pub use purchase_suggestions::PurchaseSuggestion;
-pub use refund_void_anomalies::{CashierFigures, RATES, RefundVoidAnomaly};
+pub use refund_void_anomalies::{RATES, RefundVoidAnomaly, TillFigures};
+pub use register_anomalies::{REGISTER_RATES, RegisterAnomaly};
 pub use replenishment::{Replenishment, WEEKDAYS};
 pub use rule_breaks::{Rule, RuleBreak};
 pub use sku_margin::SkuMargin;

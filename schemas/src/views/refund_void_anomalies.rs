@@ -7,9 +7,9 @@ use crate::{Cents, Day, Id};
 pub const RATES: [&str; 5] =
     ["line_void_rate", "post_void_rate", "refund_rate", "no_receipt_refund_rate", "manual_discount_rate"];
 
-/// What one cashier did over some business days.
+/// What one cashier, or one register, did over some business days.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct CashierFigures {
+pub struct TillFigures {
     /// Sales rung that count (not post-voided).
     pub transactions: i64,
     pub gross_sales: Cents,
@@ -26,7 +26,7 @@ pub struct CashierFigures {
     pub rule_breaks: i64,
 }
 
-impl CashierFigures {
+impl TillFigures {
     /// The numerator and denominator of each of [`RATES`].
     pub fn rate_terms(&self) -> [(i64, i64); 5] {
         let n = self.transactions;
@@ -52,9 +52,9 @@ pub struct RefundVoidAnomaly {
     pub cashier_id: Id,
     pub business_date: Day,
     pub district: Id,
-    pub day: CashierFigures,
+    pub day: TillFigures,
     /// The 7 business days ending on `business_date`.
-    pub week: CashierFigures,
+    pub week: TillFigures,
     /// Per rate, the median over the district's cashiers that day with [`MIN_SUPPORT`].
     pub median: [Option<Ratio>; 5],
     /// Per rate, the median absolute deviation from `median` over the same peers.
@@ -87,7 +87,7 @@ impl ViewRow for RefundVoidAnomaly {
             .text("cashier_id", |r| &r.cashier_id)
             .date("business_date", |r| r.business_date)
             .text("district", |r| &r.district);
-        for (suffix, figures) in [("", (|r| &r.day) as fn(&Self) -> &CashierFigures), ("_7d", |r| &r.week)] {
+        for (suffix, figures) in [("", (|r| &r.day) as fn(&Self) -> &TillFigures), ("_7d", |r| &r.week)] {
             c.int(&format!("transactions{suffix}"), |r| figures(r).transactions)
                 .int(&format!("line_voids{suffix}"), |r| figures(r).line_voids)
                 .int(&format!("post_voids{suffix}"), |r| figures(r).post_voids)
