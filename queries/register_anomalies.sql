@@ -2,9 +2,9 @@
 -- Uses the views of shared.sql. One row per (store, register, business day) with a sale that
 -- counts, a void or a refund; 7-day figures cover that day and the 6 before. The other registers:
 -- the whole store over the same 7 days less the register itself.
--- Expected rate p = GREATEST(the other registers' rate, 1 / their transactions); n = the register's
+-- Expected rate p = (the other registers' events + 1) / their transactions; n = the register's
 -- 7-day transactions; z = 2 * (SQRT(events) - SQRT(n * p)).
--- Flagged: n >= 30, the others' transactions >= 30, z >= 3.5 and rate >= 2 * p.
+-- Flagged: n >= 30, the others' transactions >= 30, z >= 4.0 and rate >= 2 * p.
 WITH void_sizes AS (
     SELECT event_id, COUNT(*) AS lines FROM void_lines GROUP BY event_id
 ),
@@ -98,16 +98,15 @@ rated AS (
            CAST(refunds_7d AS DOUBLE) / NULLIF(CAST(transactions_7d AS DOUBLE), 0) AS refund_rate,
            CAST(others_refunds AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS refund_rate_others,
            CAST(no_receipt_refunds_7d AS DOUBLE) / NULLIF(CAST(transactions_7d AS DOUBLE), 0) AS no_receipt_refund_rate,
-           CAST(others_no_receipt_refunds AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS no_receipt_refund_rate_others,
-           1.0 / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS floor_rate
+           CAST(others_no_receipt_refunds AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS no_receipt_refund_rate_others
     FROM others o
 ),
 expected AS (
     SELECT r.*,
-           GREATEST(line_void_rate_others, floor_rate) AS line_void_p,
-           GREATEST(post_void_rate_others, floor_rate) AS post_void_p,
-           GREATEST(refund_rate_others, floor_rate) AS refund_p,
-           GREATEST(no_receipt_refund_rate_others, floor_rate) AS no_receipt_refund_p
+           CAST(others_line_voids + 1 AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS line_void_p,
+           CAST(others_post_voids + 1 AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS post_void_p,
+           CAST(others_refunds + 1 AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS refund_p,
+           CAST(others_no_receipt_refunds + 1 AS DOUBLE) / NULLIF(CAST(others_transactions AS DOUBLE), 0) AS no_receipt_refund_p
     FROM rated r
 ),
 scored AS (
@@ -120,10 +119,10 @@ scored AS (
 ),
 flagged AS (
     SELECT s.*, CONCAT_WS(',',
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND line_void_rate_z >= 3.5 AND line_void_rate >= 2.0 * line_void_p THEN 'line_void_rate' END,
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND post_void_rate_z >= 3.5 AND post_void_rate >= 2.0 * post_void_p THEN 'post_void_rate' END,
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND refund_rate_z >= 3.5 AND refund_rate >= 2.0 * refund_p THEN 'refund_rate' END,
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND no_receipt_refund_rate_z >= 3.5 AND no_receipt_refund_rate >= 2.0 * no_receipt_refund_p THEN 'no_receipt_refund_rate' END
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND line_void_rate_z >= 4.0 AND line_void_rate >= 2.0 * line_void_p THEN 'line_void_rate' END,
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND post_void_rate_z >= 4.0 AND post_void_rate >= 2.0 * post_void_p THEN 'post_void_rate' END,
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND refund_rate_z >= 4.0 AND refund_rate >= 2.0 * refund_p THEN 'refund_rate' END,
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND no_receipt_refund_rate_z >= 4.0 AND no_receipt_refund_rate >= 2.0 * no_receipt_refund_p THEN 'no_receipt_refund_rate' END
        ) AS flags
     FROM scored s
 )

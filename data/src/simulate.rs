@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono::{Datelike, NaiveDate, TimeZone, Timelike};
 use chrono_tz::Tz;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::MILLIS_PER_DAY;
 use tillflow_schemas::*;
 
-use crate::chain::{Chain, StoreInfo};
+use crate::chain::{Chain, ProductInfo, StoreInfo};
 
 const HOUR: i64 = 3_600_000;
 const MINUTE: i64 = 60_000;
@@ -56,7 +56,12 @@ struct Plan {
     ghost: (usize, usize),
     /// A register used for refunds without receipt, whoever is logged in.
     refund_register: (usize, u32),
+    /// A SKU of a store that stops selling on [`STOPS_SELLING_DAY`], its stock still on the books.
+    unsold: (usize, usize),
 }
+
+/// The day the unsold SKU leaves the shelf.
+const STOPS_SELLING_DAY: u64 = 2;
 
 pub struct Simulator<'a> {
     chain: &'a Chain,
@@ -76,9 +81,9 @@ impl<'a> Simulator<'a> {
         let first = rng.random_range(0..n);
         let store = |k: usize| (first + k) % n;
         let cashier = |s: usize, rng: &mut ChaCha8Rng| rng.random_range(0..chain.stores[s].cashiers.len());
-        let top_seller = (0..chain.products.len())
-            .max_by(|a, b| chain.products[*a].popularity.total_cmp(&chain.products[*b].popularity))
-            .unwrap_or(0);
+        let mut by_popularity: Vec<usize> = (0..chain.products.len()).collect();
+        by_popularity.sort_by(|a, b| chain.products[*b].popularity.total_cmp(&chain.products[*a].popularity));
+        let top_seller = by_popularity[0];
         let plan = Plan {
             void_cashier: (store(0), cashier(store(0), &mut rng)),
             discount_cashier: (store(1), cashier(store(1), &mut rng)),
@@ -87,6 +92,7 @@ impl<'a> Simulator<'a> {
             understaffed_store: store(4),
             ghost: (store(5), top_seller),
             refund_register: (store(6), 3),
+            unsold: (store(7), by_popularity[by_popularity.len().min(10) - 1]),
         };
         let mut truth = Vec::new();
         let id = |s: usize| chain.stores[s].record.store_id.to_string();
@@ -141,6 +147,17 @@ impl<'a> Simulator<'a> {
             store_id: id(rs),
             subject: register_of(&chain.stores[rs], register).to_string(),
             description: "refunds without receipt rung on one register by whichever cashier is on it".into(),
+            evidence: Vec::new(),
+        });
+        let (us, uk) = plan.unsold;
+        truth.push(Injected {
+            kind: "slow_mover".into(),
+            store_id: id(us),
+            subject: chain.products[uk].record.sku.to_string(),
+            description: format!(
+                "a good seller put away in the back room on day {}: in stock, never sold again",
+                STOPS_SELLING_DAY + 1
+            ),
             evidence: Vec::new(),
         });
         let on_hand = vec![vec![0; chain.products.len()]; n];
@@ -205,7 +222,7 @@ impl<'a> Simulator<'a> {
             let store = &self.chain.stores[s];
             let ts = Self::at(store.record.timezone, date, 6 * 60);
             for (k, product) in self.chain.products.iter().enumerate() {
-                let qty = (400.0 * store.size * product.popularity).round() as i64 + 12;
+                let qty = stock_target(store, product);
                 self.on_hand[s][k] = qty;
                 let event = Event::Inventory(Inventory {
                     event_id: format!("{}-OPEN-{k:04}", store.record.store_id).into(),
@@ -245,25 +262,21 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn store_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng) {
-        let chain = self.chain;
-        let store: &StoreInfo = &chain.stores[s];
-        let tz = store.record.timezone;
-        let date = self.date(day);
-        let weekday = date.weekday().num_days_from_monday();
-        let store_id = store.record.store_id;
-        let tag = format!("{store_id}-{}", date.format("%Y%m%d"));
-        let mut counter = 0u32;
-        let mut next_id = |kind: &str| {
-            counter += 1;
-            Text::from(format!("{tag}-{kind}{counter:05}"))
-        };
-
+    /// A store-day's trading hours and the transactions expected in each.
+    fn traffic(&self, s: usize, day: u32) -> (Vec<u32>, Vec<f64>) {
+        let store = &self.chain.stores[s];
+        let weekday = self.date(day).weekday().num_days_from_monday();
         let weekday_factor = [0.92, 0.88, 0.95, 1.0, 1.15, 1.4, 1.2][weekday as usize];
         let hours: Vec<u32> = (store.open_hour..store.close_hour).collect();
-        let expected: Vec<f64> = hours.iter().map(|h| 14.0 * store.size * weekday_factor * hour_curve(*h)).collect();
+        let expected = hours.iter().map(|h| 14.0 * store.size * weekday_factor * hour_curve(*h)).collect();
+        (hours, expected)
+    }
 
-        // Shifts: a morning and an evening crew, each sized for the busiest hour it covers.
+    /// A store-day's morning and evening crews: when each works (local minutes) and who (roster
+    /// indexes), each sized for the busiest hour it covers.
+    fn crews(&self, s: usize, day: u32) -> [(u32, u32, Vec<usize>); 2] {
+        let store = &self.chain.stores[s];
+        let (hours, expected) = self.traffic(s, day);
         let needed = |range: std::ops::Range<u32>| {
             hours
                 .iter()
@@ -274,17 +287,46 @@ impl<'a> Simulator<'a> {
                 .unwrap_or(1)
                 .max(1)
         };
-        let understaffed = s == self.plan.understaffed_store;
-        let crews = [
-            (store.open_hour * 60 - 30, 15 * 60, needed(store.open_hour..15)),
-            (14 * 60, store.close_hour * 60 + 20, needed(14..store.close_hour)),
-        ];
-        let mut on_shift: Vec<Vec<usize>> = Vec::new();
         let roster = store.cashiers.len();
-        for (c, (start, end, size)) in crews.iter().enumerate() {
-            let size = if understaffed { 1 } else { (*size).min(roster / 2).max(1) };
-            let crew: Vec<usize> = (0..size).map(|i| (day as usize * 3 + c * (roster / 2) + i) % roster).collect();
-            for &k in &crew {
+        let crew = |c: usize, size: usize| {
+            let size = if s == self.plan.understaffed_store { 1 } else { size.min(roster / 2).max(1) };
+            (0..size).map(|i| (day as usize * 3 + c * (roster / 2) + i) % roster).collect()
+        };
+        [
+            (store.open_hour * 60 - 30, 15 * 60, crew(0, needed(store.open_hour..15))),
+            (14 * 60, store.close_hour * 60 + 20, crew(1, needed(14..store.close_hour))),
+        ]
+    }
+
+    /// The cashiers on the crew working at `ts`, if it falls within the run.
+    fn crew_at(&self, s: usize, ts: i64) -> Option<Vec<usize>> {
+        let tz = self.chain.stores[s].record.timezone;
+        let local = tz.timestamp_millis_opt(ts).single()?.date_naive();
+        let day = u32::try_from((local - self.chain.config.start).num_days()).ok()?;
+        (day < self.chain.config.days).then(|| {
+            let [morning, evening] = self.crews(s, day);
+            if local_hour(tz, ts) >= 15 { evening.2 } else { morning.2 }
+        })
+    }
+
+    fn store_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng) {
+        let chain = self.chain;
+        let store: &StoreInfo = &chain.stores[s];
+        let tz = store.record.timezone;
+        let date = self.date(day);
+        let store_id = store.record.store_id;
+        let tag = format!("{store_id}-{}", date.format("%Y%m%d"));
+        let mut counter = 0u32;
+        let mut next_id = |kind: &str| {
+            counter += 1;
+            Text::from(format!("{tag}-{kind}{counter:05}"))
+        };
+
+        let (hours, expected) = self.traffic(s, day);
+        let crews = self.crews(s, day);
+        let roster = store.cashiers.len();
+        for (start, end, crew) in &crews {
+            for &k in crew {
                 let jitter_in = rng.random_range(-10..5);
                 let jitter_out = rng.random_range(-5..15);
                 for (kind, minutes) in
@@ -302,8 +344,8 @@ impl<'a> Simulator<'a> {
                     self.emit(ts + rng.random_range(0..3000), event);
                 }
             }
-            on_shift.push(crew);
         }
+        let on_shift = crews.map(|(_, _, crew)| crew);
 
         // Sales.
         for (h, expected) in hours.iter().zip(&expected) {
@@ -330,7 +372,8 @@ impl<'a> Simulator<'a> {
             if let Some(truth) = self.truth.iter_mut().find(|t| t.kind == "refund_without_sale").filter(|_| fake) {
                 truth.evidence.push(refund_id.to_string());
             }
-            let cashier = rng.random_range(0..roster);
+            let crew = &on_shift[usize::from(local_hour(tz, ts) >= 15)];
+            let cashier = crew[rng.random_range(0..crew.len())];
             let event = Event::Refund(Refund {
                 event_id: next_id("E"),
                 ts,
@@ -355,7 +398,7 @@ impl<'a> Simulator<'a> {
 
         // (Anomaly) refunds without receipt, to cash, all rung on one register.
         let (register_store, register) = self.plan.refund_register;
-        let rung = if s == register_store { poisson(rng, 1.5) } else { 0 };
+        let rung = if s == register_store { poisson(rng, 2.5) } else { 0 };
         for _ in 0..rung {
             let k = chain.draw_product(rng);
             let product = &chain.products[k].record;
@@ -410,6 +453,9 @@ impl<'a> Simulator<'a> {
             // An empty shelf sells nothing, except where the system's count is what lies.
             let in_basket: i64 = lines.iter().zip(&skus).filter(|(_, sku)| **sku == k).map(|(l, _)| l.qty).sum();
             if self.on_hand[s][k] - in_basket < qty && self.plan.ghost != (s, k) {
+                continue;
+            }
+            if self.plan.unsold == (s, k) && ts >= self.day_start(STOPS_SELLING_DAY) {
                 continue;
             }
             let gross = product.list_price.0 * qty;
@@ -537,7 +583,8 @@ impl<'a> Simulator<'a> {
             let refund_id = next_id("R");
             let cash_for_card = cash_store && tender_kind == TenderKind::Card && rng.random_range(0.0..1.0) < 0.6;
             let refund_tender = if cash_for_card { TenderKind::Cash } else { tender_kind };
-            let refunder = rng.random_range(0..store.cashiers.len());
+            let Some(crew) = self.crew_at(s, at) else { return };
+            let refunder = crew[rng.random_range(0..crew.len())];
             let original_transaction_id = (rng.random_range(0..100) < 92).then_some(sold_as);
             // Without a receipt the refund cannot be tied to the card sale: an ordinary cash refund.
             if cash_for_card
@@ -565,9 +612,13 @@ impl<'a> Simulator<'a> {
         }
     }
 
+    /// The UTC instant a day of the run begins.
+    fn day_start(&self, day: u64) -> i64 {
+        tillflow_schemas::time::date_to_day(self.chain.config.start + chrono::Days::new(day)) as i64 * MILLIS_PER_DAY
+    }
+
     fn horizon(&self) -> i64 {
-        let end = self.chain.config.start + chrono::Days::new(self.chain.config.days as u64);
-        tillflow_schemas::time::date_to_day(end) as i64 * MILLIS_PER_DAY
+        self.day_start(self.chain.config.days as u64)
     }
 
     fn inventory_day(&mut self, s: usize, day: u32, rng: &mut ChaCha8Rng, next_id: &mut impl FnMut(&str) -> Text) {
@@ -595,7 +646,7 @@ impl<'a> Simulator<'a> {
         if weekday == store.delivery_weekday {
             let ts = Self::at(tz, date, 6 * 60 + 15);
             for k in 0..chain.products.len() {
-                let target = (400.0 * store.size * chain.products[k].popularity).round() as i64 + 12;
+                let target = stock_target(store, &chain.products[k]);
                 if ghost(k) || self.on_hand[s][k] >= target * 2 / 3 {
                     continue;
                 }
@@ -693,6 +744,16 @@ impl<'a> Simulator<'a> {
             self.emit(ts + 1000, event);
         }
     }
+}
+
+/// The store-local hour of an instant.
+fn local_hour(tz: Tz, ts: i64) -> u32 {
+    tz.timestamp_millis_opt(ts).single().map_or(0, |t| t.hour())
+}
+
+/// The stock a store keeps of a product: about two weeks of its sales, and three more on the shelf.
+fn stock_target(store: &StoreInfo, product: &ProductInfo) -> i64 {
+    (400.0 * store.size * product.popularity).round() as i64 + 3
 }
 
 /// The register a cashier works: one of four, by their place on the roster.

@@ -20,6 +20,7 @@ use tillflow_schemas::{Cents, Day, Epoch, Id};
 
 use crate::records::StoreRec;
 use crate::refund_void_anomalies::Z_THRESHOLD;
+use crate::register_anomalies;
 
 /// Understaffed hours in one business day that make it an exception.
 pub const UNDERSTAFFED_HOURS: usize = 3;
@@ -119,18 +120,19 @@ fn with(mut e: Exception, severity: Severity, amount: Option<Cents>, evidence: S
 }
 
 /// Per kind, the rates (bits of `flags`) that raise it. Yields each kind with a flagged rate, the
-/// rates flagged and the severity: high when the worst z-score of them is twice [`Z_THRESHOLD`].
+/// rates flagged and the severity: high when the worst z-score of them is twice `threshold`.
 fn flagged_kinds<'k>(
     kinds: &[(&'k str, &[usize])],
     flags: u8,
     z: &[Option<Ratio>],
+    threshold: f64,
 ) -> Vec<(&'k str, Vec<usize>, Severity)> {
     kinds
         .iter()
         .filter_map(|(kind, rates)| {
             let flagged: Vec<usize> = rates.iter().copied().filter(|i| flags & (1 << i) != 0).collect();
             let worst = flagged.iter().filter_map(|i| z[*i]).map(|z| z.0).fold(f64::MIN, f64::max);
-            let severity = if worst >= 2.0 * Z_THRESHOLD { Severity::High } else { Severity::Medium };
+            let severity = if worst >= 2.0 * threshold { Severity::High } else { Severity::Medium };
             (!flagged.is_empty()).then_some((*kind, flagged, severity))
         })
         .collect()
@@ -145,7 +147,7 @@ fn pct(v: Option<f64>) -> String {
 pub fn from_anomaly(row: &RefundVoidAnomaly) -> Vec<Exception> {
     let kinds: [(&str, &[usize]); 3] =
         [("excess_voids", &[0, 1]), ("excess_refunds", &[2, 3]), ("discount_abuse", &[4])];
-    flagged_kinds(&kinds, row.flags, &row.z)
+    flagged_kinds(&kinds, row.flags, &row.z, Z_THRESHOLD)
         .into_iter()
         .map(|(kind, flagged, severity)| {
             let amount = match kind {
@@ -173,7 +175,7 @@ fn rate_evidence(row: &RefundVoidAnomaly, i: usize) -> String {
 /// One exception per kind of flag a register-day carries: `register_voids`, `register_refunds`.
 pub fn from_register(row: &RegisterAnomaly) -> Vec<Exception> {
     let kinds: [(&str, &[usize]); 2] = [("register_voids", &[0, 1]), ("register_refunds", &[2, 3])];
-    flagged_kinds(&kinds, row.flags, &row.z)
+    flagged_kinds(&kinds, row.flags, &row.z, register_anomalies::Z_THRESHOLD)
         .into_iter()
         .map(|(kind, flagged, severity)| {
             let amount = (kind == "register_refunds").then_some(row.week.refund_amount);

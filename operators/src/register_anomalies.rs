@@ -20,18 +20,24 @@ use tillflow_schemas::views::{REGISTER_RATES, Ratio, RegisterAnomaly};
 use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, SaleRec, StoreRec, VoidRec};
-use crate::refund_void_anomalies::{MIN_SUPPORT, Z_THRESHOLD};
+use crate::refund_void_anomalies::MIN_SUPPORT;
 use crate::till_activity::{self, By, Tally, WINDOW_DAYS, till_figures};
+
+/// The Poisson z-score from which a register's rate is flagged. Stricter than the cashiers' 3.5:
+/// a register is compared with two or three others, not a district's dozens of cashiers, so
+/// its baseline is itself uncertain and a store's few registers give chance more tries per day.
+pub const Z_THRESHOLD: f64 = 4.0;
 
 /// How many times the other registers' rate a register's rate must reach to be flagged, beside
 /// the Poisson z-score: in a busy store a small excess can be significant and still not matter.
 pub const RATE_RATIO: f64 = 2.0;
 
-/// The rate expected of a register: the other registers' rate, floored at one event over their
-/// transactions (none seen is not a rate of zero).
+/// The rate expected of a register: the other registers' rate counting one event more than they
+/// had, (events + 1) / transactions: none seen is not a rate of zero, and a few seen are an
+/// uncertain rate, not a precise one.
 pub fn expected(row: &RegisterAnomaly, i: usize) -> Option<f64> {
-    let n = row.others.transactions;
-    (n > 0).then(|| row.others_rate(i).unwrap_or(0.0).max(1.0 / n as f64))
+    let (events, n) = row.others.rate_terms()[i];
+    (n > 0).then(|| (events + 1) as f64 / n as f64)
 }
 
 /// The register's events against those the expected rate predicts, on the Poisson square-root

@@ -197,7 +197,7 @@ fn a_cashier_far_above_the_district_median_is_flagged() {
 #[test]
 fn a_register_far_above_the_store_s_other_registers_is_flagged() {
     // Three registers, 40 sales each, one cashier per register; R1 and R2 each refund one sale
-    // with its receipt, R3 rings 10 refunds without receipt, by all three cashiers in turn.
+    // with its receipt, R3 rings 16 refunds without receipt, by all three cashiers in turn.
     let mut stamped = vec![(0, store("S1", "America/New_York"))];
     let one = || vec![line(1, "K1", 1, 1000, 0, false)];
     for (r, (register, cashier)) in [("R1", "a"), ("R2", "b"), ("R3", "c")].into_iter().enumerate() {
@@ -219,7 +219,7 @@ fn a_register_far_above_the_store_s_other_registers_is_flagged() {
         );
         stamped.push((1, with_register(refund, register)));
     }
-    for n in 0..10 {
+    for n in 0..16 {
         let cashier = ["a", "b", "c"][n % 3];
         let refund = refund_by(
             &format!("N{n}"),
@@ -240,41 +240,41 @@ fn a_register_far_above_the_store_s_other_registers_is_flagged() {
     let output = run_prepared(&stamped, 2);
     let states = states_at(output.changes::<RegisterAnomaly>(), &[1, 2]);
     let r3 = states[0].iter().find(|r| r.register_id == "R3").unwrap();
-    assert_eq!((r3.week.transactions, r3.week.refunds, r3.week.no_receipt_refunds, r3.cashiers), (40, 10, 10, 3));
+    assert_eq!((r3.week.transactions, r3.week.refunds, r3.week.no_receipt_refunds, r3.cashiers), (40, 16, 16, 3));
     assert_eq!((r3.others.transactions, r3.others.refunds, r3.others.no_receipt_refunds), (80, 2, 0));
-    // Refunds: 10 where 40 × 2/80 = 1 were expected, 2 (√10 − √1); without receipt the others have
-    // none, so the expected rate is the floor of one in 80: 2 (√10 − √0.5).
+    // The expected rate counts one event more than the others had. Refunds: 16 where
+    // 40 × 3/80 = 1.5 were expected, 2 (√16 − √1.5); without receipt 40 × 1/80: 2 (√16 − √0.5).
     let z = |i: usize| r3.z[i].unwrap().0;
-    assert!((z(2) - 2.0 * (10f64.sqrt() - 1.0)).abs() < 1e-9, "refund z = {}", z(2));
-    assert!((z(3) - 2.0 * (10f64.sqrt() - 0.5f64.sqrt())).abs() < 1e-9, "no-receipt z = {}", z(3));
+    assert!((z(2) - 2.0 * (4.0 - 1.5f64.sqrt())).abs() < 1e-9, "refund z = {}", z(2));
+    assert!((z(3) - 2.0 * (4.0 - 0.5f64.sqrt())).abs() < 1e-9, "no-receipt z = {}", z(3));
     assert_eq!(r3.flag_names(), vec!["refund_rate", "no_receipt_refund_rate"]);
     assert!(states[0].iter().filter(|r| r.register_id != "R3").all(|r| r.flags == 0));
     let r1 = states[0].iter().find(|r| r.register_id == "R1").unwrap();
-    assert_eq!((r1.others.transactions, r1.others.refunds, r1.cashiers), (80, 11, 2));
+    assert_eq!((r1.others.transactions, r1.others.refunds, r1.cashiers), (80, 17, 2));
 
-    // 10 refunds in 140 sales where 3.5 were expected: 2 (√10 − √3.5) = 2.6, no longer flagged;
-    // without receipt 1.75 were expected: 2 (√10 − √1.75) = 3.7, still flagged.
+    // 16 refunds in 140 sales where 5.25 were expected: 2 (√16 − √5.25) = 3.4, no longer flagged;
+    // without receipt 1.75 were expected: 2 (√16 − √1.75) = 5.4, still flagged.
     let r3 = states[1].iter().find(|r| r.register_id == "R3").unwrap();
     assert_eq!((r3.week.transactions, r3.flag_names()), (140, vec!["no_receipt_refund_rate"]));
-    assert!((r3.z[2].unwrap().0 - 2.0 * (10f64.sqrt() - 3.5f64.sqrt())).abs() < 1e-9);
+    assert!((r3.z[2].unwrap().0 - 2.0 * (4.0 - 5.25f64.sqrt())).abs() < 1e-9);
 
     let exceptions = states_at(output.changes::<Exception>(), &[1, 2]);
     let flagged: Vec<&Exception> = exceptions[0].iter().filter(|x| x.kind.starts_with("register_")).collect();
     assert_eq!(flagged.len(), 1);
     let e = flagged[0];
     assert_eq!((e.kind.as_str(), e.subject.as_str(), e.severity), ("register_refunds", "R3", Severity::Medium));
-    assert_eq!(e.amount, Some(Cents(10_000)));
+    assert_eq!(e.amount, Some(Cents(16_000)));
     assert_eq!(
         e.evidence,
-        "refund_rate 25.0% over 7 days (40 transactions, 3 cashiers), other registers 2.5%, z 4.3; \
-         no_receipt_refund_rate 25.0% over 7 days (40 transactions, 3 cashiers), other registers 0.0%, z 4.9"
+        "refund_rate 40.0% over 7 days (40 transactions, 3 cashiers), other registers 2.5%, z 5.6; \
+         no_receipt_refund_rate 40.0% over 7 days (40 transactions, 3 cashiers), other registers 0.0%, z 6.6"
     );
     let later: Vec<&Exception> = exceptions[1].iter().filter(|x| x.kind.starts_with("register_")).collect();
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].exception_id, e.exception_id, "the same exception, its figures changed");
     assert_eq!(
         later[0].evidence,
-        "no_receipt_refund_rate 7.1% over 7 days (140 transactions, 3 cashiers), other registers 0.0%, z 3.7"
+        "no_receipt_refund_rate 11.4% over 7 days (140 transactions, 3 cashiers), other registers 0.0%, z 5.4"
     );
 }
 
