@@ -45,10 +45,12 @@ DIALECT = {
     ],
 }
 DIALECT["promotion_performance"] = [
+    ("CAST(business_date AS INT)", "(business_date - DATE '1970-01-01')"),
+    ("COALESCE(12 / t.days, 0)", "COALESCE(12 // t.days, 0)"),
     ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),
     ('CAST(business_date(r."start", s.timezone) AS INT)', "(business_date(r.\"start\", s.timezone) - DATE '1970-01-01')"),
     (" + 7) / 7)", " + 7) // 7)"),
-    (" / (4 * pu)", " // (4 * pu)"),
+    (" / (12 * pu)", " // (12 * pu)"),
 ]
 DIALECT["basket_affinity"] = [
     ("CAST(business_date(l.ts, s.timezone) AS INT)", "(business_date(l.ts, s.timezone) - DATE '1970-01-01')"),

@@ -22,7 +22,7 @@
 --     that have a row), the forecast's sum above zero; high at 50% or less. The evidence names
 --     the three categories furthest under their own forecast.
 --   promotion_loses_margin: a promotion at a store whose promotion_performance rows, summed (3 or
---     more, 8 or more baseline units over the four weeks), lift units under 10% and lose margin
+--     more, their baselines expecting 2 units or more), lift units under 10% and lose margin
 --     against the baseline; subject = promo_id, dated by its first row's day; high when there is no
 --     lift at all; amount = the incremental margin, rounded half away from zero to the cent.
 --   slow_mover: a replenishment row flagged slow_mover, dated by its as_of_date; high with no sale in
@@ -111,6 +111,22 @@ margins AS (
     JOIN current_stores s ON s.store_id = m.store_id
     WHERE m.gross_margin < 0 AND m.net_sales > 0
 ),
+-- Each promotion at each store, summed in exact cents (a baseline figure is a twelfth of an
+-- integer: times 12, or 1200 for money, an integer again).
+promo_stores AS (
+    SELECT p.promo_id, p.store_id, s.district, MIN(p.business_date) AS first_day, COUNT(*) AS days,
+           SUM(p.promo_units) AS pu, SUM(CAST(p.discount * 100 AS BIGINT)) AS disc,
+           SUM(CAST(p.margin * 100 AS BIGINT)) AS margin, SUM(CAST(ROUND(p.baseline_units * 12) AS BIGINT)) AS bu,
+           SUM(CAST(ROUND(p.baseline_margin * 1200) AS BIGINT)) AS bm, SUM(CAST(p.margin_erosion * 100 AS BIGINT)) AS erosion
+    FROM promotion_performance p
+    JOIN current_stores s ON s.store_id = p.store_id
+    GROUP BY p.promo_id, p.store_id, s.district
+),
+promo_losing AS (
+    SELECT promo_id, store_id, district, first_day, days, pu, disc, bu, erosion, 12 * margin - bm AS incr12
+    FROM promo_stores
+    WHERE days >= 3 AND bu >= 24 AND 100 * (12 * pu - bu) < 10 * bu AND 12 * margin - bm < 0
+),
 -- Every DOUBLE the evidence prints with one decimal, keyed by where it goes: (src, store_id,
 -- subject, business_date, i) and its slot in that part of the evidence.
 numbers AS (
@@ -132,6 +148,8 @@ numbers AS (
     SELECT 'staffing', store_id, store_id AS subject, business_date, hour, 2, required_staff FROM short_hours
     UNION ALL
     SELECT 'reorder', store_id, sku, as_of_date, 0, 1, days_of_cover FROM stock WHERE NOT negative_stock
+    UNION ALL
+    SELECT 'promotion', store_id, promo_id, first_day, 0, 1, CAST(bu AS DOUBLE) / 12.0 FROM promo_losing
 ),
 -- `{:.1}`, step 1: |v| split exactly into its whole part and its fraction.
 tenths AS (
@@ -216,22 +234,6 @@ class_nets AS (
     SELECT store_id, department, category, business_date, CAST(net_sales * 100 AS BIGINT) AS net_cents,
            CASE WHEN department IS NULL THEN '(no product record)' ELSE concat(department, '/', category) END AS name
     FROM category_daily
-),
--- Each promotion at each store, summed in exact cents (a baseline figure is a quarter of four
--- days' sum: times 4, or 400 for money, an integer again).
-promo_stores AS (
-    SELECT p.promo_id, p.store_id, s.district, MIN(p.business_date) AS first_day, COUNT(*) AS days,
-           SUM(p.promo_units) AS pu, SUM(CAST(p.discount * 100 AS BIGINT)) AS disc,
-           SUM(CAST(p.margin * 100 AS BIGINT)) AS margin, SUM(CAST(ROUND(p.baseline_units * 4) AS BIGINT)) AS bu,
-           SUM(CAST(ROUND(p.baseline_margin * 400) AS BIGINT)) AS bm, SUM(CAST(p.margin_erosion * 100 AS BIGINT)) AS erosion
-    FROM promotion_performance p
-    JOIN current_stores s ON s.store_id = p.store_id
-    GROUP BY p.promo_id, p.store_id, s.district
-),
-promo_losing AS (
-    SELECT promo_id, store_id, district, first_day, days, pu, disc, bu, erosion, 4 * margin - bm AS incr4
-    FROM promo_stores
-    WHERE days >= 3 AND bu >= 8 AND 100 * (4 * pu - bu) < 10 * bu AND 4 * margin - bm < 0
 ),
 -- Ended store-days 25% or more under a forecast of two weeks or more: net, forecast sum, weeks.
 under_forecast AS (
@@ -338,17 +340,19 @@ raised AS (
     FROM under_cents u
     LEFT JOIN class_evidence e ON e.store_id = u.store_id AND e.business_date = u.business_date
     UNION ALL
-    -- '<units> units on promotion against <baseline> on the same weekdays of the four weeks before
-    -- (<n> SKU-days); discount <d>, of which <e> on units that would have sold anyway'
-    SELECT 'promotion_loses_margin', district, store_id, promo_id, first_day,
-           CASE WHEN 4 * pu - bu <= 0 THEN 'high' ELSE 'medium' END,
-           CAST(concat('-', CAST(((2 * (-incr4) + 4) / 8) / 100 AS VARCHAR), '.',
-                       lpad(CAST(((2 * (-incr4) + 4) / 8) % 100 AS VARCHAR), 2, '0')) AS DECIMAL(18, 2)),
-           concat(CAST(pu AS VARCHAR), ' units on promotion against ', CAST(bu AS VARCHAR),
-                  ' on the same weekdays of the four weeks before (', CAST(days AS VARCHAR), ' SKU-days); discount ',
+    -- '<units> units on promotion where <baseline> were expected from the same weekdays of the four
+    -- weeks before (<n> SKU-days); discount <d>, of which <e> on units that would have sold anyway'
+    SELECT 'promotion_loses_margin', g.district, g.store_id, g.promo_id, g.first_day,
+           CASE WHEN 12 * pu - bu <= 0 THEN 'high' ELSE 'medium' END,
+           CAST(concat('-', CAST(((2 * (-incr12) + 12) / 24) / 100 AS VARCHAR), '.',
+                       lpad(CAST(((2 * (-incr12) + 12) / 24) % 100 AS VARCHAR), 2, '0')) AS DECIMAL(18, 2)),
+           concat(CAST(pu AS VARCHAR), ' units on promotion where ', f.t1,
+                  ' were expected from the same weekdays of the four weeks before (', CAST(days AS VARCHAR), ' SKU-days); discount ',
                   concat(CASE WHEN disc < 0 THEN '-' ELSE '' END, CAST(abs(disc) / 100 AS VARCHAR), '.', lpad(CAST(abs(disc) % 100 AS VARCHAR), 2, '0')), ', of which ', concat(CASE WHEN erosion < 0 THEN '-' ELSE '' END, CAST(abs(erosion) / 100 AS VARCHAR), '.', lpad(CAST(abs(erosion) % 100 AS VARCHAR), 2, '0')),
                   ' on units that would have sold anyway')
-    FROM promo_losing
+    FROM promo_losing g
+    LEFT JOIN formatted f ON f.src = 'promotion' AND f.store_id = g.store_id AND f.subject = g.promo_id
+        AND f.business_date = g.first_day AND f.i = 0
     UNION ALL
     SELECT 'ghost_inventory', district, store_id, sku, as_of_date, 'high', CAST(NULL AS DECIMAL(18, 2)),
            concat('on hand ', CAST(on_hand AS VARCHAR), ' after the last count; ',

@@ -12,9 +12,9 @@
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{
-    CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, PromoFigures, PromotionPerformance, RATES,
-    REGISTER_RATES, Ratio, RefundVoidAnomaly, RegisterAnomaly, Replenishment, Rule, RuleBreak, Severity, SkuMargin,
-    StaffingStatus, StoreDaily, Verdict,
+    BASELINE_SCALE, CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, PromoFigures,
+    PromotionPerformance, RATES, REGISTER_RATES, Ratio, RefundVoidAnomaly, RegisterAnomaly, Replenishment, Rule,
+    RuleBreak, Severity, SkuMargin, StaffingStatus, StoreDaily, Verdict,
 };
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
@@ -31,8 +31,8 @@ pub const BELOW_FORECAST_PCT: i64 = 25;
 /// The fewest weeks a forecast must average for its day to be judged against it.
 pub const FORECAST_MIN_WEEKS: i64 = 2;
 
-/// The baseline units (over the four weeks) a promotion at a store needs to be judged.
-pub const PROMOTION_MIN_BASELINE_UNITS: i64 = 8;
+/// The units a promotion's baseline expects over its (SKU, day)s at a store, from which it is judged.
+pub const PROMOTION_MIN_BASELINE_UNITS: i64 = 2;
 
 /// The (SKU, day)s a promotion at a store needs to be judged.
 pub const PROMOTION_MIN_DAYS: i64 = 3;
@@ -379,17 +379,20 @@ fn promotions_losing_margin<'s>(
 /// A promotion at a store, over its `days` (SKU, day)s from `first`, that loses margin
 /// without lift, once it has [`PROMOTION_MIN_DAYS`] and [`PROMOTION_MIN_BASELINE_UNITS`].
 pub fn from_promotion(promo: Id, store: Id, first: Day, days: i64, total: &PromoFigures) -> Option<Exception> {
-    let judged = days >= PROMOTION_MIN_DAYS && total.baseline_units >= PROMOTION_MIN_BASELINE_UNITS;
+    let judged = days >= PROMOTION_MIN_DAYS && total.baseline_units >= PROMOTION_MIN_BASELINE_UNITS * BASELINE_SCALE;
     if !judged || total.verdict() != Verdict::LosesMarginWithoutLift {
         return None;
     }
-    let severity = if total.lift_x4() <= 0 { Severity::High } else { Severity::Medium };
+    let severity = if total.lift_scaled() <= 0 { Severity::High } else { Severity::Medium };
     let evidence = format!(
-        "{} units on promotion against {} on the same weekdays of the four weeks before ({days} SKU-days); \
-         discount {}, of which {} on units that would have sold anyway",
-        total.promo_units, total.baseline_units, total.discount, total.erosion
+        "{} units on promotion where {:.1} were expected from the same weekdays of the four weeks before \
+         ({days} SKU-days); discount {}, of which {} on units that would have sold anyway",
+        total.promo_units,
+        total.baseline_units_per_day(),
+        total.discount,
+        total.erosion
     );
-    let amount = Cents(rounded_div(total.incremental_margin_x4(), 4));
+    let amount = Cents(rounded_div(total.incremental_margin_scaled(), BASELINE_SCALE));
     Some(with(exception("promotion_loses_margin", store, promo.as_str(), first), severity, Some(amount), evidence))
 }
 

@@ -6,8 +6,9 @@
 //! that has a record. Its baseline is what the lines of that SKU at that store **without** a
 //! promotion sold on the same weekday in the four weeks before the promotion's first day (the
 //! store-local day of its `start`): the four days d − 7k, for the smallest k ≥ 1 that lands
-//! before the first day and the three weeks before that. Cost is the product's current catalog
-//! cost (zero without a product record). Figures and verdict: [`PromoFigures`].
+//! before the first day and the three weeks before that, averaged over those the store traded
+//! (had a sale that counts). Cost is the product's current catalog cost (zero without a product
+//! record). Figures and verdict: [`PromoFigures`].
 //!
 //! Promoted lines are summed per row as differences; the plain ones are what `sku_days` already
 //! sums per (store, sku, day), less its promoted share. Each row asks for its four baseline days
@@ -20,8 +21,10 @@
 #![doc = concat!("```sql\n", include_str!("../../queries/promotion_performance.sql"), "```")]
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::operators::CountTotal;
-use tillflow_schemas::views::{ProductRecord, PromoFigures, PromotionPerformance, PromotionRecord, PromotionSummary};
+use differential_dataflow::operators::{CountTotal, ThresholdTotal};
+use tillflow_schemas::views::{
+    BASELINE_SCALE, ProductRecord, PromoFigures, PromotionPerformance, PromotionRecord, PromotionSummary,
+};
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
 use crate::records::{SaleRec, StoreRec};
@@ -49,6 +52,8 @@ pub fn promotion_performance<'s>(
 ) -> VecCollection<'s, Epoch, PromotionPerformance> {
     // Lines citing a promotion, per row: lines, units, net sales, discount (and, later, the
     // baseline's units and net sales).
+    // The days each store traded.
+    let traded = effective.clone().map(|sale| (sale.store_id, sale.business_date)).distinct_total();
     let promoted = effective
         .explode(|sale| {
             let (store, day) = (sale.store_id, sale.business_date);
@@ -56,7 +61,7 @@ pub fn promotion_performance<'s>(
                 .lines
                 .iter()
                 .filter_map(|l| {
-                    let sums = Sums([1, l.qty, l.net(), l.discount.0, 0, 0]);
+                    let sums = Sums([1, l.qty, l.net(), l.discount.0, 0, 0, 0]);
                     l.promo_id.map(|p| ((p, store, l.sku, day), sums))
                 })
                 .collect();
@@ -86,10 +91,19 @@ pub fn promotion_performance<'s>(
             let (_, store, sku, day) = key;
             baseline_days(day, first).map(move |b| ((store, sku, b), key))
         })
-        .join_map(plain, |_, key: &RowKey, Sums([units, sales])| (*key, Sums([0, 0, 0, 0, *units, *sales])));
+        .join_map(plain, |_, key: &RowKey, Sums([units, sales])| (*key, Sums([0, 0, 0, 0, *units, *sales, 0])));
+    let baseline_traded = known
+        .clone()
+        .flat_map(|(key, first): (RowKey, Day)| {
+            let (_, store, _, day) = key;
+            baseline_days(day, first).map(move |b| ((store, b), key))
+        })
+        .semijoin(traded)
+        .map(|(_, key)| (key, Sums([0, 0, 0, 0, 0, 0, 1])));
     let rows = promoted
         .semijoin(known.map(|(key, _)| key))
         .concat(baseline)
+        .concat(baseline_traded)
         .explode(|(key, sums)| Some((key, sums)))
         .count_total()
         .filter(|(_, Sums(s))| s[0] > 0)
@@ -105,17 +119,20 @@ pub fn promotion_performance<'s>(
     priced.concat(unpriced)
 }
 
-/// A row from its sums (lines, units, net sales, discount, baseline units, baseline net sales)
-/// and the SKU's unit cost.
+/// A row from its sums (lines, units, net sales, discount, baseline units, baseline net sales,
+/// baseline days the store traded) and the SKU's unit cost.
 fn performance(
     promo_id: Id,
     store_id: Id,
     sku: Id,
     business_date: Day,
-    sums: &Sums<6>,
+    sums: &Sums<7>,
     cost: Cents,
 ) -> PromotionPerformance {
-    let [_, units, sales, discount, baseline_units, baseline_sales] = sums.0;
+    let [_, units, sales, discount, baseline_units, baseline_sales, traded] = sums.0;
+    // The mean over the days traded, times BASELINE_SCALE (which each of 1..=4 divides).
+    let scale = if traded > 0 { BASELINE_SCALE / traded } else { 0 };
+    let (baseline_units, baseline_sales) = (baseline_units * scale, baseline_sales * scale);
     PromotionPerformance {
         promo_id,
         store_id,

@@ -434,7 +434,46 @@ fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() 
     assert_eq!((e.severity, e.amount), (Severity::High, Some(Cents(-4500))));
     assert_eq!(
         e.evidence,
-        "15 units on promotion against 60 on the same weekdays of the four weeks before (3 SKU-days); \
-         discount 45.00, of which 45.00 on units that would have sold anyway"
+        "15 units on promotion where 15.0 were expected from the same weekdays of the four weeks before \
+         (3 SKU-days); discount 45.00, of which 45.00 on units that would have sold anyway"
     );
+}
+
+/// A store with two weeks of history, closed on day 8: a promotion from day 14 is judged against
+/// the same weekdays the store traded, not four of them with the missing ones as zero sales. Day
+/// 14: days 7 and 0, 4 units each: a baseline of 4. Day 15: only day 1 traded, 6 units: 6.
+#[test]
+fn a_promotion_early_in_a_store_s_history_is_judged_against_the_days_it_traded() {
+    let mut stamped: Vec<(Epoch, Event)> =
+        vec![(0, store("S1", "America/New_York")), (0, product("K1", 300, None, None))];
+    let promotion = Promotion {
+        event_id: None,
+        ts: None,
+        promo_id: "PR".into(),
+        target: PromoTarget::Sku("K1".into()),
+        start: BASE + 14 * DAY + 12 * HOUR,
+        end: BASE + 21 * DAY,
+        discount_bp: 1000,
+    };
+    stamped.push((0, Event::Promotion(promotion)));
+    for d in (0..14).filter(|d| *d != 8) {
+        let qty = if d == 1 { 6 } else { 4 };
+        stamped.push((
+            1,
+            sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, vec![line(1, "K1", qty, 1000, 0, false)]),
+        ));
+    }
+    for (d, qty) in [(14, 6), (15, 6)] {
+        let lines = vec![SaleLine { promo_id: Some("PR".into()), ..line(1, "K1", qty, 1000, 100 * qty, false) }];
+        stamped.push((2, sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, lines)));
+    }
+    check_every_epoch(&stamped, &["promotion_performance", "promotion_summary"]);
+
+    let output = run_prepared(&stamped, 1);
+    let mut rows: Vec<(Day, f64, Option<f64>)> = actual::<PromotionPerformance>(&output, &[2])[0]
+        .iter()
+        .map(|r| (r.business_date, r.figures.baseline_units_per_day(), r.figures.lift_pct()))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    assert_eq!(rows, vec![(day(14), 4.0, Some(50.0)), (day(15), 6.0, Some(0.0))]);
 }

@@ -46,7 +46,7 @@ pub use inventory_position::InventoryPosition;
 pub use labor_demand::{LaborDemand, StaffingStatus};
 pub use pipeline_stats::PipelineStat;
 pub use products::ProductRecord;
-pub use promotion_performance::{LIFT_PCT, PromoFigures, PromotionPerformance, Verdict};
+pub use promotion_performance::{BASELINE_SCALE, LIFT_PCT, PromoFigures, PromotionPerformance, Verdict};
 pub use promotion_summary::PromotionSummary;
 pub use promotions::PromotionRecord;
 pub use purchase_suggestions::PurchaseSuggestion;

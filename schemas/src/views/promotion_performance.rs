@@ -6,9 +6,14 @@ use crate::{Cents, Day, Id};
 /// Lift from which a promotion counts as selling more than its baseline: 10%.
 pub const LIFT_PCT: i64 = 10;
 
+/// The baseline sums are kept as this many times a day's baseline: a baseline day's mean over
+/// the one to four baseline days the store traded is a whole number of twelfths of their sum.
+pub const BASELINE_SCALE: i64 = 12;
+
 /// What a promotion's lines sold against their baseline, as exact sums; the figures a
-/// merchandiser reads are derived from them. The baseline sums are over four days (the same
-/// weekday in the four weeks before the promotion started), so a day's baseline is a quarter.
+/// merchandiser reads are derived from them. The baseline is the mean of the baseline days the
+/// store traded (the same weekday in the four weeks before the promotion started), kept as
+/// [`BASELINE_SCALE`] times it so that the sums stay exact integers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PromoFigures {
     /// Σ qty of the lines citing the promotion.
@@ -18,9 +23,9 @@ pub struct PromoFigures {
     pub discount: Cents,
     /// promo_units at the product's current catalog cost.
     pub cogs: Cents,
-    /// Σ qty of the lines without a promotion on the four baseline days.
+    /// [`BASELINE_SCALE`] × the units a baseline day sold on lines without a promotion.
     pub baseline_units: i64,
-    /// Σ their net sales.
+    /// [`BASELINE_SCALE`] × their net sales.
     pub baseline_sales: Cents,
     /// baseline_units at the product's current catalog cost.
     pub baseline_cogs: Cents,
@@ -89,53 +94,53 @@ impl PromoFigures {
         Cents(self.promo_sales.0 - self.cogs.0)
     }
 
-    /// The baseline's margin over its four days, in cents.
-    fn baseline_margin_x4(&self) -> i64 {
+    /// [`BASELINE_SCALE`] × the baseline's margin per day, in cents.
+    fn baseline_margin_scaled(&self) -> i64 {
         self.baseline_sales.0 - self.baseline_cogs.0
     }
 
-    /// 4 × (promo_units − baseline units per day).
-    pub fn lift_x4(&self) -> i64 {
-        4 * self.promo_units - self.baseline_units
+    /// [`BASELINE_SCALE`] × (promo_units − baseline units per day).
+    pub fn lift_scaled(&self) -> i64 {
+        BASELINE_SCALE * self.promo_units - self.baseline_units
     }
 
-    /// 4 × (margin − baseline margin per day), in cents.
-    pub fn incremental_margin_x4(&self) -> i64 {
-        4 * self.margin().0 - self.baseline_margin_x4()
+    /// [`BASELINE_SCALE`] × (margin − baseline margin per day), in cents.
+    pub fn incremental_margin_scaled(&self) -> i64 {
+        BASELINE_SCALE * self.margin().0 - self.baseline_margin_scaled()
     }
 
     /// Baseline units per day.
     pub fn baseline_units_per_day(&self) -> f64 {
-        self.baseline_units as f64 / 4.0
+        self.baseline_units as f64 / BASELINE_SCALE as f64
     }
 
     /// Baseline margin per day, in currency units.
     pub fn baseline_margin(&self) -> f64 {
-        self.baseline_margin_x4() as f64 / 400.0
+        self.baseline_margin_scaled() as f64 / (100 * BASELINE_SCALE) as f64
     }
 
     /// promo_units − baseline units per day.
     pub fn lift_units(&self) -> f64 {
-        self.lift_x4() as f64 / 4.0
+        self.lift_scaled() as f64 / BASELINE_SCALE as f64
     }
 
     /// The lift in percent of the baseline; `None` without baseline units.
     pub fn lift_pct(&self) -> Option<f64> {
-        (self.baseline_units > 0).then(|| self.lift_x4() as f64 / self.baseline_units as f64 * 100.0)
+        (self.baseline_units > 0).then(|| self.lift_scaled() as f64 / self.baseline_units as f64 * 100.0)
     }
 
     /// margin − baseline margin per day, in currency units.
     pub fn incremental_margin(&self) -> f64 {
-        self.incremental_margin_x4() as f64 / 400.0
+        self.incremental_margin_scaled() as f64 / (100 * BASELINE_SCALE) as f64
     }
 
     pub fn verdict(&self) -> Verdict {
         if self.baseline_units <= 0 {
             return Verdict::NoBaseline;
         }
-        // lift_pct ≥ 10 ⇔ 100 × (4 pu − bu) ≥ 10 × bu, in integers.
-        let lifted = 100 * self.lift_x4() >= LIFT_PCT * self.baseline_units;
-        match (lifted, self.incremental_margin_x4() >= 0) {
+        // lift_pct ≥ 10 ⇔ 100 × (12 pu − bu) ≥ 10 × bu, in integers.
+        let lifted = 100 * self.lift_scaled() >= LIFT_PCT * self.baseline_units;
+        match (lifted, self.incremental_margin_scaled() >= 0) {
             (true, true) => Verdict::Profitable,
             (true, false) => Verdict::LiftWithoutMargin,
             (false, false) => Verdict::LosesMarginWithoutLift,
@@ -144,10 +149,12 @@ impl PromoFigures {
     }
 
     /// The discount given on the units the baseline would have sold anyway: discount ×
-    /// min(promo_units, baseline units per day) / promo_units, in whole cents (truncated).
+    /// min(promo_units, baseline units per day) / promo_units, in whole cents (truncated);
+    /// `baseline_units` is scaled by [`BASELINE_SCALE`].
     pub fn erosion_of(promo_units: i64, discount: Cents, baseline_units: i64) -> Cents {
+        let scaled = BASELINE_SCALE * promo_units;
         match promo_units > 0 {
-            true => Cents(discount.0 * (4 * promo_units).min(baseline_units.max(0)) / (4 * promo_units)),
+            true => Cents(discount.0 * scaled.min(baseline_units.max(0)) / scaled),
             false => Cents(0),
         }
     }
