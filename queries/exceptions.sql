@@ -10,7 +10,7 @@
 --     (twice the 3.5 threshold), else medium. The evidence has one part per flagged rate, in the
 --     order of the rates, joined by '; '.
 --   register_voids, register_refunds: a register-day whose `flags` list line/post-void, or refund/
---     no-receipt refund rates; high when the worst z of those is >= 8 (twice the registers' 4.0),
+--     no-receipt refund rates; high when the worst z of those is >= 9 (twice the registers' 4.5),
 --     else medium; the evidence as above, against the store's other registers.
 --   the five rule_breaks rules: subject = the refund, or the voided sale for post-voids.
 --   understaffed_peak: a store-day with 3 or more understaffed hours (high with 6 or more); the
@@ -292,7 +292,7 @@ raised AS (
     GROUP BY kind, district, store_id, cashier_id, business_date
     UNION ALL
     SELECT kind, district, store_id, register_id, business_date,
-           CASE WHEN MAX(z) >= 8.0 THEN 'high' ELSE 'medium' END,
+           CASE WHEN MAX(z) >= 9.0 THEN 'high' ELSE 'medium' END,
            MAX(amount),
            CAST(string_agg(evidence_part, '; ' ORDER BY i) AS VARCHAR)
     FROM register_parts

@@ -4,7 +4,7 @@
 -- the whole store over the same 7 days less the register itself.
 -- Expected rate p = (the other registers' events + 1) / their transactions; n = the register's
 -- 7-day transactions; z = 2 * (SQRT(events) - SQRT(n * p)).
--- Flagged: n >= 30, the others' transactions >= 30, z >= 4.0 and rate >= 2 * p.
+-- Flagged: n >= 30, the others' transactions >= 30, z >= 4.5 and rate >= 2 * p.
 WITH void_sizes AS (
     SELECT event_id, COUNT(*) AS lines FROM void_lines GROUP BY event_id
 ),
@@ -119,10 +119,10 @@ scored AS (
 ),
 flagged AS (
     SELECT s.*, CONCAT_WS(',',
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND line_void_rate_z >= 4.0 AND line_void_rate >= 2.0 * line_void_p THEN 'line_void_rate' END,
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND post_void_rate_z >= 4.0 AND post_void_rate >= 2.0 * post_void_p THEN 'post_void_rate' END,
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND refund_rate_z >= 4.0 AND refund_rate >= 2.0 * refund_p THEN 'refund_rate' END,
-           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND no_receipt_refund_rate_z >= 4.0 AND no_receipt_refund_rate >= 2.0 * no_receipt_refund_p THEN 'no_receipt_refund_rate' END
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND line_void_rate_z >= 4.5 AND line_void_rate >= 2.0 * line_void_p THEN 'line_void_rate' END,
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND post_void_rate_z >= 4.5 AND post_void_rate >= 2.0 * post_void_p THEN 'post_void_rate' END,
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND refund_rate_z >= 4.5 AND refund_rate >= 2.0 * refund_p THEN 'refund_rate' END,
+           CASE WHEN transactions_7d >= 30 AND others_transactions >= 30 AND no_receipt_refund_rate_z >= 4.5 AND no_receipt_refund_rate >= 2.0 * no_receipt_refund_p THEN 'no_receipt_refund_rate' END
        ) AS flags
     FROM scored s
 )

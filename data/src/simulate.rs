@@ -58,6 +58,8 @@ struct Plan {
     refund_register: (usize, u32),
     /// A SKU of a store that stops selling on [`STOPS_SELLING_DAY`], its stock still on the books.
     unsold: (usize, usize),
+    /// Two SKUs bought together: half the baskets with the first take the second too.
+    pair: (usize, usize),
 }
 
 /// The day the unsold SKU leaves the shelf.
@@ -93,6 +95,7 @@ impl<'a> Simulator<'a> {
             ghost: (store(5), top_seller),
             refund_register: (store(6), 3),
             unsold: (store(7), by_popularity[by_popularity.len().min(10) - 1]),
+            pair: (by_popularity[by_popularity.len().min(20) - 1], by_popularity[by_popularity.len().min(25) - 1]),
         };
         let mut truth = Vec::new();
         let id = |s: usize| chain.stores[s].record.store_id.to_string();
@@ -158,6 +161,16 @@ impl<'a> Simulator<'a> {
                 "a good seller put away in the back room on day {}: in stock, never sold again",
                 STOPS_SELLING_DAY + 1
             ),
+            evidence: Vec::new(),
+        });
+        let (first, second) = plan.pair;
+        let (a, b) = (chain.products[first].record.sku, chain.products[second].record.sku);
+        let (a, b) = if a.as_str() < b.as_str() { (a, b) } else { (b, a) };
+        truth.push(Injected {
+            kind: "basket_pair".into(),
+            store_id: String::new(),
+            subject: format!("{a}+{b}"),
+            description: "bought together: half the baskets holding the first take the second too".into(),
             evidence: Vec::new(),
         });
         let on_hand = vec![vec![0; chain.products.len()]; n];
@@ -475,6 +488,26 @@ impl<'a> Simulator<'a> {
                 promo_id: promo.map(|p| p.promo_id),
             });
             skus.push(k);
+        }
+
+        // The planted pair: half the baskets holding the first take the second too.
+        let (first, second) = self.plan.pair;
+        if skus.contains(&first)
+            && !skus.contains(&second)
+            && self.on_hand[s][second] > 0
+            && rng.random_range(0..2) == 0
+        {
+            let product = &chain.products[second].record;
+            let promo = chain.promotion_for(product, ts);
+            lines.push(SaleLine {
+                line_no: lines.len() as u32 + 1,
+                sku: product.sku,
+                qty: 1,
+                unit_price: product.list_price,
+                discount: Cents(promo.map_or(0, |p| product.list_price.0 * p.discount_bp / 10_000)),
+                promo_id: promo.map(|p| p.promo_id),
+            });
+            skus.push(second);
         }
 
         if lines.is_empty() {

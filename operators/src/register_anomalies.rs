@@ -26,7 +26,7 @@ use crate::till_activity::{self, By, Tally, WINDOW_DAYS, till_figures};
 /// The Poisson z-score from which a register's rate is flagged. Stricter than the cashiers' 3.5:
 /// a register is compared with two or three others, not a district's dozens of cashiers, so
 /// its baseline is itself uncertain and a store's few registers give chance more tries per day.
-pub const Z_THRESHOLD: f64 = 4.0;
+pub const Z_THRESHOLD: f64 = 4.5;
 
 /// How many times the other registers' rate a register's rate must reach to be flagged, beside
 /// the Poisson z-score: in a busy store a small excess can be significant and still not matter.

@@ -4,13 +4,16 @@
 //! a refund (`refund_without_sale`, `cash_refund_of_card_sale`: the refunds injected), a store
 //! (`understaffed_peak`), a register (`register_refunds`) or a (store, SKU) (`ghost_inventory`).
 //! An exception of that kind on any day flags its unit.
+//!
+//! `basket_pair` is scored on `basket_affinity`: a pair of SKUs (in any district) that its last
+//! state shows bought together [`PAIR_LIFT`] times as often as chance or more.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
 use tillflow_data::GroundTruth;
-use tillflow_schemas::views::Exception;
+use tillflow_schemas::views::{BasketAffinity, Exception};
 
 use crate::dataflow::consolidate;
 use crate::run::{RunConfig, compute};
@@ -18,6 +21,9 @@ use crate::{Error, Result};
 
 pub const TARGET_RECALL: f64 = 0.95;
 pub const TARGET_PRECISION: f64 = 0.90;
+
+/// The lift from which `eval` counts a pair of `basket_affinity` as bought together.
+pub const PAIR_LIFT: f64 = 4.0;
 
 /// How the exceptions of one kind match what was injected.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,11 +56,13 @@ pub fn evaluate(dir: &Path, config: RunConfig) -> Result<Vec<Score>> {
         serde_json::from_str(&text).map_err(|source| Error::NotGroundTruth { path: path.clone(), source })?;
     let output = compute(&RunConfig { inputs: vec![dir.to_path_buf()], ..config })?;
     let exceptions = consolidate(output.changes::<Exception>().to_vec());
-    Ok(score(&truth, &exceptions))
+    let pairs = consolidate(output.changes::<BasketAffinity>().to_vec());
+    Ok(score(&truth, &exceptions, &pairs))
 }
 
-/// Scores each kind the ground truth holds.
-pub fn score(truth: &GroundTruth, exceptions: &[Exception]) -> Vec<Score> {
+/// Scores each kind the ground truth holds: the exceptions of its kind, or for `basket_pair` the
+/// pairs of `basket_affinity` with a lift of [`PAIR_LIFT`] or more.
+pub fn score(truth: &GroundTruth, exceptions: &[Exception], pairs: &[BasketAffinity]) -> Vec<Score> {
     let per_event = |kind: &str| matches!(kind, "refund_without_sale" | "cash_refund_of_card_sale");
     let kinds: BTreeSet<&str> = truth.anomalies.iter().map(|a| a.kind.as_str()).collect();
     kinds
@@ -68,11 +76,25 @@ pub fn score(truth: &GroundTruth, exceptions: &[Exception]) -> Vec<Score> {
                     if per_event(kind) { a.evidence.clone() } else { vec![format!("{}/{}", a.store_id, a.subject)] }
                 })
                 .collect();
-            let flagged: BTreeSet<String> = exceptions
-                .iter()
-                .filter(|e| e.kind == kind)
-                .map(|e| if per_event(kind) { e.subject.to_string() } else { format!("{}/{}", e.store_id, e.subject) })
-                .collect();
+            let flagged: BTreeSet<String> =
+                match kind {
+                    "basket_pair" => pairs
+                        .iter()
+                        .filter(|p| p.lift().is_some_and(|lift| lift >= PAIR_LIFT))
+                        .map(|p| format!("/{}+{}", p.sku_a, p.sku_b))
+                        .collect(),
+                    _ => exceptions
+                        .iter()
+                        .filter(|e| e.kind == kind)
+                        .map(|e| {
+                            if per_event(kind) {
+                                e.subject.to_string()
+                            } else {
+                                format!("{}/{}", e.store_id, e.subject)
+                            }
+                        })
+                        .collect(),
+                };
             Score {
                 kind: kind.to_string(),
                 injected: injected.len(),
