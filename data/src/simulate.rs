@@ -31,6 +31,18 @@ pub struct GroundTruth {
     pub days: u32,
     pub start: String,
     pub anomalies: Vec<Injected>,
+    /// Every store-day a customer found a SKU's shelf empty, to score projected stock-outs by.
+    #[serde(default)]
+    pub stockouts: Vec<StockOut>,
+}
+
+/// A store-day on which a SKU's shelf was empty when a customer wanted it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StockOut {
+    pub store_id: String,
+    pub sku: String,
+    /// The store-local business day, `YYYY-MM-DD`.
+    pub date: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,6 +86,8 @@ pub struct Simulator<'a> {
     sequence: u64,
     /// System on-hand per store and SKU, as the events imply.
     on_hand: Vec<Vec<i64>>,
+    /// (store, SKU, store-local date) of every empty shelf a customer met.
+    empty_shelves: std::collections::BTreeSet<(usize, usize, NaiveDate)>,
 }
 
 impl<'a> Simulator<'a> {
@@ -174,7 +188,15 @@ impl<'a> Simulator<'a> {
             evidence: Vec::new(),
         });
         let on_hand = vec![vec![0; chain.products.len()]; n];
-        Simulator { chain, plan, truth, pending: BTreeMap::new(), sequence: 0, on_hand }
+        Simulator {
+            chain,
+            plan,
+            truth,
+            pending: BTreeMap::new(),
+            sequence: 0,
+            on_hand,
+            empty_shelves: Default::default(),
+        }
     }
 
     pub fn ground_truth(&self) -> GroundTruth {
@@ -185,6 +207,15 @@ impl<'a> Simulator<'a> {
             days: c.days,
             start: c.start.to_string(),
             anomalies: self.truth.clone(),
+            stockouts: self
+                .empty_shelves
+                .iter()
+                .map(|(s, k, date)| StockOut {
+                    store_id: self.chain.stores[*s].record.store_id.to_string(),
+                    sku: self.chain.products[*k].record.sku.to_string(),
+                    date: date.to_string(),
+                })
+                .collect(),
         }
     }
 
@@ -466,6 +497,12 @@ impl<'a> Simulator<'a> {
             // An empty shelf sells nothing, except where the system's count is what lies.
             let in_basket: i64 = lines.iter().zip(&skus).filter(|(_, sku)| **sku == k).map(|(l, _)| l.qty).sum();
             if self.on_hand[s][k] - in_basket < qty && self.plan.ghost != (s, k) {
+                if self.on_hand[s][k] - in_basket <= 0 {
+                    let tz = store.record.timezone;
+                    if let Some(local) = tz.timestamp_millis_opt(ts).single() {
+                        self.empty_shelves.insert((s, k, local.date_naive()));
+                    }
+                }
                 continue;
             }
             if self.plan.unsold == (s, k) && ts >= self.day_start(STOPS_SELLING_DAY) {

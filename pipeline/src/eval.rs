@@ -7,16 +7,23 @@
 //!
 //! `basket_pair` is scored on `basket_affinity`: a pair of SKUs (in any district) that its last
 //! state shows bought together [`PAIR_LIFT`] times as often as chance or more.
+//!
+//! The stock-outs `replenishment` projects are compared with the empty shelves the generator
+//! recorded ([`Projection`]); they have no target yet. The chain is run in one epoch per day of
+//! event time, so that each day's projection is seen.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
 use tillflow_data::GroundTruth;
-use tillflow_schemas::views::{BasketAffinity, Exception};
+use tillflow_schemas::time::{MILLIS_PER_DAY, date_to_day};
+use tillflow_schemas::views::{BasketAffinity, Exception, Replenishment};
+use tillflow_schemas::{Day, Id};
 
-use crate::dataflow::consolidate;
+use crate::dataflow::{Detail, Update, consolidate};
 use crate::run::{RunConfig, compute};
+use crate::source::Epochs;
 use crate::{Error, Result};
 
 pub const TARGET_RECALL: f64 = 0.95;
@@ -48,16 +55,108 @@ impl Score {
     }
 }
 
-/// Runs every view over a generated chain in `dir` and scores its exceptions.
-pub fn evaluate(dir: &Path, config: RunConfig) -> Result<Vec<Score>> {
+/// How far ahead a projected stock-out is scored, in days.
+pub const PROJECTION_DAYS: Day = 7;
+
+/// How many days after its projected date a stock-out still counts as foreseen.
+pub const PROJECTION_SLACK: Day = 2;
+
+/// The stock-outs `replenishment` projected against the shelves the generator emptied.
+///
+/// - projected: each (store, SKU, day) whose last row of the day projects a stock-out within
+///   [`PROJECTION_DAYS`], early enough for the run to show whether it came; it came true when the
+///   shelf was empty on a day after and no later than [`PROJECTION_SLACK`] days past the date;
+/// - stock-outs: each first empty day of a (store, SKU) after a day with stock, from the second
+///   week on; it was foreseen when a row of the week before projected a date no later than
+///   [`PROJECTION_SLACK`] days past it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Projection {
+    pub projected: usize,
+    pub came_true: usize,
+    pub stockouts: usize,
+    pub foreseen: usize,
+}
+
+impl fmt::Display for Projection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let share =
+            |n: usize, of: usize| if of == 0 { "-".to_string() } else { format!("{:.3}", n as f64 / of as f64) };
+        write!(
+            f,
+            "stock-out projection (no target yet): {} projected within {PROJECTION_DAYS} days, {} came true \
+             (precision {}); {} stock-outs, {} foreseen up to a week ahead (recall {})",
+            self.projected,
+            self.came_true,
+            share(self.came_true, self.projected),
+            self.stockouts,
+            self.foreseen,
+            share(self.foreseen, self.stockouts)
+        )
+    }
+}
+
+/// Runs every view over a generated chain in `dir` and scores its exceptions, and the projected
+/// stock-outs.
+pub fn evaluate(dir: &Path, config: RunConfig) -> Result<(Vec<Score>, Projection)> {
     let path = dir.join("ground_truth.json");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::NoGroundTruth { path: path.clone(), source })?;
     let truth: GroundTruth =
         serde_json::from_str(&text).map_err(|source| Error::NotGroundTruth { path: path.clone(), source })?;
-    let output = compute(&RunConfig { inputs: vec![dir.to_path_buf()], ..config })?;
+    let detail = Detail { epochs: true, ..config.detail };
+    let daily = RunConfig { inputs: vec![dir.to_path_buf()], epochs: Epochs::Tick(MILLIS_PER_DAY), detail, ..config };
+    let output = compute(&daily)?;
     let exceptions = consolidate(output.changes::<Exception>().to_vec());
     let pairs = consolidate(output.changes::<BasketAffinity>().to_vec());
-    Ok(score(&truth, &exceptions, &pairs))
+    let projection = projection(&truth, output.changes::<Replenishment>());
+    Ok((score(&truth, &exceptions, &pairs), projection))
+}
+
+/// Scores the stock-outs `replenishment` projected day by day (see [`Projection`]).
+pub fn projection(truth: &GroundTruth, changes: &[Update<Replenishment>]) -> Projection {
+    let day_of = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(date_to_day);
+    let (Some(first), Some(_)) = (day_of(&truth.start), truth.days.checked_sub(1)) else {
+        return Projection::default();
+    };
+    let last = first + truth.days as Day - 1;
+    let empty: BTreeSet<(Id, Id, Day)> = truth
+        .stockouts
+        .iter()
+        .filter_map(|s| Some((Id::from(s.store_id.as_str()), Id::from(s.sku.as_str()), day_of(&s.date)?)))
+        .collect();
+
+    // The last row of each (store, SKU, day), epoch by epoch.
+    let mut updates: Vec<&Update<Replenishment>> = changes.iter().collect();
+    updates.sort_by_key(|(_, epoch, _)| *epoch);
+    let (mut state, mut rows) = (BTreeMap::<&Replenishment, isize>::new(), BTreeMap::new());
+    for (i, (row, epoch, diff)) in updates.iter().map(|u| (&u.0, u.1, u.2)).enumerate() {
+        *state.entry(row).or_default() += diff;
+        if updates.get(i + 1).is_none_or(|next| next.1 != epoch) {
+            state.retain(|_, count| *count != 0);
+            for row in state.keys() {
+                rows.insert((row.store_id, row.sku, row.as_of_date), row.projected_stockout);
+            }
+        }
+    }
+
+    let mut p = Projection::default();
+    for ((store, sku, day), projected) in &rows {
+        let Some(at) = projected.filter(|at| *at > *day && *at <= day + PROJECTION_DAYS) else { continue };
+        if at + PROJECTION_SLACK > last {
+            continue;
+        }
+        p.projected += 1;
+        p.came_true += usize::from((day + 1..=at + PROJECTION_SLACK).any(|d| empty.contains(&(*store, *sku, d))));
+    }
+    for (store, sku, day) in &empty {
+        if *day < first + 7 || empty.contains(&(*store, *sku, day - 1)) {
+            continue;
+        }
+        p.stockouts += 1;
+        let foreseen = (day - PROJECTION_DAYS..*day)
+            .any(|d| rows.get(&(*store, *sku, d)).copied().flatten().is_some_and(|at| at <= day + PROJECTION_SLACK));
+        p.foreseen += usize::from(foreseen);
+    }
+    p
 }
 
 /// Scores each kind the ground truth holds: the exceptions of its kind, or for `basket_pair` the

@@ -713,9 +713,10 @@ fn execute(command: Command) -> anyhow::Result<()> {
             if compute.views.is_some_and(|views| !views.has("exceptions")) {
                 anyhow::bail!("eval scores the exceptions: leave out --views, or include exceptions in it");
             }
-            let scores =
+            let (scores, projection) =
                 tillflow::eval::evaluate(&input, compute.config(Vec::new(), String::new(), Pseudonyms::random()))?;
             println!("{}", tillflow::eval::Table(&scores));
+            println!("{projection}");
             if check && !scores.iter().all(|s| s.meets_target()) {
                 anyhow::bail!("some kinds miss the target");
             }
