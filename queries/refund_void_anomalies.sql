@@ -1,31 +1,15 @@
 -- refund_void_anomalies: the reference definition over the raw event tables (docs/views.md).
--- Uses the views of shared.sql and rule_breaks. One row per (store, cashier, business day) with a
+-- Uses the tables of shared.sql (till_measures) and rule_breaks. One row per (store, cashier, business day) with a
 -- sale that counts, a void, a refund or a rule break; 7-day figures cover that day and the 6 before.
 -- Peers: the district's cashiers that day with 30 or more transactions over their 7 days.
 -- Expected rate p = GREATEST(median, the peers' pooled rate); n = the cashier's 7-day transactions.
 -- z = (rate - median) / GREATEST(1.4826 * MAD, SQRT(GREATEST(p, 1/n) / n)); for count rates also
 -- count_z = 2 * (SQRT(events) - SQRT(n * p)). Flagged: n >= 30, z >= 3.5 and (count rates) count_z >= 3.5.
-WITH void_sizes AS (
-    SELECT event_id, COUNT(*) AS lines FROM void_lines GROUP BY event_id
-),
-measures AS (
-    SELECT store_id, cashier_id, business_date, 1 AS transactions, 0 AS line_voids, 0 AS post_voids,
-           0 AS refunds, 0 AS no_receipt_refunds, CAST(0 AS DECIMAL(18,2)) AS refund_amount,
-           discount AS discount_amount, manual_discount AS manual_discount_amount, gross AS gross_sales,
+WITH measures AS (
+    SELECT store_id, cashier_id, business_date, transactions, line_voids, post_voids, refunds,
+           no_receipt_refunds, refund_amount, discount_amount, manual_discount_amount, gross_sales,
            0 AS rule_breaks
-    FROM effective_transactions
-    UNION ALL
-    SELECT v.store_id, v.cashier_id, business_date(v.ts, s.timezone), 0,
-           CASE WHEN v.scope = 'line' THEN COALESCE(z.lines, 0) ELSE 0 END,
-           CASE WHEN v.scope = 'post' THEN 1 ELSE 0 END, 0, 0, 0, 0, 0, 0, 0
-    FROM voids v
-    JOIN current_stores s ON s.store_id = v.store_id
-    LEFT JOIN void_sizes z ON z.event_id = v.event_id
-    WHERE v.scope = 'post' OR COALESCE(z.lines, 0) > 0
-    UNION ALL
-    SELECT store_id, cashier_id, business_date, 0, 0, 0, 1,
-           CASE WHEN original_transaction_id IS NULL THEN 1 ELSE 0 END, amount, 0, 0, 0, 0
-    FROM refunds
+    FROM till_measures
     UNION ALL
     SELECT store_id, cashier_id, business_date, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 FROM rule_breaks
 ),

@@ -1,32 +1,11 @@
 -- register_anomalies: the reference definition over the raw event tables (docs/views.md).
--- Uses the views of shared.sql. One row per (store, register, business day) with a sale that
+-- Uses the tables of shared.sql (till_measures). One row per (store, register, business day) with a sale that
 -- counts, a void or a refund; 7-day figures cover that day and the 6 before. The other registers:
 -- the whole store over the same 7 days less the register itself.
 -- Expected rate p = (the other registers' events + 1) / their transactions; n = the register's
 -- 7-day transactions; z = 2 * (SQRT(events) - SQRT(n * p)).
 -- Flagged: n >= 30, the others' transactions >= 30, z >= 4.5 and rate >= 2 * p.
-WITH void_sizes AS (
-    SELECT event_id, COUNT(*) AS lines FROM void_lines GROUP BY event_id
-),
-measures AS (
-    SELECT store_id, register_id, cashier_id, business_date, 1 AS transactions, 0 AS line_voids,
-           0 AS post_voids, 0 AS refunds, 0 AS no_receipt_refunds,
-           CAST(0 AS DECIMAL(18,2)) AS refund_amount, gross AS gross_sales
-    FROM effective_transactions
-    UNION ALL
-    SELECT v.store_id, v.register_id, v.cashier_id, business_date(v.ts, s.timezone), 0,
-           CASE WHEN v.scope = 'line' THEN COALESCE(z.lines, 0) ELSE 0 END,
-           CASE WHEN v.scope = 'post' THEN 1 ELSE 0 END, 0, 0, 0, 0
-    FROM voids v
-    JOIN current_stores s ON s.store_id = v.store_id
-    LEFT JOIN void_sizes z ON z.event_id = v.event_id
-    WHERE v.scope = 'post' OR COALESCE(z.lines, 0) > 0
-    UNION ALL
-    SELECT store_id, register_id, cashier_id, business_date, 0, 0, 0, 1,
-           CASE WHEN original_transaction_id IS NULL THEN 1 ELSE 0 END, amount, 0
-    FROM refunds
-),
-daily AS (
+WITH daily AS (
     SELECT store_id, register_id, business_date,
            SUM(transactions) AS transactions,
            SUM(line_voids) AS line_voids,
@@ -35,7 +14,7 @@ daily AS (
            SUM(no_receipt_refunds) AS no_receipt_refunds,
            SUM(refund_amount) AS refund_amount,
            SUM(gross_sales) AS gross_sales
-    FROM measures GROUP BY store_id, register_id, business_date
+    FROM till_measures GROUP BY store_id, register_id, business_date
 ),
 weekly AS (
     SELECT d.store_id, d.register_id, d.business_date,
@@ -73,7 +52,7 @@ store_weeks AS (
 cashiers AS (
     SELECT d.store_id, d.register_id, d.business_date, COUNT(DISTINCT m.cashier_id) AS cashiers_7d
     FROM daily d
-    JOIN measures m ON m.store_id = d.store_id AND m.register_id = d.register_id
+    JOIN till_measures m ON m.store_id = d.store_id AND m.register_id = d.register_id
         AND m.business_date <= d.business_date AND m.business_date > d.business_date - INTERVAL '7 days'
     GROUP BY d.store_id, d.register_id, d.business_date
 ),

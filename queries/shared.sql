@@ -83,4 +83,27 @@ SELECT r.event_id, r.store_id, r.refund_id, r.ts, r.register_id, r.cashier_id, r
        local_hour(r.ts, s.timezone) AS hour
 FROM refund_lines r
 JOIN current_stores s ON s.store_id = r.store_id
-GROUP BY r.event_id, r.store_id, r.refund_id, r.ts, r.register_id, r.cashier_id, r.original_transaction_id, r.tender_kind, s.timezone
+GROUP BY r.event_id, r.store_id, r.refund_id, r.ts, r.register_id, r.cashier_id, r.original_transaction_id, r.tender_kind, s.timezone;
+
+-- What happened at the tills: one row per sale that counts, void that removed a line or cancelled
+-- a sale, and refund, with where (register) and by whom (cashier) it was rung, and what it counts.
+CREATE TABLE till_measures AS
+WITH void_sizes AS (
+    SELECT event_id, COUNT(*) AS lines FROM void_lines GROUP BY event_id
+)
+SELECT store_id, register_id, cashier_id, business_date, 1 AS transactions, 0 AS line_voids, 0 AS post_voids,
+       0 AS refunds, 0 AS no_receipt_refunds, CAST(0 AS DECIMAL(18,2)) AS refund_amount,
+       discount AS discount_amount, manual_discount AS manual_discount_amount, gross AS gross_sales
+FROM effective_transactions
+UNION ALL
+SELECT v.store_id, v.register_id, v.cashier_id, business_date(v.ts, s.timezone), 0,
+       CASE WHEN v.scope = 'line' THEN COALESCE(z.lines, 0) ELSE 0 END,
+       CASE WHEN v.scope = 'post' THEN 1 ELSE 0 END, 0, 0, 0, 0, 0, 0
+FROM voids v
+JOIN current_stores s ON s.store_id = v.store_id
+LEFT JOIN void_sizes z ON z.event_id = v.event_id
+WHERE v.scope = 'post' OR COALESCE(z.lines, 0) > 0
+UNION ALL
+SELECT store_id, register_id, cashier_id, business_date, 0, 0, 0, 1,
+       CASE WHEN original_transaction_id IS NULL THEN 1 ELSE 0 END, amount, 0, 0, 0
+FROM refunds;

@@ -13,7 +13,7 @@ use tillflow_schemas::views::{RATES, Ratio, RefundVoidAnomaly, RuleBreak, TillFi
 use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, SaleRec, StoreRec, VoidRec};
-use crate::till_activity::{self, By, Measure, tally, till_figures};
+use crate::till_activity::{self, Measure, tally, till_figures};
 
 /// Transactions over the trailing 7 days a cashier needs before being compared or flagged.
 pub const MIN_SUPPORT: i64 = 30;
@@ -73,7 +73,9 @@ pub fn refund_void_anomalies<'s>(
 ) -> VecCollection<'s, Epoch, RefundVoidAnomaly> {
     let breaks = rule_breaks
         .explode(|b| Some(((b.store_id, b.cashier_id, b.business_date), tally(&[(Measure::RuleBreaks, 1)]))));
-    let tallies = till_activity::tallies(effective, voids, refunds, By::Cashier).concat(breaks);
+    let tallies = till_activity::tallies(effective, voids, refunds)
+        .map(|(store, _, cashier, day)| (store, cashier, day))
+        .concat(breaks);
     let figures = till_activity::daily_and_weekly(tallies, "refund_void_anomalies: figures");
 
     figures

@@ -21,7 +21,7 @@ use tillflow_schemas::{Day, Epoch, Id};
 
 use crate::records::{RefundRec, SaleRec, StoreRec, VoidRec};
 use crate::refund_void_anomalies::MIN_SUPPORT;
-use crate::till_activity::{self, By, Tally, WINDOW_DAYS, till_figures};
+use crate::till_activity::{self, Tally, WINDOW_DAYS, till_figures};
 
 /// The Poisson z-score from which a register's rate is flagged. Stricter than the cashiers' 3.5:
 /// a register is compared with two or three others, not a district's dozens of cashiers, so
@@ -81,30 +81,24 @@ pub fn register_anomalies<'s>(
     refunds: VecCollection<'s, Epoch, RefundRec>,
     stores: VecCollection<'s, Epoch, (Id, StoreRec)>,
 ) -> VecCollection<'s, Epoch, RegisterAnomaly> {
-    let worked = effective
+    let tallies = till_activity::tallies(effective, voids, refunds);
+    // The cashiers who rang anything on a register, over the 7 days ending on each day.
+    let worked = tallies
         .clone()
-        .map(|t| (t.store_id, t.register_id, t.business_date, t.cashier_id))
-        .concat(
-            voids
-                .clone()
-                .filter(|v| v.post || v.lines > 0)
-                .map(|v| (v.store_id, v.register_id, v.business_date, v.cashier_id)),
-        )
-        .concat(refunds.clone().map(|r| (r.store_id, r.register_id, r.business_date, r.cashier_id)))
-        .distinct_total()
-        .flat_map(|(store, register, day, cashier)| {
+        .count_total()
+        .flat_map(|((store, register, cashier, day), _)| {
             (0..WINDOW_DAYS).map(move |d| ((store, register, day + d), cashier))
         })
         .distinct_total()
         .map(|((store, register, day), _)| (store, register, day))
         .count_total()
         .map(|((store, register, day), cashiers)| ((store, day), Part::Cashiers(register, cashiers as i64)));
-
-    let tallies = till_activity::tallies(effective, voids, refunds, By::Register);
-    let registers = till_activity::daily_and_weekly(tallies.clone(), "register_anomalies: registers")
+    let by_register = tallies.map(|(store, register, _, day)| (store, register, day));
+    let registers = till_activity::daily_and_weekly(by_register.clone(), "register_anomalies: registers")
         .map(|((store, register, day), (today, week))| ((store, day), Part::Register(register, today, week)));
+    // The whole store's 7 days, keyed like a register named after the store.
     let store_weeks = till_activity::daily_and_weekly(
-        tallies.map(|(store, _, day)| (store, store, day)),
+        by_register.map(|(store, _, day)| (store, store, day)),
         "register_anomalies: stores",
     )
     .map(|((store, _, day), (_, week))| ((store, day), Part::Store(week)));
@@ -120,7 +114,9 @@ pub fn register_anomalies<'s>(
                 for (part, _) in parts {
                     match part {
                         Part::Store(week) => store_week = *week,
-                        Part::Cashiers(register, n) => drop(cashiers.insert(*register, *n)),
+                        Part::Cashiers(register, n) => {
+                            cashiers.insert(*register, *n);
+                        }
                         Part::Register(..) => {}
                     }
                 }

@@ -89,51 +89,37 @@ pub fn till_figures(tally: &Tally) -> TillFigures {
     figures
 }
 
-/// Who a till record is counted against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum By {
-    Cashier,
-    Register,
-}
+/// Where and by whom a till record was rung: (store, register, cashier, business day).
+pub type TillRecord = (Id, Id, Id, Day);
 
-impl By {
-    fn of(self, cashier_id: Id, register_id: Id) -> Id {
-        match self {
-            By::Cashier => cashier_id,
-            By::Register => register_id,
-        }
-    }
-}
-
-/// The measures of the sales that count, voids and refunds, each keyed by its (store, cashier or
-/// register, business day).
+/// The measures of the sales that count, voids and refunds, each keyed by where and by whom it
+/// was rung. A line void that removed no line measures nothing, and so is not there.
 pub fn tallies<'s>(
     effective: VecCollection<'s, Epoch, SaleRec>,
     voids: VecCollection<'s, Epoch, VoidRec>,
     refunds: VecCollection<'s, Epoch, RefundRec>,
-    by: By,
-) -> VecCollection<'s, Epoch, TillDay, Tally> {
+) -> VecCollection<'s, Epoch, TillRecord, Tally> {
     effective
-        .explode(move |t| {
+        .explode(|t| {
             let tally = tally(&[
                 (Measure::Transactions, 1),
                 (Measure::Gross, t.gross().0),
                 (Measure::Discount, t.discount().0),
                 (Measure::ManualDiscount, t.manual_discount().0),
             ]);
-            Some(((t.store_id, by.of(t.cashier_id, t.register_id), t.business_date), tally))
+            Some(((t.store_id, t.register_id, t.cashier_id, t.business_date), tally))
         })
-        .concat(voids.explode(move |v| {
+        .concat(voids.explode(|v| {
             let measure = if v.post { (Measure::PostVoids, 1) } else { (Measure::LineVoids, v.lines) };
-            Some(((v.store_id, by.of(v.cashier_id, v.register_id), v.business_date), tally(&[measure])))
+            Some(((v.store_id, v.register_id, v.cashier_id, v.business_date), tally(&[measure])))
         }))
-        .concat(refunds.explode(move |r| {
+        .concat(refunds.explode(|r| {
             let tally = tally(&[
                 (Measure::Refunds, 1),
                 (Measure::NoReceiptRefunds, r.original.is_none() as i64),
                 (Measure::RefundAmount, r.amount().0),
             ]);
-            Some(((r.store_id, by.of(r.cashier_id, r.register_id), r.business_date), tally))
+            Some(((r.store_id, r.register_id, r.cashier_id, r.business_date), tally))
         }))
 }
 

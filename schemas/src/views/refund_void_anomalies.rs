@@ -44,6 +44,19 @@ impl TillFigures {
     }
 }
 
+impl<R> Columns<'_, R> {
+    /// The columns a cashier's and a register's figures share, each name ending in `suffix`:
+    /// transactions, line and post voids, refunds, those without receipt, and the amount refunded.
+    pub fn till_counts(&mut self, suffix: &str, figures: fn(&R) -> &TillFigures) -> &mut Self {
+        self.int(&format!("transactions{suffix}"), move |r| figures(r).transactions)
+            .int(&format!("line_voids{suffix}"), move |r| figures(r).line_voids)
+            .int(&format!("post_voids{suffix}"), move |r| figures(r).post_voids)
+            .int(&format!("refunds{suffix}"), move |r| figures(r).refunds)
+            .int(&format!("no_receipt_refunds{suffix}"), move |r| figures(r).no_receipt_refunds)
+            .money(&format!("refund_amount{suffix}"), move |r| figures(r).refund_amount)
+    }
+}
+
 /// `refund_void_anomalies`: one row per (store, cashier, business day) with activity: the day's and
 /// the trailing 7 days' figures, each 7-day rate against the district's peers that day, and flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -88,12 +101,7 @@ impl ViewRow for RefundVoidAnomaly {
             .date("business_date", |r| r.business_date)
             .text("district", |r| &r.district);
         for (suffix, figures) in [("", (|r| &r.day) as fn(&Self) -> &TillFigures), ("_7d", |r| &r.week)] {
-            c.int(&format!("transactions{suffix}"), |r| figures(r).transactions)
-                .int(&format!("line_voids{suffix}"), |r| figures(r).line_voids)
-                .int(&format!("post_voids{suffix}"), |r| figures(r).post_voids)
-                .int(&format!("refunds{suffix}"), |r| figures(r).refunds)
-                .int(&format!("no_receipt_refunds{suffix}"), |r| figures(r).no_receipt_refunds)
-                .money(&format!("refund_amount{suffix}"), |r| figures(r).refund_amount)
+            c.till_counts(suffix, figures)
                 .money(&format!("discount_amount{suffix}"), |r| figures(r).discount_amount)
                 .money(&format!("manual_discount_amount{suffix}"), |r| figures(r).manual_discount_amount)
                 .money(&format!("gross_sales{suffix}"), |r| figures(r).gross_sales)

@@ -57,13 +57,7 @@ impl ViewRow for RegisterAnomaly {
             .date("business_date", |r| r.business_date)
             .text("district", |r| &r.district);
         for (suffix, figures) in [("", (|r| &r.day) as fn(&Self) -> &TillFigures), ("_7d", |r| &r.week)] {
-            c.int(&format!("transactions{suffix}"), |r| figures(r).transactions)
-                .int(&format!("line_voids{suffix}"), |r| figures(r).line_voids)
-                .int(&format!("post_voids{suffix}"), |r| figures(r).post_voids)
-                .int(&format!("refunds{suffix}"), |r| figures(r).refunds)
-                .int(&format!("no_receipt_refunds{suffix}"), |r| figures(r).no_receipt_refunds)
-                .money(&format!("refund_amount{suffix}"), |r| figures(r).refund_amount)
-                .money(&format!("gross_sales{suffix}"), |r| figures(r).gross_sales);
+            c.till_counts(suffix, figures).money(&format!("gross_sales{suffix}"), |r| figures(r).gross_sales);
         }
         c.int("cashiers_7d", |r| r.cashiers).int("other_registers_transactions_7d", |r| r.others.transactions);
         for (i, rate) in REGISTER_RATES.iter().enumerate() {
