@@ -7,6 +7,7 @@ mod clock;
 mod clover;
 mod cluster;
 mod corpus;
+mod eval;
 mod hand_computed;
 mod lightspeed;
 mod live;
