@@ -17,12 +17,14 @@
 --     evidence has one part per such hour, by hour.
 --   negative_margin: net sales > 0 and a negative margin; low when every unit was on promotion.
 --   ghost_inventory (negative stock), else reorder: dated by inventory_position.as_of_date.
---   sales_below_forecast: a store-day before its store's watermark day whose net sales are 75% or
---     less of the mean of the same weekday over two to four of the four weeks before (the days
---     that have a row), the forecast's sum above zero; high at 50% or less. The evidence names
---     the three categories furthest under their own forecast.
+--   sales_below_forecast: a store-day before its store's watermark day, its forecast the mean of the
+--     same weekday over two to four of the four weeks before (the days that have a row) with a
+--     sum above zero, whose net sales are 55% or less of it; or 85% or less of it with a department
+--     (its sum over those days at least 10% of the store's) selling 25% or less of its own mean over
+--     the same days (a day it sold nothing counting zero). High at 50% or less. The evidence names
+--     the three departments furthest under their own forecast.
 --   promotion_loses_margin: a promotion at a store whose promotion_performance rows, summed (3 or
---     more, their baselines expecting 2 units or more), lift units under 10% and lose margin
+--     more, their baselines expecting 100 units or more), lift units under 20% and lose margin
 --     against the baseline; subject = promo_id, dated by its first row's day; high when there is no
 --     lift at all; amount = the incremental margin, rounded half away from zero to the cent.
 --   slow_mover: a replenishment row flagged slow_mover, dated by its as_of_date; high with no sale in
@@ -125,7 +127,7 @@ promo_stores AS (
 promo_losing AS (
     SELECT promo_id, store_id, district, first_day, days, pu, disc, bu, erosion, 12 * margin - bm AS incr12
     FROM promo_stores
-    WHERE days >= 3 AND bu >= 24 AND 100 * (12 * pu - bu) < 10 * bu AND 12 * margin - bm < 0
+    WHERE days >= 3 AND bu >= 1200 AND 100 * (12 * pu - bu) < 20 * bu AND 12 * margin - bm < 0
 ),
 -- Every DOUBLE the evidence prints with one decimal, keyed by where it goes: (src, store_id,
 -- subject, business_date, i) and its slot in that part of the evidence.
@@ -226,16 +228,17 @@ staffing AS (
     GROUP BY h.store_id, h.business_date
     HAVING COUNT(*) >= 3
 ),
--- Net sales in exact cents, by store-day and by class-day.
+-- Net sales in exact cents, by store-day and by department-day.
 day_nets AS (
     SELECT store_id, business_date, CAST(net_sales * 100 AS BIGINT) AS net_cents FROM store_daily
 ),
-class_nets AS (
-    SELECT store_id, department, category, business_date, CAST(net_sales * 100 AS BIGINT) AS net_cents,
-           CASE WHEN department IS NULL THEN '(no product record)' ELSE concat(department, '/', category) END AS name
+department_nets AS (
+    SELECT store_id, COALESCE(department, '(no product record)') AS name, business_date,
+           SUM(CAST(net_sales * 100 AS BIGINT)) AS net_cents
     FROM category_daily
+    GROUP BY store_id, COALESCE(department, '(no product record)'), business_date
 ),
--- Ended store-days 25% or more under a forecast of two weeks or more: net, forecast sum, weeks.
+-- Ended store-days 15% or more under a forecast of two weeks or more: net, forecast sum, weeks.
 under_forecast AS (
     SELECT d.store_id, s.district, d.business_date, d.net_cents, SUM(b.net_cents) AS sum_cents, COUNT(*) AS weeks
     FROM day_nets d
@@ -246,41 +249,70 @@ under_forecast AS (
                                 d.business_date - INTERVAL '21' DAY, d.business_date - INTERVAL '28' DAY)
     WHERE w.at IS NOT NULL AND d.business_date < business_date(w.at, s.timezone)
     GROUP BY d.store_id, s.district, d.business_date, d.net_cents
-    HAVING COUNT(*) >= 2 AND SUM(b.net_cents) > 0 AND 100 * d.net_cents * COUNT(*) <= 75 * SUM(b.net_cents)
+    HAVING COUNT(*) >= 2 AND SUM(b.net_cents) > 0 AND 100 * d.net_cents * COUNT(*) <= 85 * SUM(b.net_cents)
 ),
--- Their cents: the forecast's mean and the shortfall, each rounded half away from zero.
+-- Each department of those store-days: its net that day and its sum over the forecast's days.
+department_parts AS (
+    SELECT u.store_id, u.business_date, n.name, n.net_cents, CAST(0 AS BIGINT) AS before_cents
+    FROM under_forecast u
+    JOIN department_nets n ON n.store_id = u.store_id AND n.business_date = u.business_date
+    UNION ALL
+    SELECT u.store_id, u.business_date, n.name, CAST(0 AS BIGINT), n.net_cents
+    FROM under_forecast u
+    JOIN department_nets n ON n.store_id = u.store_id
+        AND n.business_date IN (u.business_date - INTERVAL '7' DAY, u.business_date - INTERVAL '14' DAY,
+                                u.business_date - INTERVAL '21' DAY, u.business_date - INTERVAL '28' DAY)
+),
+department_days AS (
+    SELECT p.store_id, p.business_date, p.name, SUM(p.net_cents) AS net_cents, SUM(p.before_cents) AS before_cents,
+           MIN(u.weeks) AS weeks, MIN(u.sum_cents) AS store_sum_cents
+    FROM department_parts p
+    JOIN under_forecast u ON u.store_id = p.store_id AND u.business_date = p.business_date
+    GROUP BY p.store_id, p.business_date, p.name
+),
+-- Store-days a department explains: 10% or more of the forecast, selling 25% or less of its own.
+explained AS (
+    SELECT DISTINCT store_id, business_date
+    FROM department_days
+    WHERE 100 * before_cents >= 10 * store_sum_cents AND 100 * net_cents * weeks <= 25 * before_cents
+),
+-- The store-days raised (55% or less, or explained), their forecast's mean and shortfall in
+-- cents, each rounded half away from zero.
 under_cents AS (
-    SELECT store_id, district, business_date, net_cents, sum_cents, weeks,
-           (2 * sum_cents + weeks) / (2 * weeks) AS mean_cents,
-           CASE WHEN net_cents * weeks - sum_cents < 0
-                THEN -((2 * (sum_cents - net_cents * weeks) + weeks) / (2 * weeks))
-                ELSE (2 * (net_cents * weeks - sum_cents) + weeks) / (2 * weeks) END AS short_cents
-    FROM under_forecast
+    SELECT u.store_id, u.district, u.business_date, u.net_cents, u.sum_cents, u.weeks,
+           (2 * u.sum_cents + u.weeks) / (2 * u.weeks) AS mean_cents,
+           CASE WHEN u.net_cents * u.weeks - u.sum_cents < 0
+                THEN -((2 * (u.sum_cents - u.net_cents * u.weeks) + u.weeks) / (2 * u.weeks))
+                ELSE (2 * (u.net_cents * u.weeks - u.sum_cents) + u.weeks) / (2 * u.weeks) END AS short_cents
+    FROM under_forecast u
+    LEFT JOIN explained x ON x.store_id = u.store_id AND x.business_date = u.business_date
+    WHERE 100 * u.net_cents * u.weeks <= 55 * u.sum_cents OR x.store_id IS NOT NULL
 ),
--- Each class-day against its own forecast (one week or more), the shortfall rounded likewise.
-class_against AS (
-    SELECT d.store_id, d.business_date, d.name, d.net_cents * COUNT(*) - SUM(b.net_cents) AS num, COUNT(*) AS weeks
-    FROM class_nets d
-    JOIN class_nets b ON b.store_id = d.store_id
-        AND (b.department IS NOT DISTINCT FROM d.department) AND (b.category IS NOT DISTINCT FROM d.category)
-        AND b.business_date IN (d.business_date - INTERVAL '7' DAY, d.business_date - INTERVAL '14' DAY,
-                                d.business_date - INTERVAL '21' DAY, d.business_date - INTERVAL '28' DAY)
-    GROUP BY d.store_id, d.business_date, d.department, d.category, d.name, d.net_cents
+-- Each department under its own mean: the shortfall and the mean, rounded likewise.
+department_short AS (
+    SELECT store_id, business_date, name, net_cents,
+           CASE WHEN net_cents * weeks - before_cents < 0
+                THEN -((2 * (before_cents - net_cents * weeks) + weeks) / (2 * weeks))
+                ELSE (2 * (net_cents * weeks - before_cents) + weeks) / (2 * weeks) END AS short_cents,
+           CASE WHEN before_cents < 0
+                THEN -((2 * (-before_cents) + weeks) / (2 * weeks))
+                ELSE (2 * before_cents + weeks) / (2 * weeks) END AS mean_cents
+    FROM department_days
 ),
-class_short AS (
-    SELECT store_id, business_date, name, -((2 * (-num) + weeks) / (2 * weeks)) AS short_cents
-    FROM class_against WHERE num < 0
-),
--- The three furthest under, furthest first (then by name): '<department>/<category> <shortfall>'.
-class_ranked AS (
-    SELECT store_id, business_date, name, short_cents,
+-- The three furthest under, furthest first (then by name): '<department> <net> against <mean>'.
+department_ranked AS (
+    SELECT store_id, business_date, name, net_cents, mean_cents,
            ROW_NUMBER() OVER (PARTITION BY store_id, business_date ORDER BY short_cents, name) AS rn
-    FROM class_short WHERE short_cents < 0
+    FROM department_short WHERE short_cents < 0
 ),
-class_evidence AS (
+department_evidence AS (
     SELECT store_id, business_date,
-           CAST(string_agg(concat(name, ' ', concat(CASE WHEN short_cents < 0 THEN '-' ELSE '' END, CAST(abs(short_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(short_cents) % 100 AS VARCHAR), 2, '0'))), ', ' ORDER BY rn) AS VARCHAR) AS furthest
-    FROM class_ranked WHERE rn <= 3
+           CAST(string_agg(concat(name, ' ',
+                                  concat(CASE WHEN net_cents < 0 THEN '-' ELSE '' END, CAST(abs(net_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(net_cents) % 100 AS VARCHAR), 2, '0')),
+                                  ' against ',
+                                  concat(CASE WHEN mean_cents < 0 THEN '-' ELSE '' END, CAST(abs(mean_cents) / 100 AS VARCHAR), '.', lpad(CAST(abs(mean_cents) % 100 AS VARCHAR), 2, '0'))),
+                           ', ' ORDER BY rn) AS VARCHAR) AS furthest
+    FROM department_ranked WHERE rn <= 3
     GROUP BY store_id, business_date
 ),
 raised AS (
@@ -338,7 +370,7 @@ raised AS (
                   ' (the same weekday, ', CAST(u.weeks AS VARCHAR), ' weeks)',
                   CASE WHEN e.furthest IS NULL THEN '' ELSE concat('; furthest under: ', e.furthest) END)
     FROM under_cents u
-    LEFT JOIN class_evidence e ON e.store_id = u.store_id AND e.business_date = u.business_date
+    LEFT JOIN department_evidence e ON e.store_id = u.store_id AND e.business_date = u.business_date
     UNION ALL
     -- '<units> units on promotion where <baseline> were expected from the same weekdays of the four
     -- weeks before (<n> SKU-days); discount <d>, of which <e> on units that would have sold anyway'

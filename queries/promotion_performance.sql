@@ -5,7 +5,7 @@
 -- before the promotion's first day at the store (the store-local day of its start). Cost: the
 -- product's current catalog cost (`products`), zero without a record. Sums in cents, then:
 -- baseline figures per day (the four days' sum over those the store traded, i.e. had a sale that
--- counts; kept as 12 times it, which is exact), lift, incremental margin, the discount
+-- counts, and the sku sold no unit on a promotion at the store; kept as 12 times it, which is exact), lift, incremental margin, the discount
 -- given on the units the baseline would have sold anyway (erosion, truncated to the cent) and a verdict.
 WITH promoted AS (
     SELECT l.promo_id, l.store_id, l.sku, business_date(l.ts, s.timezone) AS business_date,
@@ -34,6 +34,14 @@ plain AS (
     WHERE l.promo_id IS NULL
     GROUP BY l.store_id, l.sku, CAST(business_date(l.ts, s.timezone) AS INT)
 ),
+promotion_days AS (
+    SELECT l.store_id, l.sku, CAST(business_date(l.ts, s.timezone) AS INT) AS day
+    FROM effective_sale_lines l
+    JOIN current_stores s ON s.store_id = l.store_id
+    WHERE l.promo_id IS NOT NULL
+    GROUP BY l.store_id, l.sku, CAST(business_date(l.ts, s.timezone) AS INT)
+    HAVING SUM(l.qty) > 0
+),
 store_days AS (
     SELECT DISTINCT store_id, CAST(business_date AS INT) AS day FROM effective_transactions
 ),
@@ -41,14 +49,16 @@ traded AS (
     SELECT k.promo_id, k.store_id, k.sku, k.day, COUNT(*) AS days
     FROM known k
     JOIN store_days t ON t.store_id = k.store_id
-    WHERE t.day IN (k.last_base, k.last_base - 7, k.last_base - 14, k.last_base - 21)
+    LEFT JOIN promotion_days x ON x.store_id = k.store_id AND x.sku = k.sku AND x.day = t.day
+    WHERE x.sku IS NULL AND t.day IN (k.last_base, k.last_base - 7, k.last_base - 14, k.last_base - 21)
     GROUP BY k.promo_id, k.store_id, k.sku, k.day
 ),
 baseline AS (
     SELECT k.promo_id, k.store_id, k.sku, k.day, SUM(b.units) AS units, SUM(b.sales) AS sales
     FROM known k
     JOIN plain b ON b.store_id = k.store_id AND b.sku = k.sku
-    WHERE b.day IN (k.last_base, k.last_base - 7, k.last_base - 14, k.last_base - 21)
+    LEFT JOIN promotion_days x ON x.store_id = b.store_id AND x.sku = b.sku AND x.day = b.day
+    WHERE x.sku IS NULL AND b.day IN (k.last_base, k.last_base - 7, k.last_base - 14, k.last_base - 21)
     GROUP BY k.promo_id, k.store_id, k.sku, k.day
 ),
 scaled AS (
@@ -79,8 +89,8 @@ SELECT
          AS DECIMAL(18, 2)) AS margin_erosion,
     CASE
         WHEN bu <= 0 THEN 'no_baseline'
-        WHEN 100 * (12 * pu - bu) >= 10 * bu AND 12 * (ps - cogs) >= bs - bcogs THEN 'profitable'
-        WHEN 100 * (12 * pu - bu) >= 10 * bu THEN 'lift_without_margin'
+        WHEN 100 * (12 * pu - bu) >= 20 * bu AND 12 * (ps - cogs) >= bs - bcogs THEN 'profitable'
+        WHEN 100 * (12 * pu - bu) >= 20 * bu THEN 'lift_without_margin'
         WHEN 12 * (ps - cogs) < bs - bcogs THEN 'loses_margin_without_lift'
         ELSE 'flat'
     END AS verdict

@@ -24,8 +24,8 @@ SELECT
     CAST(CAST(erosion AS DECIMAL(38, 2)) / 100 AS DECIMAL(18, 2)) AS margin_erosion,
     CASE
         WHEN bu <= 0 THEN 'no_baseline'
-        WHEN 100 * (12 * pu - bu) >= 10 * bu AND 12 * (ps - cogs) >= bm THEN 'profitable'
-        WHEN 100 * (12 * pu - bu) >= 10 * bu THEN 'lift_without_margin'
+        WHEN 100 * (12 * pu - bu) >= 20 * bu AND 12 * (ps - cogs) >= bm THEN 'profitable'
+        WHEN 100 * (12 * pu - bu) >= 20 * bu THEN 'lift_without_margin'
         WHEN 12 * (ps - cogs) < bm THEN 'loses_margin_without_lift'
         ELSE 'flat'
     END AS verdict

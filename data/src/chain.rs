@@ -132,7 +132,17 @@ pub struct Chain {
     /// Cumulative popularity, for weighted draws.
     pub popularity_cdf: Vec<f64>,
     pub promotions: Vec<Promotion>,
+    /// A promotion customers do not respond to (the discount sells no more units), on the
+    /// busiest category in the last full week, when the chain has two weeks before it.
+    pub unresponsive: Option<Id>,
 }
+
+/// Units sold on promotion, relative to full price: 1 + this × the discount (10% off sells 50%
+/// more), except on the unresponsive promotion.
+pub const PROMOTION_RESPONSE: f64 = 5.0;
+
+/// The unresponsive promotion's discount, in basis points.
+pub const UNRESPONSIVE_DISCOUNT_BP: i64 = 2000;
 
 impl Chain {
     pub fn new(config: ChainConfig) -> Chain {
@@ -233,7 +243,54 @@ impl Chain {
                 });
             }
         }
-        Chain { config, stores, products, popularity_cdf, promotions }
+        let unresponsive = Self::unresponsive_promotion(&config, &products, &mut promotions);
+        Chain { config, stores, products, popularity_cdf, promotions, unresponsive }
+    }
+
+    /// Adds the unresponsive promotion: the last full week, on the category that sells the most
+    /// units (other than that week's category promotion), if two weeks come before it.
+    fn unresponsive_promotion(
+        config: &ChainConfig,
+        products: &[ProductInfo],
+        promotions: &mut Vec<Promotion>,
+    ) -> Option<Id> {
+        let week = (config.days / 7).checked_sub(1).filter(|week| *week >= 2)?;
+        let from = date_to_day(config.start) as i64 * MILLIS_PER_DAY + week as i64 * 7 * MILLIS_PER_DAY;
+        let taken: Vec<Id> = promotions
+            .iter()
+            .filter(|p| p.start == from)
+            .filter_map(|p| match p.target {
+                PromoTarget::Category(c) => Some(c),
+                PromoTarget::Sku(_) => None,
+            })
+            .collect();
+        let mut demand: Vec<(Id, f64)> = Vec::new();
+        for p in products.iter().filter(|p| !taken.contains(&p.record.category)) {
+            match demand.iter_mut().find(|(c, _)| *c == p.record.category) {
+                Some((_, sum)) => *sum += p.popularity,
+                None => demand.push((p.record.category, p.popularity)),
+            }
+        }
+        let (category, _) = demand.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let promo_id: Id = format!("P{:03}-0", week + 1).into();
+        promotions.push(Promotion {
+            event_id: None,
+            ts: None,
+            promo_id,
+            target: PromoTarget::Category(category),
+            start: from,
+            end: from + 7 * MILLIS_PER_DAY - 1,
+            discount_bp: UNRESPONSIVE_DISCOUNT_BP,
+        });
+        Some(promo_id)
+    }
+
+    /// How many times the units of full price a line on `promo` sells.
+    pub fn response(&self, promo: &Promotion) -> f64 {
+        match self.unresponsive == Some(promo.promo_id) {
+            true => 1.0,
+            false => 1.0 + PROMOTION_RESPONSE * promo.discount_bp as f64 / 10_000.0,
+        }
     }
 
     /// Draws a SKU index by popularity.

@@ -18,7 +18,7 @@ pub mod square;
 pub mod write;
 
 pub use chain::{Chain, ChainConfig};
-pub use simulate::{GroundTruth, Injected, StockOut};
+pub use simulate::{GroundTruth, Injected, PromotionLift, StockOut};
 pub use write::{Generated, generate};
 
 /// Removes every field named in `fields` from a JSON value, at any depth (what a dead letter

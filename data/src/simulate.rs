@@ -34,6 +34,17 @@ pub struct GroundTruth {
     /// Every store-day a customer found a SKU's shelf empty, to score projected stock-outs by.
     #[serde(default)]
     pub stockouts: Vec<StockOut>,
+    /// Every promotion with the lift in units it was built with, to score measured lift by.
+    #[serde(default)]
+    pub promotions: Vec<PromotionLift>,
+}
+
+/// A promotion and the lift in units the generator gave it: the percent more units a line on it
+/// sells than at full price.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromotionLift {
+    pub promo_id: String,
+    pub lift_pct: f64,
 }
 
 /// A store-day on which a SKU's shelf was empty when a customer wanted it.
@@ -48,7 +59,8 @@ pub struct StockOut {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Injected {
     /// excess_voids, discount_abuse, refund_without_sale, cash_refund_of_card_sale, understaffed_peak,
-    /// ghost_inventory, register_refunds.
+    /// ghost_inventory, register_refunds, slow_mover, basket_pair, promotion_loses_margin,
+    /// sales_below_forecast.
     pub kind: String,
     pub store_id: String,
     /// The cashier, SKU, register or store at fault.
@@ -72,6 +84,8 @@ struct Plan {
     unsold: (usize, usize),
     /// Two SKUs bought together: half the baskets with the first take the second too.
     pair: (usize, usize),
+    /// Store-days on which a department is closed and sells nothing: (store, day, department).
+    closed: Vec<(usize, u32, Id)>,
 }
 
 /// The day the unsold SKU leaves the shelf.
@@ -110,6 +124,7 @@ impl<'a> Simulator<'a> {
             refund_register: (store(6), 3),
             unsold: (store(7), by_popularity[by_popularity.len().min(10) - 1]),
             pair: (by_popularity[by_popularity.len().min(20) - 1], by_popularity[by_popularity.len().min(25) - 1]),
+            closed: closed_departments(chain, store(8), store(9)),
         };
         let mut truth = Vec::new();
         let id = |s: usize| chain.stores[s].record.store_id.to_string();
@@ -187,6 +202,33 @@ impl<'a> Simulator<'a> {
             description: "bought together: half the baskets holding the first take the second too".into(),
             evidence: Vec::new(),
         });
+        if let Some(promo) = chain.promotions.iter().find(|p| Some(p.promo_id) == chain.unresponsive) {
+            let on = match promo.target {
+                PromoTarget::Category(c) | PromoTarget::Sku(c) => c,
+            };
+            for s in 0..n {
+                truth.push(Injected {
+                    kind: "promotion_loses_margin".into(),
+                    store_id: id(s),
+                    subject: promo.promo_id.to_string(),
+                    description: format!(
+                        "{}% off {on} for a week, and customers buy no more than at full price",
+                        promo.discount_bp / 100
+                    ),
+                    evidence: Vec::new(),
+                });
+            }
+        }
+        for (s, day, department) in &plan.closed {
+            let date = chain.config.start + chrono::Days::new(*day as u64);
+            truth.push(Injected {
+                kind: "sales_below_forecast".into(),
+                store_id: id(*s),
+                subject: id(*s),
+                description: format!("{department} closed on {date}: the department sells nothing that day"),
+                evidence: vec![date.to_string()],
+            });
+        }
         let on_hand = vec![vec![0; chain.products.len()]; n];
         Simulator {
             chain,
@@ -214,6 +256,15 @@ impl<'a> Simulator<'a> {
                     store_id: self.chain.stores[*s].record.store_id.to_string(),
                     sku: self.chain.products[*k].record.sku.to_string(),
                     date: date.to_string(),
+                })
+                .collect(),
+            promotions: self
+                .chain
+                .promotions
+                .iter()
+                .map(|p| PromotionLift {
+                    promo_id: p.promo_id.to_string(),
+                    lift_pct: 100.0 * (self.chain.response(p) - 1.0),
                 })
                 .collect(),
         }
@@ -483,17 +534,29 @@ impl<'a> Simulator<'a> {
         let transaction_id = next_id("T");
         let register_id = register_of(store, home_register(cashier_index));
 
+        let local_date = store.record.timezone.timestamp_millis_opt(ts).single().map(|t| t.date_naive());
+        let closed: Option<Id> = self
+            .plan
+            .closed
+            .iter()
+            .find(|(cs, day, _)| *cs == s && local_date == Some(self.date(*day)))
+            .map(|(_, _, department)| *department);
         let basket = 1 + geometric(rng, 0.42).min(11);
         let mut lines: Vec<SaleLine> = Vec::with_capacity(basket);
         let mut skus = Vec::with_capacity(basket);
         for _ in 0..basket {
             let k = chain.draw_product(rng);
             let product = &chain.products[k].record;
+            let promo = chain.promotion_for(product, ts);
             let qty = match rng.random_range(0..10) {
                 0..7 => 1,
                 7..9 => 2,
                 _ => rng.random_range(3..5),
             };
+            let qty = promo.map_or(qty, |p| respond(qty, chain.response(p), rng));
+            if closed == Some(product.department) {
+                continue;
+            }
             // An empty shelf sells nothing, except where the system's count is what lies.
             let in_basket: i64 = lines.iter().zip(&skus).filter(|(_, sku)| **sku == k).map(|(l, _)| l.qty).sum();
             if self.on_hand[s][k] - in_basket < qty && self.plan.ghost != (s, k) {
@@ -509,7 +572,6 @@ impl<'a> Simulator<'a> {
                 continue;
             }
             let gross = product.list_price.0 * qty;
-            let promo = chain.promotion_for(product, ts);
             let mut discount = promo.map_or(0, |p| gross * p.discount_bp / 10_000);
             if promo.is_none() && abuser && rng.random_range(0.0..1.0) < 0.35 {
                 discount = gross * rng.random_range(30..51) / 100;
@@ -532,6 +594,7 @@ impl<'a> Simulator<'a> {
         if skus.contains(&first)
             && !skus.contains(&second)
             && self.on_hand[s][second] > 0
+            && closed != Some(chain.products[second].record.department)
             && rng.random_range(0..2) == 0
         {
             let product = &chain.products[second].record;
@@ -827,6 +890,38 @@ fn stock_target(store: &StoreInfo, product: &ProductInfo) -> i64 {
 }
 
 /// The register a cashier works: one of four, by their place on the roster.
+/// `qty` units at full price, as many times more on promotion: the whole part, and one more
+/// with the chance of the fraction.
+fn respond(qty: i64, response: f64, rng: &mut ChaCha8Rng) -> i64 {
+    let units = qty as f64 * response;
+    units.floor() as i64 + i64::from(rng.random_range(0.0..1.0) < units.fract())
+}
+
+/// The department that sells the most (by list price and popularity) closed for a day in two
+/// stores, six and three days before the end, when three weeks come before the first.
+fn closed_departments(chain: &Chain, first: usize, second: usize) -> Vec<(usize, u32, Id)> {
+    let days = chain.config.days;
+    if days < 27 {
+        return Vec::new();
+    }
+    let mut takings: Vec<(Id, f64)> = Vec::new();
+    for p in &chain.products {
+        let value = p.popularity * p.record.list_price.0 as f64;
+        match takings.iter_mut().find(|(d, _)| *d == p.record.department) {
+            Some((_, sum)) => *sum += value,
+            None => takings.push((p.record.department, value)),
+        }
+    }
+    let Some((department, _)) = takings.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return Vec::new();
+    };
+    let mut closed = vec![(first, days - 6, department)];
+    if second != first {
+        closed.push((second, days - 3, department));
+    }
+    closed
+}
+
 fn home_register(cashier_index: usize) -> u32 {
     1 + (cashier_index % 4) as u32
 }

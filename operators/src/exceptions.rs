@@ -10,6 +10,7 @@
 #![doc = concat!("```sql\n", include_str!("../../queries/exceptions.sql"), "```")]
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::views::{
     BASELINE_SCALE, CategoryDaily, Exception, Forecast, InventoryPosition, LaborDemand, PromoFigures,
@@ -18,21 +19,36 @@ use tillflow_schemas::views::{
 };
 use tillflow_schemas::{Cents, Day, Epoch, Id};
 
+use crate::forecast::WEEKS_BACK;
 use crate::records::StoreRec;
 use crate::refund_void_anomalies::Z_THRESHOLD;
 use crate::register_anomalies;
+use crate::sums::Sums;
 
 /// Understaffed hours in one business day that make it an exception.
 pub const UNDERSTAFFED_HOURS: usize = 3;
 
-/// How far under its forecast, in percent, an ended store-day must come to be an exception.
-pub const BELOW_FORECAST_PCT: i64 = 25;
+/// How far under its forecast, in percent, an ended store-day must come to be an exception on
+/// its own: beyond the swings of a small store's days after a promotion or a few empty shelves.
+pub const BELOW_FORECAST_PCT: i64 = 45;
+
+/// How far under its forecast, in percent, an ended store-day must come to be an exception when
+/// one department explains it ([`DEPARTMENT_LEFT_PCT`]).
+pub const CONCENTRATED_BELOW_PCT: i64 = 15;
+
+/// The share of its own forecast, in percent, at or under which a department's day explains a
+/// store-day's shortfall, if that department is [`DEPARTMENT_MIN_SHARE_PCT`] of the store's forecast.
+pub const DEPARTMENT_LEFT_PCT: i64 = 25;
+
+/// The share of the store's forecast, in percent, a department's forecast needs to explain a day.
+pub const DEPARTMENT_MIN_SHARE_PCT: i64 = 10;
 
 /// The fewest weeks a forecast must average for its day to be judged against it.
 pub const FORECAST_MIN_WEEKS: i64 = 2;
 
-/// The units a promotion's baseline expects over its (SKU, day)s at a store, from which it is judged.
-pub const PROMOTION_MIN_BASELINE_UNITS: i64 = 2;
+/// The units a promotion's baseline expects over its (SKU, day)s at a store, from which it is
+/// judged: on fewer, a 20% lift is within two swings of chance (the square root of 100 is 10).
+pub const PROMOTION_MIN_BASELINE_UNITS: i64 = 100;
 
 /// The (SKU, day)s a promotion at a store needs to be judged.
 pub const PROMOTION_MIN_DAYS: i64 = 3;
@@ -264,15 +280,24 @@ pub fn from_margin(row: &SkuMargin) -> Option<Exception> {
 /// What a `sales_below_forecast` exception is made of, by store-day.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum DayPart {
-    /// The store-day, ended and under its forecast: its net sales and forecast.
+    /// The store-day, ended and [`CONCENTRATED_BELOW_PCT`] or more under its forecast: its net
+    /// sales and forecast.
     Store(Cents, Forecast),
-    /// A department and category of that day under its own forecast: by how much (negative
-    /// cents), and its name.
-    Category(i64, String),
+    /// A department's net sales that day and its sum over the days that forecast it (a day it
+    /// sold nothing counts zero).
+    Department(Option<Id>, DepartmentDay),
+}
+
+/// A department's net sales on a store-day, and their sum over the days that forecast that day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DepartmentDay {
+    pub net: Cents,
+    pub before: Cents,
 }
 
 /// Store-days that ended [`BELOW_FORECAST_PCT`] or more under a forecast of
-/// [`FORECAST_MIN_WEEKS`] or more, with the categories furthest under theirs.
+/// [`FORECAST_MIN_WEEKS`] or more, or [`CONCENTRATED_BELOW_PCT`] or more with a department
+/// explaining it, with the departments furthest under theirs.
 fn sales_below_forecast<'s>(
     store_days: VecCollection<'s, Epoch, StoreDaily>,
     category_days: VecCollection<'s, Epoch, CategoryDaily>,
@@ -287,40 +312,45 @@ fn sales_below_forecast<'s>(
             let under = row.business_date < today
                 && forecast.days >= FORECAST_MIN_WEEKS
                 && forecast.sum.0 > 0
-                && share_of_forecast(net, forecast, 100 - BELOW_FORECAST_PCT);
+                && share_of_forecast(net, forecast, 100 - CONCENTRATED_BELOW_PCT);
             under.then_some(((row.store_id, row.business_date), DayPart::Store(net, forecast)))
         });
-    let short_categories = category_days.flat_map(|row| {
-        let short = against_forecast(row.takings.net_sales(), row.forecast?);
-        let name = match (row.department, row.category) {
-            (Some(department), Some(category)) => format!("{department}/{category}"),
-            _ => NO_PRODUCT_RECORD.to_string(),
-        };
-        (short < 0).then_some(((row.store_id, row.business_date), DayPart::Category(short, name)))
-    });
+    // Each department-day's net sales, and the same sent forward to the days it forecasts.
+    let departments = category_days
+        .flat_map(|row| {
+            let (key, net) = ((row.store_id, row.department), row.takings.net_sales().0);
+            let forward = WEEKS_BACK.map(|weeks| ((key, row.business_date + weeks), Sums([0, net])));
+            std::iter::once(((key, row.business_date), Sums([net, 0]))).chain(forward)
+        })
+        .explode(|(key, sums)| Some((key, sums)))
+        .count_total()
+        .map(|(((store, department), day), Sums([net, before]))| {
+            ((store, day), DayPart::Department(department, DepartmentDay { net: Cents(net), before: Cents(before) }))
+        });
     under
-        .concat(short_categories)
+        .concat(departments)
         .reduce_named("exceptions: sales below forecast", |(store, day), parts, out| {
             let Some((net, forecast)) = parts.iter().find_map(|(part, _)| match part {
                 DayPart::Store(net, forecast) => Some((*net, *forecast)),
-                DayPart::Category(..) => None,
+                DayPart::Department(..) => None,
             }) else {
                 return;
             };
-            let mut short: Vec<(i64, &str)> = parts
+            let departments: Vec<(Option<Id>, DepartmentDay)> = parts
                 .iter()
                 .filter_map(|(part, _)| match part {
-                    DayPart::Category(short, name) => Some((*short, name.as_str())),
+                    DayPart::Department(name, figures) => Some((*name, *figures)),
                     DayPart::Store(..) => None,
                 })
                 .collect();
-            short.sort();
-            out.push((from_store_day(*store, *day, net, forecast, &short), 1));
+            if let Some(exception) = from_store_day(*store, *day, net, forecast, &departments) {
+                out.push((exception, 1));
+            }
         })
         .map(|(_, exception)| exception)
 }
 
-/// How `sales_below_forecast` names the class of SKUs without a product record.
+/// How `sales_below_forecast` names the department of SKUs without a product record.
 pub const NO_PRODUCT_RECORD: &str = "(no product record)";
 
 /// Whether `net` is at most `pct` percent of the forecast's mean (in 128 bits: a day's cents
@@ -340,20 +370,51 @@ fn against_forecast(net: Cents, forecast: Forecast) -> i64 {
     rounded_div(net.0 * forecast.days - forecast.sum.0, forecast.days)
 }
 
-/// A store-day under its forecast; `short` are its categories under theirs, furthest first.
-pub fn from_store_day(store: Id, day: Day, net: Cents, forecast: Forecast, short: &[(i64, &str)]) -> Exception {
-    let mean = Cents(rounded_div(forecast.sum.0, forecast.days));
+/// A store-day's exception, if it is [`BELOW_FORECAST_PCT`] under its forecast, or
+/// [`CONCENTRATED_BELOW_PCT`] under with a department of [`DEPARTMENT_MIN_SHARE_PCT`] of the
+/// forecast selling [`DEPARTMENT_LEFT_PCT`] or less of its own. `departments` are that day's, each
+/// with its sum over the forecast's days; the three furthest under are its evidence.
+pub fn from_store_day(
+    store: Id,
+    day: Day,
+    net: Cents,
+    forecast: Forecast,
+    departments: &[(Option<Id>, DepartmentDay)],
+) -> Option<Exception> {
+    let department_forecast = |d: &DepartmentDay| Forecast { sum: d.before, days: forecast.days };
+    let explains = |d: &DepartmentDay| {
+        100 * d.before.0 as i128 >= DEPARTMENT_MIN_SHARE_PCT as i128 * forecast.sum.0 as i128
+            && share_of_forecast(d.net, department_forecast(d), DEPARTMENT_LEFT_PCT)
+    };
+    let store_wide = share_of_forecast(net, forecast, 100 - BELOW_FORECAST_PCT);
+    let concentrated =
+        share_of_forecast(net, forecast, 100 - CONCENTRATED_BELOW_PCT) && departments.iter().any(|(_, d)| explains(d));
+    if !store_wide && !concentrated {
+        return None;
+    }
+    let mean = |f: Forecast| Cents(rounded_div(f.sum.0, f.days));
     let halved = share_of_forecast(net, forecast, 50);
     let severity = if halved { Severity::High } else { Severity::Medium };
     let mut evidence =
-        format!("net sales {net} against a forecast of {mean} (the same weekday, {} weeks)", forecast.days);
+        format!("net sales {net} against a forecast of {} (the same weekday, {} weeks)", mean(forecast), forecast.days);
+    let name = |d: &Option<Id>| d.map_or(NO_PRODUCT_RECORD, |d| d.as_str()).to_string();
+    let mut short: Vec<(i64, String, &DepartmentDay)> = departments
+        .iter()
+        .map(|(department, d)| (against_forecast(d.net, department_forecast(d)), name(department), d))
+        .filter(|(by, _, _)| *by < 0)
+        .collect();
+    short.sort();
     if !short.is_empty() {
-        let furthest: Vec<String> = short.iter().take(3).map(|(by, name)| format!("{name} {}", Cents(*by))).collect();
+        let furthest: Vec<String> = short
+            .iter()
+            .take(3)
+            .map(|(_, name, d)| format!("{name} {} against {}", d.net, mean(department_forecast(d))))
+            .collect();
         evidence.push_str("; furthest under: ");
         evidence.push_str(&furthest.join(", "));
     }
     let amount = Cents(against_forecast(net, forecast));
-    with(exception("sales_below_forecast", store, store.as_str(), day), severity, Some(amount), evidence)
+    Some(with(exception("sales_below_forecast", store, store.as_str(), day), severity, Some(amount), evidence))
 }
 
 /// Each promotion at each store whose rows, summed, lose margin without lift.

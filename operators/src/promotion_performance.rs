@@ -7,7 +7,8 @@
 //! promotion sold on the same weekday in the four weeks before the promotion's first day (the
 //! store-local day of its `start`): the four days d − 7k, for the smallest k ≥ 1 that lands
 //! before the first day and the three weeks before that, averaged over those the store traded
-//! (had a sale that counts). Cost is the product's current catalog cost (zero without a product
+//! (had a sale that counts) and the SKU sold no unit on a promotion there (a day of another
+//! promotion says nothing of what the SKU sells at full price). Cost is the product's current catalog cost (zero without a product
 //! record). Figures and verdict: [`PromoFigures`].
 //!
 //! Promoted lines are summed per row as differences; the plain ones are what `sku_days` already
@@ -68,8 +69,10 @@ pub fn promotion_performance<'s>(
             lines
         })
         .count_total();
-    // Lines without a promotion, per (store, sku, day): units, net sales.
-    let plain = days.sums.clone().map(|(key, s)| {
+    // The (store, sku, day)s that sold units on a promotion: not baseline days.
+    let on_promotion = days.sums.clone().filter(|(_, s)| s.0[PROMO] > 0).map(|(key, _)| key);
+    // The other days' lines, per (store, sku, day): units, net sales.
+    let plain = days.sums.clone().filter(|(_, s)| s.0[PROMO] <= 0).map(|(key, s)| {
         let units = s.0[SOLD] - s.0[PROMO];
         (key, Sums([units, s.0[GROSS] - s.0[DISCOUNTS] - s.0[PROMO_NET]]))
     });
@@ -95,9 +98,11 @@ pub fn promotion_performance<'s>(
     let baseline_traded = known
         .clone()
         .flat_map(|(key, first): (RowKey, Day)| {
-            let (_, store, _, day) = key;
-            baseline_days(day, first).map(move |b| ((store, b), key))
+            let (_, store, sku, day) = key;
+            baseline_days(day, first).map(move |b| ((store, sku, b), key))
         })
+        .antijoin(on_promotion)
+        .map(|((store, _, b), key)| ((store, b), key))
         .semijoin(traded)
         .map(|(_, key)| (key, Sums([0, 0, 0, 0, 0, 0, 1])));
     let rows = promoted

@@ -9,8 +9,9 @@
 //! state shows bought together [`PAIR_LIFT`] times as often as chance or more.
 //!
 //! The stock-outs `replenishment` projects are compared with the empty shelves the generator
-//! recorded ([`Projection`]); they have no target yet. The chain is run in one epoch per day of
-//! event time, so that each day's projection is seen.
+//! recorded ([`Projection`]), and the lift `promotion_performance` measures with the lift each
+//! promotion was built with ([`Lifts`]); neither has a target yet. The chain is run in one epoch
+//! per day of event time, so that each day's projection is seen.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -18,7 +19,7 @@ use std::path::Path;
 
 use tillflow_data::GroundTruth;
 use tillflow_schemas::time::{MILLIS_PER_DAY, date_to_day};
-use tillflow_schemas::views::{BasketAffinity, Exception, Replenishment};
+use tillflow_schemas::views::{BasketAffinity, Exception, PromoFigures, PromotionPerformance, Replenishment};
 use tillflow_schemas::{Day, Id};
 
 use crate::dataflow::{Detail, Update, consolidate};
@@ -95,9 +96,54 @@ impl fmt::Display for Projection {
     }
 }
 
-/// Runs every view over a generated chain in `dir` and scores its exceptions, and the projected
-/// stock-outs.
-pub fn evaluate(dir: &Path, config: RunConfig) -> Result<(Vec<Score>, Projection)> {
+/// Each promotion's lift in units as built and as `promotion_performance` measured it over every
+/// store and SKU-day with a baseline (`None` without one).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lifts(pub Vec<(String, f64, Option<f64>)>);
+
+impl Lifts {
+    /// Measures each promotion of the ground truth from the last state of `promotion_performance`.
+    pub fn measure(truth: &GroundTruth, rows: &[PromotionPerformance]) -> Lifts {
+        let mut totals: BTreeMap<&str, [i64; 8]> = BTreeMap::new();
+        for row in rows.iter().filter(|row| row.figures.baseline_units > 0) {
+            let total = totals.entry(row.promo_id.as_str()).or_default();
+            total.iter_mut().zip(row.figures.to_array()).for_each(|(sum, n)| *sum += n);
+        }
+        let measured = |promo: &str| totals.get(promo).and_then(|total| PromoFigures::from_array(*total).lift_pct());
+        Lifts(truth.promotions.iter().map(|p| (p.promo_id.clone(), p.lift_pct, measured(&p.promo_id))).collect())
+    }
+}
+
+impl fmt::Display for Lifts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let measured: Vec<(&String, f64, f64)> =
+            self.0.iter().filter_map(|(promo, built, measured)| Some((promo, *built, (*measured)?))).collect();
+        let mut errors: Vec<f64> = measured.iter().map(|(_, built, got)| (got - built).abs()).collect();
+        errors.sort_by(f64::total_cmp);
+        let median = errors.get(errors.len() / 2).map_or("-".to_string(), |e| format!("{e:.1}"));
+        write!(
+            f,
+            "promotion lift (no target): {} of {} promotions measured; median distance from the lift built in {median} points",
+            measured.len(),
+            self.0.len()
+        )?;
+        for (promo, built, got) in measured {
+            write!(f, "\n  {promo:<8} built {built:>6.1}%  measured {got:>6.1}%")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `eval` found: the scores of each injected kind, the stock-out projection and the lifts.
+pub struct Evaluation {
+    pub scores: Vec<Score>,
+    pub projection: Projection,
+    pub lifts: Lifts,
+}
+
+/// Runs every view over a generated chain in `dir` and scores its exceptions, the projected
+/// stock-outs and the measured lifts.
+pub fn evaluate(dir: &Path, config: RunConfig) -> Result<Evaluation> {
     let path = dir.join("ground_truth.json");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::NoGroundTruth { path: path.clone(), source })?;
     let truth: GroundTruth =
@@ -108,7 +154,12 @@ pub fn evaluate(dir: &Path, config: RunConfig) -> Result<(Vec<Score>, Projection
     let exceptions = consolidate(output.changes::<Exception>().to_vec());
     let pairs = consolidate(output.changes::<BasketAffinity>().to_vec());
     let projection = projection(&truth, output.changes::<Replenishment>());
-    Ok((score(&truth, &exceptions, &pairs), projection))
+    let promotions = consolidate(output.changes::<PromotionPerformance>().to_vec());
+    Ok(Evaluation {
+        scores: score(&truth, &exceptions, &pairs),
+        projection,
+        lifts: Lifts::measure(&truth, &promotions),
+    })
 }
 
 /// Scores the stock-outs `replenishment` projected day by day (see [`Projection`]).

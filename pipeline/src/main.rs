@@ -532,6 +532,16 @@ fn default_workers() -> usize {
 /// The ingest log grows by this much between checkpoints, at least.
 const CHECKPOINT_AFTER: u64 = 64 << 20;
 
+/// Writes `text` and a newline to standard output; a reader that went away (`| head`) is not
+/// an error.
+fn print_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 const QUIET_LOGS: &str = "warn,buoyant_kernel=off";
 
 fn main() -> ExitCode {
@@ -713,11 +723,12 @@ fn execute(command: Command) -> anyhow::Result<()> {
             if compute.views.is_some_and(|views| !views.has("exceptions")) {
                 anyhow::bail!("eval scores the exceptions: leave out --views, or include exceptions in it");
             }
-            let (scores, projection) =
+            let evaluation =
                 tillflow::eval::evaluate(&input, compute.config(Vec::new(), String::new(), Pseudonyms::random()))?;
-            println!("{}", tillflow::eval::Table(&scores));
-            println!("{projection}");
-            if check && !scores.iter().all(|s| s.meets_target()) {
+            println!("{}", tillflow::eval::Table(&evaluation.scores));
+            println!("{}", evaluation.projection);
+            println!("{}", evaluation.lifts);
+            if check && !evaluation.scores.iter().all(|s| s.meets_target()) {
                 anyhow::bail!("some kinds miss the target");
             }
             Ok(())
@@ -797,10 +808,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 }
             };
             match query {
-                Some(q) => {
-                    println!("{}", sql::render(&run(&q)?, format)?);
-                    Ok(())
-                }
+                Some(q) => Ok(print_out(&sql::render(&run(&q)?, format)?)?),
                 None => Ok(sql::repl(&*run, format)?),
             }
         }

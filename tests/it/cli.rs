@@ -86,7 +86,7 @@ fn eval_meets_the_target_on_the_default_chain_and_two_other_seeds() {
         run_ok(&["generate", "--out", &chain, "--seed", seed]);
         let table = run_ok(&["eval", "--input", &chain, "--check"]);
         let met = table.lines().filter(|l| l.ends_with(" met")).count();
-        assert_eq!(met, 9, "seed {seed}:\n{table}");
+        assert_eq!(met, 11, "seed {seed}:\n{table}");
         // The projected stock-outs against the shelves the generator emptied, seen day by day: some
         // of each, and figures that add up (the scoring itself: eval's unit test).
         let line = table.lines().find(|l| l.starts_with("stock-out projection")).expect("the projection's line");
@@ -95,6 +95,9 @@ fn eval_meets_the_target_on_the_default_chain_and_two_other_seeds() {
         let [projected, _, came_true, stockouts, foreseen] = numbers[..5] else { panic!("{line}") };
         assert!(0 < came_true && came_true <= projected, "seed {seed}: {line}");
         assert!(0 < foreseen && foreseen <= stockouts, "seed {seed}: {line}");
+        // The promotion customers ignore, measured: the lift built in is none.
+        let ignored = table.lines().find(|l| l.trim_start().starts_with("P004-0")).expect("the ignored promotion");
+        assert!(ignored.contains("built    0.0%"), "seed {seed}: {ignored}");
     }
 }
 

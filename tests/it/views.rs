@@ -149,23 +149,37 @@ fn busy_district_equals_its_reference_and_flags_the_outliers() {
     }
 }
 
-/// Four weeks of two stores selling the same every day, then one day at S1 where the grocery
-/// department sells a third of its usual: that day, once ended, is 28.6% under the same weekday
-/// of the four weeks before, and the exception says so and names the department. Hand-computed.
+/// Four weeks of two stores selling the same every day (75.00: 60.00 of department d, 15.00 of
+/// grocery), then day 28. At S1 grocery sells nothing: 60.00 is 20% under the forecast, and
+/// grocery (20% of it) sold none of its 15.00, so the day is raised, the department explaining
+/// it. At S2 both sell less: 35.00 is 53% under, raised on its own. At S2 on day 27 grocery sells
+/// a third of its usual: 65.00, 13% under, is not raised. Hand-computed.
 #[test]
 fn a_store_day_far_under_its_forecast_is_an_exception_naming_the_department() {
     let grocery = match product("K2", 100, None, None) {
         Event::Product(p) => Event::Product(Product { category: "snacks".into(), department: "grocery".into(), ..p }),
         _ => unreachable!("product() makes a product"),
     };
-    let mut events =
-        vec![store("S1", "America/New_York"), store("S2", "America/New_York"), product("K1", 300, None, None), grocery];
+    let mut events = vec![
+        store("S1", "America/New_York"),
+        store("S2", "America/New_York"),
+        product("K1", 1500, None, None),
+        grocery,
+    ];
     for d in 0..30 {
         for s in ["S1", "S2"] {
-            // K1 (d/c): 2 × 10.00; K2 (grocery/snacks): 3 × 5.00, but 1 at S1 on day 28.
-            let snacks = if s == "S1" && d == 28 { 1 } else { 3 };
+            // K1 (d/c): 2 × 30.00; K2 (grocery/snacks): 3 × 5.00.
+            let (k1, snacks) = match (s, d) {
+                ("S1", 28) => (2, 0),
+                ("S2", 28) => (1, 1),
+                ("S2", 27) => (2, 1),
+                _ => (2, 3),
+            };
             let ts = BASE + d * DAY + 15 * HOUR;
-            let lines = vec![line(1, "K1", 2, 1000, 0, false), line(2, "K2", snacks, 500, 0, false)];
+            let mut lines = vec![line(1, "K1", k1, 3000, 0, false)];
+            if snacks > 0 {
+                lines.push(line(2, "K2", snacks, 500, 0, false));
+            }
             events.push(sale(&format!("{s}-{d}"), s, ts, lines));
         }
     }
@@ -177,20 +191,28 @@ fn a_store_day_far_under_its_forecast_is_an_exception_naming_the_department() {
     let last = stamped.last().unwrap().0;
     let days = &actual::<StoreDaily>(&output, &[last])[0];
     let dip = days.iter().find(|r| r.store_id.as_str() == "S1" && r.business_date == day(28)).unwrap();
-    assert_eq!(dip.takings.net_sales(), Cents(2500));
-    assert_eq!(dip.forecast, Some(Forecast { sum: Cents(14_000), days: 4 }), "days 0, 7, 14 and 21 at 35.00");
-    let below: Vec<Exception> = actual::<Exception>(&output, &[last])[0]
+    assert_eq!(dip.takings.net_sales(), Cents(6000));
+    assert_eq!(dip.forecast, Some(Forecast { sum: Cents(30_000), days: 4 }), "days 0, 7, 14 and 21 at 75.00");
+    let mut below: Vec<Exception> = actual::<Exception>(&output, &[last])[0]
         .iter()
         .filter(|e| e.kind.as_str() == "sales_below_forecast")
         .cloned()
         .collect();
-    assert_eq!(below.len(), 1, "only S1's day 28; day 29 has not ended: {below:?}");
-    let e = &below[0];
-    assert_eq!((e.store_id.as_str(), e.subject.as_str(), e.business_date), ("S1", "S1", day(28)));
-    assert_eq!((e.severity, e.amount), (Severity::Medium, Some(Cents(-1000))), "25.00 is 71% of 35.00");
+    below.sort_by_key(|e| e.store_id.as_str().to_string());
+    assert_eq!(below.len(), 2, "S1 and S2 on day 28; S2's day 27 is 13% under; day 29 has not ended: {below:?}");
+    let (s1, s2) = (&below[0], &below[1]);
+    assert_eq!((s1.store_id.as_str(), s1.subject.as_str(), s1.business_date), ("S1", "S1", day(28)));
+    assert_eq!((s1.severity, s1.amount), (Severity::Medium, Some(Cents(-1500))), "60.00 is 80% of 75.00");
     assert_eq!(
-        e.evidence,
-        "net sales 25.00 against a forecast of 35.00 (the same weekday, 4 weeks); furthest under: grocery/snacks -10.00"
+        s1.evidence,
+        "net sales 60.00 against a forecast of 75.00 (the same weekday, 4 weeks); furthest under: grocery 0.00 against 15.00"
+    );
+    assert_eq!((s2.store_id.as_str(), s2.business_date), ("S2", day(28)));
+    assert_eq!((s2.severity, s2.amount), (Severity::High, Some(Cents(-4000))), "35.00 is 47% of 75.00");
+    assert_eq!(
+        s2.evidence,
+        "net sales 35.00 against a forecast of 75.00 (the same weekday, 4 weeks); \
+         furthest under: d 30.00 against 60.00, grocery 5.00 against 15.00"
     );
 }
 
@@ -360,8 +382,8 @@ fn a_reorder_point_follows_the_weekdays_and_the_promotion_ahead() {
 /// price 10.00, 2.00 off): 10 units against a baseline of 4 a day (days 21, 14, 7, 0): lift 6
 /// units, 150%; margin 80.00 − 30.00 = 50.00 against 28.00, incremental 22.00; the discount on
 /// the 4 units that would have sold anyway, 8.00, is eroded: profitable. PR2 (K2, cost 6.00,
-/// 3.00 off): 5 units against 5 a day: no lift, margin 5.00 against 20.00: it loses margin
-/// without lift, and the whole discount, 15.00, is erosion.
+/// 3.00 off): 40 units against 40 a day: no lift, margin 40.00 against 160.00: it loses margin
+/// without lift, and the whole discount, 120.00, is erosion.
 #[test]
 fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() {
     let mut stamped: Vec<(Epoch, Event)> = vec![
@@ -382,18 +404,18 @@ fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() 
         stamped.push((0, Event::Promotion(promotion)));
     }
     for d in 0..28 {
-        let lines = vec![line(1, "K1", 4, 1000, 0, false), line(2, "K2", 5, 1000, 0, false)];
+        let lines = vec![line(1, "K1", 4, 1000, 0, false), line(2, "K2", 40, 1000, 0, false)];
         stamped.push((1 + d as u64 / 7, sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, lines)));
     }
     let promoted = |no, sku, qty, discount, promo: &str| SaleLine {
         promo_id: Some(promo.into()),
         ..line(no, sku, qty, 1000, discount, false)
     };
-    let lines = vec![promoted(1, "K1", 10, 2000, "PR1"), promoted(2, "K2", 5, 1500, "PR2")];
+    let lines = vec![promoted(1, "K1", 10, 2000, "PR1"), promoted(2, "K2", 40, 12_000, "PR2")];
     stamped.push((5, sale("T28", "S1", BASE + 28 * DAY + 15 * HOUR, lines)));
     // PR2 goes on two more days the same way: three days without lift, losing margin.
     for d in [29, 30] {
-        let lines = vec![promoted(1, "K2", 5, 1500, "PR2")];
+        let lines = vec![promoted(1, "K2", 40, 12_000, "PR2")];
         stamped.push((6, sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, lines)));
     }
     check_every_epoch(&stamped, &["promotion_performance", "promotion_summary", "exceptions"]);
@@ -413,16 +435,17 @@ fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() 
         (Cents(8000), Cents(5000), 28.0, 22.0)
     );
     assert_eq!((pr1.erosion, pr1.verdict()), (Cents(800), Verdict::Profitable));
-    assert_eq!((pr2.promo_units, pr2.baseline_units_per_day(), pr2.lift_pct()), (5, 5.0, Some(0.0)));
-    assert_eq!((pr2.margin(), pr2.baseline_margin(), pr2.incremental_margin()), (Cents(500), 20.0, -15.0));
-    assert_eq!((pr2.erosion, pr2.verdict()), (Cents(1500), Verdict::LosesMarginWithoutLift));
+    assert_eq!((pr2.promo_units, pr2.baseline_units_per_day(), pr2.lift_pct()), (40, 40.0, Some(0.0)));
+    assert_eq!((pr2.margin(), pr2.baseline_margin(), pr2.incremental_margin()), (Cents(4000), 160.0, -120.0));
+    assert_eq!((pr2.erosion, pr2.verdict()), (Cents(12_000), Verdict::LosesMarginWithoutLift));
     let mut summaries: Vec<_> =
         actual::<PromotionSummary>(&output, &[5])[0].iter().map(|s| (s.promo_id.to_string(), s.figures)).collect();
     summaries.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(summaries, vec![("PR1".to_string(), *pr1), ("PR2".to_string(), *pr2)]);
 
-    // Over its three days at S1, PR2 sold 15 units against 60 in the four weeks before (15 a
-    // week): no lift; margin 15.00 against 3 × 20.00: 45.00 lost, all of it erosion.
+    // Over its three days at S1, PR2 sold 120 units where 120 were expected (40 a day, the
+    // fewest a verdict is raised on being 100): no lift; margin 120.00 against 3 × 160.00:
+    // 360.00 lost, all of it erosion.
     let flagged: Vec<Exception> = actual::<Exception>(&output, &[5, 6])
         .into_iter()
         .map(|rows| rows.into_iter().filter(|e| e.kind.as_str() == "promotion_loses_margin").collect::<Vec<_>>())
@@ -431,12 +454,48 @@ fn a_promotion_is_judged_against_the_same_weekday_of_the_four_weeks_before_it() 
     assert_eq!(flagged.len(), 1, "not before its third day, and never PR1: {flagged:?}");
     let e = &flagged[0];
     assert_eq!((e.store_id.as_str(), e.subject.as_str(), e.business_date), ("S1", "PR2", day(28)));
-    assert_eq!((e.severity, e.amount), (Severity::High, Some(Cents(-4500))));
+    assert_eq!((e.severity, e.amount), (Severity::High, Some(Cents(-36_000))));
     assert_eq!(
         e.evidence,
-        "15 units on promotion where 15.0 were expected from the same weekdays of the four weeks before \
-         (3 SKU-days); discount 45.00, of which 45.00 on units that would have sold anyway"
+        "120 units on promotion where 120.0 were expected from the same weekdays of the four weeks before \
+         (3 SKU-days); discount 360.00, of which 360.00 on units that would have sold anyway"
     );
+}
+
+/// K1 sells 4 units a day, but on day 14 it sells 9 on promotion PA and nothing at full price: PB
+/// from day 28 is judged against days 21, 7 and 0, a baseline of 4 (not 3, with day 14 as zero):
+/// 10 units is a lift of 150%. Hand-computed.
+#[test]
+fn a_day_of_another_promotion_is_not_a_baseline_day() {
+    let mut stamped: Vec<(Epoch, Event)> =
+        vec![(0, store("S1", "America/New_York")), (0, product("K1", 300, None, None))];
+    for (promo, from, to) in [("PA", 14, 15), ("PB", 28, 35)] {
+        let promotion = Promotion {
+            event_id: None,
+            ts: None,
+            promo_id: promo.into(),
+            target: PromoTarget::Sku("K1".into()),
+            start: BASE + from * DAY + 12 * HOUR,
+            end: BASE + to * DAY,
+            discount_bp: 2000,
+        };
+        stamped.push((0, Event::Promotion(promotion)));
+    }
+    let promoted =
+        |qty, promo: &str| SaleLine { promo_id: Some(promo.into()), ..line(1, "K1", qty, 1000, 200 * qty, false) };
+    for d in 0..28 {
+        let lines = if d == 14 { vec![promoted(9, "PA")] } else { vec![line(1, "K1", 4, 1000, 0, false)] };
+        stamped.push((1 + d as u64 / 7, sale(&format!("T{d}"), "S1", BASE + d * DAY + 15 * HOUR, lines)));
+    }
+    stamped.push((5, sale("T28", "S1", BASE + 28 * DAY + 15 * HOUR, vec![promoted(10, "PB")])));
+    check_every_epoch(&stamped, &["promotion_performance", "promotion_summary"]);
+
+    let output = run_prepared(&stamped, 2);
+    let rows = &actual::<PromotionPerformance>(&output, &[5])[0];
+    let pb = rows.iter().find(|r| r.promo_id.as_str() == "PB").unwrap();
+    assert_eq!(pb.business_date, day(28));
+    assert_eq!((pb.figures.promo_units, pb.figures.baseline_units_per_day()), (10, 4.0));
+    assert_eq!(pb.figures.lift_pct(), Some(150.0));
 }
 
 /// A store with two weeks of history, closed on day 8: a promotion from day 14 is judged against

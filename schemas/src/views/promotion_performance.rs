@@ -3,8 +3,9 @@ use serde::{Deserialize, Serialize};
 use super::{Columns, ViewRow};
 use crate::{Cents, Day, Id};
 
-/// Lift from which a promotion counts as selling more than its baseline: 10%.
-pub const LIFT_PCT: i64 = 10;
+/// Lift from which a promotion counts as selling more than its baseline: 20%, beyond the
+/// swing of a store's week of a category (docs/views.md).
+pub const LIFT_PCT: i64 = 20;
 
 /// The baseline sums are kept as this many times a day's baseline: a baseline day's mean over
 /// the one to four baseline days the store traded is a whole number of twelfths of their sum.
@@ -38,13 +39,13 @@ pub struct PromoFigures {
 pub enum Verdict {
     /// Nothing sold on the baseline days: no lift to measure.
     NoBaseline,
-    /// 10% lift or more, and more margin than the baseline's.
+    /// 20% lift or more, and more margin than the baseline's.
     Profitable,
-    /// 10% lift or more, bought with margin.
+    /// 20% lift or more, bought with margin.
     LiftWithoutMargin,
-    /// Under 10% lift, and less margin than the baseline's: the discount gave margin away.
+    /// Under 20% lift, and less margin than the baseline's: the discount gave margin away.
     LosesMarginWithoutLift,
-    /// Under 10% lift, no margin lost.
+    /// Under 20% lift, no margin lost.
     Flat,
 }
 
@@ -138,7 +139,7 @@ impl PromoFigures {
         if self.baseline_units <= 0 {
             return Verdict::NoBaseline;
         }
-        // lift_pct ≥ 10 ⇔ 100 × (12 pu − bu) ≥ 10 × bu, in integers.
+        // lift_pct ≥ LIFT_PCT ⇔ 100 × (12 pu − bu) ≥ LIFT_PCT × bu, in integers.
         let lifted = 100 * self.lift_scaled() >= LIFT_PCT * self.baseline_units;
         match (lifted, self.incremental_margin_scaled() >= 0) {
             (true, true) => Verdict::Profitable,
