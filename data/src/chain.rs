@@ -144,6 +144,24 @@ pub const PROMOTION_RESPONSE: f64 = 5.0;
 /// The unresponsive promotion's discount, in basis points.
 pub const UNRESPONSIVE_DISCOUNT_BP: i64 = 2000;
 
+/// The `key` (category, department) whose products' `weight` sums the highest (the last of
+/// equals).
+pub fn heaviest<'a>(
+    products: impl IntoIterator<Item = &'a ProductInfo>,
+    key: impl Fn(&Product) -> Id,
+    weight: impl Fn(&ProductInfo) -> f64,
+) -> Option<Id> {
+    let mut sums: Vec<(Id, f64)> = Vec::new();
+    for p in products {
+        let (k, w) = (key(&p.record), weight(p));
+        match sums.iter_mut().find(|(s, _)| *s == k) {
+            Some((_, sum)) => *sum += w,
+            None => sums.push((k, w)),
+        }
+    }
+    sums.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(k, _)| k)
+}
+
 impl Chain {
     pub fn new(config: ChainConfig) -> Chain {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -264,14 +282,8 @@ impl Chain {
                 PromoTarget::Sku(_) => None,
             })
             .collect();
-        let mut demand: Vec<(Id, f64)> = Vec::new();
-        for p in products.iter().filter(|p| !taken.contains(&p.record.category)) {
-            match demand.iter_mut().find(|(c, _)| *c == p.record.category) {
-                Some((_, sum)) => *sum += p.popularity,
-                None => demand.push((p.record.category, p.popularity)),
-            }
-        }
-        let (category, _) = demand.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let open = products.iter().filter(|p| !taken.contains(&p.record.category));
+        let category = heaviest(open, |p| p.category, |p| p.popularity)?;
         let promo_id: Id = format!("P{:03}-0", week + 1).into();
         promotions.push(Promotion {
             event_id: None,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tillflow_schemas::time::MILLIS_PER_DAY;
 use tillflow_schemas::*;
 
-use crate::chain::{Chain, ProductInfo, StoreInfo};
+use crate::chain::{Chain, ProductInfo, StoreInfo, heaviest};
 
 const HOUR: i64 = 3_600_000;
 const MINUTE: i64 = 60_000;
@@ -442,7 +442,9 @@ impl<'a> Simulator<'a> {
         }
         let on_shift = crews.map(|(_, _, crew)| crew);
 
-        // Sales.
+        // Sales, none in a department closed today.
+        let closed =
+            self.plan.closed.iter().find(|(cs, d, _)| *cs == s && *d == day).map(|(_, _, department)| *department);
         for (h, expected) in hours.iter().zip(&expected) {
             let crew = if *h < 15 { &on_shift[0] } else { &on_shift[1] };
             let count = poisson(rng, *expected);
@@ -450,7 +452,7 @@ impl<'a> Simulator<'a> {
                 let minutes = *h as i64 * 60 + rng.random_range(0..60);
                 let ts = Self::at(tz, date, minutes) + rng.random_range(0..MINUTE);
                 let cashier_index = crew[rng.random_range(0..crew.len())];
-                self.sale(s, cashier_index, ts, &mut next_id, rng);
+                self.sale(s, cashier_index, ts, closed, &mut next_id, rng);
             }
         }
 
@@ -523,6 +525,7 @@ impl<'a> Simulator<'a> {
         s: usize,
         cashier_index: usize,
         ts: i64,
+        closed: Option<Id>,
         next_id: &mut impl FnMut(&str) -> Text,
         rng: &mut ChaCha8Rng,
     ) {
@@ -534,13 +537,6 @@ impl<'a> Simulator<'a> {
         let transaction_id = next_id("T");
         let register_id = register_of(store, home_register(cashier_index));
 
-        let local_date = store.record.timezone.timestamp_millis_opt(ts).single().map(|t| t.date_naive());
-        let closed: Option<Id> = self
-            .plan
-            .closed
-            .iter()
-            .find(|(cs, day, _)| *cs == s && local_date == Some(self.date(*day)))
-            .map(|(_, _, department)| *department);
         let basket = 1 + geometric(rng, 0.42).min(11);
         let mut lines: Vec<SaleLine> = Vec::with_capacity(basket);
         let mut skus = Vec::with_capacity(basket);
@@ -904,15 +900,8 @@ fn closed_departments(chain: &Chain, first: usize, second: usize) -> Vec<(usize,
     if days < 27 {
         return Vec::new();
     }
-    let mut takings: Vec<(Id, f64)> = Vec::new();
-    for p in &chain.products {
-        let value = p.popularity * p.record.list_price.0 as f64;
-        match takings.iter_mut().find(|(d, _)| *d == p.record.department) {
-            Some((_, sum)) => *sum += value,
-            None => takings.push((p.record.department, value)),
-        }
-    }
-    let Some((department, _)) = takings.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+    let takings = |p: &ProductInfo| p.popularity * p.record.list_price.0 as f64;
+    let Some(department) = heaviest(&chain.products, |p| p.department, takings) else {
         return Vec::new();
     };
     let mut closed = vec![(first, days - 6, department)];
