@@ -108,6 +108,26 @@ pub fn exceptions<'s>(
         .join_map(stores, |_, exception, store| Exception { district: store.district, ..exception.clone() })
 }
 
+/// The view an exception of `kind` is read from, and its column the exception's subject is
+/// (none: the store-day is the subject): where its evidence rows are.
+pub fn source_of(kind: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match kind {
+        "excess_voids" | "excess_refunds" | "discount_abuse" => ("refund_void_anomalies", Some("cashier_id")),
+        "register_voids" | "register_refunds" => ("register_anomalies", Some("register_id")),
+        "understaffed_peak" => ("labor_demand", None),
+        "negative_margin" => ("sku_margin", Some("sku")),
+        "sales_below_forecast" => ("store_daily", None),
+        "promotion_loses_margin" => ("promotion_performance", Some("promo_id")),
+        "ghost_inventory" | "reorder" => ("inventory_position", Some("sku")),
+        "slow_mover" => ("replenishment", Some("sku")),
+        "refund_without_sale" | "refund_above_original" | "cash_refund_of_card_sale" | "refund_by_same_cashier" => {
+            ("rule_breaks", Some("refund_id"))
+        }
+        "post_void_after_tender" => ("rule_breaks", Some("transaction_id")),
+        _ => return None,
+    })
+}
+
 /// An exception of `kind` about `subject`, its district to be filled in. Its id is a hash of
 /// (kind, store, subject, business day): the same exception keeps it while its figures change.
 fn exception(kind: &str, store_id: Id, subject: &str, business_date: Day) -> Exception {

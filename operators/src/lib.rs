@@ -22,6 +22,8 @@
 //! - [`labor_demand`]: per (store, day, hour) traffic, staff on clock, forecast and gap;
 //! - [`customer_segments`]: features per loyalty customer, k-means segments and their profiles;
 //! - [`exceptions`]: the district manager's table, mapped from the views above;
+//! - [`exception_history`]: each exception's life, from its changes and the managers' actions
+//!   (a fold beside the dataflow, not an operator);
 //! - [`sums`]: several sums as one difference type, added up by consolidation;
 //! - [`keyed`]: arrangements shared by several operators.
 //!
@@ -31,6 +33,7 @@
 pub mod basket_affinity;
 pub mod category_daily;
 pub mod customer_segments;
+pub mod exception_history;
 pub mod exceptions;
 pub mod forecast;
 pub mod inventory_position;

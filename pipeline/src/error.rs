@@ -51,6 +51,12 @@ pub enum Error {
     NoDistrict { district: String, known: Vec<String> },
     #[error("no sales in district `{0}` yet")]
     NoSales(String),
+    /// The alert channels cannot be set up (their folder under `--out`, the HTTP client).
+    #[error("alerts: {0}")]
+    Alerts(String),
+    /// A store the views do not know.
+    #[error("no store `{0}` in the views: `tillflow sql \"SELECT store_id FROM stores\"` lists them")]
+    NoStore(String),
     /// A SQL server asked to listen beyond this machine without users or TLS.
     #[error(
         "{flag} {addr} is reachable from other machines: configure [tls] (or --tls-cert and --tls-key) and \

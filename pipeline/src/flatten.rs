@@ -311,6 +311,8 @@ impl Inputs {
                 );
             }
             Event::Erasure(erasure) => self.erasures.update(erasure.customer_id, diff),
+            // The manager's actions make `exception_history`, beside the dataflow (`crate::history`).
+            Event::ExceptionAction(_) => {}
             Event::Promotion(promotion) => {
                 let (sku, category) = match promotion.target {
                     PromoTarget::Sku(sku) => (Some(sku), None),

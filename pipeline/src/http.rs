@@ -2,7 +2,7 @@
 //! bearer token and its scope: [`crate::ingest_access`]), `POST /v1/sources/shopify` and
 //! `POST /v1/sources/square`, `POST /v1/sources/clover`, `POST /v1/sources/lightspeed` (the
 //! platforms' webhooks, signed or carrying a secret), `GET /metrics` (Prometheus),
-//! `GET /healthz`.
+//! `GET /healthz`; and the live console (`GET /`, `/v1/console/…`: [`crate::console`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,12 +47,14 @@ pub fn router(
     sources: Sources,
     tokens: Option<Tokens>,
     access_log: Arc<AccessLog>,
+    console: crate::console::Console,
 ) -> Router {
     let requests = Arc::new(AtomicU64::new(0));
     let (shopify, square, clover) =
         (sources.shopify.map(Arc::new), sources.square.map(Arc::new), sources.clover.map(Arc::new));
     let (lightspeed, tokens) = (sources.lightspeed.map(Arc::new), tokens.map(Arc::new));
     let shared = Shared { feed, metrics, requests, shopify, square, clover, lightspeed, tokens, access_log };
+    let console = crate::console::routes(console, shared.clone(), Arc::clone(&shared.access_log));
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/sources/shopify", post(crate::platforms::shopify::webhook))
@@ -63,6 +65,7 @@ pub fn router(
         .route("/metrics", get(|State(s): State<Shared>| async move { s.metrics.render() }))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(shared)
+        .merge(console)
 }
 
 /// The answer to a POST: counts, and why each rejected record was rejected.

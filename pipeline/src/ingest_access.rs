@@ -94,8 +94,8 @@ impl Tokens {
     }
 }
 
-/// The store of a register event (a sale, refund, void, stock record or shift); none for
-/// reference and loyalty records.
+/// The store of a register event (a sale, refund, void, stock record or shift) or of a manager's
+/// action on an exception; none for reference and loyalty records.
 fn register_store(event: &Event) -> Option<&str> {
     match event {
         Event::Sale(e) => Some(e.store_id.as_ref()),
@@ -103,6 +103,7 @@ fn register_store(event: &Event) -> Option<&str> {
         Event::Void(e) => Some(e.store_id.as_ref()),
         Event::Inventory(e) => Some(e.store_id.as_ref()),
         Event::Shift(e) => Some(e.store_id.as_ref()),
+        Event::ExceptionAction(e) => Some(e.store_id.as_ref()),
         Event::LoyaltyLink(_) | Event::Erasure(_) | Event::Product(_) | Event::Store(_) | Event::Promotion(_) => None,
     }
 }

@@ -35,7 +35,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use serde::{Deserialize, Serialize};
 use tillflow_schemas::formats::{Record, Rejected};
 use tillflow_schemas::raw::RawEvent;
-use tillflow_schemas::views::DeadLetter;
+use tillflow_schemas::views::{DeadLetter, ExceptionHistory};
 
 use crate::retention::Settled;
 use crate::source::{Admission, Counts, Epoch, Ingested, Window};
@@ -89,6 +89,13 @@ pub enum Entry {
         settled: Settled,
         tombstones: Vec<String>,
     },
+    /// An exception's history as it changed (`crate::history`): from its figures, at the end of
+    /// `epoch`, or from an action, right after the action's own entry. The last one of each
+    /// exception is its history; a restart puts it back rather than recomputing past epochs.
+    History {
+        epoch: Epoch,
+        row: ExceptionHistory,
+    },
 }
 
 impl Entry {
@@ -101,6 +108,7 @@ impl Entry {
             | Entry::Retried { source, position, .. } => (source, *position),
             Entry::DeadLettered(letter) => (&letter.source, letter.position),
             Entry::Settled { .. } => (CHECKPOINT, 0),
+            Entry::History { .. } => (HISTORY, 0),
         }
     }
 
@@ -112,7 +120,7 @@ impl Entry {
             | Entry::Erased { epoch, .. }
             | Entry::Retried { epoch, .. } => *epoch,
             Entry::DeadLettered(letter) => letter.epoch,
-            Entry::Settled { epoch, .. } => *epoch,
+            Entry::Settled { epoch, .. } | Entry::History { epoch, .. } => *epoch,
         }
     }
 
@@ -158,6 +166,8 @@ impl Entry {
                 }
                 Some(Ingested::Settled(settled))
             }
+            // Not a record: the driver puts it back (`live`), a replay keeps the last of each.
+            Entry::History { .. } => None,
         }
     }
 }
@@ -439,6 +449,9 @@ pub fn record_of(position: u64, json: &str) -> Record {
 
 /// The source named by the entries a checkpoint holds.
 pub const CHECKPOINT: &str = "checkpoint";
+
+/// The source named by the entries of exceptions' histories.
+pub const HISTORY: &str = "exception_history";
 
 /// A bucket's log: the object naming the process that writes it (the last to open it).
 const WRITER: &str = "writer";

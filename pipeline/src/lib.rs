@@ -10,6 +10,9 @@
 //! - [`replay`]: `tillflow replay`, history from files or an ingest log, deterministic;
 //! - [`eval`]: `tillflow eval`, exceptions scored against a generated chain's ground truth;
 //! - [`report`]: `tillflow report`, the district manager's morning report;
+//! - [`brief`]: `tillflow brief`, a store's morning briefing;
+//! - [`alerts`]: new and reopened exceptions, and briefings, pushed to webhooks and Slack;
+//! - [`console`]: the live console on `GET /` of `--listen`;
 //! - [`live`]: live mode: continuous input, one published snapshot per epoch;
 //! - [`follow`], [`http`]: live inputs: followed files and stdin, HTTP ingest and metrics;
 //! - [`platforms`]: the POS platforms' webhooks (Shopify, Square): signatures, API fetches;
@@ -20,7 +23,10 @@
 //! - [`demo`]: `tillflow demo`;
 //! - [`error`]: the library's one error type: user errors, failures around it, its own failures.
 
+pub mod alerts;
+pub mod brief;
 pub mod clock;
+pub mod console;
 pub mod dataflow;
 pub mod demo;
 pub mod erasure;
@@ -49,10 +55,10 @@ pub use error::{Error, Result};
 
 use arrow::datatypes::SchemaRef;
 use tillflow_schemas::views::{
-    AccessEntry, BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception, InventoryPosition, LaborDemand,
-    PipelineStat, ProductRecord, PromotionPerformance, PromotionRecord, PromotionSummary, PurchaseSuggestion,
-    RefundVoidAnomaly, RegisterAnomaly, Replenishment, RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord,
-    ViewRow,
+    AccessEntry, AlertDelivery, BasketAffinity, CategoryDaily, CustomerSegment, DeadLetter, Exception,
+    ExceptionHistory, InventoryPosition, LaborDemand, PipelineStat, ProductRecord, PromotionPerformance,
+    PromotionRecord, PromotionSummary, PurchaseSuggestion, RefundVoidAnomaly, RegisterAnomaly, Replenishment,
+    RuleBreak, SegmentProfile, SkuMargin, StoreDaily, StoreRecord, ViewRow,
 };
 
 /// A table tillflow serves and persists: the one registry of them, which the sinks, the SQL
@@ -75,6 +81,9 @@ pub enum Reference {
     Sql(&'static str),
     /// A batch function written apart (`tillflow_testkit::segments_reference`: SQL cannot say k-means).
     Batch,
+    /// A fold over another view's changes and the managers' actions, checked against a state
+    /// machine written apart in the tests (`exception_history`).
+    Fold,
     /// Not derived from events by rules (what the pipeline says of itself).
     None,
 }
@@ -93,7 +102,8 @@ fn sql_view<R: ViewRow>() -> Table {
 }
 
 /// Every table, in the order SQL lists them: the views, the reference tables, then `dead_letters`,
-/// `pipeline_stats` and `access_log` (the last three written by the pipeline itself).
+/// `pipeline_stats`, `access_log`, `exception_history` and `alert_deliveries` (the last five
+/// written by the pipeline itself, the last two in live mode only).
 pub fn tables() -> Vec<Table> {
     vec![
         sql_view::<SkuMargin>(),
@@ -118,6 +128,8 @@ pub fn tables() -> Vec<Table> {
         table::<DeadLetter>(Reference::None),
         table::<PipelineStat>(Reference::None),
         table::<AccessEntry>(Reference::None),
+        table::<ExceptionHistory>(Reference::Fold),
+        table::<AlertDelivery>(Reference::None),
     ]
 }
 

@@ -8,12 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use tillflow_operators::exception_history::History;
 use tillflow_queries::access::audit::AccessLog;
 use tillflow_queries::live::Hub;
 use tillflow_schemas::Millis;
 use tillflow_schemas::formats::Record;
-use tillflow_schemas::views::{AccessEntry, DeadLetter, PipelineStat, ViewRow};
+use tillflow_schemas::views::{
+    AccessEntry, AlertDelivery, DeadLetter, Exception, ExceptionHistory, PipelineStat, ViewRow,
+};
+use tillflow_schemas::{Event, InputError};
 
+use crate::alerts::Deliveries;
 use crate::dataflow::{self, Changes, Tuning, ViewChanges, ViewState};
 use crate::erasure::{CUSTOMER_TABLES, Erasures};
 use crate::ingest_access::REFUSED_FOR_SCOPE;
@@ -143,6 +148,8 @@ pub struct Publishing {
     pub metrics: Arc<Metrics>,
     pub persist: Arc<dyn Fn(Persistable) + Send + Sync>,
     pub access_log: Arc<AccessLog>,
+    /// What the alert channels did, published as `alert_deliveries`.
+    pub deliveries: Arc<Deliveries>,
 }
 
 /// Runs the live pipeline until `stop` is set and the feed is drained, publishing every epoch and
@@ -154,14 +161,21 @@ pub fn run(
     stop: Arc<AtomicBool>,
     journal: Option<(Journal, Vec<Entry>)>,
 ) -> Result<Counts, String> {
-    let Publishing { hub, metrics, persist, access_log } = publishing;
+    let Publishing { hub, metrics, persist, access_log, deliveries } = publishing;
     let start = Mutex::new(Some((feed, journal)));
     let guards = timely::execute(timely::Config::process(config.workers.max(1)), move |worker| {
         let mut graph = dataflow::build(worker, config.tuning);
         let mut counts = Ok(Counts::default());
         if worker.index() == 0 {
             let (feed, journal) = start.lock().unwrap_or_else(|e| e.into_inner()).take().expect("one worker 0");
-            let mut driver = Driver::new(&config, &graph.captures, &hub, &metrics, &persist, &access_log);
+            let outlets = Outlets {
+                hub: &hub,
+                metrics: &metrics,
+                persist: &persist,
+                access_log: &access_log,
+                deliveries: &deliveries,
+            };
+            let mut driver = Driver::new(&config, &graph.captures, outlets);
             let tick_ms = config.tick.as_millis().max(1) as u64;
             let mut epoch: Epoch = now_ms() / tick_ms;
             graph.inputs.advance_to(epoch);
@@ -264,24 +278,43 @@ struct Driver<'a> {
     expired_at_checkpoint: u64,
     /// Dead letters left `dead_letters` (retried) since the last publish.
     letters_changed: bool,
+    /// Every exception's life (`exception_history`), and whether it changed since the last publish.
+    history: History,
+    history_changed: bool,
+    /// History rows an action changed, logged after the action's entry.
+    acted: Vec<ExceptionHistory>,
+    deliveries: &'a Deliveries,
+    /// Every delivery attempt so far (`alert_deliveries`).
+    delivered: Vec<AlertDelivery>,
 }
 
+/// Where the driver publishes.
+struct Outlets<'a> {
+    hub: &'a Arc<Hub>,
+    metrics: &'a Metrics,
+    persist: &'a Arc<dyn Fn(Persistable) + Send + Sync>,
+    access_log: &'a AccessLog,
+    deliveries: &'a Deliveries,
+}
+
+/// The tables after the views, in the hub's order (see [`crate::tables`]).
+const DEAD_LETTERS: usize = 0;
+const PIPELINE_STATS: usize = 1;
+const ACCESS_LOG: usize = 2;
+const EXCEPTION_HISTORY: usize = 3;
+const ALERT_DELIVERIES: usize = 4;
+const OWN_TABLES: usize = 5;
+
 impl<'a> Driver<'a> {
-    fn new(
-        config: &'a LiveConfig,
-        captures: &[dataflow::Capture],
-        hub: &'a Arc<Hub>,
-        metrics: &'a Metrics,
-        persist: &'a Arc<dyn Fn(Persistable) + Send + Sync>,
-        access_log: &'a AccessLog,
-    ) -> Self {
-        // The hub lists the views first, then dead letters, pipeline stats and the access log.
+    fn new(config: &'a LiveConfig, captures: &[dataflow::Capture], outlets: Outlets<'a>) -> Self {
+        let Outlets { hub, metrics, persist, access_log, deliveries } = outlets;
+        // The hub lists the views first, then the tables the pipeline writes itself.
         let mut captured: Vec<(usize, Box<dyn ViewState>)> =
             captures.iter().map(|c| c().new_state()).enumerate().collect();
         let tables = hub.views().len();
         let mut order = Vec::new();
         let mut states = Vec::new();
-        for (name, _) in &hub.views()[..tables - 3] {
+        for (name, _) in &hub.views()[..tables - OWN_TABLES] {
             let at = captured.iter().position(|(_, s)| s.name() == *name).expect("every view is captured");
             let (capture, state) = captured.swap_remove(at);
             order.push(capture);
@@ -310,6 +343,11 @@ impl<'a> Driver<'a> {
             erasures: Erasures::default(),
             expired_at_checkpoint: 0,
             letters_changed: false,
+            history: History::default(),
+            history_changed: false,
+            acted: Vec::new(),
+            deliveries,
+            delivered: Vec::new(),
         }
     }
 
@@ -329,10 +367,11 @@ impl<'a> Driver<'a> {
             let source = &delivery.source;
             for record in delivery.records {
                 let position = record.position;
-                let judged = self.admission.admit(source, record, epoch);
+                let judged = self.admission.admit(source, self.vetted(record), epoch);
                 let (verdict, entry) = self.judged(source, position, epoch, judged, inputs);
                 verdicts.push(verdict);
                 entries.extend(entry);
+                entries.extend(self.acted.drain(..).map(|row| Entry::History { epoch, row }));
             }
             answers.push((delivery.reply, verdicts));
         }
@@ -378,11 +417,24 @@ impl<'a> Driver<'a> {
                 entries.push(Entry::Retried { source: letter.source.clone(), position: letter.position, epoch });
             }
             // Its text holds pseudonyms already.
-            let judged = self.admission.admit_logged(&letter.source, record, epoch);
+            let judged = self.admission.admit_logged(&letter.source, self.vetted(record), epoch);
             let (verdict, entry) = self.judged(&letter.source, letter.position, epoch, judged, inputs);
             verdicts.push(verdict);
             entries.extend(entry);
+            entries.extend(self.acted.drain(..).map(|row| Entry::History { epoch, row }));
         }
+    }
+
+    /// The record, or, for an action on an exception tillflow does not know (or of another
+    /// store), its refusal: admission dead-letters it with the reason.
+    fn vetted(&self, mut record: Record) -> Record {
+        if let Ok(Event::ExceptionAction(action)) = &record.outcome
+            && let Some(reason) = self.history.refuses(action)
+        {
+            let raw = std::mem::take(&mut record.raw);
+            record.outcome = Err(tillflow_schemas::formats::Rejected::new(raw.as_bytes(), InputError::rule(reason)));
+        }
+        record
     }
 
     /// What admission's verdict on a record means here: the event fed, or the dead letter kept,
@@ -407,6 +459,12 @@ impl<'a> Driver<'a> {
             Some(Ingested::Accepted { event, business_date, replaces, .. }) => {
                 self.erasures.observe(&event);
                 let entry = accepted(&event);
+                if let Event::ExceptionAction(action) = &event
+                    && let Some(row) = self.history.act(action)
+                {
+                    self.history_changed = true;
+                    self.acted.push(row);
+                }
                 if let Some(earlier) = replaces {
                     inputs.supersede(&earlier);
                 }
@@ -475,6 +533,11 @@ impl<'a> Driver<'a> {
     fn recover(&mut self, logged: Vec<Entry>, epoch: Epoch, inputs: &mut crate::flatten::Inputs) {
         let entries = logged.len();
         for entry in logged {
+            if let Entry::History { row, .. } = entry {
+                self.history.restore(row);
+                self.history_changed = true;
+                continue;
+            }
             if let Some(item) = entry.readmit(&mut self.admission, epoch, &Window::default()) {
                 self.feed(item, inputs);
             }
@@ -497,23 +560,43 @@ impl<'a> Driver<'a> {
     ) {
         let settled = Instant::now();
         let views = self.states.len();
+        let mut exceptions = Vec::new();
         for (i, (state, capture)) in self.states.iter_mut().zip(&self.order).enumerate() {
-            let dirty = state.apply(captures[*capture]());
+            let mut changes = captures[*capture]();
+            if changes.name() == Exception::NAME {
+                let typed = changes.into_any().downcast::<Changes<Exception>>().expect("the exceptions' changes");
+                exceptions = typed.0.iter().map(|(row, _, diff)| (row.clone(), *diff)).collect();
+                changes = typed;
+            }
+            let dirty = state.apply(changes);
             if dirty != Dirty::Clean {
                 self.batches[i] = state.batches();
                 self.unpersisted[i].merge(dirty);
             }
         }
+        self.observe_exceptions(&exceptions, epoch);
         let counts = self.admission.counts - std::mem::replace(&mut self.epoch_start, self.admission.counts);
         self.idle = counts.received == 0;
         let erased = self.erase_due();
+        let own = |table: usize| views + table;
         if erased
             || counts.dead_lettered > 0
             || std::mem::take(&mut self.letters_changed)
-            || self.batches[views].is_empty()
+            || self.batches[own(DEAD_LETTERS)].is_empty()
         {
-            self.batches[views] = vec![DeadLetter::to_batch(&self.dead_letters)];
-            self.unpersisted[views].merge(Dirty::Whole);
+            self.batches[own(DEAD_LETTERS)] = vec![DeadLetter::to_batch(&self.dead_letters)];
+            self.unpersisted[own(DEAD_LETTERS)].merge(Dirty::Whole);
+        }
+        if std::mem::take(&mut self.history_changed) || self.batches[own(EXCEPTION_HISTORY)].is_empty() {
+            let rows: Vec<ExceptionHistory> = self.history.rows().cloned().collect();
+            self.batches[own(EXCEPTION_HISTORY)] = vec![ExceptionHistory::to_batch(&rows)];
+            self.unpersisted[own(EXCEPTION_HISTORY)].merge(Dirty::Whole);
+        }
+        let attempts = self.deliveries.drain();
+        if !attempts.is_empty() || self.batches[own(ALERT_DELIVERIES)].is_empty() {
+            self.delivered.extend(attempts);
+            self.batches[own(ALERT_DELIVERIES)] = vec![AlertDelivery::to_batch(&self.delivered)];
+            self.unpersisted[own(ALERT_DELIVERIES)].merge(Dirty::Whole);
         }
         let view_rows: Vec<(&'static str, usize)> = self.states.iter().map(|s| (s.name(), s.rows())).collect();
         let published_at = now_ms() as i64;
@@ -542,14 +625,14 @@ impl<'a> Driver<'a> {
                 self.stats.pop_front();
             }
             let rows: Vec<PipelineStat> = self.stats.iter().cloned().collect();
-            self.batches[views + 1] = vec![PipelineStat::to_batch(&rows)];
-            self.unpersisted[views + 1] = Dirty::Whole;
+            self.batches[own(PIPELINE_STATS)] = vec![PipelineStat::to_batch(&rows)];
+            self.unpersisted[own(PIPELINE_STATS)] = Dirty::Whole;
         }
         let accesses: Vec<_> = self.access_log.drain().into_iter().map(|entry| (entry, epoch, 1)).collect();
         let changed = self.accesses.apply(Box::new(Changes(accesses)));
         if changed != Dirty::Clean {
-            self.batches[views + 2] = self.accesses.batches();
-            self.unpersisted[views + 2].merge(changed);
+            self.batches[own(ACCESS_LOG)] = self.accesses.batches();
+            self.unpersisted[own(ACCESS_LOG)].merge(changed);
         }
         self.hub.publish(epoch, self.batches.clone());
         let m = self.metrics;
@@ -560,6 +643,19 @@ impl<'a> Driver<'a> {
         if erased || self.last_persist.elapsed() >= self.config.persist_every {
             self.persist_now(epoch);
         }
+    }
+
+    /// Folds the epoch's changes of `exceptions` into their histories, and logs the rows changed
+    /// (a restart puts them back rather than recomputing the epochs before it).
+    fn observe_exceptions(&mut self, changes: &[(Exception, isize)], epoch: Epoch) {
+        let at = (epoch as u128 * self.config.tick.as_millis()) as tillflow_schemas::Millis;
+        let changed = self.history.observe(changes, at);
+        if changed.is_empty() {
+            return;
+        }
+        self.history_changed = true;
+        let entries: Vec<Entry> = changed.into_iter().map(|row| Entry::History { epoch, row }).collect();
+        self.log(&entries);
     }
 
     /// Rids the ingest log, the dead letters and the customer tables of the customers whose
@@ -649,6 +745,7 @@ impl<'a> Driver<'a> {
             written.received += 1;
             written.dead_lettered += 1;
         }
+        entries.extend(self.history.rows().map(|row| Entry::History { epoch, row: row.clone() }));
         let settled = Entry::Settled {
             epoch,
             counts: self.admission.counts - written,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tillflow::brief::BriefFormat;
 use tillflow::dataflow::{Detail, Processes, Tuning, ViewSet};
 use tillflow::live::LiveConfig;
 use tillflow::pseudonyms::Pseudonyms;
@@ -147,6 +148,27 @@ enum Command {
         date: Option<String>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// A store's morning briefing: yesterday against its forecast, the five actions that matter
+    /// most, the exceptions open for more than a day.
+    #[command(
+        after_help = "Examples:\n  tillflow brief --out views --store S001\n  tillflow brief --out views --store S001 --date 2026-03-10 --format html --to brief.html"
+    )]
+    Brief {
+        /// Where the views are persisted.
+        #[arg(long, default_value = "tillflow-data")]
+        out: String,
+        #[arg(long)]
+        store: String,
+        /// The morning of this day (YYYY-MM-DD): it reports the day before. By default the day
+        /// after the store's latest business day with sales.
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = BriefFormat::Md)]
+        format: BriefFormat,
         /// Write to this file instead of standard output.
         #[arg(long)]
         to: Option<PathBuf>,
@@ -675,6 +697,12 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 ingest_tokens,
                 keep_history: Duration::from_millis(keep_history as u64),
                 sources: sources(&file.sources)?,
+                alerts: file
+                    .alerts
+                    .iter()
+                    .map(|a| a.channel())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)?,
             };
             let counts = serve(config, &runtime)?;
             eprintln!(
@@ -737,6 +765,19 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let root = root_url(&out)?;
             let ctx = runtime.block_on(sql::open(&root))?;
             let text = runtime.block_on(tillflow::report::report(&ctx, &district, date.as_deref(), format))?;
+            match to {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Brief { out, store, date, format, to } => {
+            let root = root_url(&out)?;
+            let ctx = runtime.block_on(sql::open(&root))?;
+            let text = runtime.block_on(tillflow::brief::brief(&ctx, &store, date.as_deref(), format))?;
             match to {
                 Some(path) => {
                     std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tillflow_queries::persisted::root_url;
 use tillflow_schemas::Millis;
+use tillflow_schemas::views::ExceptionHistory;
 
-use crate::dataflow::{self, Detail, IngestFactory, Processes, Tuning};
+use crate::dataflow::{self, Changes, Detail, IngestFactory, Processes, Tuning};
 use crate::journal::{self, Entry};
 use crate::pseudonyms::Pseudonyms;
 use crate::run::{self, Summary};
@@ -79,6 +80,7 @@ pub fn replay(config: &ReplayConfig, runtime: &tokio::runtime::Runtime) -> Resul
 pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
     let (window, retention_ms, speed) = (config.window, config.tuning.retention_ms, config.speed);
     let pseudonyms = config.pseudonyms.clone();
+    let mut histories = None;
     let ingest: IngestFactory = match &config.history {
         History::Files { inputs, exports, epochs } => {
             let files = match (inputs.is_empty(), exports.files.is_empty()) {
@@ -95,7 +97,9 @@ pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
             })
         }
         History::Log(dir) => {
-            let entries = std::sync::Mutex::new(read_log(dir)?);
+            let entries = read_log(dir)?;
+            histories = Some(exception_histories(&entries, &window));
+            let entries = std::sync::Mutex::new(entries);
             Arc::new(move || {
                 let entries = std::mem::take(&mut *entries.lock().unwrap_or_else(|e| e.into_inner()));
                 let total = entries.len() as u64;
@@ -105,7 +109,27 @@ pub fn compute(config: &ReplayConfig) -> Result<dataflow::Output> {
             })
         }
     };
-    dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.detail).map_err(Error::Dataflow)
+    let mut output = dataflow::run(config.workers, &Processes::default(), config.tuning, ingest, config.detail)
+        .map_err(Error::Dataflow)?;
+    if let Some(histories) = histories {
+        output.views.push(Box::new(Changes::<ExceptionHistory>(histories)));
+    }
+    Ok(output)
+}
+
+/// `exception_history` as the live run left it by the end of the window: each exception's last
+/// logged row (the log keeps every row the run changed, so it is the run's history, exactly).
+fn exception_histories(entries: &[Entry], window: &Window) -> Vec<(ExceptionHistory, u64, isize)> {
+    let mut last = std::collections::BTreeMap::new();
+    for entry in entries {
+        if window.ends_before(entry.epoch()) {
+            break;
+        }
+        if let Entry::History { epoch, row } = entry {
+            last.insert(row.exception_id.clone(), (row.clone(), *epoch, 1));
+        }
+    }
+    last.into_values().collect()
 }
 
 /// The entries of the ingest log at `path`: a log folder, or the `--out` folder (or bucket URL)

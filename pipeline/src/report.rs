@@ -29,13 +29,13 @@ const SEVERITIES: [&str; 3] = ["high", "medium", "low"];
 const LOW_SHOWN: usize = 8;
 
 /// Rows as text, by column name.
-struct Rows {
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
+pub(crate) struct Rows {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<Vec<String>>,
 }
 
 impl Rows {
-    fn of(batches: &[RecordBatch]) -> Result<Rows> {
+    pub(crate) fn of(batches: &[RecordBatch]) -> Result<Rows> {
         let columns =
             batches.first().map_or_else(Vec::new, |b| b.schema().fields().iter().map(|f| f.name().clone()).collect());
         let mut rows = Vec::new();
@@ -52,16 +52,16 @@ impl Rows {
         Ok(Rows { columns, rows })
     }
 
-    fn get<'a>(&self, row: &'a [String], column: &str) -> &'a str {
+    pub(crate) fn get<'a>(&self, row: &'a [String], column: &str) -> &'a str {
         self.columns.iter().position(|c| c == column).map_or("", |i| row[i].as_str())
     }
 
-    fn number(&self, row: &[String], column: &str) -> f64 {
+    pub(crate) fn number(&self, row: &[String], column: &str) -> f64 {
         self.get(row, column).parse().unwrap_or(0.0)
     }
 }
 
-async fn rows(ctx: &SessionContext, query: &str) -> Result<Rows> {
+pub(crate) async fn rows(ctx: &SessionContext, query: &str) -> Result<Rows> {
     Rows::of(&sql::query(ctx, query).await?)
 }
 
@@ -160,7 +160,7 @@ pub async fn report(ctx: &SessionContext, district: &str, date: Option<&str>, fo
     })
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// Who may post to `/v1/events`; none: anyone who reaches it (loopback only).
     pub ingest_tokens: Vec<IngestToken>,
+    /// `[[alerts]]`: where new and reopened exceptions, and briefings, are pushed.
+    pub alerts: Vec<crate::alerts::Channel>,
 }
 
 /// The folder under `--out` holding the ingest log.
@@ -101,7 +103,13 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
         let directory: Arc<dyn Directory> = Arc::clone(&hub) as Arc<dyn Directory>;
         let tokens = (!config.ingest_tokens.is_empty()).then(|| Tokens::new(&config.ingest_tokens, directory));
         let log = Arc::clone(&access_log);
-        let app = http::router(feed.clone(), Arc::clone(&metrics), config.sources.clone(), tokens, log)
+        let console = crate::console::Console {
+            hub: Arc::clone(&hub),
+            root: root.clone(),
+            gate: Arc::clone(&gate),
+            loopback: addr.ip().is_loopback(),
+        };
+        let app = http::router(feed.clone(), Arc::clone(&metrics), config.sources.clone(), tokens, log, console)
             .into_make_service_with_connect_info::<ClientAddr>();
         match &config.tls {
             Some(files) => {
@@ -119,6 +127,7 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
         };
         listening
             .push(format!("HTTP ingest on {scheme}://{addr}/v1/events{}{signing} (metrics on /metrics)", platforms));
+        listening.push(format!("the console on {scheme}://{addr}/"));
     }
     let signing_in = match (gate.authenticates(), gate.tls.is_some()) {
         (true, true) => format!(", {} users, TLS only", config.users.len()),
@@ -175,7 +184,15 @@ pub fn serve(config: ServeConfig, runtime: &tokio::runtime::Runtime) -> Result<C
     let persist: Arc<dyn Fn(Persistable) + Send + Sync> = Arc::new(move |snapshot| {
         let _ = persist_send.send(snapshot);
     });
-    let publishing = live::Publishing { hub, metrics, persist, access_log };
+    let attempts = Arc::new(crate::alerts::Deliveries::default());
+    if !config.alerts.is_empty() {
+        let sender =
+            crate::alerts::Sender::new(Arc::clone(&hub), root.clone(), config.alerts.clone(), Arc::clone(&attempts))?;
+        runtime.spawn(sender.run(Arc::clone(&stop)));
+        let names: Vec<&str> = config.alerts.iter().map(|c| c.name.as_str()).collect();
+        eprintln!("tillflow: alerts to {}", names.join(", "));
+    }
+    let publishing = live::Publishing { hub, metrics, persist, access_log, deliveries: attempts };
     let counts = live::run(config.live, deliveries, publishing, Arc::clone(&stop), journal).map_err(Error::Live)?;
     stop.store(true, Ordering::Relaxed);
     persister.join().map_err(|_| Error::PersisterFailed)?;

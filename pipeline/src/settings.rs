@@ -55,6 +55,13 @@
 //! scope = "store:S001"          # chain | region:R | district:D | store:S
 //! pii = false                   # may read customer-level tables
 //!
+//! [[alerts]]                    # new and reopened exceptions pushed (docs/manager.md)
+//! name = "district-7"
+//! kind = "slack"                # or webhook: a JSON object per alert
+//! url = "https://hooks.slack.com/services/…"
+//! min_severity = "medium"       # and optionally kinds, districts, stores = […]
+//! briefing_at = "06:00"         # each store's morning briefing, at its local time
+//!
 //! [[ingest_tokens]]             # with tokens, POST /v1/events needs `Authorization: Bearer …`
 //! name = "pos-S001"
 //! token = "…"                   # 16 characters or more, random
@@ -112,6 +119,9 @@ pub struct Settings {
     pub ingest_tokens: Vec<TokenSettings>,
     /// The key of the customer pseudonyms, 64 hex digits [default: kept under `out`].
     pub pseudonym_key: Option<Secret>,
+    /// `[[alerts]]`: channels new and reopened exceptions, and briefings, are pushed to.
+    #[serde(default)]
+    pub alerts: Vec<AlertSettings>,
 }
 
 /// A value of the file that no log or `Debug` print may show.
@@ -201,6 +211,66 @@ impl UserSettings {
             }
         };
         Ok(User::new(name, scope, self.pii, verifier))
+    }
+}
+
+/// One `[[alerts]]` channel (docs/manager.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    pub name: String,
+    /// `webhook` (a JSON object per alert) or `slack` (an incoming webhook's Block Kit payload).
+    pub kind: String,
+    /// Where to POST; a secret for Slack (the URL is the credential), never logged.
+    pub url: Secret,
+    /// `high`, `medium` or `low` (the default: every exception).
+    pub min_severity: Option<String>,
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub districts: Vec<String>,
+    #[serde(default)]
+    pub stores: Vec<String>,
+    /// Each store's morning briefing is sent at this local time (`HH:MM`).
+    pub briefing_at: Option<String>,
+}
+
+impl AlertSettings {
+    pub fn channel(&self) -> Result<crate::alerts::Channel, String> {
+        let name = &self.name;
+        if name.is_empty() || name.contains(['/', '\\']) {
+            return Err(format!("[[alerts]] `{name}`: give each channel a name without slashes"));
+        }
+        let kind = match self.kind.as_str() {
+            "webhook" => crate::alerts::ChannelKind::Webhook,
+            "slack" => crate::alerts::ChannelKind::Slack,
+            other => return Err(format!("[[alerts]] {name}: kind `{other}` is not webhook or slack")),
+        };
+        let url = url::Url::parse(&self.url.0).map_err(|_| format!("[[alerts]] {name}: `url` is not a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("[[alerts]] {name}: `url` must be http or https"));
+        }
+        let min_severity = self.min_severity.clone().unwrap_or_else(|| "low".into());
+        if !["high", "medium", "low"].contains(&min_severity.as_str()) {
+            return Err(format!("[[alerts]] {name}: min_severity `{min_severity}` is not high, medium or low"));
+        }
+        let briefing_at = match &self.briefing_at {
+            None => None,
+            Some(at) => Some(
+                chrono::NaiveTime::parse_from_str(at, "%H:%M")
+                    .map_err(|_| format!("[[alerts]] {name}: briefing_at `{at}` is not a time such as 06:00"))?,
+            ),
+        };
+        Ok(crate::alerts::Channel {
+            name: name.clone(),
+            kind,
+            url: self.url.0.clone(),
+            min_severity,
+            kinds: self.kinds.clone(),
+            districts: self.districts.clone(),
+            stores: self.stores.clone(),
+            briefing_at,
+        })
     }
 }
 

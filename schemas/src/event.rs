@@ -18,6 +18,7 @@ pub enum Event {
     Product(Product),
     Store(Store),
     Promotion(Promotion),
+    ExceptionAction(ExceptionAction),
 }
 
 impl Event {
@@ -42,6 +43,7 @@ impl Event {
             Event::Product(r) => r.event_id.as_ref(),
             Event::Store(r) => r.event_id.as_ref(),
             Event::Promotion(r) => r.event_id.as_ref(),
+            Event::ExceptionAction(e) => Some(&e.event_id),
         }
     }
 
@@ -58,6 +60,7 @@ impl Event {
             Event::Product(r) => r.ts,
             Event::Store(r) => r.ts,
             Event::Promotion(r) => r.ts,
+            Event::ExceptionAction(e) => Some(e.ts),
         }
     }
 
@@ -74,6 +77,7 @@ impl Event {
             Event::Product(_) => EventType::Product,
             Event::Store(_) => EventType::Store,
             Event::Promotion(_) => EventType::Promotion,
+            Event::ExceptionAction(_) => EventType::ExceptionAction,
         }
     }
 
@@ -103,10 +107,11 @@ pub enum EventType {
     Product,
     Store,
     Promotion,
+    ExceptionAction,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::Sale,
         EventType::Refund,
         EventType::Void,
@@ -117,6 +122,7 @@ impl EventType {
         EventType::Product,
         EventType::Store,
         EventType::Promotion,
+        EventType::ExceptionAction,
     ];
 
     pub fn name(self) -> &'static str {
@@ -131,6 +137,7 @@ impl EventType {
             EventType::Product => "product",
             EventType::Store => "store",
             EventType::Promotion => "promotion",
+            EventType::ExceptionAction => "exception_action",
         }
     }
 
@@ -248,6 +255,35 @@ pub struct Erasure {
     pub ts: Millis,
     pub store_id: Option<Id>,
     pub customer_id: Id,
+}
+
+/// A manager's action on an exception (DESIGN.md, The manager's workflow): durable and
+/// replayable like every event; `exception_history` is what they amount to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionAction {
+    pub event_id: Text,
+    pub ts: Millis,
+    /// The exception's store: what an ingest token's or a user's scope is checked against.
+    pub store_id: Id,
+    pub exception_id: Text,
+    pub action: ActionKind,
+    pub user: Text,
+    /// The note, or a dismissal's reason.
+    pub note: Option<Text>,
+    /// Whom an `assign` hands the exception to.
+    pub assignee: Option<Text>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Acknowledge,
+    /// Not a problem: needs a reason (`note`).
+    Dismiss,
+    /// Needs an `assignee`.
+    Assign,
+    Note,
+    Reopen,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -9,7 +9,8 @@ use crate::event::*;
 use crate::time::{format_ts, parse_ts, parse_tz};
 use crate::{Cents, Id, InputError, Millis, Text};
 
-pub const TYPE_NAMES: &str = "sale, refund, void, loyalty_link, erasure, inventory, shift, product, store, promotion";
+pub const TYPE_NAMES: &str =
+    "sale, refund, void, loyalty_link, erasure, inventory, shift, product, store, promotion, exception_action";
 
 /// The largest quantity on one line or movement; beyond it a record is taken as a typo.
 pub const MAX_QTY: i64 = 1_000_000;
@@ -96,6 +97,16 @@ pub struct RawEvent {
     pub discount_pct: Option<Cents>,
     #[serde(deserialize_with = "lenient_int::deserialize", skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception_id: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Text>,
 }
 
 /// A line of a sale, refund or line void.
@@ -227,6 +238,7 @@ impl RawEvent {
                 })
             }
             EventType::Promotion => Event::Promotion(self.promotion(&v)?),
+            EventType::ExceptionAction => Event::ExceptionAction(self.exception_action(&v)?),
         };
         Ok(event)
     }
@@ -385,6 +397,28 @@ impl RawEvent {
         })
     }
 
+    fn exception_action(self, v: &Validator) -> Result<ExceptionAction, InputError> {
+        let action = v.choice("action", self.action.as_deref(), ACTION_KINDS)?;
+        let note = self.note.filter(|n| !n.trim().is_empty());
+        let assignee = self.assignee.filter(|a| !a.trim().is_empty());
+        if action == ActionKind::Dismiss && note.is_none() {
+            return Err(InputError::invalid("note", "a dismissal needs its reason in `note`".to_string()));
+        }
+        if action == ActionKind::Assign && assignee.is_none() {
+            return Err(InputError::invalid("assignee", "an `assign` needs the `assignee`".to_string()));
+        }
+        Ok(ExceptionAction {
+            event_id: v.text("event_id", self.event_id)?,
+            ts: v.req("ts", self.ts)?,
+            store_id: v.id("store_id", self.store_id)?,
+            exception_id: v.text("exception_id", self.exception_id)?,
+            action,
+            user: v.text("user", self.user)?,
+            note,
+            assignee,
+        })
+    }
+
     fn promotion(self, v: &Validator) -> Result<Promotion, InputError> {
         let target = match (self.sku, self.category) {
             (Some(sku), None) if !sku.is_empty() => PromoTarget::Sku(intern("sku", &sku)?),
@@ -496,6 +530,14 @@ impl Event {
                 raw.store_id = e.store_id.map(|s| s.as_str().into());
                 raw.customer_id = Some(e.customer_id.as_str().into());
             }
+            Event::ExceptionAction(a) => {
+                raw.store_id = Some(a.store_id.as_str().into());
+                raw.exception_id = Some(a.exception_id.clone());
+                raw.action = Some(name_of(ACTION_KINDS, a.action).into());
+                raw.user = Some(a.user.clone());
+                raw.note = a.note.clone();
+                raw.assignee = a.assignee.clone();
+            }
             Event::Inventory(i) => {
                 raw.store_id = Some(i.store_id.as_str().into());
                 raw.sku = Some(i.sku.as_str().into());
@@ -561,6 +603,13 @@ pub const INVENTORY_KINDS: &[(&str, InventoryKind)] = &[
     ("adjustment", InventoryKind::Adjustment),
     ("transfer_in", InventoryKind::TransferIn),
     ("transfer_out", InventoryKind::TransferOut),
+];
+pub const ACTION_KINDS: &[(&str, ActionKind)] = &[
+    ("acknowledge", ActionKind::Acknowledge),
+    ("dismiss", ActionKind::Dismiss),
+    ("assign", ActionKind::Assign),
+    ("note", ActionKind::Note),
+    ("reopen", ActionKind::Reopen),
 ];
 pub const SHIFT_KINDS: &[(&str, ShiftKind)] = &[("clock_in", ShiftKind::ClockIn), ("clock_out", ShiftKind::ClockOut)];
 

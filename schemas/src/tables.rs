@@ -196,6 +196,8 @@ impl EventTables {
                     "role": s.role, "kind": name_of(SHIFT_KINDS, s.kind),
                 }),
             ),
+            // No view is derived from the manager's actions by SQL: `exception_history` folds them.
+            Event::ExceptionAction(_) => {}
         }
     }
 

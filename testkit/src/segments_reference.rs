@@ -271,7 +271,12 @@ fn chain_clock(events: &[&Event]) -> Option<i64> {
             Event::Void(e) => (&e.store_id, e.ts),
             Event::Inventory(e) => (&e.store_id, e.ts),
             Event::Shift(e) => (&e.store_id, e.ts),
-            Event::LoyaltyLink(_) | Event::Erasure(_) | Event::Product(_) | Event::Store(_) | Event::Promotion(_) => {
+            Event::LoyaltyLink(_)
+            | Event::Erasure(_)
+            | Event::Product(_)
+            | Event::Store(_)
+            | Event::Promotion(_)
+            | Event::ExceptionAction(_) => {
                 continue;
             }
         };

@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::{Cents, Day, Millis};
 
 mod access_log;
+mod alert_deliveries;
 mod basket_affinity;
 mod category_daily;
 mod customer_segments;
 mod dead_letters;
+mod exception_history;
 mod exceptions;
 mod inventory_position;
 mod labor_demand;
@@ -37,10 +39,12 @@ mod store_daily;
 mod stores;
 
 pub use access_log::AccessEntry;
+pub use alert_deliveries::AlertDelivery;
 pub use basket_affinity::BasketAffinity;
 pub use category_daily::CategoryDaily;
 pub use customer_segments::*;
 pub use dead_letters::DeadLetter;
+pub use exception_history::{ExceptionHistory, Status};
 pub use exceptions::{Exception, Severity};
 pub use inventory_position::InventoryPosition;
 pub use labor_demand::{LaborDemand, StaffingStatus};

@@ -1,0 +1,213 @@
+//! `exception_history`: each exception's life, folded from the `exceptions` view's changes epoch
+//! by epoch and from the managers' `exception_action` events, in the order they were admitted.
+//!
+//! Not a differential operator: a life depends on the order things happened in (acknowledged,
+//! then changed, is reopened; changed, then acknowledged, is not), so the live driver folds it
+//! beside the dataflow, and the ingest log keeps every row it changes (a restart does not
+//! recompute the past epochs). Reference: a state machine written apart, in the tests
+//! (`tests/it/history.rs`), over the same change stream and actions.
+//!
+//! The rules:
+//! - first seen: `open`, version 1;
+//! - its figures change: an `acknowledged` one is `reopened` (version + 1); an open or reopened
+//!   one stays so; a `dismissed` one stays dismissed (the manager judged it, with a reason);
+//! - gone from `exceptions`: `cleared`; back again: `reopened` (version + 1);
+//! - `acknowledge`, `dismiss` (with its reason as the note): the status, unless cleared;
+//!   `assign`, `note`: who has it, the note; `reopen`: `reopened` (version + 1);
+//! - every action records what, by whom and when (`last_action*`, `acknowledged_*`);
+//! - an action on an exception never seen, or of another store, is refused (a dead letter).
+
+use std::collections::BTreeMap;
+
+use tillflow_schemas::views::{Exception, ExceptionHistory, Status};
+use tillflow_schemas::{ActionKind, ExceptionAction, Millis};
+
+/// Every exception's history, and the exceptions as the latest epoch left them.
+#[derive(Debug, Default)]
+pub struct History {
+    rows: BTreeMap<String, ExceptionHistory>,
+    current: BTreeMap<String, Exception>,
+    /// Restored from the ingest log: the next epoch's exceptions are the whole view, and any row
+    /// still waiting that is not among them has cleared meanwhile.
+    restored: bool,
+}
+
+/// Why an action is refused.
+pub fn refusal(rows: &BTreeMap<String, ExceptionHistory>, action: &ExceptionAction) -> Option<String> {
+    match rows.get(action.exception_id.as_str()) {
+        None => Some(format!(
+            "no exception `{}`: act on an exception_id listed in `exceptions` or `exception_history`",
+            action.exception_id
+        )),
+        Some(row) if row.store_id != action.store_id.as_str() => Some(format!(
+            "exception `{}` is of store `{}`, not `{}`",
+            action.exception_id, row.store_id, action.store_id
+        )),
+        Some(_) => None,
+    }
+}
+
+impl History {
+    pub fn rows(&self) -> impl Iterator<Item = &ExceptionHistory> {
+        self.rows.values()
+    }
+
+    pub fn get(&self, exception_id: &str) -> Option<&ExceptionHistory> {
+        self.rows.get(exception_id)
+    }
+
+    /// The exception as the latest epoch left it, if it stands.
+    pub fn exception(&self, exception_id: &str) -> Option<&Exception> {
+        self.current.get(exception_id)
+    }
+
+    /// Why `action` would be refused, if it would.
+    pub fn refuses(&self, action: &ExceptionAction) -> Option<String> {
+        refusal(&self.rows, action)
+    }
+
+    /// Puts back a row the ingest log kept.
+    pub fn restore(&mut self, row: ExceptionHistory) {
+        self.restored = true;
+        self.rows.insert(row.exception_id.clone(), row);
+    }
+
+    /// Applies one epoch's changes of `exceptions` (published at `at`); the rows changed.
+    pub fn observe(&mut self, changes: &[(Exception, isize)], at: Millis) -> Vec<ExceptionHistory> {
+        let mut touched = std::collections::BTreeSet::new();
+        // Retractions first: a changed exception is its old row out and its new one in.
+        for (row, _) in changes.iter().filter(|(_, diff)| *diff < 0) {
+            if self.current.get(row.exception_id.as_str()) == Some(row) {
+                self.current.remove(row.exception_id.as_str());
+            }
+            touched.insert(row.exception_id.to_string());
+        }
+        for (row, _) in changes.iter().filter(|(_, diff)| *diff > 0) {
+            self.current.insert(row.exception_id.to_string(), row.clone());
+            touched.insert(row.exception_id.to_string());
+        }
+        if std::mem::take(&mut self.restored) {
+            let waiting = self.rows.values().filter(|r| r.status != Status::Cleared).map(|r| r.exception_id.clone());
+            touched.extend(waiting.collect::<Vec<_>>());
+        }
+        let mut changed = Vec::new();
+        for id in touched {
+            let now = self.current.get(&id);
+            let before = self.rows.get(&id).cloned();
+            let after = match (before.clone(), now) {
+                (None, None) => None,
+                (None, Some(exception)) => Some(first_seen(exception, at)),
+                (Some(row), None) => Some(cleared(row, at)),
+                (Some(row), Some(exception)) => Some(seen_again(row, exception, at)),
+            };
+            if let Some(after) = after
+                && Some(&after) != before.as_ref()
+            {
+                self.rows.insert(id, after.clone());
+                changed.push(after);
+            }
+        }
+        changed
+    }
+
+    /// Applies an admitted action (see [`History::refuses`]); the row it changed.
+    pub fn act(&mut self, action: &ExceptionAction) -> Option<ExceptionHistory> {
+        let row = self.rows.get_mut(action.exception_id.as_str())?;
+        let user = action.user.to_string();
+        match action.action {
+            ActionKind::Acknowledge => {
+                if row.status != Status::Cleared {
+                    row.status = Status::Acknowledged;
+                }
+                row.acknowledged_by = Some(user.clone());
+                row.acknowledged_at = Some(action.ts);
+            }
+            ActionKind::Dismiss => {
+                if row.status != Status::Cleared {
+                    row.status = Status::Dismissed;
+                }
+                row.note = action.note.as_ref().map(|n| n.to_string());
+            }
+            ActionKind::Assign => row.assigned_to = action.assignee.as_ref().map(|a| a.to_string()),
+            ActionKind::Note => row.note = action.note.as_ref().map(|n| n.to_string()),
+            ActionKind::Reopen => {
+                row.status = Status::Reopened;
+                row.version += 1;
+                row.cleared = None;
+            }
+        }
+        row.last_action =
+            Some(tillflow_schemas::raw::name_of(tillflow_schemas::raw::ACTION_KINDS, action.action).into());
+        row.last_action_by = Some(user);
+        row.last_action_at = Some(action.ts);
+        row.last_changed = row.last_changed.max(action.ts);
+        row.actions += 1;
+        Some(row.clone())
+    }
+}
+
+/// A hash of what the exception says (severity, amount, evidence), stable across runs and
+/// versions: it is kept in the ingest log.
+pub fn figures(exception: &Exception) -> u64 {
+    let amount = exception.amount.map_or(String::new(), |a| a.0.to_string());
+    let said = format!("{}|{amount}|{}", exception.severity.name(), exception.evidence);
+    xxhash_rust::xxh3::xxh3_64(said.as_bytes())
+}
+
+fn first_seen(exception: &Exception, at: Millis) -> ExceptionHistory {
+    ExceptionHistory {
+        exception_id: exception.exception_id.to_string(),
+        store_id: exception.store_id.to_string(),
+        district: exception.district.to_string(),
+        kind: exception.kind.to_string(),
+        subject: exception.subject.to_string(),
+        business_date: exception.business_date,
+        severity: exception.severity.name().into(),
+        amount: exception.amount,
+        evidence: exception.evidence.clone(),
+        status: Status::Open,
+        version: 1,
+        first_seen: at,
+        last_changed: at,
+        cleared: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
+        assigned_to: None,
+        note: None,
+        last_action: None,
+        last_action_by: None,
+        last_action_at: None,
+        actions: 0,
+        figures: figures(exception),
+    }
+}
+
+fn cleared(mut row: ExceptionHistory, at: Millis) -> ExceptionHistory {
+    if row.status != Status::Cleared {
+        row.status = Status::Cleared;
+        row.cleared = Some(at);
+        row.last_changed = at;
+    }
+    row
+}
+
+fn seen_again(mut row: ExceptionHistory, exception: &Exception, at: Millis) -> ExceptionHistory {
+    let figures = figures(exception);
+    if row.status != Status::Cleared && row.figures == figures {
+        return row;
+    }
+    row.status = match row.status {
+        Status::Cleared | Status::Acknowledged => {
+            row.version += 1;
+            row.cleared = None;
+            Status::Reopened
+        }
+        status => status,
+    };
+    row.severity = exception.severity.name().into();
+    row.amount = exception.amount;
+    row.evidence = exception.evidence.clone();
+    row.figures = figures;
+    row.last_changed = at;
+    row
+}
