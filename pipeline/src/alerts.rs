@@ -225,7 +225,8 @@ impl Deliveries {
     }
 }
 
-/// What is owed now: the waiting exceptions, with their figures where they stand.
+/// What is owed now: the waiting exceptions, with their figures where they stand, the longest
+/// waiting first (so one is sent only once every one that waited longer has been tried).
 pub async fn owed(ctx: &datafusion::prelude::SessionContext) -> crate::Result<Vec<Alert>> {
     let found = rows(
         ctx,
@@ -233,7 +234,7 @@ pub async fn owed(ctx: &datafusion::prelude::SessionContext) -> crate::Result<Ve
          COALESCE(e.subject, '') AS subject, COALESCE(CAST(e.business_date AS VARCHAR), '') AS business_date, \
          CAST(e.amount AS DOUBLE) AS amount, COALESCE(e.evidence, '') AS evidence \
          FROM exception_history h LEFT JOIN exceptions e ON e.exception_id = h.exception_id \
-         WHERE h.status IN ('open', 'reopened') ORDER BY h.exception_id",
+         WHERE h.status IN ('open', 'reopened') ORDER BY h.last_changed, h.exception_id",
     )
     .await?;
     Ok(found.rows.iter().map(|row| alert(&found, row)).collect())

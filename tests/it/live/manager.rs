@@ -1,0 +1,382 @@
+//! The district manager's day in live mode: `exception_history` from the exceptions' changes and
+//! the managers' `exception_action` events (against a state machine written here, apart from the
+//! pipeline's), kept across SIGKILL; alerts delivered once per new exception across a crash, with
+//! retries; Slack payloads that are valid Block Kit.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tillflow::journal::{Entry, Place};
+use tillflow_schemas::raw::RawEvent;
+use tillflow_schemas::views::Exception;
+use tillflow_schemas::{ActionKind, Event, ExceptionAction};
+use tillflow_testkit::events::{BASE, HOUR, line, movement, product, sale, store};
+
+use super::{Live, TICK_MS, stand_in, wait_for};
+
+/// Store S1 (New York), SKUs K1 (cost 7.50) and K2 (cost 6.00), and `n` units of `sku` sold at
+/// 4.00: below cost, so a `negative_margin`, and stock below zero, so a `ghost_inventory`.
+fn below_cost(id: &str, sku: &str, n: i64, minutes: i64) -> Event {
+    sale(id, "S1", BASE + 14 * HOUR + minutes * 60_000, vec![line(1, sku, n, 400, 0, false)])
+}
+
+fn reference_data() -> Vec<Event> {
+    vec![store("S1", "America/New_York"), product("K1", 750, None, None), product("K2", 600, None, None)]
+}
+
+fn action(id: &str, exception_id: &str, action: &str, extra: Value) -> Vec<u8> {
+    let mut event = json!({
+        "type": "exception_action", "event_id": id, "ts": "2026-03-07T19:00:00Z", "store_id": "S1",
+        "exception_id": exception_id, "action": action, "user": "dm1",
+    });
+    if let (Some(event), Value::Object(extra)) = (event.as_object_mut(), extra) {
+        event.extend(extra);
+    }
+    format!("{event}\n").into_bytes()
+}
+
+/// The exception of `kind` about `subject`, once the live views have it.
+fn exception_id(live: &Live, kind: &str, subject: &str) -> String {
+    let sql = format!("SELECT exception_id FROM exceptions WHERE kind = '{kind}' AND subject = '{subject}'");
+    let mut id = String::new();
+    wait_for(&format!("a {kind} exception about {subject}"), || {
+        id = live.flight(&sql).unwrap_or_default().lines().nth(1).unwrap_or_default().to_string();
+        !id.is_empty()
+    });
+    id
+}
+
+/// What the live run says of each exception: id → (status, version, acknowledged_by,
+/// assigned_to, note, first_seen in ms, whether it has cleared).
+type Lives = BTreeMap<String, (String, u32, String, String, String, i64, bool)>;
+
+fn histories(live: &Live) -> Lives {
+    let sql = "SELECT exception_id, status, version, COALESCE(acknowledged_by, '') AS by_, \
+               COALESCE(assigned_to, '') AS to_, COALESCE(note, '') AS note_, \
+               CAST(ROUND(date_part('epoch', first_seen) * 1000) AS BIGINT) AS first_ms, cleared IS NOT NULL AS gone \
+               FROM exception_history ORDER BY exception_id";
+    let csv = live.flight(sql).unwrap_or_default();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let f = |i: usize| r[i].to_string();
+            (f(0), (f(1), r[2].parse().unwrap(), f(3), f(4), f(5), r[6].parse().unwrap(), &r[7] == "true"))
+        })
+        .collect()
+}
+
+fn status_of(live: &Live, id: &str) -> (String, u32) {
+    histories(live).get(id).map(|h| (h.0.clone(), h.1)).unwrap_or_default()
+}
+
+/// The reference: each exception's life by the rules of docs/manager.md, from the epochs'
+/// changes of `exceptions` and the actions admitted in each epoch (applied before that epoch's
+/// changes, as they arrived during it).
+fn reference(changes: &[(Exception, u64, isize)], actions: &[(u64, ExceptionAction)], tick_ms: i64) -> Lives {
+    let mut epochs: Vec<u64> = changes.iter().map(|c| c.1).chain(actions.iter().map(|a| a.0)).collect();
+    epochs.sort();
+    epochs.dedup();
+    let mut standing: BTreeMap<String, Exception> = BTreeMap::new();
+    let mut counts: BTreeMap<Exception, isize> = BTreeMap::new();
+    let mut lives = Lives::new();
+    let said = |e: &Exception| (e.severity, e.amount, e.evidence.clone());
+    for epoch in epochs {
+        for (_, a) in actions.iter().filter(|a| a.0 == epoch) {
+            let life = lives.get_mut(a.exception_id.as_str()).expect("actions name known exceptions");
+            match a.action {
+                ActionKind::Acknowledge => {
+                    if !life.6 {
+                        life.0 = "acknowledged".into();
+                    }
+                    life.2 = a.user.to_string();
+                }
+                ActionKind::Dismiss => {
+                    if !life.6 {
+                        life.0 = "dismissed".into();
+                    }
+                    life.4 = a.note.as_deref().unwrap_or_default().to_string();
+                }
+                ActionKind::Assign => life.3 = a.assignee.as_deref().unwrap_or_default().to_string(),
+                ActionKind::Note => life.4 = a.note.as_deref().unwrap_or_default().to_string(),
+                ActionKind::Reopen => {
+                    life.0 = "reopened".into();
+                    life.1 += 1;
+                    life.6 = false;
+                }
+            }
+        }
+        for (row, _, diff) in changes.iter().filter(|c| c.1 == epoch) {
+            *counts.entry(row.clone()).or_default() += diff;
+        }
+        let now: BTreeMap<String, Exception> =
+            counts.iter().filter(|(_, n)| **n > 0).map(|(e, _)| (e.exception_id.to_string(), e.clone())).collect();
+        let ids: std::collections::BTreeSet<String> = standing.keys().chain(now.keys()).cloned().collect();
+        for id in ids {
+            match (lives.get_mut(&id), now.get(&id)) {
+                (None, Some(_)) => {
+                    let first = epoch as i64 * tick_ms;
+                    lives.insert(
+                        id.clone(),
+                        ("open".into(), 1, String::new(), String::new(), String::new(), first, false),
+                    );
+                }
+                (Some(life), None) => {
+                    life.0 = "cleared".into();
+                    life.6 = true;
+                }
+                (Some(life), Some(e)) => {
+                    let before = standing.get(&id);
+                    let changed = before.is_none_or(|b| said(b) != said(e));
+                    if life.6 || (changed && life.0 == "acknowledged") {
+                        life.0 = "reopened".into();
+                        life.1 += 1;
+                        life.6 = false;
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        standing = now;
+    }
+    lives
+}
+
+#[test]
+fn exception_history_follows_figures_and_actions_and_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let mut live = Live::start_at(&out, &[]);
+    live.post(&reference_data());
+    assert_eq!(live.post(&[below_cost("t1", "K1", 3, 0)]).0, 202);
+    let margin = exception_id(&live, "negative_margin", "K1");
+    let ghost = exception_id(&live, "ghost_inventory", "K1");
+    wait_for("both open", || status_of(&live, &margin) == ("open".into(), 1));
+
+    // Refused, with a reason and a dead letter: an exception nobody knows, a dismissal without its reason.
+    let (status, answer) = live.post_raw(&action("a0", "no-such-exception", "acknowledge", json!({})));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["errors"][0]["reason"].as_str().unwrap().contains("no exception `no-such-exception`"), "{answer}");
+    let (status, answer) = live.post_raw(&action("a1", &margin, "dismiss", json!({})));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["errors"][0]["reason"].as_str().unwrap().contains("reason in `note`"), "{answer}");
+
+    assert_eq!(live.post_raw(&action("a2", &margin, "acknowledge", json!({}))).0, 202);
+    wait_for("acknowledged", || status_of(&live, &margin) == ("acknowledged".into(), 1));
+    // Its figures change: a sale more below cost the same day. Acknowledged, it comes back.
+    assert_eq!(live.post(&[below_cost("t2", "K1", 1, 5)]).0, 202);
+    wait_for("reopened as version 2", || status_of(&live, &margin) == ("reopened".into(), 2));
+    // A count puts K1's stock above zero: the ghost clears.
+    assert_eq!(
+        live.post(&[movement("c1", "S1", "K1", BASE + 15 * HOUR, tillflow_schemas::InventoryKind::Count, 20)]).0,
+        202
+    );
+    wait_for("the ghost cleared", || status_of(&live, &ghost).0 == "cleared");
+    let assign = action("a3", &margin, "assign", json!({"assignee": "sam"}));
+    let note = action("a4", &margin, "note", json!({"note": "checking the price file"}));
+    assert_eq!(live.post_raw(&[assign, note].concat()).0, 202);
+    wait_for("assigned, with a note", || {
+        histories(&live).get(&margin).is_some_and(|h| h.3 == "sam" && !h.4.is_empty())
+    });
+    let before = histories(&live);
+    assert_eq!(before[&margin].2, "dm1", "who acknowledged it");
+
+    // SIGKILL, and a restart: the histories come back as they were, not recomputed.
+    live.child.kill().unwrap();
+    live.child.wait().unwrap();
+    let mut live = Live::start_at(&out, &[]);
+    wait_for("the histories back", || histories(&live) == before);
+    live.terminate();
+
+    // The reference, from the run's own change stream (replayed from its log, epoch by epoch)
+    // and the actions it admitted.
+    let config = tillflow::replay::ReplayConfig {
+        history: tillflow::replay::History::Log(out.clone()),
+        out: "memory://history".into(),
+        workers: 1,
+        tuning: Default::default(),
+        window: Default::default(),
+        speed: tillflow::replay::Speed::Max,
+        detail: tillflow::dataflow::Detail { epochs: true, profile: false },
+        pseudonyms: tillflow::pseudonyms::Pseudonyms::for_out(&out.display().to_string(), None).unwrap(),
+    };
+    let replayed = tillflow::replay::compute(&config).unwrap();
+    let entries = tillflow::journal::read(&Place::Folder(out.join(tillflow::serve::INGEST_LOG))).unwrap();
+    let actions: Vec<(u64, ExceptionAction)> = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Accepted { epoch, event, .. } => match RawEvent::from_json(event.as_bytes()).ok()?.validate() {
+                Ok(Event::ExceptionAction(a)) => Some((*epoch, a)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(actions.len(), 3, "the three actions admitted");
+    let expected = reference(replayed.changes::<Exception>(), &actions, TICK_MS as i64);
+    assert_eq!(before, expected);
+}
+
+/// A receiver of alerts: what it answered 2xx to, by path, with the idempotency key and body;
+/// it answers 500 to the first `failures` posts to `/hook`.
+#[derive(Clone, Default)]
+struct Receiver {
+    delivered: Arc<Mutex<Vec<(String, String, Value)>>>,
+    failures: Arc<Mutex<u32>>,
+}
+
+impl Receiver {
+    fn app(&self) -> axum::Router {
+        let receiver = self.clone();
+        let take = move |path: &'static str| {
+            let receiver = receiver.clone();
+            move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+                let receiver = receiver.clone();
+                async move {
+                    let mut failures = receiver.failures.lock().unwrap();
+                    if path == "/hook" && *failures > 0 {
+                        *failures -= 1;
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    let key =
+                        headers.get("idempotency-key").map(|k| k.to_str().unwrap().to_string()).unwrap_or_default();
+                    receiver.delivered.lock().unwrap().push((path.to_string(), key, body.0));
+                    axum::http::StatusCode::OK
+                }
+            }
+        };
+        axum::Router::new()
+            .route("/hook", axum::routing::post(take("/hook")))
+            .route("/slack", axum::routing::post(take("/slack")))
+    }
+
+    fn keys(&self, path: &str) -> Vec<String> {
+        self.delivered.lock().unwrap().iter().filter(|d| d.0 == path).map(|d| d.1.clone()).collect()
+    }
+}
+
+/// Checks a Slack incoming webhook's body against Block Kit's rules for the blocks it uses.
+fn valid_block_kit(body: &Value) -> Result<(), String> {
+    let text = body["text"].as_str().ok_or("no fallback `text`")?;
+    if text.is_empty() {
+        return Err("empty `text`".into());
+    }
+    let blocks = body["blocks"].as_array().ok_or("no `blocks` array")?;
+    if blocks.is_empty() || blocks.len() > 50 {
+        return Err(format!("{} blocks", blocks.len()));
+    }
+    let text_object = |t: &Value, kinds: &[&str], max: usize| -> Result<(), String> {
+        let kind = t["type"].as_str().ok_or("a text object without `type`")?;
+        let text = t["text"].as_str().ok_or("a text object without `text`")?;
+        match kinds.contains(&kind) && !text.is_empty() && text.chars().count() <= max {
+            true => Ok(()),
+            false => Err(format!("text object {t}")),
+        }
+    };
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("header") => text_object(&block["text"], &["plain_text"], 150)?,
+            Some("section") => {
+                text_object(&block["text"], &["mrkdwn", "plain_text"], 3000)?;
+                if let Some(fields) = block.get("fields") {
+                    let fields = fields.as_array().ok_or("`fields` is not an array")?;
+                    if fields.len() > 10 {
+                        return Err("more than 10 fields".into());
+                    }
+                    fields.iter().try_for_each(|f| text_object(f, &["mrkdwn", "plain_text"], 2000))?;
+                }
+            }
+            Some("context") => {
+                let elements = block["elements"].as_array().ok_or("a context without `elements`")?;
+                if elements.is_empty() || elements.len() > 10 {
+                    return Err("context elements".into());
+                }
+                elements.iter().try_for_each(|e| text_object(e, &["mrkdwn", "plain_text"], 3000))?;
+            }
+            other => return Err(format!("block type {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn alerts_are_delivered_once_across_sigkill_with_retries() {
+    let receiver = Receiver::default();
+    *receiver.failures.lock().unwrap() = 2;
+    let (_runtime, addr) = stand_in(receiver.app());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alerts]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"http://{addr}/hook\"\n\n\
+             [[alerts]]\nname = \"district\"\nkind = \"slack\"\nurl = \"http://{addr}/slack\"\nmin_severity = \"high\"\n"
+        ),
+    )
+    .unwrap();
+    let (out, config) = (dir.path().join("live"), config.display().to_string());
+    let mut live = Live::start_at(&out, &["--config", &config]);
+    live.post(&reference_data());
+    live.post(&[below_cost("t1", "K1", 3, 0)]);
+    let margin = exception_id(&live, "negative_margin", "K1");
+    let ghost = exception_id(&live, "ghost_inventory", "K1");
+    wait_for("both alerts on the webhook, the high one on Slack", || {
+        receiver.keys("/hook").len() == 2 && receiver.keys("/slack").len() == 1
+    });
+    let mut hook = receiver.keys("/hook");
+    hook.sort();
+    let mut owed = vec![format!("{margin}/v1"), format!("{ghost}/v1")];
+    owed.sort();
+    assert_eq!(hook, owed);
+    assert_eq!(receiver.keys("/slack"), vec![format!("{ghost}/v1")], "the medium one is below the channel's minimum");
+    for (path, key, body) in receiver.delivered.lock().unwrap().iter() {
+        match path.as_str() {
+            "/slack" => valid_block_kit(body).unwrap_or_else(|e| panic!("invalid Block Kit ({e}): {body}")),
+            _ => {
+                assert_eq!(body["idempotency_key"], key.as_str());
+                assert_eq!(body["store_id"], "S1");
+                assert!(["negative_margin", "ghost_inventory"].contains(&body["kind"].as_str().unwrap()), "{body}");
+            }
+        }
+    }
+    // The two 500s are in alert_deliveries, then the deliveries (each key's attempts numbered).
+    let sql = "SELECT key, attempt, outcome, http_status FROM alert_deliveries WHERE channel = 'ops' ORDER BY key, attempt";
+    let mut attempts = String::new();
+    wait_for("alert_deliveries", || {
+        attempts = live.flight(sql).unwrap_or_default();
+        attempts.matches("delivered").count() == 2
+    });
+    let (failed, delivered) = (attempts.matches(",failed,500").count(), attempts.matches(",delivered,200").count());
+    assert_eq!((failed, delivered), (2, 2), "{attempts}");
+    for key in [&margin, &ghost] {
+        let tries: Vec<&str> = attempts.lines().filter(|l| l.starts_with(key.as_str())).collect();
+        let last = tries.last().unwrap_or_else(|| panic!("{key} attempted: {attempts}"));
+        assert!(last.ends_with(&format!(",{},delivered,200", tries.len())), "{attempts}");
+    }
+    // Once the deliveries are recorded under --out, a crash must not send them again.
+    let marked = |channel: &str, key: &str| out.join("_alerts").join(channel).join(key).exists();
+    wait_for("the deliveries recorded", || {
+        marked("ops", &format!("{margin}/v1"))
+            && marked("ops", &format!("{ghost}/v1"))
+            && marked("district", &format!("{ghost}/v1"))
+    });
+    live.child.kill().unwrap();
+    live.child.wait().unwrap();
+
+    let live = Live::start_at(&out, &["--config", &config]);
+    live.post(&[below_cost("t2", "K2", 2, 10)]);
+    let k2 = exception_id(&live, "ghost_inventory", "K2");
+    // Alerts go out longest-waiting first: once the new one has arrived, a resend of the old
+    // ones would have too.
+    wait_for("the new exception's alerts", || {
+        receiver.keys("/slack").contains(&format!("{k2}/v1")) && receiver.keys("/hook").contains(&format!("{k2}/v1"))
+    });
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (path, key, _) in receiver.delivered.lock().unwrap().iter() {
+        *counts.entry((path.clone(), key.clone())).or_default() += 1;
+    }
+    assert!(counts.values().all(|n| *n == 1), "each alert delivered once: {counts:?}");
+    assert_eq!(counts.len(), 4 + 2, "two exceptions of K1, two of K2 on the webhook; the high ones on Slack");
+}
