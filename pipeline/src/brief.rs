@@ -8,8 +8,10 @@
 //!
 //! The actions are the store's standing exceptions dated before `D` that nobody has
 //! acknowledged or dismissed (`exception_history`, where the views have it), ranked by severity
-//! (high 3, medium 2, low 1) times the amount at stake (at least 1), then by severity, by day
-//! (latest first) and by id.
+//! (high 3, medium 2, low 1) times the amount at stake, then by severity, by day (latest first)
+//! and by id. An exception without an amount (staffing, ghost stock, a reorder) counts the
+//! median amount of the store's standing exceptions (1 if none has one): a typical cost, so its
+//! severity weighs as it would on any.
 
 use std::fmt::Write;
 
@@ -149,6 +151,12 @@ pub async fn gather(ctx: &SessionContext, store: &str, date: Option<&str>) -> Re
     )
     .await?;
     let mut actions: Vec<Action> = standing.rows.iter().map(|row| action(&standing, row)).collect();
+    let mut amounts: Vec<f64> = actions.iter().filter_map(|a| a.amount).map(f64::abs).collect();
+    amounts.sort_by(f64::total_cmp);
+    let typical = amounts.get(amounts.len() / 2).copied().unwrap_or(1.0);
+    for action in &mut actions {
+        action.score = weight(&action.severity) * action.amount.map_or(typical, f64::abs);
+    }
     actions.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -175,7 +183,6 @@ fn action(rows: &Rows, row: &[String]) -> Action {
     let kind = rows.get(row, "kind").to_string();
     let severity = rows.get(row, "severity").to_string();
     let amount = Some(rows.get(row, "amount")).filter(|a| !a.is_empty()).map(|_| rows.number(row, "amount"));
-    let score = weight(&severity) * amount.map_or(1.0, |a| a.abs().max(1.0));
     Action {
         exception_id: rows.get(row, "exception_id").to_string(),
         view: tillflow_operators::exceptions::source_of(&kind).map_or("exceptions", |(view, _)| view).to_string(),
@@ -186,7 +193,7 @@ fn action(rows: &Rows, row: &[String]) -> Action {
         amount,
         evidence: rows.get(row, "evidence").to_string(),
         status: rows.get(row, "status").to_string(),
-        score,
+        score: 0.0,
     }
 }
 

@@ -440,3 +440,41 @@ fn a_run_of_some_views_equals_those_views_of_a_full_run() {
         }
     }
 }
+
+#[test]
+fn the_morning_briefing_of_a_sample_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("views").display().to_string();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
+    run_ok(&["run", "--input", sample, "--out", &out]);
+    // The golden file was read and checked by hand: yesterday (2026-03-08, the sample's last
+    // day), five actions ranked by severity × amount, the exceptions dated before yesterday.
+    // After a deliberate change: `tillflow brief --out VIEWS --store S001 > tests/golden/brief-S001.md`.
+    let golden = include_str!("../golden/brief-S001.md");
+    assert_eq!(run_ok(&["brief", "--out", &out, "--store", "S001"]), golden);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["brief", "--out", &out, "--store", "S001", "--format", "json"])).unwrap();
+    let actions = json["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 5);
+    let scores: Vec<f64> = actions.iter().map(|a| a["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked: {scores:?}");
+    let net_sales = run_ok(&[
+        "sql",
+        "--out",
+        &out,
+        "--format",
+        "csv",
+        "SELECT CAST(net_sales AS DOUBLE) FROM store_daily WHERE store_id = 'S001' AND business_date = DATE '2026-03-08'",
+    ]);
+    assert_eq!(json["yesterday"]["net_sales"].as_f64().unwrap().to_string(), net_sales.lines().nth(1).unwrap());
+    let older = json["open_older"].as_array().unwrap();
+    assert!(!older.is_empty() && older.iter().all(|a| a["business_date"].as_str().unwrap() < "2026-03-08"));
+
+    let html = run_ok(&["brief", "--out", &out, "--store", "S001", "--date", "2026-03-05", "--format", "html"]);
+    assert!(html.contains("<h1>Morning briefing — S001 Riverside #1 (D01), 2026-03-05</h1>"), "{html}");
+    assert!(html.contains("2026-03-04:"), "yesterday is the day before --date");
+    let output = tillflow().args(["brief", "--out", &out, "--store", "S999"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no store `S999`"));
+}

@@ -342,7 +342,8 @@ fn alerts_are_delivered_once_across_sigkill_with_retries() {
         }
     }
     // The two 500s are in alert_deliveries, then the deliveries (each key's attempts numbered).
-    let sql = "SELECT key, attempt, outcome, http_status FROM alert_deliveries WHERE channel = 'ops' ORDER BY key, attempt";
+    let sql =
+        "SELECT key, attempt, outcome, http_status FROM alert_deliveries WHERE channel = 'ops' ORDER BY key, attempt";
     let mut attempts = String::new();
     wait_for("alert_deliveries", || {
         attempts = live.flight(sql).unwrap_or_default();
