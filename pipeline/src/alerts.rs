@@ -86,7 +86,7 @@ impl Channel {
 
     pub fn wants(&self, alert: &Alert) -> bool {
         rank(&alert.severity) >= rank(&self.min_severity)
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == alert.kind))
+            && (self.kinds.is_empty() || self.kinds.contains(&alert.kind))
             && self.wants_store(&alert.store_id, &alert.district)
     }
 }

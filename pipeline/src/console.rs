@@ -67,15 +67,17 @@ pub(crate) fn routes(console: Console, shared: Shared, access_log: Arc<AccessLog
         .with_state(state)
 }
 
+/// An answer cut short (a refusal, a failure), boxed: the happy path stays small.
+type Cut<T> = Result<T, Box<Response>>;
+
 /// Who is asking: the grant they read with, or the answer refusing them.
-#[allow(clippy::result_large_err)]
-fn signed_in(routes: &Routes, headers: &HeaderMap, client: SocketAddr) -> Result<(Grant, Caller), Response> {
+fn signed_in(routes: &Routes, headers: &HeaderMap, client: SocketAddr) -> Cut<(Grant, Caller)> {
     let mut caller = Caller { user: String::new(), surface: "console", client: client.to_string() };
     let gate = &routes.console.gate;
     if !gate.authenticates() {
         if !routes.console.loopback {
             let reason = "the console needs [[users]] to sign in when --listen is reachable from other machines";
-            return Err((StatusCode::FORBIDDEN, format!("{reason}\n")).into_response());
+            return Err(Box::new((StatusCode::FORBIDDEN, format!("{reason}\n")).into_response()));
         }
         return Ok((Grant::everything(OPEN_SESSION), caller));
     }
@@ -86,7 +88,7 @@ fn signed_in(routes: &Routes, headers: &HeaderMap, client: SocketAddr) -> Result
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok());
     let challenge = |reason: &str| {
-        let mut answer = (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
+        let mut answer = Box::new((StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response());
         answer
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, "Basic realm=\"tillflow\", charset=\"UTF-8\"".parse().expect("a header"));
@@ -109,8 +111,8 @@ fn signed_in(routes: &Routes, headers: &HeaderMap, client: SocketAddr) -> Result
     }
 }
 
-fn session(routes: &Routes, grant: &Grant) -> Result<SessionContext, Response> {
-    routes.console.hub.session(&routes.console.root, grant).map_err(|e| failed(&e.to_string()))
+fn session(routes: &Routes, grant: &Grant) -> Cut<SessionContext> {
+    routes.console.hub.session(&routes.console.root, grant).map_err(|e| Box::new(failed(&e.to_string())))
 }
 
 fn failed(reason: &str) -> Response {
@@ -141,14 +143,14 @@ async fn exceptions(
 ) -> Response {
     let (grant, caller) = match signed_in(&routes, &headers, client) {
         Ok(signed) => signed,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let mut audit =
         Audit::begin(&routes.access_log, &caller, "GET /v1/console/exceptions", &["exception_history".into()]);
     let epoch = routes.console.hub.latest().epoch;
     let ctx = match session(&routes, &grant) {
         Ok(ctx) => ctx,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let query = "SELECT exception_id, district, store_id, kind, severity, subject, \
                  CAST(business_date AS VARCHAR) AS business_date, CAST(amount AS DOUBLE) AS amount, evidence, status, \
@@ -215,11 +217,11 @@ async fn evidence(
 ) -> Response {
     let (grant, caller) = match signed_in(&routes, &headers, client) {
         Ok(signed) => signed,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let ctx = match session(&routes, &grant) {
         Ok(ctx) => ctx,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let lookup = format!(
         "SELECT kind, store_id, subject, CAST(business_date AS VARCHAR) AS business_date FROM exception_history \
@@ -284,11 +286,11 @@ async fn district_report(
 ) -> Response {
     let (grant, caller) = match signed_in(&routes, &headers, client) {
         Ok(signed) => signed,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let ctx = match session(&routes, &grant) {
         Ok(ctx) => ctx,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let mut audit = Audit::begin(&routes.access_log, &caller, &format!("GET /v1/console/report {district}"), &[]);
     match report::report(&ctx, &district, None, ReportFormat::Html).await {
@@ -312,7 +314,7 @@ async fn stream(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = signed_in(&routes, &headers, client) {
-        return refused;
+        return *refused;
     }
     let hub = Arc::clone(&routes.console.hub);
     let epochs = futures::stream::unfold(0u64, move |last| {
@@ -350,7 +352,7 @@ async fn act(
 ) -> Response {
     let (grant, mut caller) = match signed_in(&routes, &headers, client) {
         Ok(signed) => signed,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let user = match grant.user.as_str() {
         OPEN_SESSION => form.user.trim().to_string(),
@@ -363,7 +365,7 @@ async fn act(
     // The store comes from the history the user may read: an exception outside their scope is unknown.
     let ctx = match session(&routes, &grant) {
         Ok(ctx) => ctx,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let lookup = format!("SELECT store_id FROM exception_history WHERE exception_id = {}", quoted(&form.exception_id));
     let store = match rows(&ctx, &lookup).await {

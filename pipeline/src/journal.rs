@@ -94,7 +94,7 @@ pub enum Entry {
     /// exception is its history; a restart puts it back rather than recomputing past epochs.
     History {
         epoch: Epoch,
-        row: ExceptionHistory,
+        row: Box<ExceptionHistory>,
     },
 }
 

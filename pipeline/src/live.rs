@@ -371,7 +371,7 @@ impl<'a> Driver<'a> {
                 let (verdict, entry) = self.judged(source, position, epoch, judged, inputs);
                 verdicts.push(verdict);
                 entries.extend(entry);
-                entries.extend(self.acted.drain(..).map(|row| Entry::History { epoch, row }));
+                entries.extend(self.acted.drain(..).map(|row| Entry::History { epoch, row: Box::new(row) }));
             }
             answers.push((delivery.reply, verdicts));
         }
@@ -421,7 +421,7 @@ impl<'a> Driver<'a> {
             let (verdict, entry) = self.judged(&letter.source, letter.position, epoch, judged, inputs);
             verdicts.push(verdict);
             entries.extend(entry);
-            entries.extend(self.acted.drain(..).map(|row| Entry::History { epoch, row }));
+            entries.extend(self.acted.drain(..).map(|row| Entry::History { epoch, row: Box::new(row) }));
         }
     }
 
@@ -534,7 +534,7 @@ impl<'a> Driver<'a> {
         let entries = logged.len();
         for entry in logged {
             if let Entry::History { row, .. } = entry {
-                self.history.restore(row);
+                self.history.restore(*row);
                 self.history_changed = true;
                 continue;
             }
@@ -654,7 +654,7 @@ impl<'a> Driver<'a> {
             return;
         }
         self.history_changed = true;
-        let entries: Vec<Entry> = changed.into_iter().map(|row| Entry::History { epoch, row }).collect();
+        let entries: Vec<Entry> = changed.into_iter().map(|row| Entry::History { epoch, row: Box::new(row) }).collect();
         self.log(&entries);
     }
 
@@ -745,7 +745,7 @@ impl<'a> Driver<'a> {
             written.received += 1;
             written.dead_lettered += 1;
         }
-        entries.extend(self.history.rows().map(|row| Entry::History { epoch, row: row.clone() }));
+        entries.extend(self.history.rows().map(|row| Entry::History { epoch, row: Box::new(row.clone()) }));
         let settled = Entry::Settled {
             epoch,
             counts: self.admission.counts - written,

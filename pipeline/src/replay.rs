@@ -126,7 +126,7 @@ fn exception_histories(entries: &[Entry], window: &Window) -> Vec<(ExceptionHist
             break;
         }
         if let Entry::History { epoch, row } = entry {
-            last.insert(row.exception_id.clone(), (row.clone(), *epoch, 1));
+            last.insert(row.exception_id.clone(), ((**row).clone(), *epoch, 1));
         }
     }
     last.into_values().collect()
