@@ -123,7 +123,15 @@ fn json_error(reason: &str) -> axum::Json<Value> {
     axum::Json(json!({"errors": [{"position": 0, "reason": reason}]}))
 }
 
-async fn page() -> Response {
+/// The page; signing in here (with users) has the browser send the credentials with every call.
+async fn page(
+    State(routes): State<Routes>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = signed_in(&routes, &headers, client) {
+        return *refused;
+    }
     let mut answer = Html(PAGE).into_response();
     let headers = answer.headers_mut();
     headers.insert(
@@ -223,6 +231,8 @@ async fn evidence(
         Ok(ctx) => ctx,
         Err(e) => return *e,
     };
+    let path = format!("GET /v1/console/exceptions/{id}/rows");
+    let mut audit = Audit::begin(&routes.access_log, &caller, &path, &["exception_history".into()]);
     let lookup = format!(
         "SELECT kind, store_id, subject, CAST(business_date AS VARCHAR) AS business_date FROM exception_history \
          WHERE exception_id = {}",
@@ -230,9 +240,13 @@ async fn evidence(
     );
     let found = match rows(&ctx, &lookup).await {
         Ok(found) => found,
-        Err(e) => return failed(&e.to_string()),
+        Err(e) => {
+            audit.end(Outcome::Error);
+            return failed(&e.to_string());
+        }
     };
     let Some(row) = found.rows.first() else {
+        audit.end(Outcome::Refused);
         return (StatusCode::NOT_FOUND, json_error(&format!("no exception `{id}` you may read"))).into_response();
     };
     let (kind, store, subject, day) = (
@@ -259,6 +273,7 @@ async fn evidence(
         query += &format!(" AND business_date = DATE {}", quoted(day));
     }
     query += " LIMIT 200";
+    drop(audit);
     let mut audit = Audit::begin(&routes.access_log, &caller, &query, &[view.to_string()]);
     match rows(&ctx, &query).await {
         Ok(found) => {
@@ -362,6 +377,8 @@ async fn act(
     if user.is_empty() {
         return (StatusCode::BAD_REQUEST, json_error("say who you are: `user` is empty")).into_response();
     }
+    let path = format!("POST /v1/console/actions {} {}", form.action, form.exception_id);
+    let mut audit = Audit::begin(&routes.access_log, &caller, &path, &["exception_history".into()]);
     // The store comes from the history the user may read: an exception outside their scope is unknown.
     let ctx = match session(&routes, &grant) {
         Ok(ctx) => ctx,
@@ -370,9 +387,13 @@ async fn act(
     let lookup = format!("SELECT store_id FROM exception_history WHERE exception_id = {}", quoted(&form.exception_id));
     let store = match rows(&ctx, &lookup).await {
         Ok(found) => found.rows.first().map(|r| r[0].clone()),
-        Err(e) => return failed(&e.to_string()),
+        Err(e) => {
+            audit.end(Outcome::Error);
+            return failed(&e.to_string());
+        }
     };
     let Some(store) = store else {
+        audit.end(Outcome::Refused);
         let reason = format!("no exception `{}` you may act on", form.exception_id);
         return (StatusCode::BAD_REQUEST, json_error(&reason)).into_response();
     };
@@ -390,7 +411,6 @@ async fn act(
         "assignee": form.assignee,
     });
     let text = event.to_string();
-    let mut audit = Audit::begin(&routes.access_log, &caller, &format!("POST /v1/console/actions {text}"), &[]);
     let records = formats::body(text.as_bytes());
     let answer = deliver(&routes.shared, format!("console {}", caller.user), records).await;
     if answer.status() != StatusCode::ACCEPTED {

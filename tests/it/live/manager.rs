@@ -381,3 +381,111 @@ fn alerts_are_delivered_once_across_sigkill_with_retries() {
     assert!(counts.values().all(|n| *n == 1), "each alert delivered once: {counts:?}");
     assert_eq!(counts.len(), 4 + 2, "two exceptions of K1, two of K2 on the webhook; the high ones on Slack");
 }
+
+/// `GET path` (or a POST with `body`) signed in as `user`, if any.
+fn as_user(live: &Live, method: &str, path: &str, user: Option<(&str, &str)>, body: &[u8]) -> (u16, String) {
+    use base64::Engine;
+    let mut head = format!("{method} {path} HTTP/1.1");
+    if let Some((name, password)) = user {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        head += &format!("\r\nAuthorization: Basic {basic}");
+    }
+    if !body.is_empty() {
+        head += "\r\nContent-Type: application/json";
+    }
+    live.request(&head, body).expect("tillflow answers")
+}
+
+#[test]
+fn the_console_signs_users_in_and_keeps_each_to_their_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    std::fs::write(
+        &config,
+        "[[users]]\nname = \"s1-manager\"\npassword = \"s1-manager-password\"\nscope = \"store:S1\"\n\n\
+         [[users]]\nname = \"analyst\"\npassword = \"analyst-password\"\nscope = \"chain\"\n",
+    )
+    .unwrap();
+    let (out, http) = (dir.path().join("live"), super::free_port());
+    let child = crate::support::tillflow()
+        .args(["run", "--follow", "--tick", &format!("{TICK_MS}ms"), "--listen", &format!("127.0.0.1:{http}")])
+        .args(["--out", &out.display().to_string(), "--config", &config.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut live = Live { child, http, pg: 0, flight: 0, out: out.clone(), _dir: None };
+    wait_for("the HTTP listener", || live.get("/healthz").is_some_and(|(s, _)| s == 200));
+    let mut events = reference_data();
+    events.push(store("S2", "Europe/Berlin"));
+    live.post(&events);
+    live.post(&[
+        below_cost("t1", "K1", 3, 0),
+        sale("t2", "S2", BASE + 10 * HOUR, vec![line(1, "K2", 2, 400, 0, false)]),
+    ]);
+
+    let (analyst, manager) = (Some(("analyst", "analyst-password")), Some(("s1-manager", "s1-manager-password")));
+    let list = |user| {
+        let (status, body) = as_user(&live, "GET", "/v1/console/exceptions", user, b"");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let stores_seen = |listed: &Value| {
+        let mut stores: Vec<String> = listed["exceptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["store_id"].as_str().unwrap().to_string())
+            .collect();
+        stores.dedup();
+        stores
+    };
+    wait_for("both stores' exceptions", || stores_seen(&list(analyst)) == ["S1", "S2"]);
+    let mine = list(manager);
+    assert_eq!(mine["user"], "s1-manager");
+    assert_eq!(stores_seen(&mine), ["S1"], "a store manager sees their store only");
+
+    for path in ["/", "/v1/console/exceptions", "/v1/console/stream"] {
+        assert_eq!(as_user(&live, "GET", path, None, b"").0, 401, "{path} without signing in");
+    }
+    assert_eq!(as_user(&live, "GET", "/v1/console/exceptions", Some(("analyst", "wrong")), b"").0, 401);
+
+    let id_of = |listed: &Value, store: &str, kind: &str| {
+        let found =
+            listed["exceptions"].as_array().unwrap().iter().find(|e| e["store_id"] == store && e["kind"] == kind);
+        found.map(|e| e["exception_id"].as_str().unwrap().to_string()).unwrap()
+    };
+    let everything = list(analyst);
+    let (theirs, ours) = (id_of(&everything, "S2", "negative_margin"), id_of(&everything, "S1", "negative_margin"));
+    let act = |id: &str| format!("{{\"exception_id\":\"{id}\",\"action\":\"acknowledge\",\"user\":\"someone-else\"}}");
+    let (status, answer) = as_user(&live, "POST", "/v1/console/actions", manager, act(&theirs).as_bytes());
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("you may act on"), "{answer}");
+    let (status, _) = as_user(&live, "GET", &format!("/v1/console/exceptions/{theirs}/rows"), manager, b"");
+    assert_eq!(status, 404, "another store's evidence");
+    let (status, rows) = as_user(&live, "GET", &format!("/v1/console/exceptions/{ours}/rows"), manager, b"");
+    let rows: Value = serde_json::from_str(&rows).unwrap();
+    assert_eq!((status, rows["view"].as_str()), (200, Some("sku_margin")));
+    assert_eq!(rows["rows"].as_array().unwrap().len(), 1, "K1's day at S1: {rows}");
+
+    let (status, answer) = as_user(&live, "POST", "/v1/console/actions", manager, act(&ours).as_bytes());
+    assert_eq!(status, 202, "{answer}");
+    wait_for("acknowledged by the user signed in", || {
+        let listed = list(analyst);
+        let row = listed["exceptions"].as_array().unwrap().iter().find(|e| e["exception_id"] == ours.as_str()).cloned();
+        row.is_some_and(|r| r["status"] == "acknowledged" && r["acknowledged_by"] == "s1-manager")
+    });
+    live.terminate();
+    let audited = crate::support::run_ok(&[
+        "sql",
+        "--out",
+        &out.display().to_string(),
+        "--format",
+        "csv",
+        "SELECT DISTINCT \"user\", outcome FROM access_log WHERE surface = 'console' ORDER BY 1, 2",
+    ]);
+    assert_eq!(
+        audited, "user,outcome\nanalyst,ok\nanalyst,refused\ns1-manager,ok\ns1-manager,refused\n",
+        "every access audited"
+    );
+}
