@@ -109,7 +109,9 @@ const QUESTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Result<()> {
+/// The demo's events: the committed sample in a checkout, else the same chain generated once
+/// into `dir/events`.
+fn events(dir: &Path) -> Result<std::path::PathBuf> {
     let sample = Path::new(SAMPLE);
     let events = if sample.join("ground_truth.json").exists() { sample.to_path_buf() } else { dir.join("events") };
     if !events.join("ground_truth.json").exists() {
@@ -117,6 +119,11 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Re
         println!("generating a {}-store, {}-day chain into {} ...", config.stores, config.days, events.display());
         tillflow_data::generate(&events, config, Format::Ndjson, &mut |_, _| {})?;
     }
+    Ok(events)
+}
+
+pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let events = events(dir)?;
     let out = dir.join("views");
     let out = out.display().to_string();
     let pseudonyms = Pseudonyms::for_out(&out, None)?;
@@ -137,4 +144,119 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Re
     println!("District {DEMO_DISTRICT}'s morning report: {}", report.display());
     println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out);
     Ok(())
+}
+
+/// How `tillflow demo --serve` runs.
+#[derive(Clone, Debug)]
+pub struct ServeDemo {
+    pub listen: std::net::SocketAddr,
+    /// Where alerts go; none: a receiver of the demo's own, printing each to the terminal.
+    pub alert_to: Option<String>,
+    /// A business day of the sample every `pace`.
+    pub pace: std::time::Duration,
+    pub workers: usize,
+}
+
+/// `tillflow demo --serve`: the sample chain fed live, a business day every `pace` (the
+/// reference data and the first day at once), with the console on `listen` and the new
+/// exceptions alerted (high ones) to a local webhook. Starts afresh in `dir/live` each time.
+pub fn serve(dir: &Path, demo: ServeDemo, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let sample = events(dir)?;
+    let (feed, out) = (dir.join("live-events"), dir.join("live"));
+    for stale in [&feed, &out] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)?;
+        }
+    }
+    std::fs::create_dir_all(&feed)?;
+    let mut days: Vec<std::path::PathBuf> = std::fs::read_dir(&sample)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("events-")))
+        .collect();
+    days.sort();
+    days.insert(0, sample.join("reference.ndjson"));
+    let url = match demo.alert_to {
+        Some(url) => url,
+        None => receive_alerts(runtime)?,
+    };
+    let channel = crate::alerts::Channel {
+        name: "demo".into(),
+        kind: crate::alerts::ChannelKind::Webhook,
+        url: url.clone(),
+        min_severity: "high".into(),
+        kinds: Vec::new(),
+        districts: Vec::new(),
+        stores: Vec::new(),
+        briefing_at: None,
+    };
+    let out_text = out.display().to_string();
+    let pseudonyms = Pseudonyms::for_out(&out_text, None)?;
+    let config = crate::serve::ServeConfig {
+        inputs: vec![feed.clone()],
+        out: out_text,
+        live: crate::live::LiveConfig {
+            workers: demo.workers,
+            tuning: Default::default(),
+            tick: std::time::Duration::from_secs(1),
+            persist_every: std::time::Duration::from_secs(10),
+            stats_kept: 3_600,
+            pseudonyms,
+            erasure_deadline_ms: crate::erasure::DEADLINE_MS,
+            checkpoint_after: 64 << 20,
+        },
+        listen: Some(demo.listen),
+        pg: None,
+        flight: None,
+        keep_history: std::time::Duration::from_secs(86_400),
+        sources: Default::default(),
+        users: Vec::new(),
+        tls: None,
+        ingest_tokens: Vec::new(),
+        alerts: vec![channel],
+    };
+    println!("the console: http://{}/  (open it in a browser)", demo.listen);
+    println!("alerts of high exceptions go to {url}");
+    println!("feeding the sample chain: a business day every {:?}; Ctrl-C stops", demo.pace);
+    let pace = demo.pace;
+    std::thread::spawn(move || {
+        for (i, day) in days.iter().enumerate() {
+            if i > 1 {
+                std::thread::sleep(pace);
+            }
+            // Written beside, then moved in: the follower reads it whole.
+            let name = day.file_name().expect("a file");
+            let staged = feed.join(format!(".{}", name.to_string_lossy()));
+            if std::fs::copy(day, &staged).and_then(|_| std::fs::rename(&staged, feed.join(name))).is_err() {
+                return;
+            }
+            if i > 0 {
+                println!("fed {}", name.to_string_lossy());
+            }
+        }
+        println!("the whole sample is in: acknowledge, dismiss, assign in the console; Ctrl-C stops");
+    });
+    crate::serve::serve(config, runtime)?;
+    Ok(())
+}
+
+/// A webhook receiver on a free loopback port that prints each alert it gets; its URL.
+fn receive_alerts(runtime: &tokio::runtime::Runtime) -> Result<String> {
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://{}/alerts", listener.local_addr()?);
+    let print = |axum::Json(alert): axum::Json<serde_json::Value>| async move {
+        let field = |name: &str| alert[name].as_str().unwrap_or_default().to_string();
+        println!(
+            "alert received: {} {} at {} ({}): {} [{}]",
+            field("severity"),
+            field("kind"),
+            field("store_id"),
+            field("subject"),
+            field("evidence"),
+            field("idempotency_key")
+        );
+        axum::http::StatusCode::OK
+    };
+    let app = axum::Router::new().route("/alerts", axum::routing::post(print));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
 }

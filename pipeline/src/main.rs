@@ -46,6 +46,19 @@ enum Command {
         dir: PathBuf,
         #[arg(long, default_value_t = default_workers())]
         workers: usize,
+        /// Live instead: the chain fed a day at a time, the console on --listen, the high
+        /// exceptions alerted to a local webhook.
+        #[arg(long)]
+        serve: bool,
+        /// With --serve: where the console answers.
+        #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+        listen: std::net::SocketAddr,
+        /// With --serve: a webhook URL for the alerts [default: one of the demo's own, printing them].
+        #[arg(long, requires = "serve")]
+        alert_to: Option<String>,
+        /// With --serve: a business day fed every PACE (e.g. 5s).
+        #[arg(long, default_value = "5s", value_parser = settings::parse_duration_ms, requires = "serve")]
+        pace: i64,
     },
     /// Write a deterministic synthetic chain, with ground_truth.json of its injected anomalies.
     #[command(after_help = "Example:\n  tillflow generate --out chain --stores 5 --days 7 --seed 1")]
@@ -584,7 +597,12 @@ fn main() -> ExitCode {
 fn execute(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
-        Command::Demo { dir, workers } => Ok(tillflow::demo::demo(&dir, workers, &runtime)?),
+        Command::Demo { dir, workers, serve: false, .. } => Ok(tillflow::demo::demo(&dir, workers, &runtime)?),
+        Command::Demo { dir, workers, serve: true, listen, alert_to, pace } => {
+            let pace = Duration::from_millis(pace as u64);
+            let demo = tillflow::demo::ServeDemo { listen, alert_to, pace, workers };
+            Ok(tillflow::demo::serve(&dir, demo, &runtime)?)
+        }
         Command::Generate { out, stores, days, seed, start, format } => {
             let format = match format {
                 InputFormat::Ndjson => Format::Ndjson,
