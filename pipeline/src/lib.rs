@@ -72,6 +72,8 @@ pub struct Table {
     pub schema: SchemaRef,
     /// What its rows are checked against.
     pub reference: Reference,
+    /// Written by live mode only (and `replay --log`): what managers and alert channels did.
+    pub live_only: bool,
 }
 
 /// What a table's rows are checked against, sharing no code with the dataflow.
@@ -89,7 +91,7 @@ pub enum Reference {
 }
 
 fn table<R: ViewRow>(reference: Reference) -> Table {
-    Table { name: R::NAME, partition: R::PARTITION, schema: R::schema(), reference }
+    Table { name: R::NAME, partition: R::PARTITION, schema: R::schema(), reference, live_only: false }
 }
 
 /// A view whose reference is SQL.
@@ -128,14 +130,19 @@ pub fn tables() -> Vec<Table> {
         table::<DeadLetter>(Reference::None),
         table::<PipelineStat>(Reference::None),
         table::<AccessEntry>(Reference::None),
-        table::<ExceptionHistory>(Reference::Fold),
-        table::<AlertDelivery>(Reference::None),
+        Table { live_only: true, ..table::<ExceptionHistory>(Reference::Fold) },
+        Table { live_only: true, ..table::<AlertDelivery>(Reference::None) },
     ]
 }
 
 /// The names of [`tables`].
 pub fn table_names() -> Vec<&'static str> {
     tables().iter().map(|t| t.name).collect()
+}
+
+/// The names of the tables a run over files writes: all but live mode's own.
+pub fn run_table_names() -> Vec<&'static str> {
+    tables().iter().filter(|t| !t.live_only).map(|t| t.name).collect()
 }
 
 /// Runs `attempt` up to three times, pausing 200 ms then 400 ms between tries; the last error if

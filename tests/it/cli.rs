@@ -376,7 +376,7 @@ fn final_views_do_not_depend_on_how_the_input_is_cut_into_epochs() {
             false => assert!(epochs > 6, "--tick {} cuts 6 days into more epochs than days: {epochs}", cut[1]),
         }
         let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(&out).unwrap())).unwrap();
-        let views = tillflow::table_names()
+        let views = tillflow::run_table_names()
             .into_iter()
             .filter(|name| !["dead_letters", "pipeline_stats", "access_log"].contains(name))
             .map(|name| {
@@ -404,7 +404,7 @@ fn a_run_of_some_views_equals_those_views_of_a_full_run() {
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let read = |out: &str| -> Vec<(String, Vec<String>)> {
         let ctx = runtime.block_on(tillflow::sql::open(&tillflow_queries::persisted::root_url(out).unwrap())).unwrap();
-        tillflow::table_names()
+        tillflow::run_table_names()
             .into_iter()
             .filter(|name| std::path::Path::new(out).join(name).join("_delta_log").is_dir())
             .map(|name| {

@@ -38,7 +38,7 @@ fn bad_records(chain: &Path) -> String {
 /// Every row of every table persisted in `out`, sorted, by table.
 fn tables(out: &Path) -> Vec<(String, Vec<String>)> {
     let out = out.display().to_string();
-    tillflow::table_names()
+    tillflow::run_table_names()
         .into_iter()
         .filter(|t| *t != "pipeline_stats" && *t != "access_log")
         .map(|table| {

@@ -489,3 +489,49 @@ fn the_console_signs_users_in_and_keeps_each_to_their_scope() {
         "every access audited"
     );
 }
+
+#[test]
+fn each_store_gets_its_morning_briefing_at_its_local_time() {
+    let receiver = Receiver::default();
+    let (_runtime, addr) = stand_in(receiver.app());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tillflow.toml");
+    // At 00:00 local time: due at once, whatever the hour the test runs at.
+    let channel = format!(
+        "[[alerts]]\nname = \"briefings\"\nkind = \"slack\"\nurl = \"http://{addr}/slack\"\nstores = [\"S1\"]\n\
+         kinds = [\"none of them\"]\nbriefing_at = \"00:00\"\n\n\
+         [[alerts]]\nname = \"raw\"\nkind = \"webhook\"\nurl = \"http://{addr}/hook\"\nstores = [\"S1\"]\n\
+         kinds = [\"none of them\"]\nbriefing_at = \"00:00\"\n"
+    );
+    std::fs::write(&config, channel).unwrap();
+    let (out, config) = (dir.path().join("live"), config.display().to_string());
+    let live = Live::start_at(&out, &["--config", &config]);
+    let mut events = reference_data();
+    events.push(store("S2", "Europe/Berlin"));
+    live.post(&events);
+    live.post(&[below_cost("t1", "K1", 3, 0)]);
+    exception_id(&live, "negative_margin", "K1");
+    wait_for("S1's briefing on both channels", || {
+        receiver.keys("/slack").len() == 1 && receiver.keys("/hook").len() == 1
+    });
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York).date_naive();
+    let delivered = receiver.delivered.lock().unwrap().clone();
+    for (path, key, body) in &delivered {
+        assert!(
+            key == &format!("briefing/S1/{today}") || key == &format!("briefing/S1/{}", today.pred_opt().unwrap()),
+            "S1's briefing of its local day, not S2's: {key}"
+        );
+        match path.as_str() {
+            "/slack" => {
+                valid_block_kit(body).unwrap_or_else(|e| panic!("invalid Block Kit ({e}): {body}"));
+                assert!(body["text"].as_str().unwrap().starts_with("Morning briefing — S1"), "{body}");
+            }
+            _ => {
+                let actions = body["briefing"]["actions"].as_array().unwrap();
+                let kinds: Vec<&str> = actions.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+                assert!(kinds.contains(&"negative_margin"), "the K1 sale below cost is among the actions: {body}");
+                assert_eq!(body["briefing"]["store_id"], "S1");
+            }
+        }
+    }
+}
