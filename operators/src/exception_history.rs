@@ -9,8 +9,10 @@
 //!
 //! The rules:
 //! - first seen: `open`, version 1;
-//! - its figures change: an `acknowledged` one is `reopened` (version + 1); an open or reopened
-//!   one stays so; a `dismissed` one stays dismissed (the manager judged it, with a reason);
+//! - its figures get worse (its severity rises; its amount grows; without an amount, its evidence
+//!   changes): an `acknowledged` one is `reopened` (version + 1). Figures that ease (a 7-day
+//!   total as a day leaves the window) leave it acknowledged; an open or reopened one stays so; a
+//!   `dismissed` one stays dismissed (the manager judged it, with a reason);
 //! - gone from `exceptions`: `cleared`; back again: `reopened` (version + 1);
 //! - `acknowledge`, `dismiss` (with its reason as the note): the status, unless cleared;
 //!   `assign`, `note`: who has it, the note; `reopen`: `reopened` (version + 1);
@@ -197,6 +199,7 @@ fn seen_again(mut row: ExceptionHistory, exception: &Exception, at: Millis) -> E
         return row;
     }
     row.status = match row.status {
+        Status::Acknowledged if !worse(&row, exception) => Status::Acknowledged,
         Status::Cleared | Status::Acknowledged => {
             row.version += 1;
             row.cleared = None;
@@ -210,4 +213,23 @@ fn seen_again(mut row: ExceptionHistory, exception: &Exception, at: Millis) -> E
     row.figures = figures;
     row.last_changed = at;
     row
+}
+
+/// Whether `exception` says worse than `row` last did: a higher severity; at the same severity a
+/// larger amount at stake, or, without an amount, other evidence (a rate cannot be ordered from
+/// its text).
+pub fn worse(row: &ExceptionHistory, exception: &Exception) -> bool {
+    let rank = |severity: &str| match severity {
+        "high" => 3,
+        "medium" => 2,
+        _ => 1,
+    };
+    let (before, now) = (rank(&row.severity), rank(exception.severity.name()));
+    if before != now {
+        return now > before;
+    }
+    match (row.amount, exception.amount) {
+        (Some(before), Some(now)) => now.0.abs() > before.0.abs(),
+        _ => row.evidence != exception.evidence,
+    }
 }

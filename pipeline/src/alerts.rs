@@ -10,7 +10,7 @@
 //! crash between the receiver's answer and the object's write sends it again, with the same
 //! `Idempotency-Key` (`<exception_id>/v<version>`) for the receiver to drop. Failures are tried
 //! again with a doubling backoff (1 s up to 5 min); every attempt is a row of
-//! `alert_deliveries`.
+//! `alert_deliveries` (after a restart: the deliveries recorded, and the new attempts).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -303,7 +303,8 @@ impl Sender {
         })
     }
 
-    /// Reads what was delivered before (a restart, a replay's output).
+    /// Reads what was delivered before (a restart, a replay's output): the deliveries owed no
+    /// more, and their rows of `alert_deliveries`.
     async fn load(&mut self) -> object_store::Result<()> {
         let Some((store, prefix)) = &self.store else { return Ok(()) };
         let listed: Vec<_> = store.list(Some(prefix)).try_collect().await?;
@@ -312,6 +313,10 @@ impl Sender {
                 object.location.prefix_match(prefix).into_iter().flatten().map(|p| p.as_ref().to_string()).collect();
             if let [channel, rest @ ..] = parts.as_slice() {
                 self.delivered.insert((channel.clone(), rest.join("/")));
+                let recorded = store.get(&object.location).await?.bytes().await?;
+                if let Ok(row) = serde_json::from_slice::<AlertDelivery>(&recorded) {
+                    self.deliveries.push(row);
+                }
             }
         }
         Ok(())
@@ -421,16 +426,11 @@ impl Sender {
                 "failed"
             }
         };
-        if error.is_none() {
-            self.pending.remove(&id);
-            self.delivered.insert(id.clone());
-            self.mark(&id).await;
-        }
         if let Some(error) = &error {
             tracing::warn!("alert {} to channel {}: {error} (attempt {number}, tried again later)", attempt.key, id.0);
         }
-        self.deliveries.push(AlertDelivery {
-            channel: id.0,
+        let row = AlertDelivery {
+            channel: id.0.clone(),
             key: attempt.key,
             exception_id: attempt.exception_id,
             version: attempt.version,
@@ -440,18 +440,24 @@ impl Sender {
             http_status,
             error,
             at: Utc::now().timestamp_millis(),
-        });
+        };
+        if row.error.is_none() {
+            self.pending.remove(&id);
+            self.delivered.insert(id.clone());
+            self.mark(&id, &row).await;
+        }
+        self.deliveries.push(row);
     }
 
-    /// Records a delivery: an object named by the channel and the key.
-    async fn mark(&self, (channel, key): &(String, String)) {
+    /// Records a delivery: an object named by the channel and the key, holding its row.
+    async fn mark(&self, (channel, key): &(String, String), row: &AlertDelivery) {
         let Some((store, prefix)) = &self.store else { return };
         let mut location = prefix.clone().join(channel.as_str());
         for part in key.split('/') {
             location = location.join(part);
         }
-        let stamp = PutPayload::from(Utc::now().to_rfc3339().into_bytes());
-        if let Err(e) = store.put(&location, stamp).await {
+        let recorded = PutPayload::from(serde_json::to_vec(row).expect("a row serializes"));
+        if let Err(e) = store.put(&location, recorded).await {
             tracing::warn!("alerts: cannot record the delivery of {key} to {channel} ({e}); a restart sends it again");
         }
     }

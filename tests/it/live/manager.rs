@@ -128,9 +128,16 @@ fn reference(changes: &[(Exception, u64, isize)], actions: &[(u64, ExceptionActi
                     life.6 = true;
                 }
                 (Some(life), Some(e)) => {
-                    let before = standing.get(&id);
-                    let changed = before.is_none_or(|b| said(b) != said(e));
-                    if life.6 || (changed && life.0 == "acknowledged") {
+                    // Worse: a higher severity (High < Medium < Low in the enum's order); at the
+                    // same one a larger amount, or without one other evidence.
+                    let worse = standing.get(&id).is_none_or(|b| match b.severity.cmp(&e.severity) {
+                        std::cmp::Ordering::Equal => match (b.amount, e.amount) {
+                            (Some(x), Some(y)) => y.0.abs() > x.0.abs(),
+                            _ => said(b) != said(e),
+                        },
+                        order => order == std::cmp::Ordering::Greater,
+                    });
+                    if life.6 || (worse && life.0 == "acknowledged") {
                         life.0 = "reopened".into();
                         life.1 += 1;
                         life.6 = false;
@@ -379,6 +386,15 @@ fn alerts_are_delivered_once_across_sigkill_with_retries() {
         *counts.entry((path.clone(), key.clone())).or_default() += 1;
     }
     assert!(counts.values().all(|n| *n == 1), "each alert delivered once: {counts:?}");
+    // The restarted run's alert_deliveries still lists the deliveries before the crash.
+    let delivered = "SELECT COUNT(*) AS n FROM alert_deliveries WHERE outcome = 'delivered'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut listed = live.flight(delivered).unwrap_or_else(|e| e);
+    while listed != "n\n6" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        listed = live.flight(delivered).unwrap_or_else(|e| e);
+    }
+    assert_eq!(listed, "n\n6", "six deliveries listed");
     assert_eq!(counts.len(), 4 + 2, "two exceptions of K1, two of K2 on the webhook; the high ones on Slack");
 }
 
