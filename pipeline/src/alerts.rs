@@ -36,8 +36,11 @@ pub const ALERTS: &str = "_alerts";
 /// The longest wait between two attempts of one delivery.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// How often the outbox is looked at.
-const POLL: Duration = Duration::from_millis(500);
+/// How often the sender looks for a new epoch (then at what is owed).
+const POLL: Duration = Duration::from_millis(20);
+
+/// How often what is owed is looked at without a new epoch (for the retries that fell due).
+const RETRY_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelKind {
@@ -327,9 +330,14 @@ impl Sender {
             tracing::warn!("alerts: cannot read what was delivered before ({e}); owed alerts may be sent again");
         }
         let grant = Grant::everything("alerts");
-        let mut briefed_check = Instant::now();
+        let (mut briefed_check, mut looked, mut epoch) = (Instant::now(), Instant::now(), 0);
         while !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(POLL).await;
+            let latest = self.hub.latest().epoch;
+            if latest == epoch && looked.elapsed() < RETRY_POLL {
+                continue;
+            }
+            (epoch, looked) = (latest, Instant::now());
             let Ok(ctx) = self.hub.session(&self.root, &grant) else { continue };
             match owed(&ctx).await {
                 Ok(alerts) => self.send_alerts(alerts).await,

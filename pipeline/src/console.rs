@@ -341,7 +341,7 @@ async fn stream(
                     let sent = Sent::default().event("epoch").data(json!({"epoch": epoch}).to_string());
                     return Some((Ok::<_, std::convert::Infallible>(sent), epoch));
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     });
