@@ -17,7 +17,8 @@
 //! - `acknowledge`, `dismiss` (with its reason as the note): the status, unless cleared;
 //!   `assign`, `note`: who has it, the note; `reopen`: `reopened` (version + 1);
 //! - every action records what, by whom and when (`last_action*`, `acknowledged_*`);
-//! - an action on an exception never seen, or of another store, is refused (a dead letter).
+//! - an action on an exception never seen, or of another store, is refused (a dead letter);
+//! - an exception whose business day leaves the retention leaves the history (it did not clear).
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,13 @@ impl History {
     /// Why `action` would be refused, if it would.
     pub fn refuses(&self, action: &ExceptionAction) -> Option<String> {
         refusal(&self.rows, action)
+    }
+
+    /// Forgets the exceptions of business days before `day`: their days have left the
+    /// retention, and so have they (they did not clear).
+    pub fn forget_before(&mut self, day: tillflow_schemas::Day) {
+        self.rows.retain(|_, row| row.business_date >= day);
+        self.current.retain(|_, exception| exception.business_date >= day);
     }
 
     /// Puts back a row the ingest log kept.

@@ -574,7 +574,10 @@ impl<'a> Driver<'a> {
                 self.unpersisted[i].merge(dirty);
             }
         }
-        self.observe_exceptions(&exceptions, epoch);
+        // Without the exceptions view (`--views`), there is nothing to follow.
+        if self.states.iter().any(|state| state.name() == Exception::NAME) {
+            self.observe_exceptions(&exceptions, epoch);
+        }
         let counts = self.admission.counts - std::mem::replace(&mut self.epoch_start, self.admission.counts);
         self.idle = counts.received == 0;
         let erased = self.erase_due();
@@ -649,6 +652,11 @@ impl<'a> Driver<'a> {
     /// (a restart puts them back rather than recomputing the epochs before it).
     fn observe_exceptions(&mut self, changes: &[(Exception, isize)], epoch: Epoch) {
         let at = (epoch as u128 * self.config.tick.as_millis()) as tillflow_schemas::Millis;
+        if let Some(clock) = self.admission.clock() {
+            // A day of margin: business days are local, the clock is UTC.
+            let kept_from = tillflow_schemas::time::utc_day(clock - self.config.tuning.retention_ms) - 1;
+            self.history.forget_before(kept_from);
+        }
         let changed = self.history.observe(changes, at);
         if changed.is_empty() {
             return;
