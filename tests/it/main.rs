@@ -9,6 +9,7 @@ mod cluster;
 mod corpus;
 mod eval;
 mod hand_computed;
+mod history;
 mod lightspeed;
 mod live;
 mod pg;

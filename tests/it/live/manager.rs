@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use tillflow::journal::{Entry, Place};
 use tillflow_schemas::raw::RawEvent;
 use tillflow_schemas::views::Exception;
-use tillflow_schemas::{ActionKind, Event, ExceptionAction};
+use tillflow_schemas::{Event, ExceptionAction};
 use tillflow_testkit::events::{BASE, HOUR, line, movement, product, sale, store};
 
 use super::{Live, TICK_MS, stand_in, wait_for};
+use crate::history::{Lives, reference};
 
 /// Store S1 (New York), SKUs K1 (cost 7.50) and K2 (cost 6.00), and `n` units of `sku` sold at
 /// 4.00: below cost, so a `negative_margin`, and stock below zero, so a `ghost_inventory`.
@@ -47,10 +48,6 @@ fn exception_id(live: &Live, kind: &str, subject: &str) -> String {
     id
 }
 
-/// What the live run says of each exception: id → (status, version, acknowledged_by,
-/// assigned_to, note, first_seen in ms, whether it has cleared).
-type Lives = BTreeMap<String, (String, u32, String, String, String, i64, bool)>;
-
 fn histories(live: &Live) -> Lives {
     let sql = "SELECT exception_id, status, version, COALESCE(acknowledged_by, '') AS by_, \
                COALESCE(assigned_to, '') AS to_, COALESCE(note, '') AS note_, \
@@ -70,85 +67,6 @@ fn histories(live: &Live) -> Lives {
 
 fn status_of(live: &Live, id: &str) -> (String, u32) {
     histories(live).get(id).map(|h| (h.0.clone(), h.1)).unwrap_or_default()
-}
-
-/// The reference: each exception's life by the rules of docs/manager.md, from the epochs'
-/// changes of `exceptions` and the actions admitted in each epoch (applied before that epoch's
-/// changes, as they arrived during it).
-fn reference(changes: &[(Exception, u64, isize)], actions: &[(u64, ExceptionAction)], tick_ms: i64) -> Lives {
-    let mut epochs: Vec<u64> = changes.iter().map(|c| c.1).chain(actions.iter().map(|a| a.0)).collect();
-    epochs.sort();
-    epochs.dedup();
-    let mut standing: BTreeMap<String, Exception> = BTreeMap::new();
-    let mut counts: BTreeMap<Exception, isize> = BTreeMap::new();
-    let mut lives = Lives::new();
-    let said = |e: &Exception| (e.severity, e.amount, e.evidence.clone());
-    for epoch in epochs {
-        for (_, a) in actions.iter().filter(|a| a.0 == epoch) {
-            let life = lives.get_mut(a.exception_id.as_str()).expect("actions name known exceptions");
-            match a.action {
-                ActionKind::Acknowledge => {
-                    if !life.6 {
-                        life.0 = "acknowledged".into();
-                    }
-                    life.2 = a.user.to_string();
-                }
-                ActionKind::Dismiss => {
-                    if !life.6 {
-                        life.0 = "dismissed".into();
-                    }
-                    life.4 = a.note.as_deref().unwrap_or_default().to_string();
-                }
-                ActionKind::Assign => life.3 = a.assignee.as_deref().unwrap_or_default().to_string(),
-                ActionKind::Note => life.4 = a.note.as_deref().unwrap_or_default().to_string(),
-                ActionKind::Reopen => {
-                    life.0 = "reopened".into();
-                    life.1 += 1;
-                    life.6 = false;
-                }
-            }
-        }
-        for (row, _, diff) in changes.iter().filter(|c| c.1 == epoch) {
-            *counts.entry(row.clone()).or_default() += diff;
-        }
-        let now: BTreeMap<String, Exception> =
-            counts.iter().filter(|(_, n)| **n > 0).map(|(e, _)| (e.exception_id.to_string(), e.clone())).collect();
-        let ids: std::collections::BTreeSet<String> = standing.keys().chain(now.keys()).cloned().collect();
-        for id in ids {
-            match (lives.get_mut(&id), now.get(&id)) {
-                (None, Some(_)) => {
-                    let first = epoch as i64 * tick_ms;
-                    lives.insert(
-                        id.clone(),
-                        ("open".into(), 1, String::new(), String::new(), String::new(), first, false),
-                    );
-                }
-                (Some(life), None) => {
-                    life.0 = "cleared".into();
-                    life.6 = true;
-                }
-                (Some(life), Some(e)) => {
-                    // Worse: a higher severity (High < Medium < Low in the enum's order); at the
-                    // same one a larger amount, or without one other evidence.
-                    let worse = standing.get(&id).is_none_or(|b| match b.severity.cmp(&e.severity) {
-                        std::cmp::Ordering::Equal => match (b.amount, e.amount) {
-                            (Some(x), Some(y)) => y.0.abs() > x.0.abs(),
-                            _ => said(b) != said(e),
-                        },
-                        order => order == std::cmp::Ordering::Greater,
-                    });
-                    if life.6 || (worse && life.0 == "acknowledged") {
-                        life.0 = "reopened".into();
-                        life.1 += 1;
-                        life.6 = false;
-                    }
-                }
-                (None, None) => {}
-            }
-        }
-        standing = now;
-    }
-    lives
 }
 
 #[test]
