@@ -19,6 +19,9 @@ pub fn demo_chain() -> ChainConfig {
 /// The district whose report the demo writes.
 const DEMO_DISTRICT: &str = "D01";
 
+/// The store whose morning briefing the demo writes.
+const DEMO_STORE: &str = "S001";
+
 /// Where the committed sample sits, relative to a checkout.
 const SAMPLE: &str = "data/sample";
 
@@ -142,6 +145,11 @@ pub fn demo(dir: &Path, workers: usize, runtime: &tokio::runtime::Runtime) -> Re
     let html = runtime.block_on(crate::report::report(&ctx, DEMO_DISTRICT, None, crate::report::ReportFormat::Html))?;
     std::fs::write(&report, html)?;
     println!("District {DEMO_DISTRICT}'s morning report: {}", report.display());
+    let brief = dir.join("brief.md");
+    let text = runtime.block_on(crate::brief::brief(&ctx, DEMO_STORE, None, crate::brief::BriefFormat::Md))?;
+    std::fs::write(&brief, text)?;
+    println!("Store {DEMO_STORE}'s morning briefing: {}", brief.display());
+    println!("Live, with the console and alerts: tillflow demo --serve");
     println!("Ask your own: tillflow sql --out {} \"SELECT * FROM sku_margin LIMIT 10\"", out);
     Ok(())
 }

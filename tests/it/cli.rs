@@ -328,9 +328,12 @@ fn demo_runs_on_a_fresh_directory_and_answers() {
         "The district manager's exceptions",
         "Dead letters by reason",
         "District D01's morning report",
+        "Store S001's morning briefing",
     ] {
         assert!(printed.contains(title), "{printed}");
     }
+    let brief = std::fs::read_to_string(dir.path().join("demo/brief.md")).unwrap();
+    assert!(brief.starts_with("# Morning briefing — S001"), "{brief}");
     // The pairs bought together: rows of the sample's one district, each with its lift.
     let pairs = printed.split("Bought together").nth(1).unwrap().split("\n\n").next().unwrap();
     let pair_rows: Vec<&str> = pairs.lines().filter(|l| l.starts_with("| D01 ")).collect();
