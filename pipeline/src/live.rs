@@ -305,6 +305,10 @@ const EXCEPTION_HISTORY: usize = 3;
 const ALERT_DELIVERIES: usize = 4;
 const OWN_TABLES: usize = 5;
 
+/// `alert_deliveries` keeps this many attempts, the latest (a channel down for days retries
+/// every 5 minutes).
+const DELIVERIES_KEPT: usize = 100_000;
+
 impl<'a> Driver<'a> {
     fn new(config: &'a LiveConfig, captures: &[dataflow::Capture], outlets: Outlets<'a>) -> Self {
         let Outlets { hub, metrics, persist, access_log, deliveries } = outlets;
@@ -598,6 +602,8 @@ impl<'a> Driver<'a> {
         let attempts = self.deliveries.drain();
         if !attempts.is_empty() || self.batches[own(ALERT_DELIVERIES)].is_empty() {
             self.delivered.extend(attempts);
+            let over = self.delivered.len().saturating_sub(DELIVERIES_KEPT);
+            self.delivered.drain(..over);
             self.batches[own(ALERT_DELIVERIES)] = vec![AlertDelivery::to_batch(&self.delivered)];
             self.unpersisted[own(ALERT_DELIVERIES)].merge(Dirty::Whole);
         }
