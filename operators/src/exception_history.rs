@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use tillflow_schemas::views::{Exception, ExceptionHistory, Status};
+use tillflow_schemas::views::{Exception, ExceptionHistory, Severity, Status};
 use tillflow_schemas::{ActionKind, ExceptionAction, Millis};
 
 /// Every exception's history, and the exceptions as the latest epoch left them.
@@ -35,38 +35,24 @@ pub struct History {
     restored: bool,
 }
 
-/// Why an action is refused.
-pub fn refusal(rows: &BTreeMap<String, ExceptionHistory>, action: &ExceptionAction) -> Option<String> {
-    match rows.get(action.exception_id.as_str()) {
-        None => Some(format!(
-            "no exception `{}`: act on an exception_id listed in `exceptions` or `exception_history`",
-            action.exception_id
-        )),
-        Some(row) if row.store_id != action.store_id.as_str() => Some(format!(
-            "exception `{}` is of store `{}`, not `{}`",
-            action.exception_id, row.store_id, action.store_id
-        )),
-        Some(_) => None,
-    }
-}
-
 impl History {
     pub fn rows(&self) -> impl Iterator<Item = &ExceptionHistory> {
         self.rows.values()
     }
 
-    pub fn get(&self, exception_id: &str) -> Option<&ExceptionHistory> {
-        self.rows.get(exception_id)
-    }
-
-    /// The exception as the latest epoch left it, if it stands.
-    pub fn exception(&self, exception_id: &str) -> Option<&Exception> {
-        self.current.get(exception_id)
-    }
-
     /// Why `action` would be refused, if it would.
     pub fn refuses(&self, action: &ExceptionAction) -> Option<String> {
-        refusal(&self.rows, action)
+        match self.rows.get(action.exception_id.as_str()) {
+            None => Some(format!(
+                "no exception `{}`: act on an exception_id listed in `exceptions` or `exception_history`",
+                action.exception_id
+            )),
+            Some(row) if row.store_id != action.store_id.as_str() => Some(format!(
+                "exception `{}` is of store `{}`, not `{}`",
+                action.exception_id, row.store_id, action.store_id
+            )),
+            Some(_) => None,
+        }
     }
 
     /// Forgets the exceptions of business days before `day`: their days have left the
@@ -156,12 +142,9 @@ impl History {
     }
 }
 
-/// A hash of what the exception says (severity, amount, evidence), stable across runs and
-/// versions: it is kept in the ingest log.
-pub fn figures(exception: &Exception) -> u64 {
-    let amount = exception.amount.map_or(String::new(), |a| a.0.to_string());
-    let said = format!("{}|{amount}|{}", exception.severity.name(), exception.evidence);
-    xxhash_rust::xxh3::xxh3_64(said.as_bytes())
+/// Whether the row holds what `exception` says (severity, amount, evidence).
+fn says(row: &ExceptionHistory, exception: &Exception) -> bool {
+    row.severity == exception.severity.name() && row.amount == exception.amount && row.evidence == exception.evidence
 }
 
 fn first_seen(exception: &Exception, at: Millis) -> ExceptionHistory {
@@ -188,7 +171,6 @@ fn first_seen(exception: &Exception, at: Millis) -> ExceptionHistory {
         last_action_by: None,
         last_action_at: None,
         actions: 0,
-        figures: figures(exception),
     }
 }
 
@@ -202,8 +184,7 @@ fn cleared(mut row: ExceptionHistory, at: Millis) -> ExceptionHistory {
 }
 
 fn seen_again(mut row: ExceptionHistory, exception: &Exception, at: Millis) -> ExceptionHistory {
-    let figures = figures(exception);
-    if row.status != Status::Cleared && row.figures == figures {
+    if row.status != Status::Cleared && says(&row, exception) {
         return row;
     }
     row.status = match row.status {
@@ -218,7 +199,6 @@ fn seen_again(mut row: ExceptionHistory, exception: &Exception, at: Millis) -> E
     row.severity = exception.severity.name().into();
     row.amount = exception.amount;
     row.evidence = exception.evidence.clone();
-    row.figures = figures;
     row.last_changed = at;
     row
 }
@@ -227,12 +207,7 @@ fn seen_again(mut row: ExceptionHistory, exception: &Exception, at: Millis) -> E
 /// larger amount at stake, or, without an amount, other evidence (a rate cannot be ordered from
 /// its text).
 pub fn worse(row: &ExceptionHistory, exception: &Exception) -> bool {
-    let rank = |severity: &str| match severity {
-        "high" => 3,
-        "medium" => 2,
-        _ => 1,
-    };
-    let (before, now) = (rank(&row.severity), rank(exception.severity.name()));
+    let (before, now) = (Severity::weight_of(&row.severity), Severity::weight_of(exception.severity.name()));
     if before != now {
         return now > before;
     }

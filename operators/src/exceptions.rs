@@ -128,6 +128,11 @@ pub fn source_of(kind: &str) -> Option<(&'static str, Option<&'static str>)> {
     })
 }
 
+/// The view an exception of `kind` is read from (`exceptions` for a kind not known).
+pub fn view_of(kind: &str) -> &'static str {
+    source_of(kind).map_or("exceptions", |(view, _)| view)
+}
+
 /// An exception of `kind` about `subject`, its district to be filled in. Its id is a hash of
 /// (kind, store, subject, business day): the same exception keeps it while its figures change.
 fn exception(kind: &str, store_id: Id, subject: &str, business_date: Day) -> Exception {

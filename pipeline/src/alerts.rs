@@ -24,7 +24,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 use tillflow_queries::access::Grant;
 use tillflow_queries::live::Hub;
-use tillflow_schemas::views::AlertDelivery;
+use tillflow_schemas::views::{AlertDelivery, Severity};
 use url::Url;
 
 use crate::brief;
@@ -73,14 +73,6 @@ impl std::fmt::Debug for Channel {
     }
 }
 
-fn rank(severity: &str) -> u8 {
-    match severity {
-        "high" => 3,
-        "medium" => 2,
-        _ => 1,
-    }
-}
-
 impl Channel {
     fn wants_store(&self, store: &str, district: &str) -> bool {
         (self.stores.is_empty() || self.stores.iter().any(|s| s == store))
@@ -88,7 +80,7 @@ impl Channel {
     }
 
     pub fn wants(&self, alert: &Alert) -> bool {
-        rank(&alert.severity) >= rank(&self.min_severity)
+        Severity::weight_of(&alert.severity) >= Severity::weight_of(&self.min_severity)
             && (self.kinds.is_empty() || self.kinds.contains(&alert.kind))
             && self.wants_store(&alert.store_id, &alert.district)
     }
@@ -117,7 +109,7 @@ impl Alert {
     }
 
     fn view(&self) -> &'static str {
-        tillflow_operators::exceptions::source_of(&self.kind).map_or("exceptions", |(view, _)| view)
+        tillflow_operators::exceptions::view_of(&self.kind)
     }
 
     fn headline(&self) -> String {
@@ -285,15 +277,20 @@ impl Sender {
         let store = match root.scheme() {
             "memory" => None,
             _ => {
-                let url = root.join(&format!("{ALERTS}/")).map_err(|e| crate::Error::Alerts(e.to_string()))?;
-                let opened = tillflow_queries::stores::open(&url, &Default::default());
-                Some(opened.map_err(|e| crate::Error::Alerts(e.to_string()))?)
+                let unusable = |e: &dyn std::fmt::Display| {
+                    crate::Error::Alerts(format!(
+                        "cannot keep the deliveries under {root}{ALERTS}/ ({e}): check --out, its permissions or credentials"
+                    ))
+                };
+                let url = root.join(&format!("{ALERTS}/")).map_err(|e| unusable(&e))?;
+                Some(tillflow_queries::stores::open(&url, &Default::default()).map_err(|e| unusable(&e))?)
             }
         };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| crate::Error::Alerts(e.to_string()))?;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| {
+            crate::Error::Alerts(format!(
+                "no HTTP client for the channels ({e}): the system's TLS roots may be missing"
+            ))
+        })?;
         Ok(Sender {
             hub,
             root,

@@ -18,6 +18,7 @@ use std::fmt::Write;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
+use tillflow_schemas::views::Severity;
 
 use crate::report::{Rows, escape, rows};
 use crate::{Error, Result};
@@ -70,11 +71,7 @@ pub struct Action {
 }
 
 fn weight(severity: &str) -> f64 {
-    match severity {
-        "high" => 3.0,
-        "medium" => 2.0,
-        _ => 1.0,
-    }
+    f64::from(Severity::weight_of(severity))
 }
 
 /// Gathers the briefing of `store` for the morning of `date` (see the module's doc).
@@ -185,7 +182,7 @@ fn action(rows: &Rows, row: &[String]) -> Action {
     let amount = Some(rows.get(row, "amount")).filter(|a| !a.is_empty()).map(|_| rows.number(row, "amount"));
     Action {
         exception_id: rows.get(row, "exception_id").to_string(),
-        view: tillflow_operators::exceptions::source_of(&kind).map_or("exceptions", |(view, _)| view).to_string(),
+        view: tillflow_operators::exceptions::view_of(&kind).to_string(),
         kind,
         severity,
         subject: rows.get(row, "subject").to_string(),

@@ -111,8 +111,12 @@ fn signed_in(routes: &Routes, headers: &HeaderMap, client: SocketAddr) -> Cut<(G
     }
 }
 
-fn session(routes: &Routes, grant: &Grant) -> Cut<SessionContext> {
-    routes.console.hub.session(&routes.console.root, grant).map_err(|e| Box::new(failed(&e.to_string())))
+/// Who is asking, signed in, and a session reading what they may.
+fn reader(routes: &Routes, headers: &HeaderMap, client: SocketAddr) -> Cut<(SessionContext, Grant, Caller)> {
+    let (grant, caller) = signed_in(routes, headers, client)?;
+    let session = routes.console.hub.session(&routes.console.root, &grant);
+    let ctx = session.map_err(|e| Box::new(failed(&e.to_string())))?;
+    Ok((ctx, grant, caller))
 }
 
 fn failed(reason: &str) -> Response {
@@ -149,17 +153,13 @@ async fn exceptions(
     ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let (grant, caller) = match signed_in(&routes, &headers, client) {
-        Ok(signed) => signed,
+    let (ctx, grant, caller) = match reader(&routes, &headers, client) {
+        Ok(reading) => reading,
         Err(refused) => return *refused,
     };
     let mut audit =
         Audit::begin(&routes.access_log, &caller, "GET /v1/console/exceptions", &["exception_history".into()]);
     let epoch = routes.console.hub.latest().epoch;
-    let ctx = match session(&routes, &grant) {
-        Ok(ctx) => ctx,
-        Err(e) => return *e,
-    };
     let query = "SELECT exception_id, district, store_id, kind, severity, subject, \
                  CAST(business_date AS VARCHAR) AS business_date, CAST(amount AS DOUBLE) AS amount, evidence, status, \
                  version, CAST(first_seen AS VARCHAR) AS first_seen, CAST(last_changed AS VARCHAR) AS last_changed, \
@@ -208,7 +208,7 @@ fn exception_json(found: &Rows, row: &[String]) -> Value {
         "last_action": optional("last_action"),
         "last_action_by": optional("last_action_by"),
         "last_action_at": optional("last_action_at"),
-        "view": tillflow_operators::exceptions::source_of(kind).map_or("exceptions", |(view, _)| view),
+        "view": tillflow_operators::exceptions::view_of(kind),
     })
 }
 
@@ -223,13 +223,9 @@ async fn evidence(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let (grant, caller) = match signed_in(&routes, &headers, client) {
-        Ok(signed) => signed,
+    let (ctx, _, caller) = match reader(&routes, &headers, client) {
+        Ok(reading) => reading,
         Err(refused) => return *refused,
-    };
-    let ctx = match session(&routes, &grant) {
-        Ok(ctx) => ctx,
-        Err(e) => return *e,
     };
     let path = format!("GET /v1/console/exceptions/{id}/rows");
     let mut audit = Audit::begin(&routes.access_log, &caller, &path, &["exception_history".into()]);
@@ -299,13 +295,9 @@ async fn district_report(
     headers: HeaderMap,
     Query(District { district }): Query<District>,
 ) -> Response {
-    let (grant, caller) = match signed_in(&routes, &headers, client) {
-        Ok(signed) => signed,
+    let (ctx, _, caller) = match reader(&routes, &headers, client) {
+        Ok(reading) => reading,
         Err(refused) => return *refused,
-    };
-    let ctx = match session(&routes, &grant) {
-        Ok(ctx) => ctx,
-        Err(e) => return *e,
     };
     let mut audit = Audit::begin(&routes.access_log, &caller, &format!("GET /v1/console/report {district}"), &[]);
     match report::report(&ctx, &district, None, ReportFormat::Html).await {
@@ -365,8 +357,8 @@ async fn act(
     headers: HeaderMap,
     axum::Json(form): axum::Json<ActionForm>,
 ) -> Response {
-    let (grant, mut caller) = match signed_in(&routes, &headers, client) {
-        Ok(signed) => signed,
+    let (ctx, grant, mut caller) = match reader(&routes, &headers, client) {
+        Ok(reading) => reading,
         Err(refused) => return *refused,
     };
     let user = match grant.user.as_str() {
@@ -380,10 +372,6 @@ async fn act(
     let path = format!("POST /v1/console/actions {} {}", form.action, form.exception_id);
     let mut audit = Audit::begin(&routes.access_log, &caller, &path, &["exception_history".into()]);
     // The store comes from the history the user may read: an exception outside their scope is unknown.
-    let ctx = match session(&routes, &grant) {
-        Ok(ctx) => ctx,
-        Err(e) => return *e,
-    };
     let lookup = format!("SELECT store_id FROM exception_history WHERE exception_id = {}", quoted(&form.exception_id));
     let store = match rows(&ctx, &lookup).await {
         Ok(found) => found.rows.first().map(|r| r[0].clone()),
@@ -394,7 +382,10 @@ async fn act(
     };
     let Some(store) = store else {
         audit.end(Outcome::Refused);
-        let reason = format!("no exception `{}` you may act on", form.exception_id);
+        let reason = format!(
+            "no exception `{}` you may act on: act on one the console lists for you (its exception_id)",
+            form.exception_id
+        );
         return (StatusCode::BAD_REQUEST, json_error(&reason)).into_response();
     };
     let now = chrono::Utc::now();

@@ -456,6 +456,18 @@ fn exports_among(
 }
 
 /// The platforms' webhooks of `[sources]`, their secrets from the file or the environment.
+/// Writes a command's text to `to`, saying so, or to standard output.
+fn emit(text: &str, to: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match to {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 fn sources(settings: &settings::SourcesSettings) -> anyhow::Result<tillflow::platforms::Sources> {
     // A value of the config, else of the environment; none if empty.
     let given = |value: &Option<String>, variable: &str| {
@@ -783,27 +795,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let root = root_url(&out)?;
             let ctx = runtime.block_on(sql::open(&root))?;
             let text = runtime.block_on(tillflow::report::report(&ctx, &district, date.as_deref(), format))?;
-            match to {
-                Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-                    println!("wrote {}", path.display());
-                }
-                None => print!("{text}"),
-            }
-            Ok(())
+            emit(&text, to.as_deref())
         }
         Command::Brief { out, store, date, format, to } => {
             let root = root_url(&out)?;
             let ctx = runtime.block_on(sql::open(&root))?;
             let text = runtime.block_on(tillflow::brief::brief(&ctx, &store, date.as_deref(), format))?;
-            match to {
-                Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-                    println!("wrote {}", path.display());
-                }
-                None => print!("{text}"),
-            }
-            Ok(())
+            emit(&text, to.as_deref())
         }
         Command::Vacuum { out, erasures, keep_history } => {
             if erasures {

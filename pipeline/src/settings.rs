@@ -251,7 +251,7 @@ impl AlertSettings {
             return Err(format!("[[alerts]] {name}: `url` must be http or https"));
         }
         let min_severity = self.min_severity.clone().unwrap_or_else(|| "low".into());
-        if !["high", "medium", "low"].contains(&min_severity.as_str()) {
+        if tillflow_schemas::views::Severity::from_name(&min_severity).is_none() {
             return Err(format!("[[alerts]] {name}: min_severity `{min_severity}` is not high, medium or low"));
         }
         let briefing_at = match &self.briefing_at {

@@ -31,11 +31,6 @@ impl Status {
             Status::Cleared => "cleared",
         }
     }
-
-    /// Waiting for someone: what alerts announce and the console lists first.
-    pub fn waits(self) -> bool {
-        matches!(self, Status::Open | Status::Reopened)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -68,9 +63,6 @@ pub struct ExceptionHistory {
     pub last_action_by: Option<String>,
     pub last_action_at: Option<Millis>,
     pub actions: u32,
-    /// A hash of the exception's figures as last seen: a change of figures is told from a
-    /// restart's recomputation of the same figures.
-    pub figures: u64,
 }
 
 impl ViewRow for ExceptionHistory {

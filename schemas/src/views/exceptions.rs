@@ -14,6 +14,22 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::High, Severity::Medium, Severity::Low];
+
+    /// The severity a name (`high`, `medium`, `low`) says.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// How much it weighs: high 3, medium 2, low 1 (an unknown name weighs as low).
+    pub fn weight_of(name: &str) -> u8 {
+        match Severity::from_name(name) {
+            Some(Severity::High) => 3,
+            Some(Severity::Medium) => 2,
+            _ => 1,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Severity::High => "high",
